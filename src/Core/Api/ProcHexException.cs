@@ -1,0 +1,74 @@
+namespace ProcHex;
+
+/// <summary>A ProcHex call failed. The message is written for the person running the tracer.</summary>
+public class ProcHexException : Exception
+{
+    public ProcHexException(string message, Exception? innerException = null) : base(message, innerException) { }
+
+    public ProcHexException() : this("process control failed") { }
+
+    public ProcHexException(string message) : this(message, null) { }
+
+    /// <summary>The OS error number behind the failure, when there is one.</summary>
+    public int ErrorNumber { get; init; }
+}
+
+/// <summary>Create failed (S2): "failed to execute FILE: REASON" or "failed to control pid N: ...".</summary>
+public sealed class CreateFailedException : ProcHexException
+{
+    public CreateFailedException(string message, Exception? innerException = null) : base(message, innerException) { }
+
+    public CreateFailedException() : this("create failed") { }
+
+    public CreateFailedException(string message) : this(message, null) { }
+}
+
+/// <summary>Grab failed (S3): "failed to grab pid N: REASON" or "failed to control pid N: ...".</summary>
+public sealed class GrabFailedException : ProcHexException
+{
+    public GrabFailedException(string message, Exception? innerException = null) : base(message, innerException) { }
+
+    public GrabFailedException() : this("grab failed") { }
+
+    public GrabFailedException(string message) : this(message, null) { }
+}
+
+/// <summary>The handle is unknown to this session or was already released (S23).</summary>
+public sealed class InvalidHandleException : ProcHexException
+{
+    public InvalidHandleException(string message) : base(message) { }
+
+    public InvalidHandleException() : this("invalid process handle") { }
+
+    public InvalidHandleException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>Lock misuse (S21): locking a handle twice, or unlocking one that is not held.</summary>
+public sealed class LockMisuseException : ProcHexException
+{
+    public LockMisuseException(string message) : base(message) { }
+
+    public LockMisuseException() : this("lock misuse") { }
+
+    public LockMisuseException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>The victim's lifecycle does not allow this operation now (a Stateless trigger was refused).</summary>
+public sealed class IllegalTransitionException : ProcHexException
+{
+    public IllegalTransitionException(string message) : base(message) { }
+
+    public IllegalTransitionException() : this("illegal transition") { }
+
+    public IllegalTransitionException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>An <c>object`symbol</c> could not be found in the victim.</summary>
+public sealed class SymbolNotFoundException : ProcHexException
+{
+    public SymbolNotFoundException(string message) : base(message) { }
+
+    public SymbolNotFoundException() : this("symbol not found") { }
+
+    public SymbolNotFoundException(string message, Exception innerException) : base(message, innerException) { }
+}

@@ -1,0 +1,30 @@
+namespace ProcHex;
+
+/// <summary>Where a created victim waits for ProcHexSession.Continue before it runs on (S1, S10).</summary>
+public enum Rendezvous
+{
+    /// <summary>Before the first instruction of the new image.</summary>
+    Create,
+
+    /// <summary>Initial libraries mapped, their initializers not yet run.</summary>
+    Preinit,
+
+    /// <summary>Library initializers done, the executable's entry point not yet run.</summary>
+    Postinit,
+
+    /// <summary>At the first instruction of <c>main</c>.</summary>
+    Main,
+}
+
+/// <summary>How ProcHexSession.GrabAsync holds the process.</summary>
+public enum GrabMode
+{
+    /// <summary>Stopped at the grab rendezvous, then controlled by a control loop; run-on-last-close (S3).</summary>
+    Control,
+
+    /// <summary>Never stopped; for stack walking and symbol lookup; cacheable (S4).</summary>
+    ReadOnly,
+
+    /// <summary>Traced and stopped, but no control loop: it stays stopped until released.</summary>
+    ControlWithoutMonitor,
+}

@@ -1,0 +1,38 @@
+namespace ProcHex.Ports;
+
+/// <summary>Symbols and mappings of a victim's current image: <c>object`symbol</c> lookup both ways.</summary>
+public interface ISymbolTable
+{
+    /// <summary>Re-reads mappings and symbol tables after the library list changed.</summary>
+    void Refresh();
+
+    /// <summary>Forgets the old image entirely and reads the new one (after exec).</summary>
+    void Reset();
+
+    /// <summary>The loaded objects, the executable first.</summary>
+    IReadOnlyList<LoadedObject> Objects { get; }
+
+    /// <summary>
+    /// Finds <paramref name="symbol"/> in <paramref name="objectName"/> ("a.out" is the executable; otherwise a
+    /// basename or full path), or in every object in load order when <paramref name="objectName"/> is null.
+    /// </summary>
+    bool TryLookup(string? objectName, string symbol, out ulong address);
+
+    /// <summary>Names the code at <paramref name="address"/> as object, symbol and offset.</summary>
+    bool TryResolve(ulong address, out SymbolLocation location);
+}
+
+/// <summary>A mapped object: executable, shared library, the vDSO.</summary>
+/// <param name="Path">Full path as mapped (or a pseudo-name such as "[vdso]").</param>
+/// <param name="BaseAddress">Load bias: symbol values plus this are addresses.</param>
+public sealed record LoadedObject(string Path, ulong BaseAddress)
+{
+    public string Name => System.IO.Path.GetFileName(Path);
+}
+
+/// <summary>Where an address is: <c>object`symbol+0xoffset</c>.</summary>
+public readonly record struct SymbolLocation(string ObjectName, string? Symbol, ulong Offset)
+{
+    public override string ToString() =>
+        Symbol is null ? $"{ObjectName}`0x{Offset:x}" : Offset == 0 ? $"{ObjectName}`{Symbol}" : $"{ObjectName}`{Symbol}+0x{Offset:x}";
+}

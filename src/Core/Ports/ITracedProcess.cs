@@ -1,0 +1,89 @@
+namespace ProcHex.Ports;
+
+/// <summary>
+/// One victim as the OS backend sees it. The core holds exactly one per handle and serialises its
+/// use with the victim lock; a backend must still tolerate <see cref="RequestStop"/> and the memory
+/// members being called while another call is in progress (teardown, read-only readers).
+/// </summary>
+public interface ITracedProcess : IDisposable
+{
+    int Pid { get; }
+
+    GrabAccess Access { get; }
+
+    /// <summary>Symbols and mappings of the current image.</summary>
+    ISymbolTable Symbols { get; }
+
+    /// <summary>
+    /// Starts reporting what the control loop needs (S12): breakpoint and single-step faults,
+    /// exec completion and fork. Called once, while stopped, before the first <see cref="Resume"/>.
+    /// </summary>
+    void BeginControl();
+
+    /// <summary>
+    /// Waits for the next stop, exit or loss of control. Must not require the victim lock: the core calls
+    /// it without holding it (S13). Cancellation abandons the wait, not the victim.
+    /// </summary>
+    ValueTask<StopEvent> WaitForStopAsync(CancellationToken cancellationToken);
+
+    /// <summary>Sets the stopped victim running again, delivering any signal it stopped for.</summary>
+    void Resume();
+
+    /// <summary>
+    /// The victim was stopped by someone else (S20). Leave it stopped, make sure a crash of the tracer
+    /// now leaves it stopped too (neither killed nor resumed), and report <see cref="StopReason.ResumedByOthers"/>
+    /// (or its death) from the next <see cref="WaitForStopAsync"/> once somebody else resumes it. Must not poll.
+    /// </summary>
+    void AwaitExternalResume();
+
+    /// <summary>
+    /// Asks a running victim to stop. The pending or next wait reports <see cref="StopReason.Interrupted"/>,
+    /// or whatever stop, exit or loss won the race. Harmless when already stopped or dead.
+    /// </summary>
+    void RequestStop();
+
+    /// <summary>The program counter of the thread that reported the last stop.</summary>
+    ulong ReadProgramCounter();
+
+    /// <summary>Writes the trap instruction at <paramref name="address"/> and returns what it replaced.</summary>
+    /// <exception cref="TracerException">The text could not be written (S15 keeps the breakpoint inactive).</exception>
+    BreakpointPatch PlantBreakpoint(ulong address);
+
+    /// <summary>Puts the original instruction back.</summary>
+    void RemoveBreakpoint(BreakpointPatch patch);
+
+    /// <summary>
+    /// The thread that reported the last stop is at <paramref name="patch"/>'s address: arrange for it to execute
+    /// the original instruction exactly once at the next <see cref="Resume"/>, leaving the breakpoint planted for
+    /// every thread and never letting another thread run through the address unguarded.
+    /// </summary>
+    void StepOverBreakpoint(BreakpointPatch patch);
+
+    /// <summary>Reads victim memory; returns the number of bytes read (short on an unmapped tail).</summary>
+    int ReadMemory(ulong address, Span<byte> destination);
+
+    /// <summary>Writes victim memory, text included.</summary>
+    void WriteMemory(ulong address, ReadOnlySpan<byte> source);
+
+    /// <summary>The dynamic linker agent for the current image, or null when it has no dynamic linker.</summary>
+    IRtldAgent? OpenRtldAgent();
+
+    /// <summary>Lets go of the victim (S9). After this only <see cref="IDisposable.Dispose"/> is called.</summary>
+    void Release(ReleaseMode mode);
+}
+
+/// <summary>How a victim is let go.</summary>
+public enum ReleaseMode
+{
+    /// <summary>Detach and leave it running (a grabbed victim).</summary>
+    Run,
+
+    /// <summary>Kill it and reap it (a created victim).</summary>
+    Kill,
+
+    /// <summary>Detach and leave it stopped (it was stopped by someone else).</summary>
+    Hang,
+}
+
+/// <summary>The bytes a breakpoint replaced. Up to eight bytes, enough for any trap instruction.</summary>
+public readonly record struct BreakpointPatch(ulong Address, ulong OriginalBytes, int Length);
