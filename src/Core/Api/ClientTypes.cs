@@ -1,0 +1,51 @@
+using ProcHex.Ports;
+
+namespace ProcHex;
+
+/// <summary>Options for <see cref="ProcHexSession.CreateAsync"/>.</summary>
+public sealed record CreateOptions
+{
+    /// <summary>Where the victim waits for Continue; null uses <see cref="ProcHexOptions.DefaultRendezvous"/>.</summary>
+    public Rendezvous? StopAt { get; init; }
+
+    /// <summary>"NAME=value" entries; null inherits the tracer's environment.</summary>
+    public IReadOnlyList<string>? Environment { get; init; }
+}
+
+/// <summary>Runs on the control loop when a client breakpoint is hit, with the victim locked and stopped.</summary>
+public delegate void BreakpointHandler(BreakpointHit hit);
+
+/// <summary>One hit of a client breakpoint.</summary>
+/// <param name="Handle">The victim.</param>
+/// <param name="Address">The breakpoint's address.</param>
+/// <param name="ThreadId">The thread that hit it.</param>
+/// <param name="HitCount">Hits of this address so far, this one included.</param>
+public readonly record struct BreakpointHit(ProcessHandle Handle, ulong Address, int ThreadId, long HitCount);
+
+/// <summary>The library list of a victim changed (S17): what a pid provider needs to probe new modules.</summary>
+public sealed record LibraryListChange(
+    ProcessHandle Handle,
+    RtldEventKind Event,
+    IReadOnlyList<LoadedObject> Added,
+    IReadOnlyList<LoadedObject> Removed);
+
+/// <summary>Runs on the control loop when the library list changed; an exception becomes a notification.</summary>
+public delegate void LibraryListChangedHandler(LibraryListChange change);
+
+public enum NotificationKind
+{
+    /// <summary>The victim exited or was killed (undead).</summary>
+    Exited,
+
+    /// <summary>Control of the victim was lost.</summary>
+    Lost,
+
+    /// <summary>The library-list callback failed; the victim lives on.</summary>
+    Error,
+}
+
+/// <summary>Something the client must hear about a victim (S19).</summary>
+public sealed record VictimNotification(ProcessHandle Handle, NotificationKind Kind, ExitStatus? Exit, string? Message)
+{
+    public int Pid => Handle.Pid;
+}
