@@ -2,7 +2,7 @@ using ProcHex.Ports;
 
 namespace ProcHex;
 
-/// <summary>Options for <see cref="ProcHexSession.CreateAsync"/>.</summary>
+/// <summary>Options for ProcHexSession.CreateAsync.</summary>
 public sealed record CreateOptions
 {
     /// <summary>Where the victim waits for Continue; null uses <see cref="ProcHexOptions.DefaultRendezvous"/>.</summary>
