@@ -1,19 +1,489 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ProcHex.Handles;
+using ProcHex.Notifications;
 using ProcHex.Ports;
+using ProcHex.Victims;
 
 namespace ProcHex;
 
-/// <summary>Placeholder surface; the implementation lands in the next commit.</summary>
-public sealed class ProcHexSession : IAsyncDisposable
+/// <summary>
+/// A tracer's process-control session (DTrace's dt_proc_hash and the dtrace_proc_* calls): create and grab
+/// victims, share their handles between independent parts of the tracer, plant breakpoints, hear about
+/// library changes and deaths.
+/// </summary>
+/// <remarks>
+/// Threading: every member may be called from any thread. The handle table has one short lock that is never
+/// held across an await; each victim has its own async lock shared with its control loop (S21). Control loops
+/// are tasks: they run wherever the backend completes their waits, so a session needs no thread per victim.
+/// </remarks>
+public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 {
+    private readonly IProcessTracer _tracer;
+    private readonly ProcHexOptions _options;
+    private readonly ILogger _logger;
+    private readonly HandleTable _table;
+    private readonly NotificationQueue _notifications = new();
+    private readonly Dictionary<int, Task> _busyPids = [];
+    private bool _disposed;
+
     public ProcHexSession(IProcessTracer tracer, ProcHexOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
-        Tracer = tracer;
-        _ = options;
-        _ = loggerFactory;
+        ArgumentNullException.ThrowIfNull(tracer);
+        _tracer = tracer;
+        _options = options ?? new ProcHexOptions();
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.LruLimit);
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("ProcHex");
+        _table = new HandleTable(_options.LruLimit);
     }
 
-    public IProcessTracer Tracer { get; }
+    /// <summary>The first pid created or grabbed by this session (DTrace's $target).</summary>
+    public int? TargetPid { get; private set; }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>Called on the control loop whenever a victim's library list changes (S17).</summary>
+    public LibraryListChangedHandler? LibraryListChanged { get; set; }
+
+    /// <summary>Every handle held, most recently used first.</summary>
+    public IReadOnlyList<ProcessHandle> Handles
+    {
+        get
+        {
+            lock (_table.Gate)
+            {
+                return [.. _table.MostRecentFirst.Select(v => v.Handle)];
+            }
+        }
+    }
+
+    /// <summary>Notifications not yet taken.</summary>
+    public int PendingNotifications => _notifications.Count;
+
+    internal HandleTable Table => _table;
+
+    /// <summary>
+    /// S1: starts <paramref name="file"/> under control and returns once it waits at the rendezvous, with one
+    /// reference. The victim is killed when its last reference is released.
+    /// </summary>
+    /// <param name="file">The program.</param>
+    /// <param name="arguments">The complete argv, argv[0] included.</param>
+    /// <param name="options">Rendezvous and environment.</param>
+    /// <param name="cancellationToken">Abandons the start (the victim is killed).</param>
+    /// <exception cref="CreateFailedException">S2: why it could not be started or controlled.</exception>
+    public async Task<ProcessHandle> CreateAsync(
+        string file,
+        IReadOnlyList<string> arguments,
+        CreateOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(file);
+        ArgumentNullException.ThrowIfNull(arguments);
+        ThrowIfDisposed();
+        var stopAt = StopMask.For(options?.StopAt ?? _options.DefaultRendezvous);
+
+        ITracedProcess process;
+        try
+        {
+            process = await _tracer.CreateAsync(new ProcessStartRequest(file, arguments, options?.Environment), cancellationToken);
+        }
+        catch (ProcessStartException ex)
+        {
+            throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { ErrorNumber = ex.ErrorNumber };
+        }
+
+        var victim = new Victim(process, GrabMode.Control, created: true, stopAt, _logger) { Owner = this };
+        await StartControlAsync(victim, static m => new CreateFailedException(m), cancellationToken);
+        Register(victim);
+        Log.Created(_logger, victim.Pid);
+        return victim.Handle;
+    }
+
+    /// <summary>
+    /// S3/S4/S5/S6: grabs <paramref name="pid"/>, or returns the handle already held for it with one more reference.
+    /// For control, it returns once the victim waits at the grab rendezvous; it runs on when finally released.
+    /// </summary>
+    /// <exception cref="GrabFailedException">Why the process could not be grabbed or controlled.</exception>
+    public async Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (pid <= 0)
+        {
+            throw new GrabFailedException($"failed to grab pid {pid}: not a process id");
+        }
+
+        while (true)
+        {
+            Task? busy;
+            Victim? staled = null, evicted = null;
+            TaskCompletionSource? grabbing = null;
+            lock (_table.Gate)
+            {
+                if (!_busyPids.TryGetValue(pid, out busy))
+                {
+                    if (_table.TryReuse(pid, mode, out staled) is { } cached)
+                    {
+                        Log.GrabbedCached(_logger, pid);
+                        return cached.Handle;
+                    }
+
+                    staled = TakeIfUnreferenced(staled);
+                    evicted = mode == GrabMode.Control ? null : TakeEviction();
+                    grabbing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _busyPids[pid] = grabbing.Task;
+                }
+            }
+
+            if (grabbing is null)
+            {
+                // Someone is grabbing or destroying this pid right now: wait, then look again.
+                await busy!;
+                continue;
+            }
+
+            try
+            {
+                return await GrabNewAsync(pid, mode, staled, evicted, cancellationToken);
+            }
+            finally
+            {
+                lock (_table.Gate)
+                {
+                    _busyPids.Remove(pid);
+                }
+
+                grabbing.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>S6: an upgraded read-only handle nobody references any more is destroyed now rather than at teardown.</summary>
+    private Victim? TakeIfUnreferenced(Victim? staled)
+    {
+        if (staled is null)
+        {
+            return null;
+        }
+
+        Log.Upgrading(_logger, staled.Pid);
+        if (staled.References != 0)
+        {
+            return null;
+        }
+
+        _table.Unregister(staled);
+        return staled;
+    }
+
+    /// <summary>S7: before caching another read-only handle in a full cache, the LRU unreferenced one goes.</summary>
+    private Victim? TakeEviction()
+    {
+        var evicted = _table.PickEviction();
+        if (evicted is not null)
+        {
+            _table.Unregister(evicted);
+        }
+
+        return evicted;
+    }
+
+    /// <summary>S8: drops one reference; the last one destroys the handle unless it stays cached.</summary>
+    /// <exception cref="InvalidHandleException">S23: the handle is unknown or already released.</exception>
+    public async Task ReleaseAsync(ProcessHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        var victim = handle.Victim;
+        bool destroy;
+        lock (_table.Gate)
+        {
+            if (victim.Owner != this || !victim.Registered)
+            {
+                throw Unknown(handle);
+            }
+
+            destroy = _table.ReleaseReference(victim);
+        }
+
+        if (destroy)
+        {
+            await DestroyAsync(victim);
+        }
+    }
+
+    /// <summary>S11: wakes a victim idling at a rendezvous; does nothing otherwise.</summary>
+    public void Continue(ProcessHandle handle) => Held(handle).Continue();
+
+    /// <summary>
+    /// S21: exclusive use of the handle against its control loop until the returned scope is disposed.
+    /// Locking a handle this caller already holds is a <see cref="LockMisuseException"/>, not a hang.
+    /// </summary>
+    public Task<VictimLockScope> LockAsync(ProcessHandle handle, CancellationToken cancellationToken = default)
+    {
+        var victim = Held(handle);
+        var flow = VictimLock.CurrentFlow;
+        if (victim.Lock.IsHeldBy(flow))
+        {
+            throw new LockMisuseException($"pid {victim.Pid}: this caller already holds the lock");
+        }
+
+        return LockCoreAsync(victim, flow, cancellationToken);
+    }
+
+    /// <summary>S21: releases a lock this caller holds; unlocking one it does not hold is a <see cref="LockMisuseException"/>.</summary>
+    public void Unlock(ProcessHandle handle) => Held(handle).Lock.Release(VictimLock.CurrentFlow);
+
+    /// <summary>Plants a client breakpoint; <paramref name="handler"/> runs on every hit (S14).</summary>
+    public Task<ClientBreakpoint> SetBreakpointAsync(ProcessHandle handle, ulong address, BreakpointHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var victim = Controlled(handle);
+        return SetBreakpointCoreAsync(victim, address, handler, VictimLock.CurrentFlow);
+    }
+
+    /// <summary>Plants a client breakpoint on <c>object`symbol</c> (or a bare symbol, searched executable first).</summary>
+    /// <exception cref="SymbolNotFoundException">No such object or symbol.</exception>
+    public Task<ClientBreakpoint> SetBreakpointAsync(ProcessHandle handle, string objectSymbol, BreakpointHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var victim = Controlled(handle);
+        var address = victim.LookupSymbol(objectSymbol);
+        return SetBreakpointCoreAsync(victim, address, handler, VictimLock.CurrentFlow);
+    }
+
+    /// <summary>Removes a client breakpoint, restoring the text if nobody else wants the address.</summary>
+    public Task RemoveBreakpointAsync(ClientBreakpoint breakpoint)
+    {
+        ArgumentNullException.ThrowIfNull(breakpoint);
+        var victim = Held(breakpoint.Handle);
+        return RemoveBreakpointCoreAsync(victim, breakpoint, VictimLock.CurrentFlow);
+    }
+
+    /// <summary>S19: takes the oldest notification, waiting up to <paramref name="timeout"/>; null when none came.</summary>
+    public Task<VictimNotification?> WaitForNotificationAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        _notifications.DequeueAsync(timeout, _options.TimeProvider, cancellationToken);
+
+    /// <summary>S19: takes the oldest notification if there is one.</summary>
+    public bool TryTakeNotification(out VictimNotification notification) => _notifications.TryDequeue(out notification);
+
+    /// <summary>S19: every notification, in order, as it arrives.</summary>
+    public async IAsyncEnumerable<VictimNotification> ReadNotificationsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (await _notifications.DequeueAsync(Timeout.InfiniteTimeSpan, _options.TimeProvider, cancellationToken) is { } next)
+            {
+                yield return next;
+            }
+        }
+    }
+
+    /// <summary>S22: destroys every handle, most recently used first.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        while (true)
+        {
+            Victim? next;
+            lock (_table.Gate)
+            {
+                _disposed = true;
+                next = _table.MostRecent;
+                if (next is not null)
+                {
+                    _table.Unregister(next);
+                }
+            }
+
+            if (next is null)
+            {
+                return;
+            }
+
+            await DestroyAsync(next);
+        }
+    }
+
+    void IControlHost.Notify(Victim victim, NotificationKind kind, string? message)
+    {
+        lock (_table.Gate)
+        {
+            if (!victim.Registered)
+            {
+                return;
+            }
+
+            _notifications.Enqueue(new VictimNotification(victim.Handle, kind, victim.Exit, message));
+        }
+    }
+
+    private async Task<ProcessHandle> GrabNewAsync(int pid, GrabMode mode, Victim? staled, Victim? evicted, CancellationToken cancellationToken)
+    {
+        if (staled is not null)
+        {
+            await DestroyAsync(staled);
+        }
+
+        if (evicted is not null)
+        {
+            await DestroyAsync(evicted);
+        }
+
+        if (pid == Environment.ProcessId && mode != GrabMode.ReadOnly)
+        {
+            throw new GrabFailedException($"failed to grab pid {pid}: cannot control our own process");
+        }
+
+        ITracedProcess process;
+        try
+        {
+            var access = mode == GrabMode.ReadOnly ? GrabAccess.ReadOnly : GrabAccess.Control;
+            process = await _tracer.GrabAsync(pid, access, cancellationToken);
+        }
+        catch (GrabException ex)
+        {
+            throw new GrabFailedException($"failed to grab pid {pid}: {ex.Message}", ex) { ErrorNumber = ex.ErrorNumber };
+        }
+
+        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger) { Owner = this };
+        if (mode == GrabMode.Control)
+        {
+            await StartControlAsync(victim, static m => new GrabFailedException(m), cancellationToken);
+        }
+
+        Register(victim);
+        Log.Grabbed(_logger, pid, mode);
+        return victim.Handle;
+    }
+
+    /// <summary>
+    /// Starts the control loop and waits for the first rendezvous; if the victim dies or is lost first, lets it
+    /// go and throws the S2 message. Nothing stays registered.
+    /// </summary>
+    private async Task StartControlAsync(Victim victim, Func<string, ProcHexException> failure, CancellationToken cancellationToken)
+    {
+        victim.ControlLoop = ControlLoop.Start(victim, this);
+        bool parked;
+        try
+        {
+            parked = await victim.FirstRendezvous.Task.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            await DestroyAsync(victim);
+            throw;
+        }
+
+        if (parked)
+        {
+            return;
+        }
+
+        var pid = victim.Pid;
+        var reason = victim.State switch
+        {
+            VictimState.Lost => "process exec'd set-id or unobservable program",
+            VictimState.Undead when victim.Exit is { Signaled: true } exit => $"process died from signal {exit.Signal}",
+            VictimState.Undead when victim.Exit is { } exit => $"process exited with status {exit.Code}",
+            _ => "control loop ended before the rendezvous",
+        };
+        await DestroyAsync(victim);
+        throw failure($"failed to control pid {pid}: {reason}");
+    }
+
+    private void Register(Victim victim)
+    {
+        lock (_table.Gate)
+        {
+            _table.Register(victim);
+            TargetPid ??= victim.Pid;
+        }
+    }
+
+    /// <summary>
+    /// S9: ends the control loop (waking it from any wait), purges the victim's notifications and lets it go:
+    /// killed if we created it, left running if we grabbed it, left stopped if someone else stopped it.
+    /// </summary>
+    private async Task DestroyAsync(Victim victim)
+    {
+        if (victim.ControlLoop is { } loop)
+        {
+            victim.RequestQuit();
+            try
+            {
+                await loop;
+            }
+#pragma warning disable CA1031 // A loop that failed still has a victim to let go of.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.OperationFailed(_logger, victim.Pid, "control loop", ex.Message);
+            }
+        }
+
+        _notifications.Purge(victim);
+        var mode = victim.ReleaseMode;
+        Log.Releasing(_logger, victim.Pid, mode);
+        try
+        {
+            Retry.OnInterrupt((victim.Process, mode), static s => s.Process.Release(s.mode));
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(_logger, victim.Pid, "release", ex.Message);
+        }
+        finally
+        {
+            victim.Process.Dispose();
+            victim.Lifecycle.Fire(VictimTrigger.Release);
+        }
+    }
+
+    private static async Task<VictimLockScope> LockCoreAsync(Victim victim, object flow, CancellationToken cancellationToken)
+    {
+        await victim.Lock.AcquireAsync(flow, cancellationToken);
+        return new VictimLockScope(victim, flow);
+    }
+
+    private static async Task<ClientBreakpoint> SetBreakpointCoreAsync(Victim victim, ulong address, BreakpointHandler handler, object flow)
+    {
+        using var _ = await victim.Lock.EnterAsync(flow);
+        if (!victim.IsAlive)
+        {
+            throw new ProcHexException($"pid {victim.Pid}: cannot plant a breakpoint, the process is {victim.State}");
+        }
+
+        var breakpoint = new ClientBreakpoint(victim.Handle, address, handler);
+        victim.Breakpoints.Add(address, Breakpoints.SiteRoles.None, breakpoint, plant: victim.State != VictimState.Idle);
+        return breakpoint;
+    }
+
+    private static async Task RemoveBreakpointCoreAsync(Victim victim, ClientBreakpoint breakpoint, object flow)
+    {
+        using var _ = await victim.Lock.EnterAsync(flow);
+        if (breakpoint.IsPlanted)
+        {
+            breakpoint.IsPlanted = false;
+            victim.Breakpoints.RemoveClient(breakpoint, victim.IsAlive);
+        }
+    }
+
+    private Victim Held(ProcessHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        var victim = handle.Victim;
+        return victim.Owner == this && victim.State != VictimState.Released ? victim : throw Unknown(handle);
+    }
+
+    private Victim Controlled(ProcessHandle handle)
+    {
+        var victim = Held(handle);
+        return victim.ControlLoop is null
+            ? throw new ProcHexException($"pid {victim.Pid}: breakpoints need a handle created or grabbed for control with a control loop")
+            : victim;
+    }
+
+    private static InvalidHandleException Unknown(ProcessHandle handle) =>
+        new(handle.Victim.State == VictimState.Released
+            ? $"pid {handle.Pid}: the process handle was released"
+            : $"pid {handle.Pid}: the process handle does not belong to this session");
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 }

@@ -37,8 +37,10 @@ public interface ITracedProcess : IDisposable
     void AwaitExternalResume();
 
     /// <summary>
-    /// Asks a running victim to stop. The pending or next wait reports <see cref="StopReason.Interrupted"/>,
-    /// or whatever stop, exit or loss won the race. Harmless when already stopped or dead.
+    /// Asks the victim to stop so that the pending or next <see cref="WaitForStopAsync"/> completes: with
+    /// <see cref="StopReason.Interrupted"/>, or with whatever stop, exit or loss won the race. It must complete
+    /// even when the victim is already stopped (a failed <see cref="Resume"/>) or waits in
+    /// <see cref="AwaitExternalResume"/>: teardown relies on it to wake the control loop.
     /// </summary>
     void RequestStop();
 

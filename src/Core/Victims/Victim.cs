@@ -1,23 +1,137 @@
+using Microsoft.Extensions.Logging;
+using ProcHex.Breakpoints;
 using ProcHex.Ports;
 
 namespace ProcHex.Victims;
 
-/// <summary>Placeholder while the control loop is written; replaced in the next commit.</summary>
+/// <summary>
+/// One process held by a session: its OS handle, lifecycle, lock, breakpoints and stop requests, plus the
+/// handle-table bookkeeping (references, cacheability, LRU position). The control loop drives it; clients
+/// reach it through <see cref="ProcessHandle"/>.
+/// </summary>
 internal sealed class Victim
 {
-    public Victim(ITracedProcess process) => Process = process;
+    private TaskCompletionSource? _idle;
+
+    public Victim(ITracedProcess process, GrabMode mode, bool created, StopEvents stopAt, ILogger logger)
+    {
+        Process = process;
+        Mode = mode;
+        IsCreated = created;
+        Logger = logger;
+        Lifecycle = new VictimLifecycle(
+            mode == GrabMode.ReadOnly ? VictimState.Observed : created ? VictimState.Created : VictimState.Grabbed,
+            process.Pid);
+        Breakpoints = new BreakpointSet(process, logger);
+        StopMask = new StopMask(stopAt);
+        Handle = new ProcessHandle(this);
+    }
 
     public ITracedProcess Process { get; }
 
     public int Pid => Process.Pid;
 
-    public bool IsReadOnly => Process.Access == GrabAccess.ReadOnly;
+    public GrabMode Mode { get; }
 
-    public VictimState State { get; set; }
+    public bool IsReadOnly => Mode == GrabMode.ReadOnly;
+
+    public bool IsCreated { get; }
+
+    public ILogger Logger { get; }
+
+    public ProcessHandle Handle { get; }
+
+    public VictimLifecycle Lifecycle { get; }
+
+    public VictimState State => Lifecycle.State;
+
+    public VictimLock Lock { get; } = new();
+
+    public BreakpointSet Breakpoints { get; }
+
+    public StopMask StopMask { get; }
 
     public ExitStatus? Exit { get; set; }
 
-    public Victim Checked() => State == VictimState.Released ? throw new InvalidHandleException($"pid {Pid}: handle was released") : this;
+    public string? LostReason { get; set; }
 
-    public ulong LookupSymbol(string objectSymbol) => throw new NotImplementedException(objectSymbol);
+    /// <summary>Stopped by someone else while we waited: destroy must leave it stopped (S9, S20).</summary>
+    public bool HeldByOthers { get; set; }
+
+    /// <summary>Destroy asked the control loop to end.</summary>
+    public bool Quit { get; private set; }
+
+    /// <summary>The control loop, or null for read-only and monitor-less grabs.</summary>
+    public Task? ControlLoop { get; set; }
+
+    /// <summary>Completes when the victim first parks idle (true) or the control loop ends before that (false).</summary>
+    public TaskCompletionSource<bool> FirstRendezvous { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Handle-table bookkeeping, guarded by the table's lock.
+    public int References { get; set; }
+
+    public bool Cacheable { get; set; }
+
+    public bool Stale { get; set; }
+
+    public bool Registered { get; set; }
+
+    public long LastAccess { get; set; }
+
+    public LinkedListNode<Victim>? LruNode { get; set; }
+
+    public bool IsAlive => State is not (VictimState.Undead or VictimState.Lost or VictimState.Released);
+
+    public ReleaseMode ReleaseMode =>
+        HeldByOthers ? ReleaseMode.Hang : IsCreated ? ReleaseMode.Kill : ReleaseMode.Run;
+
+    /// <summary>Fails with the S23 error unless the handle is still held.</summary>
+    public Victim Checked() =>
+        State == VictimState.Released
+            ? throw new InvalidHandleException($"pid {Pid}: the process handle was released")
+            : this;
+
+    /// <summary>Parks until Continue or destroy; the caller has released the victim lock.</summary>
+    public Task BeginIdle()
+    {
+        var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _idle, idle);
+        if (Quit)
+        {
+            idle.TrySetResult();
+        }
+
+        return idle.Task;
+    }
+
+    /// <summary>Wakes an idle victim (S11); otherwise does nothing.</summary>
+    public bool Continue() => Interlocked.Exchange(ref _idle, null)?.TrySetResult() ?? false;
+
+    /// <summary>Tells the control loop to end and wakes it from whatever it waits for (S9).</summary>
+    public void RequestQuit()
+    {
+        Quit = true;
+        if (!Continue() && State is VictimState.Running or VictimState.HeldByOthers or VictimState.Stopped)
+        {
+            try
+            {
+                Process.RequestStop();
+            }
+            catch (TracerException ex)
+            {
+                Log.OperationFailed(Logger, Pid, "request stop", ex.Message);
+            }
+        }
+    }
+
+    /// <summary>The session that holds this victim (S23 rejects handles of other sessions).</summary>
+    public object? Owner { get; init; }
+
+    public ulong LookupSymbol(string objectSymbol)
+    {
+        var (objectName, symbol) = SymbolSpec.Parse(objectSymbol);
+        return Process.Symbols.TryLookup(objectName, symbol, out var address)
+            ? address
+            : throw new SymbolNotFoundException(SymbolSpec.Describe(Pid, objectName, symbol, Process.Symbols));
+    }
 }

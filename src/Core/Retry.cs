@@ -1,0 +1,42 @@
+using ProcHex.Ports;
+
+namespace ProcHex;
+
+/// <summary>
+/// An interrupted system call (EINTR) is not a failure: it is retried a few times before it counts as one.
+/// The state-passing shape keeps the breakpoint hot path free of closure allocations.
+/// </summary>
+internal static class Retry
+{
+    private const int EINTR = 4;
+    private const int Attempts = 5;
+
+    public static TResult OnInterrupt<TState, TResult>(TState state, Func<TState, TResult> operation)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return operation(state);
+            }
+            catch (TracerException ex) when (ex.ErrorNumber == EINTR && attempt < Attempts)
+            {
+            }
+        }
+    }
+
+    public static void OnInterrupt<TState>(TState state, Action<TState> operation)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                operation(state);
+                return;
+            }
+            catch (TracerException ex) when (ex.ErrorNumber == EINTR && attempt < Attempts)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,415 @@
+using ProcHex.Breakpoints;
+using ProcHex.Ports;
+
+namespace ProcHex.Victims;
+
+/// <summary>
+/// The control loop of one victim (dt_proc_control): set up tracing, park at the rendezvous, then wait for
+/// stops and answer them until the victim dies, control is lost or the session destroys the handle.
+/// </summary>
+/// <remarks>
+/// It is a task, not a thread: 1,000 victims cost 1,000 small state machines. It holds the victim lock for
+/// everything except waiting for a stop and idling, so clients can lock the handle whenever the victim runs
+/// (S13, S21). Port calls that throw <see cref="TracerException"/> are logged and the loop carries on: the
+/// next wait reports the death that usually caused them.
+/// </remarks>
+internal sealed class ControlLoop
+{
+    private readonly Victim _victim;
+    private readonly IControlHost _host;
+    private IRtldAgent? _rtld;
+    private IReadOnlyList<LoadedObject> _knownObjects = [];
+    private object _flow = null!;
+
+    private ControlLoop(Victim victim, IControlHost host)
+    {
+        _victim = victim;
+        _host = host;
+    }
+
+    private ITracedProcess Process => _victim.Process;
+
+    /// <summary>Starts the loop; the returned task ends when the loop does.</summary>
+    public static Task Start(Victim victim, IControlHost host) => new ControlLoop(victim, host).RunAsync();
+
+    private async Task RunAsync()
+    {
+        VictimLock.BeginNewFlow();
+        _flow = VictimLock.CurrentFlow;
+        var notify = false;
+        try
+        {
+            await _victim.Lock.AcquireAsync(_flow);
+            try
+            {
+                await SetUpAsync();
+            }
+            finally
+            {
+                _victim.Lock.Release(_flow);
+            }
+
+            while (!_victim.Quit && !_victim.Lifecycle.IsOver)
+            {
+                var stop = await Process.WaitForStopAsync(CancellationToken.None);
+                await _victim.Lock.AcquireAsync(_flow);
+                try
+                {
+                    notify = await HandleAsync(stop);
+                }
+                finally
+                {
+                    _victim.Lock.Release(_flow);
+                }
+            }
+        }
+        finally
+        {
+            await FinishAsync(notify);
+        }
+    }
+
+    /// <summary>S12: trace what we need, plant the rtld and main breakpoints, park at the create or grab rendezvous.</summary>
+    private async Task SetUpAsync()
+    {
+        Try("begin control", static p => p.BeginControl());
+        AttachToImage(afterExec: false);
+        await StopIfRequestedAsync(_victim.IsCreated ? StopEvents.Create : StopEvents.Grab);
+        Resume();
+    }
+
+    /// <summary>Answers one wait result (S13). Returns true when the loop must end with a notification.</summary>
+    private async ValueTask<bool> HandleAsync(StopEvent stop)
+    {
+        switch (stop.Kind)
+        {
+            case StopKind.Exited:
+                _victim.Exit = stop.Exit;
+                _victim.HeldByOthers = false;
+                _victim.Lifecycle.Fire(VictimTrigger.Exit);
+                Log.Died(_victim.Logger, _victim.Pid, stop.Exit);
+                return true;
+            case StopKind.Lost:
+                _victim.LostReason = stop.Message ?? "control lost";
+                _victim.HeldByOthers = false;
+                _victim.Lifecycle.Fire(VictimTrigger.LoseControl);
+                Log.Lost(_victim.Logger, _victim.Pid, _victim.LostReason);
+                return true;
+        }
+
+        Log.StoppedShowing(_victim.Logger, _victim.Pid, stop.Reason, stop.ProgramCounter, stop.ThreadId);
+        if (stop.Reason == StopReason.StoppedByOthers)
+        {
+            HoldForOthers();
+            return false;
+        }
+
+        if (stop.Reason == StopReason.ResumedByOthers && _victim.State == VictimState.HeldByOthers)
+        {
+            _victim.HeldByOthers = false;
+            _victim.Lifecycle.Fire(VictimTrigger.ResumeByOthers);
+        }
+        else if (_victim.State == VictimState.Running)
+        {
+            _victim.Lifecycle.Fire(VictimTrigger.Stop);
+        }
+
+        switch (stop.Reason)
+        {
+            case StopReason.Breakpoint:
+                await OnBreakpointAsync(stop);
+                break;
+            case StopReason.ForkStarting:
+                _victim.Breakpoints.DisableAll();
+                break;
+            case StopReason.ForkDone:
+            case StopReason.VforkDone:
+                _victim.Breakpoints.EnableAll();
+                break;
+            case StopReason.ExecDone:
+                AttachToImage(afterExec: true);
+                break;
+        }
+
+        Resume();
+        return false;
+    }
+
+    /// <summary>S20: leave it stopped for whoever stopped it; a tracer crash now must leave it stopped too.</summary>
+    private void HoldForOthers()
+    {
+        if (_victim.State == VictimState.Running || _victim.State == VictimState.Stopped)
+        {
+            _victim.Lifecycle.Fire(VictimTrigger.StopByOthers);
+        }
+
+        _victim.HeldByOthers = true;
+        Log.HeldByOthers(_victim.Logger, _victim.Pid);
+        Try("await external resume", static p => p.AwaitExternalResume());
+    }
+
+    /// <summary>S14: find the breakpoint, count the hit, run its handlers, step over it keeping it planted.</summary>
+    private async ValueTask OnBreakpointAsync(StopEvent stop)
+    {
+        if (!_victim.Breakpoints.TryGet(stop.ProgramCounter, out var site))
+        {
+            Log.SpuriousBreakpoint(_victim.Logger, _victim.Pid, stop.ProgramCounter);
+            return;
+        }
+
+        site.Hits++;
+        Log.BreakpointHit(_victim.Logger, _victim.Pid, site.Address, site.Hits);
+        foreach (var client in site.Clients)
+        {
+            RunClientHandler(client, stop.ThreadId, site.Hits);
+        }
+
+        if ((site.Roles & SiteRoles.Rtld) != 0)
+        {
+            await OnRtldEventAsync();
+        }
+
+        if ((site.Roles & SiteRoles.Main) != 0)
+        {
+            await StopIfRequestedAsync(StopEvents.Main);
+        }
+
+        // A handler may have removed the last user of this address: then the original text is back already.
+        if (_victim.Breakpoints.TryGet(stop.ProgramCounter, out site) && site.Active && !_victim.Quit)
+        {
+            Try(site.Patch, "step over breakpoint", static (p, patch) => p.StepOverBreakpoint(patch));
+        }
+    }
+
+    private void RunClientHandler(ClientBreakpoint client, int threadId, long siteHits)
+    {
+        client.Hits++;
+        try
+        {
+            client.Handler(new BreakpointHit(_victim.Handle, client.Address, threadId, siteHits));
+        }
+#pragma warning disable CA1031 // A client's bug must not take the control loop (and the victim) down with it.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.HandlerFailed(_victim.Logger, ex, _victim.Pid, client.Address);
+        }
+    }
+
+    /// <summary>S17: what the dynamic linker just did.</summary>
+    private async ValueTask OnRtldEventAsync()
+    {
+        if (_rtld is null)
+        {
+            return;
+        }
+
+        RtldEventMessage message;
+        try
+        {
+            message = _rtld.ReadEventMessage();
+        }
+        catch (TracerException ex)
+        {
+            Log.RtldUnavailable(_victim.Logger, _victim.Pid, "failed to read the event message: " + ex.Message);
+            return;
+        }
+
+        Log.RtldEvent(_victim.Logger, _victim.Pid, message.Kind, message.State);
+        if (message.State != RtldState.Consistent)
+        {
+            return;
+        }
+
+        RefreshSymbols();
+        ReportLibraryChanges(message.Kind);
+        switch (message.Kind)
+        {
+            case RtldEventKind.Preinit:
+                await StopIfRequestedAsync(StopEvents.Preinit);
+                break;
+            case RtldEventKind.Postinit:
+                await StopIfRequestedAsync(StopEvents.Postinit);
+                break;
+        }
+    }
+
+    /// <summary>Tells the client which objects came and went since it last heard; its failure becomes a notification.</summary>
+    private void ReportLibraryChanges(RtldEventKind kind)
+    {
+        var now = Process.Symbols.Objects;
+        var added = now.Where(o => !_knownObjects.Contains(o)).ToList();
+        var removed = _knownObjects.Where(o => !now.Contains(o)).ToList();
+        _knownObjects = now;
+        if ((added.Count == 0 && removed.Count == 0) || _host.LibraryListChanged is not { } callback)
+        {
+            return;
+        }
+
+        try
+        {
+            callback(new LibraryListChange(_victim.Handle, kind, added, removed));
+        }
+#pragma warning disable CA1031 // DTrace turns a probe-creation failure into a notification, not a crash.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _host.Notify(_victim, NotificationKind.Error, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Enables rtld events and plants their breakpoints and a.out`main's, after attach or after an exec
+    /// (which first forgets every breakpoint without touching the new text, and re-reads the image).
+    /// </summary>
+    private void AttachToImage(bool afterExec)
+    {
+        if (afterExec)
+        {
+            Log.ExecCompleted(_victim.Logger, _victim.Pid);
+            _victim.Breakpoints.Clear(restoreText: false);
+            _knownObjects = [];
+            Try("reset symbols", static p => p.Symbols.Reset());
+        }
+
+        _rtld = OpenRtld();
+        RefreshSymbols();
+        if (_rtld is null)
+        {
+            // No dynamic linker (a static executable): preinit and postinit never come, main still does.
+            _victim.StopMask.Replace(StopEvents.Preinit, StopEvents.Main);
+            _victim.StopMask.Replace(StopEvents.Postinit, StopEvents.Main);
+        }
+
+        if (Process.Symbols.TryLookup("a.out", "main", out var main))
+        {
+            _victim.Breakpoints.Add(main, SiteRoles.Main, client: null, plant: true);
+        }
+        else
+        {
+            var fallback = _victim.StopMask.IsRequested(StopEvents.Main)
+                ? "the main rendezvous becomes the first stop"
+                : "no main stop";
+            Log.NoMain(_victim.Logger, _victim.Pid, fallback);
+            _victim.StopMask.Replace(StopEvents.Main, StopEvents.Create | StopEvents.Grab);
+        }
+    }
+
+    private IRtldAgent? OpenRtld()
+    {
+        try
+        {
+            var rtld = Process.OpenRtldAgent();
+            if (rtld is null)
+            {
+                Log.RtldUnavailable(_victim.Logger, _victim.Pid, "no dynamic linker");
+                return null;
+            }
+
+            if (!rtld.EnableEvents())
+            {
+                Log.RtldUnavailable(_victim.Logger, _victim.Pid, "failed to enable rtld events");
+                return null;
+            }
+
+            var planted = new HashSet<ulong>();
+            foreach (var kind in (ReadOnlySpan<RtldEventKind>)[RtldEventKind.Preinit, RtldEventKind.Postinit, RtldEventKind.DlActivity])
+            {
+                if (rtld.TryGetEventAddress(kind, out var address) && planted.Add(address))
+                {
+                    _victim.Breakpoints.Add(address, SiteRoles.Rtld, client: null, plant: true);
+                }
+            }
+
+            return rtld;
+        }
+        catch (TracerException ex)
+        {
+            Log.RtldUnavailable(_victim.Logger, _victim.Pid, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// dt_proc_stop: if <paramref name="why"/> was requested, park idle with every breakpoint out of the text
+    /// until Continue (or destroy), then put them back (S10).
+    /// </summary>
+    private async ValueTask StopIfRequestedAsync(StopEvents why)
+    {
+        if (_victim.Quit || !_victim.StopMask.TryConsume(why))
+        {
+            return;
+        }
+
+        _victim.Breakpoints.DisableAll();
+        _victim.Lifecycle.Fire(VictimTrigger.Park);
+        Log.Parked(_victim.Logger, _victim.Pid, why);
+        var idle = _victim.BeginIdle();
+        _victim.FirstRendezvous.TrySetResult(true);
+
+        _victim.Lock.Release(_flow);
+        try
+        {
+            await idle;
+        }
+        finally
+        {
+            await _victim.Lock.AcquireAsync(_flow);
+        }
+
+        _victim.Lifecycle.Fire(VictimTrigger.Continue);
+        _victim.Breakpoints.EnableAll();
+    }
+
+    private void Resume()
+    {
+        if (_victim.Quit || _victim.Lifecycle.IsOver)
+        {
+            return;
+        }
+
+        Try("set running", static p => p.Resume());
+        _victim.Lifecycle.Fire(VictimTrigger.Resume);
+    }
+
+    private void RefreshSymbols() => Try("refresh symbols", static p => p.Symbols.Refresh());
+
+    /// <summary>The loop's end: notify once, take the breakpoints out (S16), let destroy know we are done.</summary>
+    private async Task FinishAsync(bool notify)
+    {
+        await _victim.Lock.AcquireAsync(_flow);
+        try
+        {
+            _victim.Breakpoints.Clear(restoreText: _victim.IsAlive);
+        }
+        finally
+        {
+            _victim.Lock.Release(_flow);
+        }
+
+        if (notify)
+        {
+            _host.Notify(
+                _victim,
+                _victim.State == VictimState.Lost ? NotificationKind.Lost : NotificationKind.Exited,
+                _victim.LostReason);
+        }
+
+        _victim.FirstRendezvous.TrySetResult(false);
+    }
+
+    private void Try(string operation, Action<ITracedProcess> action) =>
+        Try(action, operation, static (p, a) => a(p));
+
+    private void Try<TState>(TState state, string operation, Action<ITracedProcess, TState> action)
+    {
+        try
+        {
+            Retry.OnInterrupt((Process, state, action), static s => s.action(s.Process, s.state));
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(_victim.Logger, _victim.Pid, operation, ex.Message);
+        }
+    }
+}

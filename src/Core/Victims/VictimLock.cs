@@ -1,0 +1,60 @@
+namespace ProcHex.Victims;
+
+/// <summary>
+/// The per-victim lock that serialises clients against the control loop (S21). It is async (control loops are
+/// tasks, not threads) and owned by a logical flow rather than a thread: a flow that already holds it may call
+/// ProcHex again without deadlocking, but asking to lock it a second time is a <see cref="LockMisuseException"/>.
+/// </summary>
+#pragma warning disable CA1001 // The semaphore never allocates a wait handle (only WaitAsync is used), so there is nothing to dispose.
+internal sealed class VictimLock
+#pragma warning restore CA1001
+{
+    private static readonly AsyncLocal<object?> s_flow = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private object? _owner;
+
+    /// <summary>
+    /// The identity of the calling logical flow, created on first use. Set from a synchronous method so the
+    /// value stays in the caller's execution context.
+    /// </summary>
+    public static object CurrentFlow => s_flow.Value ??= new object();
+
+    /// <summary>Gives the current async flow an identity of its own (the control loop does this once).</summary>
+    public static void BeginNewFlow() => s_flow.Value = new object();
+
+    public bool IsHeldBy(object flow) => ReferenceEquals(Volatile.Read(ref _owner), flow);
+
+    public async ValueTask AcquireAsync(object flow, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        Volatile.Write(ref _owner, flow);
+    }
+
+    public void Release(object flow)
+    {
+        if (!IsHeldBy(flow))
+        {
+            throw new LockMisuseException("unlock of a process handle whose lock this caller does not hold");
+        }
+
+        Volatile.Write(ref _owner, null);
+        _gate.Release();
+    }
+
+    /// <summary>Enters for one operation, unless the flow already holds the lock (then the scope is a no-op).</summary>
+    public async ValueTask<Scope> EnterAsync(object flow)
+    {
+        if (IsHeldBy(flow))
+        {
+            return default;
+        }
+
+        await AcquireAsync(flow);
+        return new Scope(this, flow);
+    }
+
+    public readonly struct Scope(VictimLock? owner, object? flow) : IDisposable
+    {
+        public void Dispose() => owner?.Release(flow!);
+    }
+}
