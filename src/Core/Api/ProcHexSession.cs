@@ -219,13 +219,12 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     public Task<VictimLockScope> LockAsync(ProcessHandle handle, CancellationToken cancellationToken = default)
     {
         var victim = Held(handle);
-        var flow = VictimLock.CurrentFlow;
-        if (victim.Lock.IsHeldBy(flow))
+        if (victim.Lock.IsHeldBy(VictimLock.CurrentFlow))
         {
             throw new LockMisuseException($"pid {victim.Pid}: this caller already holds the lock");
         }
 
-        return LockCoreAsync(victim, flow, cancellationToken);
+        return LockCoreAsync(victim, VictimLock.BeginNewFlow(), cancellationToken);
     }
 
     /// <summary>S21: releases a lock this caller holds; unlocking one it does not hold is a <see cref="LockMisuseException"/>.</summary>

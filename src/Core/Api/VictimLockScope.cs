@@ -28,9 +28,10 @@ public sealed class VictimLockScope : IDisposable
         _victim.Lock.Release(_flow);
     }
 
+    /// <summary>Releases the lock unless it was already released (through this scope or the session's Unlock).</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0)
+        if (Interlocked.Exchange(ref _released, 1) == 0 && _victim.Lock.IsHeldBy(_flow))
         {
             _victim.Lock.Release(_flow);
         }

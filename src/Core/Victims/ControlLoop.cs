@@ -34,8 +34,7 @@ internal sealed class ControlLoop
 
     private async Task RunAsync()
     {
-        VictimLock.BeginNewFlow();
-        _flow = VictimLock.CurrentFlow;
+        _flow = VictimLock.BeginNewFlow();
         var notify = false;
         try
         {

@@ -19,8 +19,12 @@ internal sealed class VictimLock
     /// </summary>
     public static object CurrentFlow => s_flow.Value ??= new object();
 
-    /// <summary>Gives the current async flow an identity of its own (the control loop does this once).</summary>
-    public static void BeginNewFlow() => s_flow.Value = new object();
+    /// <summary>
+    /// Gives the calling flow a fresh identity and returns it. Called synchronously when a flow takes a lock, so
+    /// flows forked earlier keep their old identity and wait like strangers, while work the holder starts from
+    /// now on is part of the holder.
+    /// </summary>
+    public static object BeginNewFlow() => s_flow.Value = new object();
 
     public bool IsHeldBy(object flow) => ReferenceEquals(Volatile.Read(ref _owner), flow);
 
