@@ -1,0 +1,174 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Fake;
+
+/// <summary>
+/// An executable the fake kernel can run: fixed text and data (load bias 0), symbols, the dynamic linker it
+/// needs (none for a static program), the libraries it links against and the program its main thread runs.
+/// Build one with <see cref="FakeImageBuilder"/> and register it with <see cref="FakeKernel.Register(FakeImage)"/>.
+/// </summary>
+public sealed class FakeImage
+{
+    private readonly Func<IReadOnlyList<string>, IReadOnlyList<FakeStep>> _program;
+
+    internal FakeImage(
+        FakeObjectFile file,
+        FakeDynamicLinker? dynamicLinker,
+        IReadOnlyList<FakeLibrary> needed,
+        bool setId,
+        bool executable,
+        Func<IReadOnlyList<string>, IReadOnlyList<FakeStep>> program)
+    {
+        File = file;
+        DynamicLinker = dynamicLinker;
+        Needed = needed;
+        SetId = setId;
+        Executable = executable;
+        _program = program;
+    }
+
+    public string Path => File.Path;
+
+    public string Name => System.IO.Path.GetFileName(Path);
+
+    public ulong TextBase => File.TextStart;
+
+    public ReadOnlyMemory<byte> Text => File.Text;
+
+    /// <summary>Absolute addresses: the executable is not relocated.</summary>
+    public IReadOnlyDictionary<string, ulong> Symbols => File.Symbols;
+
+    /// <summary>Where the kernel starts a static image; a dynamic one starts in its linker.</summary>
+    public ulong Entry => File.TextStart;
+
+    /// <summary>Null for a static image: no rtld events, <see cref="ITracedProcess.OpenRtldAgent"/> returns null.</summary>
+    public FakeDynamicLinker? DynamicLinker { get; }
+
+    /// <summary>Mapped by the linker before preinit.</summary>
+    public IReadOnlyList<FakeLibrary> Needed { get; }
+
+    /// <summary>Exec'ing it under a tracer loses control.</summary>
+    public bool SetId { get; }
+
+    /// <summary>False makes create fail with "Permission denied".</summary>
+    public bool Executable { get; }
+
+    internal FakeObjectFile File { get; }
+
+    public ulong AddressOf(string symbol) =>
+        Symbols.TryGetValue(symbol, out var address) ? address : throw new KeyNotFoundException($"{Path} has no symbol '{symbol}'");
+
+    /// <summary>What the main thread runs after the linker and <c>main</c>'s first instruction, given argv.</summary>
+    public IReadOnlyList<FakeStep> ProgramFor(IReadOnlyList<string> arguments) => _program(arguments);
+
+    public override string ToString() => Path;
+}
+
+/// <summary>Builds a <see cref="FakeImage"/>. Dynamic (with <see cref="FakeDynamicLinker.Default"/>) unless told otherwise.</summary>
+public sealed class FakeImageBuilder
+{
+    private readonly string _path;
+    private readonly FakeObjectLayout _layout = new();
+    private readonly List<FakeLibrary> _needed = [];
+    private FakeDynamicLinker? _linker = FakeDynamicLinker.Default;
+    private ulong _textBase = 0x401000;
+    private bool _setId;
+    private bool _executable = true;
+    private Func<IReadOnlyList<string>, IReadOnlyList<FakeStep>> _program = _ => [];
+
+    public FakeImageBuilder(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        _path = path;
+    }
+
+    /// <summary>A function; with <paramref name="counts"/>, each execution of its first instruction increments that 8-byte global.</summary>
+    public FakeImageBuilder Function(string name, string? counts = null)
+    {
+        _layout.Function(name, counts);
+        return this;
+    }
+
+    /// <summary>A zero-initialised global in the data segment.</summary>
+    public FakeImageBuilder Global(string name, int size = 8)
+    {
+        _layout.Global(name, size);
+        return this;
+    }
+
+    public FakeImageBuilder TextBase(ulong address)
+    {
+        if (address % FakeMemory.PageSize != 0)
+        {
+            throw new ArgumentException("text must start on a page", nameof(address));
+        }
+
+        _textBase = address;
+        return this;
+    }
+
+    public FakeImageBuilder Static()
+    {
+        _linker = null;
+        return this;
+    }
+
+    public FakeImageBuilder Dynamic(FakeDynamicLinker? linker = null)
+    {
+        _linker = linker ?? FakeDynamicLinker.Default;
+        return this;
+    }
+
+    public FakeImageBuilder Needs(FakeLibrary library)
+    {
+        ArgumentNullException.ThrowIfNull(library);
+        _needed.Add(library);
+        return this;
+    }
+
+    public FakeImageBuilder SetId(bool setId = true)
+    {
+        _setId = setId;
+        return this;
+    }
+
+    public FakeImageBuilder NotExecutable()
+    {
+        _executable = false;
+        return this;
+    }
+
+    /// <summary>The same steps whatever argv says.</summary>
+    public FakeImageBuilder Program(params FakeStep[] steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        _program = _ => steps;
+        return this;
+    }
+
+    /// <summary>Steps computed from argv (argv[0] included).</summary>
+    public FakeImageBuilder Program(Func<IReadOnlyList<string>, IReadOnlyList<FakeStep>> program)
+    {
+        ArgumentNullException.ThrowIfNull(program);
+        _program = program;
+        return this;
+    }
+
+    public FakeImage Build() =>
+        new(_layout.Build(_path, _textBase, "_start", StableHash.Of(_path)), _linker, [.. _needed], _setId, _executable, _program);
+}
+
+/// <summary>string.GetHashCode differs per run; replay needs the same bytes every time.</summary>
+internal static class StableHash
+{
+    public static int Of(string text)
+    {
+        var hash = 2166136261u;
+        foreach (var c in text)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return (int)(hash & 0x7fffffff);
+    }
+}

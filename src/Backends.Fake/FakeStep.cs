@@ -1,0 +1,114 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Fake;
+
+/// <summary>
+/// One thing a victim thread does. The kernel executes one step per <see cref="FakeKernel.Step()"/> for one
+/// thread; compound steps (loops, dlopen) unfold into the thread's script first. Build scripts with <see cref="Steps"/>.
+/// </summary>
+public abstract record FakeStep
+{
+    private protected FakeStep() { }
+
+    /// <summary>Runs the instruction at an absolute address: an int3 there stops a traced victim and kills an untraced one.</summary>
+    public sealed record Execute(ulong Address) : FakeStep;
+
+    /// <summary>Runs the first instruction of a function, found when the step runs; <paramref name="ObjectName"/> null searches every object.</summary>
+    public sealed record Call(string Symbol, string? ObjectName = null) : FakeStep;
+
+    /// <summary>Repeats <paramref name="Body"/>; a negative count repeats forever.</summary>
+    public sealed record Loop(int Count, IReadOnlyList<FakeStep> Body) : FakeStep;
+
+    /// <summary>Creates an untraced child with a copy of the parent's memory as it is at the fork.</summary>
+    public sealed record Fork(IReadOnlyList<FakeStep> Child) : FakeStep;
+
+    /// <summary>Creates a child sharing the parent's memory; the parent thread waits until the child execs or exits.</summary>
+    public sealed record Vfork(IReadOnlyList<FakeStep> Child) : FakeStep;
+
+    /// <summary>Replaces the image: new memory (no breakpoints), one thread, the image's program with <paramref name="Arguments"/>.</summary>
+    public sealed record Exec(FakeImage Image, IReadOnlyList<string> Arguments) : FakeStep;
+
+    /// <summary>Exec of a set-id program: a tracer loses control (<see cref="StopKind.Lost"/>); the program runs on untraced.</summary>
+    public sealed record ExecSetId(FakeImage Image, IReadOnlyList<string> Arguments) : FakeStep;
+
+    public sealed record DlOpen(FakeLibrary Library) : FakeStep;
+
+    public sealed record DlClose(FakeLibrary Library) : FakeStep;
+
+    /// <summary>Starts a thread; null <paramref name="Tid"/> takes the next free id.</summary>
+    public sealed record SpawnThread(IReadOnlyList<FakeStep> Script, int? Tid = null) : FakeStep;
+
+    public sealed record ThreadExit : FakeStep;
+
+    public sealed record Exit(int Code) : FakeStep;
+
+    /// <summary>Raises a fatal signal: a traced victim stops for it first and dies when resumed.</summary>
+    public sealed record Signal(int Number) : FakeStep;
+
+    /// <summary>Another tool stops the victim (group-stop) until <see cref="FakeKernel.ContinueByOthers"/> or SIGCONT.</summary>
+    public sealed record StopByOthers : FakeStep;
+
+    /// <summary>Blocks until every child has exited, then reaps them.</summary>
+    public sealed record WaitChildren : FakeStep;
+
+    internal sealed record RtldEvent(RtldEventKind Kind, RtldState State) : FakeStep;
+
+    internal sealed record MapNeeded : FakeStep;
+
+    internal sealed record MapLibrary(FakeLibrary Library) : FakeStep;
+
+    internal sealed record UnmapLibrary(FakeLibrary Library) : FakeStep;
+
+    /// <summary>The set-id image of a create: control is lost before the first instruction runs.</summary>
+    internal sealed record LoseControl : FakeStep;
+}
+
+/// <summary>Short names for script steps: <c>Steps.Loop(3, Steps.Call("work"))</c>.</summary>
+public static class Steps
+{
+    public static FakeStep Execute(ulong address) => new FakeStep.Execute(address);
+
+    public static FakeStep Call(string symbol, string? objectName = null) => new FakeStep.Call(symbol, objectName);
+
+    public static FakeStep Loop(int count, params FakeStep[] body) => new FakeStep.Loop(count, body);
+
+    public static FakeStep Forever(params FakeStep[] body) => new FakeStep.Loop(-1, body);
+
+    public static FakeStep Fork(params FakeStep[] child) => new FakeStep.Fork(child);
+
+    public static FakeStep Vfork(params FakeStep[] child) => new FakeStep.Vfork(child);
+
+    public static FakeStep Exec(FakeImage image, params string[] arguments) => new FakeStep.Exec(image, Argv(image, arguments));
+
+    public static FakeStep ExecSetId(FakeImage image, params string[] arguments) => new FakeStep.ExecSetId(image, Argv(image, arguments));
+
+    public static FakeStep DlOpen(FakeLibrary library) => new FakeStep.DlOpen(library);
+
+    public static FakeStep DlClose(FakeLibrary library) => new FakeStep.DlClose(library);
+
+    public static FakeStep SpawnThread(params FakeStep[] script) => new FakeStep.SpawnThread(script);
+
+    public static FakeStep SpawnThread(int tid, params FakeStep[] script) => new FakeStep.SpawnThread(script, tid);
+
+    public static FakeStep ThreadExit() => new FakeStep.ThreadExit();
+
+    public static FakeStep Exit(int code) => new FakeStep.Exit(code);
+
+    public static FakeStep Signal(int number) => new FakeStep.Signal(number);
+
+    public static FakeStep StopByOthers() => new FakeStep.StopByOthers();
+
+    public static FakeStep WaitChildren() => new FakeStep.WaitChildren();
+
+    /// <summary>Runs forever calling <c>work</c>: a victim to grab.</summary>
+    public static FakeStep Spin(string function = "work") => Forever(Call(function));
+
+    /// <inheritdoc cref="Spin"/>
+    public static FakeStep Sleep(string function = "work") => Spin(function);
+
+    private static IReadOnlyList<string> Argv(FakeImage image, string[] arguments)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return [image.Path, .. arguments];
+    }
+}
