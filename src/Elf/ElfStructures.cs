@@ -1,0 +1,111 @@
+namespace ProcHex.Elf;
+
+/// <summary>e_type: what kind of object a file is.</summary>
+public enum ElfType : ushort
+{
+    None = 0,
+    Relocatable = 1,
+
+    /// <summary>ET_EXEC: linked at fixed addresses (a non-PIE executable); the load bias is 0.</summary>
+    Executable = 2,
+
+    /// <summary>ET_DYN: a shared library or a position-independent executable; loaded at a bias.</summary>
+    SharedObject = 3,
+    Core = 4,
+}
+
+/// <summary>The fields of the ELF64 file header we use.</summary>
+public readonly record struct ElfHeader(
+    ElfType Type,
+    ushort Machine,
+    ulong Entry,
+    ulong ProgramHeaderOffset,
+    ulong SectionHeaderOffset,
+    int ProgramHeaderCount,
+    int SectionHeaderCount,
+    int SectionNameTableIndex,
+    int ProgramHeaderEntrySize,
+    int SectionHeaderEntrySize);
+
+/// <summary>One program header (segment).</summary>
+public readonly record struct ElfProgramHeader(
+    uint Type,
+    uint Flags,
+    ulong Offset,
+    ulong VirtualAddress,
+    ulong FileSize,
+    ulong MemorySize,
+    ulong Alignment)
+{
+    public bool IsLoad => Type == ElfConstants.PT_LOAD;
+}
+
+/// <summary>One section header, with its name resolved.</summary>
+public readonly record struct ElfSection(
+    string Name,
+    uint Type,
+    ulong Flags,
+    ulong Address,
+    ulong Offset,
+    ulong Size,
+    uint Link,
+    uint Info,
+    ulong EntrySize);
+
+/// <summary>One entry of the dynamic section.</summary>
+public readonly record struct ElfDynamicEntry(long Tag, ulong Value);
+
+public enum ElfSymbolType : byte
+{
+    NoType = 0,
+    DataObject = 1,
+    Function = 2,
+    Section = 3,
+    File = 4,
+    Common = 5,
+    ThreadLocal = 6,
+
+    /// <summary>STT_GNU_IFUNC: the value is the resolver's address, which is still code in the object.</summary>
+    IndirectFunction = 10,
+}
+
+public enum ElfSymbolBinding : byte
+{
+    Local = 0,
+    Global = 1,
+    Weak = 2,
+    Unique = 10,
+}
+
+/// <summary>A defined symbol. <see cref="Value"/> is as linked: add the object's load bias to get an address.</summary>
+public readonly record struct ElfSymbol(
+    string Name,
+    ulong Value,
+    ulong Size,
+    ElfSymbolType Type,
+    ElfSymbolBinding Binding,
+    ushort SectionIndex)
+{
+    /// <summary>True when an address in [Value, Value + Size) belongs to this symbol (size 0: only Value itself).</summary>
+    public bool Contains(ulong value) => value >= Value && (value - Value < Size || value == Value);
+}
+
+/// <summary>p_type values a backend needs (PT_*).</summary>
+public static class ElfSegmentType
+{
+    public const uint Load = 1;
+    public const uint Dynamic = 2;
+    public const uint Interpreter = 3;
+    public const uint ProgramHeaders = 6;
+}
+
+/// <summary>d_tag values a backend needs (DT_*).</summary>
+public static class ElfDynamicTag
+{
+    public const long Null = 0;
+    public const long Needed = 1;
+    public const long SoName = 14;
+
+    /// <summary>DT_DEBUG: 0 in the file; the dynamic linker stores the address of its r_debug here at run time.</summary>
+    public const long Debug = 21;
+}

@@ -1,0 +1,232 @@
+using System.Diagnostics.CodeAnalysis;
+using ProcHex.Ports;
+
+namespace ProcHex.Elf;
+
+/// <summary>
+/// The <see cref="ISymbolTable"/> of an ELF-based victim, over the list of mapped objects a backend discovers.
+/// Lookups read an immutable snapshot; <see cref="Refresh"/> builds the next one and publishes it with one
+/// reference write, so readers (a read-only grab walking stacks, the control loop planting probes) never wait
+/// for or observe a half-built table.
+/// </summary>
+/// <remarks>
+/// Object names: "a.out" is the executable; otherwise a full path, a basename ("libc.so.6"), or a stem without
+/// dots ("libc") matching the basename up to its first dot; the object's DT_SONAME also names it. When several objects share a name (one library
+/// loaded from two directories) the first in load order wins; a full path picks exactly.
+/// </remarks>
+public sealed class ObjectSymbolTable : ISymbolTable
+{
+    /// <summary>The alias of the executable in <c>object`symbol</c> names.</summary>
+    public const string ExecutableAlias = "a.out";
+
+    private readonly Func<IReadOnlyList<MappedObject>> _discover;
+    private readonly Lock _refreshLock = new();
+    private Snapshot? _snapshot;
+
+    /// <param name="discover">
+    /// Reads the victim's objects now, in load order; the executable (flagged) may be anywhere, it is listed first.
+    /// Called by <see cref="Refresh"/> and <see cref="Reset"/>, one call at a time.
+    /// </param>
+    public ObjectSymbolTable(Func<IReadOnlyList<MappedObject>> discover)
+    {
+        ArgumentNullException.ThrowIfNull(discover);
+        _discover = discover;
+    }
+
+    public IReadOnlyList<LoadedObject> Objects => Current.Loaded;
+
+    /// <summary>The objects with their images, the executable first.</summary>
+    public IReadOnlyList<MappedObject> MappedObjects => Current.Objects;
+
+    public MappedObject? Executable => Current.Executable;
+
+    public void Refresh()
+    {
+        lock (_refreshLock)
+        {
+            Volatile.Write(ref _snapshot, new Snapshot(_discover()));
+        }
+    }
+
+    public void Reset() => Refresh();
+
+    public bool TryFindObject(string? objectName, [NotNullWhen(true)] out MappedObject? mapped)
+    {
+        mapped = objectName is null ? null : Current.Find(objectName);
+        return mapped is not null;
+    }
+
+    public bool TryLookup(string? objectName, string symbol, out ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(symbol);
+        var snapshot = Current;
+        if (objectName is not null)
+        {
+            var mapped = snapshot.Find(objectName);
+            if (mapped is not null && mapped.Image.Symbols.TryLookup(symbol, out var found))
+            {
+                address = unchecked(mapped.LoadBias + found.Value);
+                return true;
+            }
+
+            address = 0;
+            return false;
+        }
+
+        foreach (var mapped in snapshot.Objects)
+        {
+            if (mapped.Image.Symbols.TryLookup(symbol, out var found))
+            {
+                address = unchecked(mapped.LoadBias + found.Value);
+                return true;
+            }
+        }
+
+        address = 0;
+        return false;
+    }
+
+    /// <summary>Like <see cref="TryLookup"/>, but a miss says which part missed and what there is instead.</summary>
+    /// <exception cref="SymbolLookupException">No such object, or no such symbol in it.</exception>
+    public ulong Lookup(string? objectName, string symbol)
+    {
+        if (TryLookup(objectName, symbol, out var address))
+        {
+            return address;
+        }
+
+        var snapshot = Current;
+        if (objectName is not null && snapshot.Find(objectName) is null)
+        {
+            var names = string.Join(", ", snapshot.Objects.Take(12).Select(o => o.IsExecutable ? $"{ExecutableAlias} ({o.Name})" : o.Name));
+            var more = snapshot.Objects.Length > 12 ? $", and {snapshot.Objects.Length - 12} more" : string.Empty;
+            throw new SymbolLookupException($"no object named \"{objectName}\" is loaded (loaded: {names}{more})");
+        }
+
+        throw new SymbolLookupException(objectName is null
+            ? $"no loaded object defines \"{symbol}\" ({snapshot.Objects.Length} objects searched)"
+            : $"{objectName} does not define \"{symbol}\"");
+    }
+
+    public bool TryResolve(ulong address, out SymbolLocation location)
+    {
+        var mapped = Current.FindByAddress(address);
+        if (mapped is null)
+        {
+            location = default;
+            return false;
+        }
+
+        location = mapped.Image.Symbols.TryResolve(unchecked(address - mapped.LoadBias), out var symbol, out var offset)
+            ? new SymbolLocation(mapped.Name, symbol.Name, offset)
+            : new SymbolLocation(mapped.Name, null, address - mapped.Start);
+        return true;
+    }
+
+    /// <summary>The object mapped at <paramref name="address"/>.</summary>
+    public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped)
+    {
+        mapped = Current.FindByAddress(address);
+        return mapped is not null;
+    }
+
+    private Snapshot Current
+    {
+        get
+        {
+            var snapshot = Volatile.Read(ref _snapshot);
+            if (snapshot is not null)
+            {
+                return snapshot;
+            }
+
+            // First use: read the image now rather than answer from an empty table.
+            lock (_refreshLock)
+            {
+                return _snapshot ??= new Snapshot(_discover());
+            }
+        }
+    }
+
+    /// <summary>One consistent view of the image. Never changed after construction.</summary>
+    private sealed class Snapshot
+    {
+        private readonly Dictionary<string, MappedObject> _byName = new(StringComparer.Ordinal);
+        private readonly MappedObject[] _byStart;
+
+        public Snapshot(IReadOnlyList<MappedObject> discovered)
+        {
+            Executable = discovered.FirstOrDefault(o => o.IsExecutable);
+            Objects = Executable is null ? [.. discovered] : [Executable, .. discovered.Where(o => !ReferenceEquals(o, Executable))];
+            Loaded = [.. Objects.Select(o => new LoadedObject(o.Path, o.LoadBias))];
+            _byStart = [.. Objects.OrderBy(o => o.Start)];
+
+            if (Executable is not null)
+            {
+                _byName[ExecutableAlias] = Executable;
+            }
+
+            // Exact names first so that a stem never shadows a real basename.
+            foreach (var mapped in Objects)
+            {
+                _byName.TryAdd(mapped.Path, mapped);
+                _byName.TryAdd(mapped.Name, mapped);
+            }
+
+            // The soname next: the vDSO is "[vdso]" in the maps but "linux-vdso.so.1" to the linker.
+            foreach (var mapped in Objects)
+            {
+                if (mapped.Image.SoName is { Length: > 0 } soName)
+                {
+                    _byName.TryAdd(soName, mapped);
+                }
+            }
+
+            foreach (var mapped in Objects)
+            {
+                var dot = mapped.Name.IndexOf('.', StringComparison.Ordinal);
+                if (dot > 0)
+                {
+                    _byName.TryAdd(mapped.Name[..dot], mapped);
+                }
+            }
+        }
+
+        public MappedObject[] Objects { get; }
+
+        public LoadedObject[] Loaded { get; }
+
+        public MappedObject? Executable { get; }
+
+        public MappedObject? Find(string name) => _byName.GetValueOrDefault(name);
+
+        public MappedObject? FindByAddress(ulong address)
+        {
+            int low = 0, high = _byStart.Length;
+            while (low < high)
+            {
+                var middle = low + ((high - low) / 2);
+                if (_byStart[middle].Start <= address)
+                {
+                    low = middle + 1;
+                }
+                else
+                {
+                    high = middle;
+                }
+            }
+
+            return low > 0 && _byStart[low - 1].Contains(address) ? _byStart[low - 1] : null;
+        }
+    }
+}
+
+/// <summary>A symbol or object asked for by name does not exist in the victim. The message says which.</summary>
+public class SymbolLookupException : TracerException
+{
+    public SymbolLookupException(string message) : base(message) { }
+
+    public SymbolLookupException(string message, Exception innerException) : base(message, innerException) { }
+
+    public SymbolLookupException() : this("symbol not found") { }
+}
