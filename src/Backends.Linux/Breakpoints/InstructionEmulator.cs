@@ -1,0 +1,225 @@
+using System.Numerics;
+using Iced.Intel;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>A memory store an emulated instruction makes.</summary>
+internal readonly record struct MemoryWrite(ulong Address, byte[] Bytes);
+
+/// <summary>
+/// Executes, in the tracer, the instructions that open functions, so a breakpoint hit costs one stop instead of
+/// a restore-step-replant round trip with the whole victim stopped (what the kernel's uprobes do). Only
+/// instructions whose every effect is modelled exactly are accepted: register moves, pushes, stores of a
+/// register to the stack, lea off rsp/rbp, add/sub of an immediate (flags computed), the zeroing xor, test,
+/// endbr64 and the nops. Anything else returns false and is stepped out of line.
+/// </summary>
+internal static class InstructionEmulator
+{
+    private const ulong CF = 1 << 0, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, OF = 1 << 11;
+    private const ulong ArithmeticFlags = CF | PF | AF | ZF | SF | OF;
+
+    /// <summary>
+    /// Emulates the instruction in <paramref name="code"/> (the original bytes at <c>regs.rip</c>). On success
+    /// <paramref name="regs"/> holds the state after it and <paramref name="write"/> the store it made, if any.
+    /// </summary>
+    public static bool TryEmulate(ref Interop.UserRegs regs, ReadOnlySpan<byte> code, out MemoryWrite? write)
+    {
+        write = null;
+        var decoder = Decoder.Create(64, new ByteArrayCodeReader(code.ToArray()));
+        decoder.IP = regs.rip;
+        decoder.Decode(out var instruction);
+        if (instruction.IsInvalid || instruction.Length > code.Length || instruction.HasLockPrefix || instruction.HasRepPrefix || instruction.HasRepnePrefix)
+        {
+            return false;
+        }
+
+        var next = instruction.NextIP;
+        var state = regs;
+        switch (instruction.Code)
+        {
+            case Code.Endbr64:
+            case Code.Nopd:
+            case Code.Nopq:
+            case Code.Nopw:
+            case Code.Nop_rm16:
+            case Code.Nop_rm32:
+            case Code.Nop_rm64:
+                break;
+
+            case Code.Push_r64:
+                {
+                    var value = Get(ref state, instruction.Op0Register);
+                    state.rsp -= 8;
+                    write = new MemoryWrite(state.rsp, BitConverter.GetBytes(value));
+                    break;
+                }
+
+            case Code.Mov_rm64_r64 or Code.Mov_r64_rm64 or Code.Mov_rm32_r32 or Code.Mov_r32_rm32:
+                {
+                    var wide = instruction.Code is Code.Mov_rm64_r64 or Code.Mov_r64_rm64;
+                    if (instruction.Op0Kind == OpKind.Register && instruction.Op1Kind == OpKind.Register)
+                    {
+                        var value = Get(ref state, instruction.Op1Register);
+                        Set(ref state, instruction.Op0Register, wide ? value : (uint)value);
+                    }
+                    else if (instruction.Op0Kind == OpKind.Memory && TryStackAddress(ref state, instruction, out var address))
+                    {
+                        var value = Get(ref state, instruction.Op1Register);
+                        write = new MemoryWrite(address, wide ? BitConverter.GetBytes(value) : BitConverter.GetBytes((uint)value));
+                    }
+                    else
+                    {
+                        return false;
+                    }
+
+                    break;
+                }
+
+            case Code.Lea_r64_m:
+                {
+                    if (!TryStackAddress(ref state, instruction, out var address))
+                    {
+                        return false;
+                    }
+
+                    Set(ref state, instruction.Op0Register, address);
+                    break;
+                }
+
+            case Code.Sub_rm64_imm8 or Code.Sub_rm64_imm32 or Code.Add_rm64_imm8 or Code.Add_rm64_imm32:
+                {
+                    if (instruction.Op0Kind != OpKind.Register)
+                    {
+                        return false;
+                    }
+
+                    var a = Get(ref state, instruction.Op0Register);
+                    var b = instruction.GetImmediate(1);
+                    var subtract = instruction.Mnemonic == Mnemonic.Sub;
+                    var result = subtract ? a - b : a + b;
+                    var carry = subtract ? a < b : result < a;
+                    var overflow = subtract ? ((a ^ b) & (a ^ result)) >> 63 != 0 : (~(a ^ b) & (a ^ result)) >> 63 != 0;
+                    var adjust = ((a ^ b ^ result) & 0x10) != 0;
+                    state.eflags = Flags(state.eflags, result, 64, carry, overflow, adjust);
+                    Set(ref state, instruction.Op0Register, result);
+                    break;
+                }
+
+            case Code.Xor_rm32_r32 or Code.Xor_r32_rm32:
+                {
+                    // Only the zeroing idiom: its flags are fully defined except AF, which the CPU clears.
+                    if (instruction.Op0Kind != OpKind.Register || instruction.Op1Kind != OpKind.Register || instruction.Op0Register != instruction.Op1Register)
+                    {
+                        return false;
+                    }
+
+                    Set(ref state, instruction.Op0Register, 0);
+                    state.eflags = Flags(state.eflags, 0, 32, carry: false, overflow: false, adjust: false);
+                    break;
+                }
+
+            case Code.Test_rm64_r64 or Code.Test_rm32_r32:
+                {
+                    if (instruction.Op0Kind != OpKind.Register || instruction.Op1Kind != OpKind.Register)
+                    {
+                        return false;
+                    }
+
+                    var bits = instruction.Code == Code.Test_rm64_r64 ? 64 : 32;
+                    var result = Get(ref state, instruction.Op0Register) & Get(ref state, instruction.Op1Register);
+                    if (bits == 32)
+                    {
+                        result = (uint)result;
+                    }
+
+                    state.eflags = Flags(state.eflags, result, bits, carry: false, overflow: false, adjust: false);
+                    break;
+                }
+
+            default:
+                return false;
+        }
+
+        state.rip = next;
+        regs = state;
+        return true;
+    }
+
+    private static ulong Flags(ulong eflags, ulong result, int bits, bool carry, bool overflow, bool adjust)
+    {
+        var f = eflags & ~ArithmeticFlags;
+        if (carry)
+        {
+            f |= CF;
+        }
+
+        if (BitOperations.PopCount(result & 0xff) % 2 == 0)
+        {
+            f |= PF;
+        }
+
+        if (adjust)
+        {
+            f |= AF;
+        }
+
+        if (result == 0)
+        {
+            f |= ZF;
+        }
+
+        if (((result >> (bits - 1)) & 1) != 0)
+        {
+            f |= SF;
+        }
+
+        if (overflow)
+        {
+            f |= OF;
+        }
+
+        return f;
+    }
+
+    /// <summary>[rsp+disp] or [rbp+disp]: the only memory operands emulated, never rip-relative, never indexed.</summary>
+    private static bool TryStackAddress(ref Interop.UserRegs state, in Instruction instruction, out ulong address)
+    {
+        address = 0;
+        if (instruction.MemoryIndex != Register.None || instruction.SegmentPrefix != Register.None
+            || instruction.MemoryBase is not (Register.RSP or Register.RBP))
+        {
+            return false;
+        }
+
+        address = Get(ref state, instruction.MemoryBase) + instruction.MemoryDisplacement64;
+        return true;
+    }
+
+    private static ulong Get(ref Interop.UserRegs r, Register register) => Slot(ref r, register.GetFullRegister());
+
+    private static void Set(ref Interop.UserRegs r, Register register, ulong value) => Slot(ref r, register.GetFullRegister()) = value;
+
+    private static ref ulong Slot(ref Interop.UserRegs r, Register full)
+    {
+        switch (full)
+        {
+            case Register.RAX: return ref r.rax;
+            case Register.RBX: return ref r.rbx;
+            case Register.RCX: return ref r.rcx;
+            case Register.RDX: return ref r.rdx;
+            case Register.RSI: return ref r.rsi;
+            case Register.RDI: return ref r.rdi;
+            case Register.RBP: return ref r.rbp;
+            case Register.RSP: return ref r.rsp;
+            case Register.R8: return ref r.r8;
+            case Register.R9: return ref r.r9;
+            case Register.R10: return ref r.r10;
+            case Register.R11: return ref r.r11;
+            case Register.R12: return ref r.r12;
+            case Register.R13: return ref r.r13;
+            case Register.R14: return ref r.r14;
+            case Register.R15: return ref r.r15;
+            default: throw new ArgumentOutOfRangeException(nameof(full), full, "not a general-purpose register");
+        }
+    }
+}

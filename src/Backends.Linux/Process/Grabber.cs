@@ -1,0 +1,139 @@
+using ProcHex.Ports;
+using Microsoft.Extensions.Logging;
+using static ProcHex.Backends.Linux.Interop.Sys;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>
+/// Grab (S3, S4): PTRACE_SEIZE every thread in /proc/PID/task, again for threads born meanwhile, then
+/// PTRACE_INTERRUPT and collect every stop. Read-only grabs touch nothing.
+/// </summary>
+internal static class Grabber
+{
+    internal const string PermissionHint = "permission denied (needs CAP_SYS_PTRACE or root; check kernel.yama.ptrace_scope)";
+
+    /// <summary>Owner thread only for <see cref="GrabAccess.Control"/>.</summary>
+    public static LinuxProcess Grab(OwnerThread owner, int pid, GrabAccess access, ILogger logger)
+    {
+        Check(pid);
+        var process = new LinuxProcess(owner, pid, access, created: false, logger);
+        if (access == GrabAccess.ReadOnly)
+        {
+            return process;
+        }
+
+        try
+        {
+            SeizeAll(owner, process, pid);
+        }
+        catch
+        {
+            process.Release(ReleaseMode.Run);
+            throw;
+        }
+
+        Log.Grabbed(logger, pid, process.ThreadIds.Count);
+        return process;
+    }
+
+    private static void Check(int pid)
+    {
+        if (pid == Environment.ProcessId)
+        {
+            throw new GrabException("cannot grab our own process", Interop.Errno.EPERM);
+        }
+
+        var state = pid > 0 ? ProcFs.State(pid) : null;
+        if (state is null)
+        {
+            throw new GrabException("no such process", Interop.Errno.ESRCH);
+        }
+
+        if (state is 'Z' or 'X')
+        {
+            throw new GrabException("process is a zombie", Interop.Errno.ESRCH);
+        }
+
+        if (ProcFs.TracerPid(pid) is var tracer and not 0)
+        {
+            throw new GrabException($"already traced by pid {tracer}", Interop.Errno.EPERM);
+        }
+
+        if (ProcFs.StatField(pid, 4) == (ulong)Environment.ProcessId)
+        {
+            // Our own child: its stops would be reported to any thread of this process that waits for it, and
+            // the runtime waits for the children Process.Start made, so it would steal them and hang the grab.
+            throw new GrabException(
+                "process is a child of the tracer itself; start it under control (create) or from another process", Interop.Errno.EPERM);
+        }
+    }
+
+    private static void SeizeAll(OwnerThread owner, LinuxProcess process, int pid)
+    {
+        var seen = new HashSet<int>();
+        var pending = new List<VictimThread>();
+        while (true)
+        {
+            var fresh = ProcFs.Threads(pid).Where(seen.Add).OrderBy(t => t == pid ? 0 : 1).ToList();
+            if (fresh.Count == 0)
+            {
+                break;
+            }
+
+            foreach (var tid in fresh)
+            {
+                var error = TryPtrace(PTRACE_SEIZE, tid, 0, process.Options);
+                if (error == 0)
+                {
+                    pending.Add(process.AddThread(tid, running: true));
+                    _ = TryPtrace(PTRACE_INTERRUPT, tid, 0, 0);
+                }
+                else if (error == Interop.Errno.ESRCH)
+                {
+                    // The thread exited while we attached: gone, not an error.
+                    continue;
+                }
+                else if (tid == pid || seen.Count == 1)
+                {
+                    throw Reason(pid, error);
+                }
+                else if (error == Interop.Errno.EPERM && ProcFs.TracerPid(tid) != 0)
+                {
+                    // Born after we seized its creator: already ours (TRACECLONE), its first stop is on the way.
+                    pending.Add(process.AddThread(tid, running: true));
+                }
+            }
+
+            if (seen.Count > 0 && pending.Count == 0)
+            {
+                throw new GrabException("no such process", Interop.Errno.ESRCH);
+            }
+        }
+
+        foreach (var thread in pending)
+        {
+            while (thread.Running && process.ThreadIds.Contains(thread.Tid))
+            {
+                if (owner.WaitFor(thread.Tid) is not { } status)
+                {
+                    break;
+                }
+
+                owner.Dispatch(thread.Tid, status);
+            }
+        }
+
+        if (process.IsDead)
+        {
+            throw new GrabException("no such process (it exited while being grabbed)", Interop.Errno.ESRCH);
+        }
+    }
+
+    private static GrabException Reason(int pid, int error) => error switch
+    {
+        Interop.Errno.ESRCH => new GrabException("no such process", error),
+        Interop.Errno.EPERM when ProcFs.TracerPid(pid) is var tracer and not 0 => new GrabException($"already traced by pid {tracer}", error),
+        Interop.Errno.EPERM or Interop.Errno.EACCES => new GrabException(PermissionHint, error),
+        _ => new GrabException(DescribeError(error), error),
+    };
+}

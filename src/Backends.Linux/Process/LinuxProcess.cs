@@ -1,0 +1,960 @@
+using ProcHex.Ports;
+using Microsoft.Extensions.Logging;
+using ProcHex.Elf;
+using static ProcHex.Backends.Linux.Interop.Sys;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>
+/// One victim over ptrace. All ptrace work runs on the <see cref="OwnerThread"/>; port calls from other threads
+/// are marshalled there. Stop events reach the core through a per-victim queue and a single pending waiter.
+/// </summary>
+/// <remarks>
+/// Thread model: threads of a victim run independently ("non-stop"). A thread that stops for something the core
+/// must see stays stopped until the core has taken the event and called <see cref="Resume"/>; other threads keep
+/// running, so a hit on one thread never hides a hit on another, and every hit is reported with its own tid.
+/// The whole victim is stopped ("held") after create, grab, <see cref="RequestStop"/>, a stop by others, and
+/// while a breakpoint is single-stepped out of line; <see cref="Resume"/> lets all of it go again. Signals are
+/// delivered by the backend at once (the core never sees <see cref="StopReason.Signal"/> from Linux); the stop
+/// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
+/// </remarks>
+internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink
+{
+    internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
+        | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
+
+    private const byte Int3 = 0xCC;
+
+    private readonly OwnerThread _owner;
+    private readonly ILogger _logger;
+    private readonly bool _created;
+    private readonly Dictionary<int, VictimThread> _threads = [];
+    private readonly Dictionary<ulong, byte> _planted = [];
+    private readonly List<int> _vforkChildren = [];
+    private readonly MemoryFile _memory;
+    private readonly object _eventLock = new();
+    private readonly Queue<(StopEvent Event, VictimThread? Thread)> _events = new();
+    private readonly Lazy<ISymbolTable> _symbols;
+    private TaskCompletionSource<StopEvent>? _waiter;
+    private StopEvent? _final;
+    private int _currentTid;
+    private bool _holdAll = true;
+    private bool _collecting;
+    private bool _listening;
+    private bool _groupStopReported;
+    private volatile bool _groupStopAcknowledged;
+    private volatile bool _dead;
+    private bool _released;
+
+    internal LinuxProcess(OwnerThread owner, int pid, GrabAccess access, bool created, ILogger logger)
+    {
+        _owner = owner;
+        Pid = pid;
+        Access = access;
+        _created = created;
+        _logger = logger;
+        _currentTid = pid;
+        _memory = new MemoryFile(pid);
+        _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(pid, this));
+    }
+
+    public int Pid { get; }
+
+    public GrabAccess Access { get; }
+
+    public ISymbolTable Symbols => _symbols.Value;
+
+    internal int Options => BaseOptions | (_created ? PTRACE_O_EXITKILL : 0);
+
+    internal IReadOnlyCollection<int> ThreadIds => _owner.Invoke(() => _threads.Keys.ToArray());
+
+    internal bool IsDead => _dead;
+
+    /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
+    internal bool EmulationEnabled { get; set; } = true;
+
+    /// <summary>Adds a thread we seized or that was born traced. Owner only.</summary>
+    internal VictimThread AddThread(int tid, bool running)
+    {
+        var thread = new VictimThread(tid) { Running = running };
+        _threads[tid] = thread;
+        _owner.Register(tid, this);
+        return thread;
+    }
+
+    public void BeginControl()
+    {
+        // The options that report clone, fork, vfork and exec were set when the victim was seized, because
+        // threads born during a grab must already be followed; nothing is left to switch on here.
+        ThrowIfReadOnly();
+    }
+
+    public ValueTask<StopEvent> WaitForStopAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfReadOnly();
+        TaskCompletionSource<StopEvent> waiter;
+        lock (_eventLock)
+        {
+            if (TryTakeLocked(out var ready))
+            {
+                return ValueTask.FromResult(ready);
+            }
+
+            if (_waiter is not null)
+            {
+                throw new InvalidOperationException($"pid {Pid}: a wait for a stop is already pending");
+            }
+
+            waiter = new TaskCompletionSource<StopEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiter = waiter;
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            var registration = cancellationToken.Register(() =>
+            {
+                lock (_eventLock)
+                {
+                    if (ReferenceEquals(_waiter, waiter))
+                    {
+                        _waiter = null;
+                    }
+                }
+
+                waiter.TrySetCanceled(cancellationToken);
+            });
+            _ = waiter.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return new ValueTask<StopEvent>(waiter.Task);
+    }
+
+    public void Resume()
+    {
+        ThrowIfReadOnly();
+        _owner.Invoke(() =>
+        {
+            if (_dead || _released)
+            {
+                return;
+            }
+
+            DetachVforkChildren();
+            _holdAll = false;
+            foreach (var thread in _threads.Values.ToArray())
+            {
+                ResumeIfFree(thread);
+            }
+        });
+    }
+
+    public void AwaitExternalResume()
+    {
+        ThrowIfReadOnly();
+        _owner.Invoke(() =>
+        {
+            if (_dead)
+            {
+                return;
+            }
+
+            _listening = true;
+            foreach (var thread in _threads.Values.ToArray())
+            {
+                // Without EXITKILL a crash of the tracer detaches the victim, and a detached victim in a
+                // group-stop stays stopped: exactly what S20 asks for.
+                _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, BaseOptions);
+                Log.Step(_logger, Pid, $"await external: {thread.Tid} running={thread.Running} group={thread.GroupStopped}");
+                if (thread is { Running: false, GroupStopped: true } && TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
+                {
+                    thread.Listening = true;
+                }
+            }
+
+            CheckResumedByOthers();
+        });
+    }
+
+    public void RequestStop()
+    {
+        if (Access == GrabAccess.ReadOnly || _dead)
+        {
+            return;
+        }
+
+        _owner.Invoke(() =>
+        {
+            if (_dead || _released)
+            {
+                return;
+            }
+
+            var stoppedSomething = StopAll();
+            bool waiting;
+            lock (_eventLock)
+            {
+                waiting = _waiter is not null;
+            }
+
+            if (!_dead && (stoppedSomething || waiting))
+            {
+                Deliver(StopEvent.Stopped(StopReason.Interrupted, Pid, 0), null);
+            }
+        });
+    }
+
+    public ulong ReadProgramCounter()
+    {
+        ThrowIfReadOnly();
+        return _owner.Invoke(() => GetRegs(_currentTid).rip);
+    }
+
+    public BreakpointPatch PlantBreakpoint(ulong address)
+    {
+        ThrowIfReadOnly();
+        return _owner.Invoke(() =>
+        {
+            if (_planted.TryGetValue(address, out var known))
+            {
+                return new BreakpointPatch(address, known, 1);
+            }
+
+            Span<byte> original = stackalloc byte[1];
+            if (ReadMemory(address, original) != 1)
+            {
+                throw new TracerException($"pid {Pid}: no memory at 0x{address:x} for a breakpoint", Interop.Errno.EFAULT);
+            }
+
+            _memory.Write(address, [Int3]);
+            _planted[address] = original[0];
+            return new BreakpointPatch(address, original[0], 1);
+        });
+    }
+
+    public void RemoveBreakpoint(BreakpointPatch patch)
+    {
+        ThrowIfReadOnly();
+        _owner.Invoke(() =>
+        {
+            // After exec the address belongs to a new image: forgetting is all that is left to do.
+            if (_planted.Remove(patch.Address) && !_dead)
+            {
+                _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
+            }
+        });
+    }
+
+    public void StepOverBreakpoint(BreakpointPatch patch)
+    {
+        ThrowIfReadOnly();
+        _owner.Invoke(() => StepOver(patch));
+    }
+
+    public int ReadMemory(ulong address, Span<byte> destination)
+    {
+        if (destination.IsEmpty)
+        {
+            return 0;
+        }
+
+        var n = ReadWithVmReadv(address, destination, out var errno);
+        if (n >= 0)
+        {
+            return n;
+        }
+
+        if (errno == Interop.Errno.ESRCH)
+        {
+            throw Failure($"cannot read memory of pid {Pid}", errno);
+        }
+
+        // Pages without read permission (or a kernel without process_vm_readv): /proc/PID/mem forces the read.
+        var copy = new byte[destination.Length];
+        var read = _owner.Invoke(() =>
+        {
+            try
+            {
+                return _memory.Read(address, copy);
+            }
+            catch (TracerException e) when (!e.IsGone)
+            {
+                return 0;
+            }
+        });
+        copy.AsSpan(0, read).CopyTo(destination);
+        return read;
+    }
+
+    int IVictimMemory.Read(ulong address, Span<byte> destination) => ReadMemory(address, destination);
+
+    public void WriteMemory(ulong address, ReadOnlySpan<byte> source)
+    {
+        var copy = source.ToArray();
+        _owner.Invoke(() => _memory.Write(address, copy));
+    }
+
+    public IRtldAgent? OpenRtldAgent() => SymbolSource.OpenRtldAgent(Pid, this, Symbols);
+
+    public void Release(ReleaseMode mode)
+    {
+        if (Access == GrabAccess.ReadOnly)
+        {
+            _released = true;
+            return;
+        }
+
+        _owner.Invoke(() => ReleaseOnOwner(mode));
+    }
+
+    public void Dispose()
+    {
+        if (!_released && Access == GrabAccess.Control)
+        {
+            try
+            {
+                Release(_created ? ReleaseMode.Kill : ReleaseMode.Run);
+            }
+            catch (TracerException e)
+            {
+                Log.BestEffortFailed(_logger, Pid, "release on dispose", e.Message);
+            }
+        }
+
+        _released = true;
+        _owner.Invoke(_memory.Dispose);
+    }
+
+    // ---- owner-thread internals -------------------------------------------------------------------------
+
+    public void OnStatus(int tid, WaitStatus status)
+    {
+        if (!_threads.TryGetValue(tid, out var thread))
+        {
+            return;
+        }
+
+        Log.ThreadStatus(_logger, Pid, tid, status.ToString());
+        if (status.Ended)
+        {
+            ThreadEnded(thread, status);
+            return;
+        }
+
+        thread.Running = false;
+        var signal = status.StopSignal;
+        switch (status.Event)
+        {
+            case PTRACE_EVENT_STOP:
+                if (signal == SIGTRAP)
+                {
+                    OnTrapStop(thread);
+                }
+                else
+                {
+                    OnGroupStop(thread);
+                }
+
+                break;
+            case PTRACE_EVENT_CLONE:
+                AdoptThread((int)GetEventMessage(tid));
+                ResumeIfFree(thread);
+                break;
+            case PTRACE_EVENT_FORK:
+                DetachForkChild((int)GetEventMessage(tid));
+                Deliver(StopEvent.Stopped(StopReason.ForkDone, tid, 0), thread);
+                break;
+            case PTRACE_EVENT_VFORK:
+                CollectVforkChild((int)GetEventMessage(tid));
+                Deliver(StopEvent.Stopped(StopReason.ForkStarting, tid, 0), thread);
+                break;
+            case PTRACE_EVENT_VFORK_DONE:
+                Deliver(StopEvent.Stopped(StopReason.VforkDone, tid, 0), thread);
+                break;
+            case PTRACE_EVENT_EXEC:
+                OnExec(thread);
+                break;
+            case 0 when signal == SIGTRAP:
+                OnTrap(thread);
+                break;
+            case 0 when signal == (SIGTRAP | 0x80):
+                // A syscall stop we did not ask for (left from the launch): nothing to report.
+                ResumeIfFree(thread);
+                break;
+            default:
+                // A signal about to be delivered: deliver it. Stop signals come back as a group-stop.
+                thread.InjectSignal = signal;
+                ResumeIfFree(thread);
+                break;
+        }
+    }
+
+    private void OnTrapStop(VictimThread thread)
+    {
+        if (thread.Listening || thread.GroupStopped)
+        {
+            // Someone sent SIGCONT while we listened: the group-stop is over.
+            thread.Listening = false;
+            thread.GroupStopped = false;
+            CheckResumedByOthers();
+            return;
+        }
+
+        // A PTRACE_INTERRUPT (ours, possibly stale) or a new thread's first stop: nothing for the core.
+        ResumeIfFree(thread);
+    }
+
+    private void OnGroupStop(VictimThread thread)
+    {
+        if (!_threads.Values.Any(t => t.GroupStopped))
+        {
+            // A new stop by someone else: no thread of it may run again until the core has seen it.
+            _groupStopAcknowledged = false;
+        }
+
+        thread.GroupStopped = true;
+        if (_listening && !_collecting)
+        {
+            Log.Step(_logger, Pid, $"late group-stop, listen {thread.Tid}");
+            if (TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
+            {
+                thread.Listening = true;
+            }
+
+            return;
+        }
+
+        if (!_groupStopReported && !_collecting && _threads.Values.All(t => !t.Running))
+        {
+            _groupStopReported = true;
+            Deliver(StopEvent.Stopped(StopReason.StoppedByOthers, Pid, 0), null);
+        }
+    }
+
+    private void CheckResumedByOthers()
+    {
+        if (!_listening || _threads.Values.Any(t => t.Listening || t.GroupStopped))
+        {
+            return;
+        }
+
+        _listening = false;
+        _groupStopReported = false;
+        foreach (var t in _threads.Values)
+        {
+            _ = TryPtrace(PTRACE_SETOPTIONS, t.Tid, 0, Options);
+        }
+
+        _holdAll = true;
+        Deliver(StopEvent.Stopped(StopReason.ResumedByOthers, Pid, 0), null);
+    }
+
+    private void OnTrap(VictimThread thread)
+    {
+        var code = GetSignalCode(thread.Tid);
+        if (code == SI_KERNEL)
+        {
+            var regs = GetRegs(thread.Tid);
+            var address = regs.rip - 1;
+            if (_planted.ContainsKey(address) || !IsTrapAt(address))
+            {
+                // Ours, or ours until the core removed it a moment ago: either way the original instruction
+                // must run again, so the PC goes back to the breakpoint before anything else happens.
+                regs.rip = address;
+                SetRegs(thread.Tid, regs);
+                if (_planted.ContainsKey(address))
+                {
+                    Deliver(StopEvent.Stopped(StopReason.Breakpoint, thread.Tid, address), thread);
+                }
+                else
+                {
+                    ResumeIfFree(thread);
+                }
+
+                return;
+            }
+        }
+
+        // A SIGTRAP someone sent, or an int3 compiled into the program: the program's business.
+        thread.InjectSignal = SIGTRAP;
+        ResumeIfFree(thread);
+    }
+
+    private bool IsTrapAt(ulong address)
+    {
+        Span<byte> b = stackalloc byte[1];
+        return ReadWithVmReadv(address, b, out _) == 1 && b[0] == Int3;
+    }
+
+    private void OnExec(VictimThread thread)
+    {
+        // The kernel reports the exec on the leader's tid whichever thread called it; the others are gone.
+        foreach (var other in _threads.Keys.Where(t => t != Pid).ToArray())
+        {
+            _threads.Remove(other);
+            _owner.Unregister(other);
+        }
+
+        if (!_threads.ContainsKey(Pid))
+        {
+            AddThread(Pid, running: false);
+        }
+
+        lock (_eventLock)
+        {
+            // Events of the threads exec just destroyed can no longer be handled (their tids are gone).
+            var kept = _events.Where(e => e.Thread is null || e.Thread.Tid == Pid).ToList();
+            _events.Clear();
+            foreach (var e in kept)
+            {
+                _events.Enqueue(e);
+            }
+        }
+
+        var leader = _threads[Pid];
+        leader.Running = false;
+        _planted.Clear();
+        _memory.Reopen();
+        var pc = GetRegs(Pid).rip;
+        _ = thread;
+        Deliver(StopEvent.Stopped(StopReason.ExecDone, Pid, pc), leader);
+    }
+
+    private void ThreadEnded(VictimThread thread, WaitStatus status)
+    {
+        _threads.Remove(thread.Tid);
+        _owner.Unregister(thread.Tid);
+        if (thread.Tid != Pid)
+        {
+            CheckResumedByOthers();
+            return;
+        }
+
+        // The leader's status comes last, once the whole group is gone.
+        foreach (var t in _threads.Keys)
+        {
+            _owner.Unregister(t);
+        }
+
+        _threads.Clear();
+        _dead = true;
+        _planted.Clear();
+        Deliver(StopEvent.Exited(Pid, status.ToExitStatus()), null);
+    }
+
+    /// <summary>A thread born from clone: collect its first stop, then let it run (unless the victim is held).</summary>
+    private void AdoptThread(int tid)
+    {
+        if (tid <= 0 || _threads.ContainsKey(tid))
+        {
+            return;
+        }
+
+        var thread = AddThread(tid, running: true);
+        var status = _owner.WaitFor(tid);
+        if (status is not { } s)
+        {
+            _threads.Remove(tid);
+            _owner.Unregister(tid);
+            return;
+        }
+
+        if (s.Stopped && s.Event == PTRACE_EVENT_STOP)
+        {
+            thread.Running = false;
+            ResumeIfFree(thread);
+        }
+        else
+        {
+            OnStatus(tid, s);
+        }
+    }
+
+    /// <summary>fork: the child has a copy of our breakpoints. Take them out of its memory, then let it go.</summary>
+    private void DetachForkChild(int child)
+    {
+        if (child <= 0 || _owner.WaitFor(child) is not { Stopped: true })
+        {
+            return;
+        }
+
+        RestoreTextIn(child);
+        _ = TryPtrace(PTRACE_DETACH, child, 0, 0);
+        Log.ForkChildDetached(_logger, Pid, child);
+    }
+
+    /// <summary>vfork: the child shares our memory, so it is let go only after the core took the breakpoints out.</summary>
+    private void CollectVforkChild(int child)
+    {
+        if (child > 0 && _owner.WaitFor(child) is { Stopped: true })
+        {
+            _vforkChildren.Add(child);
+        }
+    }
+
+    private void DetachVforkChildren()
+    {
+        foreach (var child in _vforkChildren)
+        {
+            _ = TryPtrace(PTRACE_DETACH, child, 0, 0);
+        }
+
+        _vforkChildren.Clear();
+    }
+
+    private void RestoreTextIn(int pid)
+    {
+        foreach (var (address, original) in _planted)
+        {
+            try
+            {
+                MemoryFile.WriteOnce(pid, address, [original]);
+            }
+            catch (TracerException e)
+            {
+                Log.BestEffortFailed(_logger, pid, $"restoring text at 0x{address:x}", e.Message);
+            }
+        }
+    }
+
+    private void ResumeIfFree(VictimThread thread)
+    {
+        if (_holdAll || thread.Running || thread.Listening || Volatile.Read(ref thread.Undelivered) > 0)
+        {
+            return;
+        }
+
+        // Resuming a group-stopped thread would cancel someone else's SIGSTOP before the core has even seen it
+        // (PTRACE_CONT ends a group-stop of a seized thread).
+        if (thread.GroupStopped && !_groupStopAcknowledged)
+        {
+            return;
+        }
+
+        var signal = thread.InjectSignal;
+        thread.InjectSignal = 0;
+        thread.GroupStopped = false;
+        Log.Step(_logger, Pid, $"cont {thread.Tid} sig {signal}");
+        if (TryPtrace(PTRACE_CONT, thread.Tid, 0, signal) == 0)
+        {
+            thread.Running = true;
+        }
+    }
+
+    /// <summary>
+    /// Stops every running thread and collects its stop (whatever it reports is recorded, nothing is resumed).
+    /// Returns true when at least one thread had to be stopped.
+    /// </summary>
+    private bool StopAll()
+    {
+        _holdAll = true;
+        _listening = false;
+        var stopped = false;
+        var targets = new List<VictimThread>();
+        foreach (var thread in _threads.Values.Where(t => t.Running || t.Listening).ToArray())
+        {
+            thread.Listening = false;
+            thread.Running = true;
+
+            // ESRCH: the thread is exiting; its exit status reaches the main loop.
+            Log.Step(_logger, Pid, $"interrupt {thread.Tid}");
+            if (TryPtrace(PTRACE_INTERRUPT, thread.Tid, 0, 0) == 0)
+            {
+                targets.Add(thread);
+            }
+        }
+
+        _collecting = true;
+        try
+        {
+            foreach (var thread in targets)
+            {
+                while (_threads.ContainsKey(thread.Tid) && thread.Running)
+                {
+                    if (_owner.WaitFor(thread.Tid) is not { } status)
+                    {
+                        ThreadEnded(thread, new WaitStatus(0));
+                        break;
+                    }
+
+                    _owner.Dispatch(thread.Tid, status);
+                    stopped = true;
+                }
+            }
+        }
+        finally
+        {
+            _collecting = false;
+        }
+
+        return stopped;
+    }
+
+    private void StepOver(BreakpointPatch patch)
+    {
+        if (_dead)
+        {
+            return;
+        }
+
+        var tid = _currentTid;
+        var regs = GetRegs(tid);
+        if (regs.rip != patch.Address)
+        {
+            throw new TracerException($"pid {Pid}: thread {tid} is at 0x{regs.rip:x}, not at the breakpoint 0x{patch.Address:x}");
+        }
+
+        Span<byte> code = stackalloc byte[16];
+        var n = ReadWithVmReadv(patch.Address, code, out _);
+        if (n > 0)
+        {
+            code = code[..n];
+            foreach (var (address, original) in _planted)
+            {
+                if (address >= patch.Address && address < patch.Address + (ulong)n)
+                {
+                    code[(int)(address - patch.Address)] = original;
+                }
+            }
+
+            code[0] = (byte)patch.OriginalBytes;
+            var emulated = regs;
+            if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write))
+            {
+                if (write is { } w)
+                {
+                    _memory.Write(w.Address, w.Bytes);
+                }
+
+                SetRegs(tid, emulated);
+                return;
+            }
+        }
+
+        StepOutOfLine(tid, patch);
+    }
+
+    /// <summary>All-stop single-step: every other thread is stopped while the original instruction is back.</summary>
+    private void StepOutOfLine(int tid, BreakpointPatch patch)
+    {
+        _ = StopAll();
+        var thread = _threads[tid];
+        _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
+        try
+        {
+            while (true)
+            {
+                if (TryPtrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
+                {
+                    return;
+                }
+
+                thread.Running = true;
+                var next = _owner.WaitFor(tid);
+                if (next is not { } status || status.Ended)
+                {
+                    ThreadEnded(thread, next ?? new WaitStatus(0));
+                    return;
+                }
+
+                thread.Running = false;
+                if (status.Event == 0 && status.StopSignal == SIGTRAP)
+                {
+                    return;
+                }
+
+                if (status.Event == PTRACE_EVENT_STOP)
+                {
+                    // A PTRACE_INTERRUPT left pending by an earlier stop-all fired before the instruction ran.
+                    continue;
+                }
+
+                if (status.Event == 0)
+                {
+                    // A signal arrived before the instruction ran: deliver it at the real resume, step again.
+                    thread.InjectSignal = status.StopSignal;
+                    continue;
+                }
+
+                // An event in the middle of the step (the instruction was a clone or fork syscall).
+                _owner.Dispatch(tid, status);
+                return;
+            }
+        }
+        finally
+        {
+            if (!_dead && _planted.ContainsKey(patch.Address))
+            {
+                _memory.Write(patch.Address, [Int3]);
+            }
+        }
+    }
+
+    private void ReleaseOnOwner(ReleaseMode mode)
+    {
+        if (_released)
+        {
+            return;
+        }
+
+        _released = true;
+        if (_dead)
+        {
+            Forget();
+            return;
+        }
+
+        if (mode == ReleaseMode.Kill)
+        {
+            KillAndReap();
+            Log.Released(_logger, Pid, mode.ToString());
+            return;
+        }
+
+        _ = StopAll();
+        var groupStopped = _threads.Values.Any(t => t.GroupStopped);
+        foreach (var (address, original) in _planted)
+        {
+            try
+            {
+                _memory.Write(address, [original]);
+            }
+            catch (TracerException e)
+            {
+                Log.BestEffortFailed(_logger, Pid, $"restoring text at 0x{address:x}", e.Message);
+            }
+        }
+
+        _planted.Clear();
+        DetachVforkChildren();
+        foreach (var thread in _threads.Values)
+        {
+            // Hang: a victim that is not already in a group-stop gets SIGSTOP with the detach, so it stays put.
+            var signal = mode == ReleaseMode.Hang && !groupStopped && thread.Tid == Pid ? SIGSTOP : thread.InjectSignal;
+            _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, signal);
+        }
+
+        Forget();
+        if (mode == ReleaseMode.Run && ProcFs.State(Pid) is 'T' or 't')
+        {
+            // A detached victim can be left in a stopped state (a group-stop we absorbed): it should run.
+            _ = Kill(Pid, SIGCONT);
+        }
+
+        Log.Released(_logger, Pid, mode.ToString());
+    }
+
+    private void KillAndReap()
+    {
+        _ = Kill(Pid, SIGKILL);
+        foreach (var child in _vforkChildren)
+        {
+            _ = Kill(child, SIGKILL);
+            _ = _owner.WaitFor(child);
+        }
+
+        _vforkChildren.Clear();
+        foreach (var tid in _threads.Keys.OrderBy(t => t == Pid ? 1 : 0).ToArray())
+        {
+            while (_owner.WaitFor(tid) is { } status && !status.Ended)
+            {
+            }
+        }
+
+        _dead = true;
+        Forget();
+        Deliver(StopEvent.Exited(Pid, ExitStatus.FromSignal(SIGKILL)), null);
+    }
+
+    private void Forget()
+    {
+        foreach (var tid in _threads.Keys)
+        {
+            _owner.Unregister(tid);
+        }
+
+        _threads.Clear();
+        _planted.Clear();
+    }
+
+    private void Deliver(StopEvent stop, VictimThread? thread)
+    {
+        if (thread is not null)
+        {
+            Interlocked.Increment(ref thread.Undelivered);
+        }
+
+        TaskCompletionSource<StopEvent>? waiter;
+        lock (_eventLock)
+        {
+            if (_final is not null)
+            {
+                return;
+            }
+
+            if (stop.Kind != StopKind.Stopped)
+            {
+                _final = stop;
+            }
+
+            _events.Enqueue((stop, thread));
+            waiter = _waiter;
+            if (waiter is null || !TryTakeLocked(out stop))
+            {
+                return;
+            }
+
+            _waiter = null;
+        }
+
+        waiter.TrySetResult(stop);
+    }
+
+    private bool TryTakeLocked(out StopEvent stop)
+    {
+        if (_events.TryDequeue(out var entry))
+        {
+            if (entry.Thread is not null)
+            {
+                Interlocked.Decrement(ref entry.Thread.Undelivered);
+            }
+
+            _currentTid = entry.Event.ThreadId;
+            if (entry.Event.Reason == StopReason.StoppedByOthers)
+            {
+                _groupStopAcknowledged = true;
+            }
+
+            stop = entry.Event;
+            return true;
+        }
+
+        if (_final is { } final)
+        {
+            stop = final;
+            return true;
+        }
+
+        stop = default;
+        return false;
+    }
+
+    private unsafe int ReadWithVmReadv(ulong address, Span<byte> destination, out int errno)
+    {
+        fixed (byte* p = destination)
+        {
+            var local = new Interop.IoVec { Base = p, Length = (nuint)destination.Length };
+            var remote = new Interop.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
+            var n = ProcessVmReadv(Pid, &local, 1, &remote, 1, 0);
+            errno = n < 0 ? LastErrno : 0;
+            return (int)n;
+        }
+    }
+
+    private void ThrowIfReadOnly()
+    {
+        if (Access == GrabAccess.ReadOnly)
+        {
+            throw new InvalidOperationException($"pid {Pid} was grabbed read-only: it is not traced");
+        }
+    }
+}

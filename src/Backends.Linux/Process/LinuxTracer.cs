@@ -1,0 +1,81 @@
+using ProcHex.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>The Linux ptrace backend (x86-64). All tracing runs on one <see cref="OwnerThread"/>.</summary>
+public sealed class LinuxTracer : IProcessTracer
+{
+    private readonly ILogger _logger;
+    private readonly Lazy<OwnerThread> _owner;
+
+    public LinuxTracer(ILoggerFactory? loggerFactory = null)
+    {
+        EnsureSupported();
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LinuxTracer>();
+        _owner = new Lazy<OwnerThread>(() => OwnerThread.GetShared(_logger));
+    }
+
+    public string Name => "linux";
+
+    public async ValueTask<ITracedProcess> CreateAsync(ProcessStartRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        return await Abandonable(_owner.Value.InvokeAsync(() => Trampoline.Create(_owner.Value, request, _logger)), cancellationToken);
+    }
+
+    public async ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (access == GrabAccess.ReadOnly)
+        {
+            return Grabber.Grab(_owner.Value, pid, access, _logger);
+        }
+
+        return await Abandonable(_owner.Value.InvokeAsync(() => Grabber.Grab(_owner.Value, pid, access, _logger)), cancellationToken);
+    }
+
+    /// <summary>
+    /// Cancelling abandons the wait, not the work already queued on the owner: a victim that arrives after the
+    /// caller gave up is let go (created ones killed, grabbed ones detached) instead of staying traced forever.
+    /// </summary>
+    private static async Task<ITracedProcess> Abandonable(Task<LinuxProcess> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await work.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            _ = work.ContinueWith(
+                t =>
+                {
+                    if (t.IsCompletedSuccessfully)
+                    {
+                        t.Result.Dispose();
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <summary>Fails with a message that says what this backend needs.</summary>
+    internal static void EnsureSupported()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("The Linux ptrace backend (UseLinux) runs only on Linux; pick the backend for this OS.");
+        }
+
+        if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+        {
+            throw new PlatformNotSupportedException(
+                $"The Linux ptrace backend supports x86-64 only, not {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}.");
+        }
+    }
+}

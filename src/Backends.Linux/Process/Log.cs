@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>Every log line the Linux backend writes, source-generated.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "owner thread started; wake process {WakePid}")]
+    public static partial void OwnerStarted(ILogger logger, int wakePid);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "owner thread: handling status {Status} of thread {Tid} failed")]
+    public static partial void DispatchFailed(ILogger logger, Exception exception, int tid, string status);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "pid {Pid}: created {File}")]
+    public static partial void Created(ILogger logger, int pid, string file);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "pid {Pid}: grabbed ({Threads} threads)")]
+    public static partial void Grabbed(ILogger logger, int pid, int threads);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "pid {Pid}: released ({Mode})")]
+    public static partial void Released(ILogger logger, int pid, string mode);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "pid {Pid}: fork child {Child} detached with breakpoints removed")]
+    public static partial void ForkChildDetached(ILogger logger, int pid, int child);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "pid {Pid}: {What} failed: {Reason}")]
+    public static partial void BestEffortFailed(ILogger logger, int pid, string what, string reason);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Trace, Message = "pid {Pid}: thread {Tid} {Status}")]
+    public static partial void ThreadStatus(ILogger logger, int pid, int tid, string status);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "owner thread: wake process died ({Status}); starting another")]
+    public static partial void WakeRespawn(ILogger logger, string status);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Trace, Message = "pid {Pid}: {What}")]
+    public static partial void Step(ILogger logger, int pid, string what);
+}

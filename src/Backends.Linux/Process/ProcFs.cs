@@ -1,0 +1,83 @@
+using System.Globalization;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>What /proc says about a process, read without tracing it.</summary>
+internal static class ProcFs
+{
+    /// <summary>The process state letter from /proc/PID/stat ('R', 'S', 'T', 't', 'Z', ...), or null when gone.</summary>
+    public static char? State(int pid)
+    {
+        var stat = ReadStat(pid);
+        return stat is null ? null : stat[0][0];
+    }
+
+    /// <summary>The fields of /proc/PID/stat after "(comm)": index 0 is field 3 (state).</summary>
+    public static string[]? ReadStat(int pid)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        // comm may hold spaces and parentheses: the fields start after the last ')'.
+        var close = text.LastIndexOf(')');
+        return close < 0 ? null : text[(close + 2)..].Split(' ');
+    }
+
+    /// <summary>Field <paramref name="number"/> (1-based, as in proc(5)) of /proc/PID/stat.</summary>
+    public static ulong? StatField(int pid, int number)
+    {
+        var fields = ReadStat(pid);
+        return fields is null || fields.Length <= number - 3 ? null : ulong.Parse(fields[number - 3], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A "Name:\tvalue" line of /proc/PID/status, or null.</summary>
+    public static string? StatusField(int pid, string name)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] == ':')
+                {
+                    return line[(name.Length + 1)..].Trim();
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return null;
+    }
+
+    public static int TracerPid(int pid) =>
+        int.TryParse(StatusField(pid, "TracerPid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var tracer) ? tracer : 0;
+
+    public static IReadOnlyList<int> Threads(int pid)
+    {
+        try
+        {
+            return [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
+                .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.Integer, CultureInfo.InvariantCulture, out var t) ? t : 0)
+                .Where(t => t > 0)];
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+}

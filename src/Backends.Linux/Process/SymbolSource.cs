@@ -1,0 +1,18 @@
+using ProcHex.Backends.Linux.Rtld;
+using ProcHex.Backends.Linux.Symbols;
+using ProcHex.Elf;
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>
+/// Where a victim's symbols and rtld agent come from: the ELF code in Symbols/ and Rtld/. The one place that
+/// names it, so the tracing code does not depend on how symbols are read.
+/// </summary>
+internal static class SymbolSource
+{
+    public static ISymbolTable CreateSymbolTable(int pid, IVictimMemory memory) => new ProcMapsSymbolTable(pid, memory);
+
+    public static IRtldAgent? OpenRtldAgent(int pid, IVictimMemory memory, ISymbolTable symbols) =>
+        GlibcRtldAgent.TryOpen(pid, memory, symbols);
+}

@@ -1,0 +1,168 @@
+using ProcHex.Ports;
+using System.Buffers.Binary;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using static ProcHex.Backends.Linux.Interop.Sys;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>
+/// Create (S1, S2) without forking managed code. posix_spawn starts a trampoline,
+/// <c>/bin/sh -c 'kill -STOP $$; exec "$0"' FILE ARGV...</c> with the victim's environment; the owner seizes it
+/// while it is stopped, follows its syscalls to the execve, and there points the call's three arguments at
+/// the trampoline's own initial stack: the path string, the argv pointer array from ARGV[0] on, and the envp
+/// array. So the program gets exactly the argv and environment asked for (a shell would set $0 as argv[0] and
+/// add PWD or SHLVL), with no writes into the trampoline's memory. A failed execve is seen at the syscall's exit
+/// with its errno. Success is the PTRACE_EVENT_EXEC stop: the new image, before its first instruction.
+/// </summary>
+internal static class Trampoline
+{
+    private const string Shell = "/bin/sh";
+    private const string Script = "kill -STOP $$; exec \"$0\"";
+    private const int TrampolineArgs = 4; // sh, -c, script, FILE
+    private const long SysExecve = 59;
+
+    /// <summary>Owner thread only.</summary>
+    public static LinuxProcess Create(OwnerThread owner, ProcessStartRequest request, ILogger logger)
+    {
+        var environment = request.Environment ?? InheritedEnvironment();
+        var path = ExecutableCheck.Resolve(request.File, environment);
+        var argv = new List<string> { Shell, "-c", Script, path };
+        argv.AddRange(request.Arguments);
+        var pid = Spawner.Spawn(Shell, argv, environment);
+        try
+        {
+            FollowToExec(owner, pid, path, request.Arguments.Count);
+        }
+        catch
+        {
+            _ = Kill(pid, SIGKILL);
+            while (owner.WaitFor(pid) is { Ended: false })
+            {
+            }
+
+            throw;
+        }
+
+        var process = new LinuxProcess(owner, pid, GrabAccess.Control, created: true, logger);
+        process.AddThread(pid, running: false);
+        Log.Created(logger, pid, path);
+        return process;
+    }
+
+    private static unsafe void FollowToExec(OwnerThread owner, int pid, string path, int argumentCount)
+    {
+        int raw;
+        var r = WaitPid(pid, &raw, WUNTRACED);
+        var first = new WaitStatus(raw);
+        if (r != pid || !first.Stopped)
+        {
+            throw new TracerException($"the start-up shell {Shell} ended before it could be traced ({first})", ECHILDOrLast());
+        }
+
+        PtraceOrThrow(PTRACE_SEIZE, pid, 0, LinuxProcess.BaseOptions | PTRACE_O_EXITKILL, "cannot trace the new process");
+        _ = Kill(pid, SIGCONT);
+        var redirected = false;
+        while (true)
+        {
+            if (owner.WaitFor(pid) is not { } status)
+            {
+                throw new TracerException($"lost pid {pid} while starting it", Interop.Errno.ECHILD);
+            }
+
+            if (status.Ended)
+            {
+                throw new TracerException(status.Signaled
+                    ? $"process died from signal {status.TermSignal}"
+                    : $"process exited with status {status.ExitCode}") { IsGone = true };
+            }
+
+            var signal = status.StopSignal;
+            switch (status.Event)
+            {
+                case PTRACE_EVENT_EXEC:
+                    return;
+                case 0 when signal == (SIGTRAP | 0x80):
+                    var regs = GetRegs(pid);
+                    var entry = unchecked((long)regs.rax) == -Interop.Errno.ENOSYS;
+                    if (entry && (long)regs.orig_rax == SysExecve && !redirected)
+                    {
+                        Redirect(pid, ref regs, path, argumentCount);
+                        SetRegs(pid, regs);
+                        redirected = true;
+                    }
+                    else if (!entry && redirected && (long)regs.orig_rax == SysExecve)
+                    {
+                        var errno = (int)-unchecked((long)regs.rax);
+                        throw new ProcessStartException(DescribeError(errno), errno);
+                    }
+
+                    PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");
+                    break;
+                case 0 when signal is not SIGCONT and not SIGSTOP and not SIGTRAP:
+                    PtraceOrThrow(PTRACE_SYSCALL, pid, 0, signal, "cannot follow the new process");
+                    break;
+                default:
+                    // The group-stop left from kill -STOP, its end, and the SIGCONT itself.
+                    PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");
+                    break;
+            }
+        }
+    }
+
+    private static int ECHILDOrLast() => LastErrno == 0 ? Interop.Errno.ECHILD : LastErrno;
+
+    /// <summary>
+    /// Points execve at the trampoline's initial stack: argc at mm->start_stack, then argv[], NULL, envp[], NULL.
+    /// Checks what it finds there before trusting it.
+    /// </summary>
+    private static void Redirect(int pid, ref Interop.UserRegs regs, string path, int argumentCount)
+    {
+        var startStack = ProcFs.StatField(pid, 28) ?? throw new TracerException($"cannot read /proc/{pid}/stat");
+        var argc = ReadU64(pid, startStack);
+        if (argc != (ulong)(TrampolineArgs + argumentCount))
+        {
+            throw new TracerException($"unexpected start-up stack in pid {pid} (argc {argc})");
+        }
+
+        var argvArray = startStack + 8;
+        var pathPointer = ReadU64(pid, argvArray + (8 * 3));
+        var expected = Encoding.UTF8.GetBytes(path + "\0");
+        var actual = new byte[expected.Length];
+        if (ReadRemote(pid, pathPointer, actual) != actual.Length || !actual.AsSpan().SequenceEqual(expected))
+        {
+            throw new TracerException($"unexpected start-up stack in pid {pid} (path)");
+        }
+
+        regs.rdi = pathPointer;
+        regs.rsi = argvArray + (8 * TrampolineArgs);
+        regs.rdx = argvArray + (8 * (argc + 1));
+    }
+
+    private static ulong ReadU64(int pid, ulong address)
+    {
+        Span<byte> b = stackalloc byte[8];
+        return ReadRemote(pid, address, b) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(b) : throw new TracerException($"cannot read pid {pid} at 0x{address:x}");
+    }
+
+    private static unsafe int ReadRemote(int pid, ulong address, Span<byte> destination)
+    {
+        fixed (byte* p = destination)
+        {
+            var local = new Interop.IoVec { Base = p, Length = (nuint)destination.Length };
+            var remote = new Interop.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
+            return (int)ProcessVmReadv(pid, &local, 1, &remote, 1, 0);
+        }
+    }
+
+    private static List<string> InheritedEnvironment()
+    {
+        var list = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            list.Add($"{e.Key}={e.Value}");
+        }
+
+        return list;
+    }
+}

@@ -1,0 +1,104 @@
+using ProcHex.Backends.Linux;
+using ProcHex.Ports;
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+[Trait("Backend", "Linux")]
+public sealed class BreakpointTests : LinuxTestBase
+{
+    internal static ulong WorkAddress(ITracedProcess p, string program) =>
+        Observe.LoadBias(p.Pid, FixturePrograms.PathOf(program)) + FixturePrograms.Symbol(program, "work");
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task N_calls_give_exactly_N_hits()
+    {
+        var p = await Create("loop", "1000");
+        var runner = new Runner(p);
+        runner.Plant(WorkAddress(p, "loop"));
+        var end = await runner.RunToEnd();
+        Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+        Assert.Equal(1000, runner.Hits);
+    }
+
+    [Theory]
+    [Trait("Spec", "S14")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task N_calls_on_four_threads_give_exactly_N_hits(bool emulate)
+    {
+        var p = await Create("threads", "4000");
+        ((LinuxProcess)p).EmulationEnabled = emulate;
+        var runner = new Runner(p);
+        runner.Plant(WorkAddress(p, "threads"));
+        var end = await runner.RunToEnd(120);
+        Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+        Assert.Equal(4000, runner.Hits);
+        Assert.True(runner.HitThreads.Count >= 2, $"hits came from {runner.HitThreads.Count} thread(s)");
+    }
+
+    [Fact]
+    [Trait("Spec", "S16")]
+    public async Task Removing_a_breakpoint_restores_the_text()
+    {
+        var p = await Create("loop", "10");
+        var address = WorkAddress(p, "loop");
+        var original = new byte[1];
+        p.ReadMemory(address, original);
+        var patch = p.PlantBreakpoint(address);
+        Assert.Equal(original[0], (byte)patch.OriginalBytes);
+        Assert.Equal(0xCC, Observe.Memory(p.Pid, address, 1)[0]);
+        p.RemoveBreakpoint(patch);
+        Assert.Equal(original[0], Observe.Memory(p.Pid, address, 1)[0]);
+        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+    }
+
+    [Fact]
+    [Trait("Spec", "S15")]
+    public async Task Planting_on_unmapped_memory_fails_with_a_tracer_exception()
+    {
+        var p = await Create("loop", "1");
+        Assert.Throws<TracerException>(() => p.PlantBreakpoint(0x10));
+        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+    }
+
+    [Fact]
+    [Trait("Spec", "S13")]
+    public async Task RequestStop_interrupts_a_running_victim()
+    {
+        var p = await Create("sleeper");
+        p.Resume();
+        await Task.Delay(50);
+        var wait = p.WaitForStopAsync(Timeout()).AsTask();
+        p.RequestStop();
+        var e = await wait;
+        Assert.Equal(StopReason.Interrupted, e.Reason);
+        Assert.Equal('t', Observe.State(p.Pid));
+        p.Release(ReleaseMode.Kill);
+    }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task Memory_reads_see_the_victims_counter()
+    {
+        var p = await Create("loop", "25");
+        var runner = new Runner(p);
+        var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("loop")) + FixturePrograms.Symbol("loop", "calls");
+        runner.Plant(WorkAddress(p, "loop"));
+        p.Resume();
+        for (var i = 0; i < 5; i++)
+        {
+            var e = await Next(p);
+            Assert.Equal(StopReason.Breakpoint, e.Reason);
+            var buffer = new byte[8];
+            Assert.Equal(8, p.ReadMemory(calls, buffer));
+            Assert.Equal(i, BitConverter.ToInt64(buffer));
+            p.StepOverBreakpoint(p.PlantBreakpoint(e.ProgramCounter));
+            p.Resume();
+        }
+
+        p.RequestStop();
+        p.Release(ReleaseMode.Kill);
+    }
+}

@@ -1,0 +1,72 @@
+using ProcHex.Backends.Linux;
+using ProcHex.Ports;
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+/// <summary>Every emulated instruction: registers and memory after emulation equal those after a real single-step.</summary>
+[Trait("Backend", "Linux")]
+public sealed class EmulatorTests : LinuxTestBase
+{
+    public static TheoryData<string> Labels() =>
+    [
+        "emu_push_rbp", "emu_mov_rsp_rbp", "emu_endbr64", "emu_nop", "emu_nopw", "emu_push_rbx", "emu_push_r12",
+        "emu_add_rsp16", "emu_mov_edi_stack", "emu_mov_rbx_stack", "emu_mov_r32", "emu_mov_r64", "emu_sub_rsp",
+        "emu_add_rsp", "emu_sub_rcx", "emu_add_rcx", "emu_sub_big", "emu_lea", "emu_xor", "emu_test64", "emu_test32",
+    ];
+
+    [Theory]
+    [MemberData(nameof(Labels))]
+    [Trait("Spec", "S14")]
+    public async Task Emulation_matches_a_real_single_step(string label)
+    {
+        var p = await Create("emulate");
+        var address = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("emulate")) + FixturePrograms.Symbol("emulate", label);
+        var patch = p.PlantBreakpoint(address);
+        p.Resume();
+        var hit = await Next(p);
+        Assert.Equal(StopReason.Breakpoint, hit.Reason);
+
+        OwnerThread.Shared.Invoke(() =>
+        {
+            var tid = hit.ThreadId;
+            var before = Interop.Sys.GetRegs(tid);
+            var code = new byte[16];
+            p.ReadMemory(address, code);
+            code[0] = (byte)patch.OriginalBytes;
+            var emulated = before;
+            Assert.True(InstructionEmulator.TryEmulate(ref emulated, code, out var write), $"{label} is not emulated");
+
+            p.RemoveBreakpoint(patch);
+            Assert.Equal(0, Interop.Sys.TryPtrace(Interop.Sys.PTRACE_SINGLESTEP, tid, 0, 0));
+            var status = OwnerThread.Shared.WaitFor(tid);
+            Assert.True(status is { Stopped: true, StopSignal: 5 }, $"step ended with {status}");
+            var stepped = Interop.Sys.GetRegs(tid);
+
+            Assert.Equal(Describe(stepped), Describe(emulated));
+            if (write is { } w)
+            {
+                var memory = new byte[w.Bytes.Length];
+                p.ReadMemory(w.Address, memory);
+                Assert.Equal(memory, w.Bytes);
+            }
+        });
+
+        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+    }
+
+    [Fact]
+    public void Instructions_that_are_not_modelled_are_refused()
+    {
+        var regs = new Interop.UserRegs { rip = 0x1000, rsp = 0x7000 };
+        Assert.False(InstructionEmulator.TryEmulate(ref regs, [0xE8, 0, 0, 0, 0], out _)); // call
+        Assert.False(InstructionEmulator.TryEmulate(ref regs, [0x48, 0x8B, 0x05, 0, 0, 0, 0], out _)); // mov rax,[rip]
+        Assert.False(InstructionEmulator.TryEmulate(ref regs, [0xF0, 0x48, 0x83, 0x05, 0, 0, 0, 0, 1], out _)); // lock add
+        Assert.False(InstructionEmulator.TryEmulate(ref regs, [0x0F, 0x05], out _)); // syscall
+        Assert.Equal(0x1000ul, regs.rip);
+    }
+
+    private static string Describe(Interop.UserRegs r) =>
+        $"rip={r.rip:x} rsp={r.rsp:x} rbp={r.rbp:x} rax={r.rax:x} rbx={r.rbx:x} rcx={r.rcx:x} rdx={r.rdx:x} rsi={r.rsi:x} rdi={r.rdi:x} " +
+        $"r8={r.r8:x} r9={r.r9:x} r10={r.r10:x} r11={r.r11:x} r12={r.r12:x} r13={r.r13:x} r14={r.r14:x} r15={r.r15:x} eflags={r.eflags:x}";
+}

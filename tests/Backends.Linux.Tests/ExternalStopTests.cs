@@ -1,0 +1,176 @@
+using ProcHex.Ports;
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+[Trait("Backend", "Linux")]
+public sealed class ExternalStopTests : LinuxTestBase
+{
+    private const int SIGSTOP = 19;
+    private const int SIGCONT = 18;
+
+    [Fact]
+    [Trait("Spec", "S20")]
+    public async Task A_stop_by_someone_else_is_waited_out_without_polling()
+    {
+        var p = await Create("sleeper");
+        var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("sleeper")) + FixturePrograms.Symbol("sleeper", "calls");
+        p.Resume();
+        await Task.Delay(50);
+
+        Assert.Equal(0, Kill(p.Pid, SIGSTOP));
+        Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
+        p.AwaitExternalResume();
+
+        // Nothing happens until somebody else continues it, and the wait is a pending task, not a loop.
+        var wait = p.WaitForStopAsync(Timeout()).AsTask();
+        await Task.Delay(200);
+        Assert.False(wait.IsCompleted);
+        var frozen = Observe.ReadLong(p.Pid, calls);
+        await Task.Delay(100);
+        Assert.Equal(frozen, Observe.ReadLong(p.Pid, calls));
+
+        Assert.Equal(0, Kill(p.Pid, SIGCONT));
+        Assert.Equal(StopReason.ResumedByOthers, (await wait).Reason);
+        p.Resume();
+        Assert.True(await Observe.Eventually(() => Observe.ReadLong(p.Pid, calls) > frozen + 2), "it does not run after SIGCONT");
+
+        p.RequestStop();
+        Assert.Equal(StopReason.Interrupted, (await Next(p)).Reason);
+        p.Release(ReleaseMode.Kill);
+    }
+
+    [Fact]
+    [Trait("Spec", "S20")]
+    public async Task A_program_that_stops_itself_is_resumed_by_someone_else()
+    {
+        var p = await Create("selfstop");
+        p.Resume();
+        Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
+        p.AwaitExternalResume();
+        Assert.Equal(0, Kill(p.Pid, SIGCONT));
+        Assert.Equal(StopReason.ResumedByOthers, (await Next(p)).Reason);
+        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+    }
+
+    [Fact]
+    [Trait("Spec", "S9")]
+    public async Task Hang_release_leaves_a_victim_stopped_by_others_stopped_and_untraced()
+    {
+        var p = await Create("sleeper");
+        p.Resume();
+        await Task.Delay(20);
+        Assert.Equal(0, Kill(p.Pid, SIGSTOP));
+        Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
+        p.AwaitExternalResume();
+        var wait = p.WaitForStopAsync(Timeout()).AsTask();
+
+        // Teardown wakes the waiting control loop (S9), then lets go leaving the victim stopped.
+        p.RequestStop();
+        Assert.Equal(StopReason.Interrupted, (await wait).Reason);
+        p.Release(ReleaseMode.Hang);
+        LeftStopped.Add(p.Pid);
+        Assert.Equal(0, Observe.TracerPid(p.Pid));
+        Assert.Equal('T', Observe.State(p.Pid));
+        await Task.Delay(100);
+        Assert.Equal('T', Observe.State(p.Pid));
+        Assert.Equal(0, Kill(p.Pid, 9));
+    }
+
+    [Fact]
+    [Trait("Spec", "S9")]
+    public async Task Run_release_of_a_running_victim_stops_it_restores_text_and_lets_it_run()
+    {
+        var p = await Create("sleeper");
+        var work = BreakpointTests.WorkAddress(p, "sleeper");
+        var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("sleeper")) + FixturePrograms.Symbol("sleeper", "calls");
+        var original = new byte[1];
+        p.ReadMemory(work, original);
+        _ = p.PlantBreakpoint(work);
+        p.Resume();
+        var hit = await Next(p);
+        Assert.Equal(StopReason.Breakpoint, hit.Reason);
+        p.Release(ReleaseMode.Run);
+        Assert.Equal(0, Observe.TracerPid(p.Pid));
+        Assert.Equal(original[0], Observe.Memory(p.Pid, work, 1)[0]);
+        var before = Observe.ReadLong(p.Pid, calls);
+        Assert.True(await Observe.Eventually(() => Observe.ReadLong(p.Pid, calls) > before + 2), "the released victim does not run");
+        Assert.Equal(0, Kill(p.Pid, 9));
+    }
+
+    [Fact]
+    [Trait("Spec", "S20")]
+    public async Task A_multithreaded_victim_hitting_breakpoints_is_stopped_and_continued_by_others()
+    {
+        var p = await Create("threads", "1000000000000");
+        var work = BreakpointTests.WorkAddress(p, "threads");
+        var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("threads")) + FixturePrograms.Symbol("threads", "calls");
+        var patch = p.PlantBreakpoint(work);
+        p.Resume();
+        var hits = 0;
+        StopEvent e;
+        while (true)
+        {
+            e = await Next(p);
+            if (e.Reason == StopReason.StoppedByOthers)
+            {
+                break;
+            }
+
+            Assert.Equal(StopReason.Breakpoint, e.Reason);
+            if (++hits == 50)
+            {
+                Assert.Equal(0, Kill(p.Pid, SIGSTOP));
+            }
+
+            p.StepOverBreakpoint(patch);
+            p.Resume();
+        }
+
+        p.AwaitExternalResume();
+        var wait = p.WaitForStopAsync(Timeout()).AsTask();
+        var frozen = Observe.ReadLong(p.Pid, calls);
+        await Task.Delay(200);
+        Assert.False(wait.IsCompleted);
+        Assert.Equal(frozen, Observe.ReadLong(p.Pid, calls));
+
+        Assert.Equal(0, Kill(p.Pid, SIGCONT));
+        Assert.Equal(StopReason.ResumedByOthers, (await wait).Reason);
+        p.Resume();
+        for (var i = 0; i < 20; i++)
+        {
+            e = await Next(p);
+            Assert.Equal(StopReason.Breakpoint, e.Reason);
+            p.StepOverBreakpoint(patch);
+            p.Resume();
+        }
+
+        p.RequestStop();
+        p.Release(ReleaseMode.Kill);
+    }
+
+    [Fact]
+    [Trait("Spec", "S20")]
+    public async Task Grabbing_a_process_stopped_by_others_reports_it_and_waits_for_them()
+    {
+        using var sleeper = Untraced.Start("sleeper");
+        TrackPid(sleeper.Id);
+        await GrabTests.WaitForMapping(sleeper.Id, "sleeper");
+        Assert.Equal(0, Kill(sleeper.Id, SIGSTOP));
+        Assert.True(await Observe.Eventually(() => Observe.State(sleeper.Id) == 'T'));
+
+        var p = await Grab(sleeper.Id);
+        p.Resume();
+        Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
+        p.AwaitExternalResume();
+        var wait = p.WaitForStopAsync(Timeout()).AsTask();
+        await Task.Delay(100);
+        Assert.False(wait.IsCompleted);
+        Assert.Equal(0, Kill(sleeper.Id, SIGCONT));
+        Assert.Equal(StopReason.ResumedByOthers, (await wait).Reason);
+        p.Release(ReleaseMode.Run);
+        Assert.Equal(0, Observe.TracerPid(sleeper.Id));
+        Assert.True(await Observe.Eventually(() => Observe.State(sleeper.Id) is 'S' or 'R'));
+        sleeper.Kill();
+    }
+}

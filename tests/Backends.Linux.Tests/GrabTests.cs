@@ -1,0 +1,135 @@
+using System.Globalization;
+using ProcHex.Ports;
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+[Trait("Backend", "Linux")]
+public sealed class GrabTests : LinuxTestBase
+{
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task Grab_stops_and_release_leaves_it_running_untraced_with_text_restored()
+    {
+        using var sleeper = Untraced.Start("sleeper");
+        TrackPid(sleeper.Id);
+        var bias = await WaitForMapping(sleeper.Id, "sleeper");
+        var work = bias + FixturePrograms.Symbol("sleeper", "work");
+        var calls = bias + FixturePrograms.Symbol("sleeper", "calls");
+        var original = Observe.Memory(sleeper.Id, work, 1)[0];
+
+        var p = await Grab(sleeper.Id);
+        Assert.Equal('t', Observe.State(sleeper.Id));
+        Assert.NotEqual(0, Observe.TracerPid(sleeper.Id));
+        var patch = p.PlantBreakpoint(work);
+        p.Resume();
+        for (var i = 0; i < 3; i++)
+        {
+            var e = await Next(p);
+            Assert.Equal(StopReason.Breakpoint, e.Reason);
+            Assert.Equal(work, e.ProgramCounter);
+            p.StepOverBreakpoint(patch);
+            p.Resume();
+        }
+
+        p.Release(ReleaseMode.Run);
+        Assert.Equal(0, Observe.TracerPid(sleeper.Id));
+        Assert.Equal(original, Observe.Memory(sleeper.Id, work, 1)[0]);
+        var before = Observe.ReadLong(sleeper.Id, calls);
+        Assert.True(await Observe.Eventually(() => Observe.ReadLong(sleeper.Id, calls) > before + 2), "the released process does not run");
+        sleeper.Kill();
+        await sleeper.WaitForExitAsync();
+    }
+
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task Grab_takes_every_thread()
+    {
+        using var threads = Untraced.Start("threads", "1000000000000");
+        TrackPid(threads.Id);
+        Assert.True(await Observe.Eventually(() => Directory.GetDirectories($"/proc/{threads.Id}/task").Length == 5));
+        var p = await Grab(threads.Id);
+        foreach (var task in Directory.GetDirectories($"/proc/{threads.Id}/task"))
+        {
+            var tid = int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture);
+            Assert.NotEqual(0, Observe.TracerPid(tid));
+            Assert.Equal('t', Observe.State(tid));
+        }
+
+        p.Release(ReleaseMode.Run);
+        Assert.Equal(0, Observe.TracerPid(threads.Id));
+        threads.Kill();
+        await threads.WaitForExitAsync();
+    }
+
+    [Fact]
+    [Trait("Spec", "S4")]
+    public async Task Read_only_grab_neither_stops_nor_traces()
+    {
+        using var sleeper = Untraced.Start("sleeper");
+        TrackPid(sleeper.Id);
+        var bias = await WaitForMapping(sleeper.Id, "sleeper");
+        var p = await Tracer.GrabAsync(sleeper.Id, GrabAccess.ReadOnly, Timeout());
+        Assert.Equal(0, Observe.TracerPid(sleeper.Id));
+        Assert.NotEqual('t', Observe.State(sleeper.Id));
+        var buffer = new byte[8];
+        Assert.Equal(8, p.ReadMemory(bias + FixturePrograms.Symbol("sleeper", "calls"), buffer));
+        p.Release(ReleaseMode.Run);
+        p.Dispose();
+        sleeper.Kill();
+        await sleeper.WaitForExitAsync();
+    }
+
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task Grab_failures_say_why()
+    {
+        Assert.Equal("no such process", (await Assert.ThrowsAsync<GrabException>(() => Grab(int.MaxValue))).Message);
+        Assert.Equal("cannot grab our own process", (await Assert.ThrowsAsync<GrabException>(() => Grab(Environment.ProcessId))).Message);
+
+        var traced = await Create("sleeper");
+        var e = await Assert.ThrowsAsync<GrabException>(() => Grab(traced.Pid));
+        Assert.StartsWith("already traced by pid ", e.Message, StringComparison.Ordinal);
+        traced.Release(ReleaseMode.Kill);
+
+        // A zombie: a child its parent never reaps.
+        using var parent = Untraced.Start("zombie-parent");
+        TrackPid(parent.Id);
+        int zombie = 0;
+        Assert.True(await Observe.Eventually(() =>
+        {
+            var children = File.ReadAllText($"/proc/{parent.Id}/task/{parent.Id}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            zombie = children.Select(c => int.Parse(c, CultureInfo.InvariantCulture)).FirstOrDefault(c => Observe.State(c) == 'Z');
+            return zombie != 0;
+        }));
+        Assert.Equal("process is a zombie", (await Assert.ThrowsAsync<GrabException>(() => Grab(zombie))).Message);
+
+        // Our own child (a Process.Start child would have its stops stolen by the runtime): refused, not hung.
+        using var own = System.Diagnostics.Process.Start(FixturePrograms.PathOf("sleeper"));
+        TrackPid(own.Id);
+        Assert.StartsWith("process is a child of the tracer itself", (await Assert.ThrowsAsync<GrabException>(() => Grab(own.Id))).Message, StringComparison.Ordinal);
+        own.Kill();
+        await own.WaitForExitAsync();
+        parent.Kill();
+        await parent.WaitForExitAsync();
+    }
+
+    internal static async Task<ulong> WaitForMapping(int pid, string program)
+    {
+        ulong bias = 0;
+        Assert.True(await Observe.Eventually(() =>
+        {
+            try
+            {
+                bias = Observe.LoadBias(pid, FixturePrograms.PathOf(program));
+                return Observe.MappedPathContaining(pid, "libc") is not null;
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+        }));
+        await Task.Delay(50);
+        return bias;
+    }
+}

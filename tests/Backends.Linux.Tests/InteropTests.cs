@@ -1,0 +1,72 @@
+using ProcHex.Backends.Linux;
+using ProcHex.Ports;
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+[Trait("Backend", "Linux")]
+public sealed class InteropTests : LinuxTestBase
+{
+    [Fact]
+    public void Errno_becomes_a_tracer_exception_a_user_can_read()
+    {
+        var gone = Interop.Sys.Failure("cannot stop thread 42", Interop.Errno.ESRCH);
+        Assert.True(gone.IsGone);
+        Assert.Equal(Interop.Errno.ESRCH, gone.ErrorNumber);
+        Assert.Equal("cannot stop thread 42: No such process", gone.Message);
+
+        var denied = Interop.Sys.Failure("cannot trace pid 1", Interop.Errno.EPERM);
+        Assert.False(denied.IsGone);
+        Assert.Equal("cannot trace pid 1: Operation not permitted", denied.Message);
+    }
+
+    [Fact]
+    public void Wait_statuses_decode_like_sys_wait_h()
+    {
+        Assert.Equal(ExitStatus.FromCode(42), new WaitStatus(42 << 8).ToExitStatus());
+        Assert.Equal(ExitStatus.FromSignal(11, coreDumped: true), new WaitStatus(11 | 0x80).ToExitStatus());
+        var exec = new WaitStatus((Interop.Sys.PTRACE_EVENT_EXEC << 16) | (5 << 8) | 0x7f);
+        Assert.True(exec.Stopped);
+        Assert.Equal(5, exec.StopSignal);
+        Assert.Equal(Interop.Sys.PTRACE_EVENT_EXEC, exec.Event);
+    }
+
+    [Fact]
+    public void The_interpreter_of_an_elf_and_a_script_is_found()
+    {
+        Assert.Equal("/bin/sh", ExecutableCheck.Interpreter("#!/bin/sh -e\necho\n"u8));
+        Assert.StartsWith("/lib64/ld-linux", ExecutableCheck.Interpreter(File.ReadAllBytes(FixturePrograms.PathOf("loop")).AsSpan(0, 4096)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Spec", "S9")]
+    public async Task Releasing_a_running_multithreaded_victim_detaches_every_thread()
+    {
+        var p = await Create("threads", "1000000000000");
+        var work = BreakpointTests.WorkAddress(p, "threads");
+        var original = new byte[1];
+        p.ReadMemory(work, original);
+        var patch = p.PlantBreakpoint(work);
+        p.Resume();
+        for (var i = 0; i < 20; i++)
+        {
+            var e = await Next(p);
+            if (e.Reason == StopReason.Breakpoint)
+            {
+                p.StepOverBreakpoint(patch);
+            }
+
+            p.Resume();
+        }
+
+        p.Release(ReleaseMode.Run);
+        Assert.Equal(original[0], Observe.Memory(p.Pid, work, 1)[0]);
+        foreach (var task in Directory.GetDirectories($"/proc/{p.Pid}/task"))
+        {
+            Assert.Equal(0, Observe.TracerPid(int.Parse(Path.GetFileName(task), System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        Assert.True(await Observe.Eventually(() => Observe.State(p.Pid) is 'R' or 'S'));
+        Assert.Equal(0, Kill(p.Pid, 9));
+    }
+}

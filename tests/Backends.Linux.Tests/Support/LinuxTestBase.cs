@@ -1,0 +1,92 @@
+using ProcHex.Backends.Linux;
+using ProcHex.Ports;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+namespace ProcHex.Tests.Support;
+
+/// <summary>
+/// Base of every Linux test: creates and grabs through one tracer, remembers every victim, and after the test
+/// checks the invariants: no zombie children, no victim left traced, none left stopped unless the test meant it.
+/// </summary>
+public abstract class LinuxTestBase : IAsyncLifetime
+{
+    private readonly List<ITracedProcess> _processes = [];
+    private readonly List<int> _pids = [];
+
+    internal LinuxTracer Tracer { get; } = new(TestLog.Factory);
+
+    /// <summary>Pids a test deliberately leaves stopped (S20 hang); killed by the cleanup.</summary>
+    protected HashSet<int> LeftStopped { get; } = [];
+
+    protected static CancellationToken Timeout(int seconds = 30) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
+
+    internal async Task<ITracedProcess> Create(string program, params string[] args)
+    {
+        var path = FixturePrograms.PathOf(program);
+        return await CreateFile(path, [path, .. args]);
+    }
+
+    internal async Task<ITracedProcess> CreateFile(string file, IReadOnlyList<string> argv, IReadOnlyList<string>? env = null)
+    {
+        var p = await Tracer.CreateAsync(new ProcessStartRequest(file, argv, env), Timeout());
+        Track(p);
+        return p;
+    }
+
+    internal async Task<ITracedProcess> Grab(int pid)
+    {
+        var p = await Tracer.GrabAsync(pid, GrabAccess.Control, Timeout());
+        Track(p);
+        return p;
+    }
+
+    internal void Track(ITracedProcess p)
+    {
+        _processes.Add(p);
+        _pids.Add(p.Pid);
+    }
+
+    internal void TrackPid(int pid) => _pids.Add(pid);
+
+    internal static async Task<StopEvent> Next(ITracedProcess p, int seconds = 30) => await p.WaitForStopAsync(Timeout(seconds));
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var p in _processes)
+        {
+            p.Dispose();
+        }
+
+        foreach (var pid in _pids)
+        {
+            var state = Observe.State(pid);
+            if (state is null or 'Z')
+            {
+                continue;
+            }
+
+            Assert.True(await Observe.Eventually(() => Observe.TracerPid(pid) == 0), $"pid {pid} is still traced after the test");
+            if (!LeftStopped.Contains(pid))
+            {
+                Assert.True(await Observe.Eventually(() => Observe.State(pid) is not ('T' or 't')), $"pid {pid} was left stopped");
+            }
+        }
+
+        foreach (var pid in _pids)
+        {
+            if (Observe.State(pid) is { } s && s != 'Z')
+            {
+                _ = Kill(pid, 9);
+            }
+        }
+
+        Assert.True(await Observe.Eventually(() => Observe.ZombieChildren().Count == 0), $"zombie children: {string.Join(",", Observe.ZombieChildren())}");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    internal static extern int Kill(int pid, int signal);
+}
