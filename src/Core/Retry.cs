@@ -11,6 +11,9 @@ internal static class Retry
     private const int EINTR = 4;
     private const int Attempts = 5;
 
+    /// <summary>True when <paramref name="ex"/> is an interrupted call that may be tried again after <paramref name="attempt"/> tries.</summary>
+    public static bool MayRetry(TracerException ex, int attempt) => ex.ErrorNumber == EINTR && attempt < Attempts;
+
     public static TResult OnInterrupt<TState, TResult>(TState state, Func<TState, TResult> operation)
     {
         for (var attempt = 1; ; attempt++)
@@ -19,7 +22,7 @@ internal static class Retry
             {
                 return operation(state);
             }
-            catch (TracerException ex) when (ex.ErrorNumber == EINTR && attempt < Attempts)
+            catch (TracerException ex) when (MayRetry(ex, attempt))
             {
             }
         }
@@ -34,7 +37,7 @@ internal static class Retry
                 operation(state);
                 return;
             }
-            catch (TracerException ex) when (ex.ErrorNumber == EINTR && attempt < Attempts)
+            catch (TracerException ex) when (MayRetry(ex, attempt))
             {
             }
         }

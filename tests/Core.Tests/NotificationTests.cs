@@ -40,6 +40,47 @@ public sealed class NotificationTests
 
     [Fact]
     [Trait("Spec", "S19")]
+    public async Task An_interrupted_wait_is_retried_and_a_failed_wait_is_a_notified_loss()
+    {
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var (handle, script) = await RunningAsync(session, tracer);
+
+        script.FailWait(new TracerException("Interrupted system call", 4));
+        await script.WaitForWaitsAsync(2);
+        Assert.Equal(VictimState.Running, handle.State);
+
+        script.FailWait(new TracerException("No child processes", 10));
+        var note = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal((handle.Pid, NotificationKind.Lost), (note!.Pid, note.Kind));
+        Assert.Contains("No child processes", note.Message, StringComparison.Ordinal);
+        Assert.Equal(VictimState.Lost, handle.State);
+    }
+
+    [Fact]
+    [Trait("Spec", "S19")]
+    public async Task A_notification_wait_gives_up_at_its_deadline_or_token_and_leaves_later_ones_queued()
+    {
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var (_, script) = await RunningAsync(session, tracer);
+        using var cts = new CancellationTokenSource();
+
+        Assert.Null(await session.WaitForNotificationAsync(TimeSpan.Zero));
+        Assert.Null(await session.WaitForNotificationAsync(TimeSpan.FromMilliseconds(20)));
+        var canceled = session.WaitForNotificationAsync(Timeout.InfiniteTimeSpan, cts.Token);
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => canceled);
+
+        script.Exit(0);
+        var note = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(NotificationKind.Exited, note!.Kind);
+        Assert.Equal(0, session.PendingNotifications);
+    }
+
+    [Fact]
+    [Trait("Spec", "S19")]
     public async Task Notifications_stream_as_an_async_enumerable()
     {
         var tracer = new TracerScript();

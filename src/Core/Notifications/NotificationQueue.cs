@@ -10,7 +10,7 @@ internal sealed class NotificationQueue
 {
     private readonly Lock _gate = new();
     private readonly LinkedList<VictimNotification> _pending = new();
-    private TaskCompletionSource _arrived = NewSignal();
+    private readonly LinkedList<Waiter> _waiters = new();
 
     public int Count
     {
@@ -23,17 +23,24 @@ internal sealed class NotificationQueue
         }
     }
 
+    /// <summary>Hands the notification to the longest waiting reader, or queues it when nobody waits.</summary>
     public void Enqueue(VictimNotification notification)
     {
-        TaskCompletionSource arrived;
+        Waiter? reader = null;
         lock (_gate)
         {
-            _pending.AddLast(notification);
-            arrived = _arrived;
-            _arrived = NewSignal();
+            if (_waiters.First is { } first)
+            {
+                _waiters.RemoveFirst();
+                reader = first.Value;
+            }
+            else
+            {
+                _pending.AddLast(notification);
+            }
         }
 
-        arrived.TrySetResult();
+        reader?.Completion.TrySetResult(notification);
     }
 
     public bool TryDequeue(out VictimNotification notification)
@@ -74,39 +81,73 @@ internal sealed class NotificationQueue
         }
     }
 
-    /// <summary>Takes the next notification, waiting up to <paramref name="timeout"/> for one to arrive.</summary>
-    public async Task<VictimNotification?> DequeueAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes the next notification, waiting up to <paramref name="timeout"/> for one to arrive (null when none did).
+    /// The wait is a plain task completed by whoever comes first (an enqueue, the session clock's timer, or the
+    /// token) with its continuation posted to the caller's context, so a single-threaded simulation stays on its
+    /// thread and virtual time drives the deadline.
+    /// </summary>
+    public Task<VictimNotification?> DequeueAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        // The deadline runs on the session's clock so that the simulation's virtual time drives it too.
-        using var timer = timeout == Timeout.InfiniteTimeSpan
-            ? null
-            : time.CreateTimer(static s => ((CancellationTokenSource)s!).Cancel(), deadline, timeout, Timeout.InfiniteTimeSpan);
-
-        while (true)
+        cancellationToken.ThrowIfCancellationRequested();
+        Waiter waiter;
+        lock (_gate)
         {
-            Task arrived;
-            lock (_gate)
+            if (_pending.First is { } first)
             {
-                if (_pending.First is { } first)
+                _pending.RemoveFirst();
+                return Task.FromResult<VictimNotification?>(first.Value);
+            }
+
+            if (timeout == TimeSpan.Zero)
+            {
+                return Task.FromResult<VictimNotification?>(null);
+            }
+
+            waiter = new Waiter(this);
+            waiter.Node = _waiters.AddLast(waiter);
+        }
+
+        return waiter.WaitAsync(timeout, time, cancellationToken);
+    }
+
+    /// <summary>One reader blocked in <see cref="DequeueAsync"/>.</summary>
+    private sealed class Waiter(NotificationQueue queue)
+    {
+        public TaskCompletionSource<VictimNotification?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public LinkedListNode<Waiter>? Node { get; set; }
+
+        public async Task<VictimNotification?> WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+        {
+            using var timer = timeout == Timeout.InfiniteTimeSpan
+                ? null
+                : time.CreateTimer(static s => ((Waiter)s!).GiveUp(canceled: default), this, timeout, Timeout.InfiniteTimeSpan);
+            using var registration = cancellationToken.Register(static (s, token) => ((Waiter)s!).GiveUp(token), this);
+            return await Completion.Task.ConfigureAwait(true);
+        }
+
+        /// <summary>Leaves the queue unless an enqueue already chose this reader (then its result stands).</summary>
+        private void GiveUp(CancellationToken canceled)
+        {
+            lock (queue._gate)
+            {
+                if (Node!.List is null)
                 {
-                    _pending.RemoveFirst();
-                    return first.Value;
+                    return;
                 }
 
-                arrived = _arrived.Task;
+                queue._waiters.Remove(Node);
             }
 
-            try
+            if (canceled.IsCancellationRequested)
             {
-                await arrived.WaitAsync(deadline.Token);
+                Completion.TrySetCanceled(canceled);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            else
             {
-                return null;
+                Completion.TrySetResult(null);
             }
         }
     }
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -50,7 +50,7 @@ internal sealed class ControlLoop
 
             while (!_victim.Quit && !_victim.Lifecycle.IsOver)
             {
-                var stop = await Process.WaitForStopAsync(CancellationToken.None);
+                var stop = await NextStopAsync();
                 await _victim.Lock.AcquireAsync(_flow);
                 try
                 {
@@ -65,6 +65,28 @@ internal sealed class ControlLoop
         finally
         {
             await FinishAsync(notify);
+        }
+    }
+
+    /// <summary>
+    /// Waits for the next stop. An interrupted wait is retried; any other failure means the backend can no longer
+    /// tell us what the victim does, which is a loss of control (notified like one), never a silently dead loop.
+    /// </summary>
+    private async ValueTask<StopEvent> NextStopAsync()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await Process.WaitForStopAsync(CancellationToken.None);
+            }
+            catch (TracerException ex) when (Retry.MayRetry(ex, attempt))
+            {
+            }
+            catch (TracerException ex)
+            {
+                return StopEvent.Lost(_victim.Pid, $"waiting for the victim failed: {ex.Message}");
+            }
         }
     }
 

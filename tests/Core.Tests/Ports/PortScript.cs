@@ -14,7 +14,7 @@ internal sealed class PortScript
     public const ulong RtldAddress = 0x7f0000001000;
 
     private readonly Lock _gate = new();
-    private readonly Queue<StopEvent> _stops = new();
+    private readonly Queue<Task<StopEvent>> _stops = new();
     private TaskCompletionSource<StopEvent>? _pending;
 
     public PortScript(int pid, GrabAccess access = GrabAccess.Control, bool withMain = true)
@@ -53,7 +53,12 @@ internal sealed class PortScript
     /// <summary>How many waits the control loop has started; lets a test know the loop is parked in a wait.</summary>
     public int Waits { get; private set; }
 
-    public void Push(StopEvent stop)
+    public void Push(StopEvent stop) => Deliver(Task.FromResult(stop));
+
+    /// <summary>Makes the next wait fail with <paramref name="error"/>, as a backend whose wait call failed would.</summary>
+    public void FailWait(TracerException error) => Deliver(Task.FromException<StopEvent>(error));
+
+    private void Deliver(Task<StopEvent> outcome)
     {
         TaskCompletionSource<StopEvent>? waiter;
         lock (_gate)
@@ -62,11 +67,14 @@ internal sealed class PortScript
             _pending = null;
             if (waiter is null)
             {
-                _stops.Enqueue(stop);
+                _stops.Enqueue(outcome);
             }
         }
 
-        waiter?.SetResult(stop);
+        if (waiter is not null)
+        {
+            _ = outcome.IsCompletedSuccessfully ? waiter.TrySetResult(outcome.Result) : waiter.TrySetException(outcome.Exception!.InnerExceptions);
+        }
     }
 
     public void HitBreakpoint(ulong address, int? tid = null) => Push(StopEvent.Stopped(StopReason.Breakpoint, tid ?? Pid, address));
@@ -89,9 +97,9 @@ internal sealed class PortScript
         lock (_gate)
         {
             Waits++;
-            if (_stops.TryDequeue(out var stop))
+            if (_stops.TryDequeue(out var outcome))
             {
-                return new ValueTask<StopEvent>(stop);
+                return new ValueTask<StopEvent>(outcome);
             }
 
             _pending = new TaskCompletionSource<StopEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
