@@ -138,3 +138,7 @@ public sealed class LinuxScenarioBackend : IScenarioBackend
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }
+
+/// <summary>The backend-parameterized scenarios (S1–S23) on real processes.</summary>
+[Trait("Backend", "Linux")]
+public sealed class LinuxScenarios() : ScenarioSuite(new LinuxScenarioBackend());
