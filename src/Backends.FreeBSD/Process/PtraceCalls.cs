@@ -1,0 +1,112 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.FreeBSD;
+
+/// <summary>
+/// Typed ptrace requests over the seam: pointers to stack structs go in, errno comes back as a
+/// <see cref="TracerException"/> (ESRCH marked <see cref="TracerException.IsGone"/>).
+/// </summary>
+internal sealed unsafe class PtraceCalls(IFreeBsdKernel kernel)
+{
+    public IFreeBsdKernel Kernel { get; } = kernel;
+
+    public int Raw(int request, int pid, nint addr, int data, out int errno) =>
+        Kernel.Ptrace(request, pid, addr, data, out errno);
+
+    public void Check(int request, int pid, nint addr, int data, string what)
+    {
+        if (Kernel.Ptrace(request, pid, addr, data, out var errno) == -1)
+        {
+            throw Failure(what, pid, errno);
+        }
+    }
+
+    public static TracerException Failure(string what, int pid, int errno) =>
+        new($"{what} pid {pid}: {Interop.Errno.Describe(errno)}", errno)
+        {
+            IsGone = errno == Interop.Errno.ESRCH,
+        };
+
+    public Interop.PtraceLwpInfo LwpInfo(int pid)
+    {
+        Interop.PtraceLwpInfo info = default;
+        Check(Interop.PtraceRequest.PT_LWPINFO, pid, (nint)(&info), sizeof(Interop.PtraceLwpInfo), "PT_LWPINFO");
+        return info;
+    }
+
+    public Interop.Reg GetRegs(int lwp)
+    {
+        Interop.Reg regs = default;
+        Check(Interop.PtraceRequest.PT_GETREGS, lwp, (nint)(&regs), 0, "PT_GETREGS");
+        return regs;
+    }
+
+    public void SetRegs(int lwp, Interop.Reg regs) =>
+        Check(Interop.PtraceRequest.PT_SETREGS, lwp, (nint)(&regs), 0, "PT_SETREGS");
+
+    public void SetProgramCounter(int lwp, ulong pc)
+    {
+        var regs = GetRegs(lwp);
+        regs.r_rip = (long)pc;
+        SetRegs(lwp, regs);
+    }
+
+    /// <summary>PT_IO: returns the bytes transferred; errno is non-zero when the transfer stopped early.</summary>
+    public int Io(int pid, int op, ulong address, Span<byte> buffer, out int errno)
+    {
+        fixed (byte* p = buffer)
+        {
+            var desc = new Interop.PtraceIoDesc
+            {
+                piod_op = op,
+                piod_offs = (nint)address,
+                piod_addr = (nint)p,
+                piod_len = (nuint)buffer.Length,
+            };
+            var result = Kernel.Ptrace(Interop.PtraceRequest.PT_IO, pid, (nint)(&desc), 0, out errno);
+            return result == -1 && desc.piod_len == (nuint)buffer.Length ? 0 : (int)desc.piod_len;
+        }
+    }
+
+    public void WriteAll(int pid, int op, ulong address, ReadOnlySpan<byte> source)
+    {
+        var copy = source.ToArray();
+        var done = Io(pid, op, address, copy, out var errno);
+        if (done != copy.Length)
+        {
+            throw new TracerException(
+                $"cannot write {copy.Length} bytes at 0x{address:x} in pid {pid}: {Interop.Errno.Describe(errno == 0 ? Interop.Errno.EFAULT : errno)}",
+                errno)
+            {
+                IsGone = errno == Interop.Errno.ESRCH,
+            };
+        }
+    }
+
+    public void SetEventMask(int pid, Interop.PtraceEvents events)
+    {
+        var mask = (int)events;
+        Check(Interop.PtraceRequest.PT_SET_EVENT_MASK, pid, (nint)(&mask), sizeof(int), "PT_SET_EVENT_MASK");
+    }
+
+    public int[] LwpList(int pid)
+    {
+        var count = Kernel.Ptrace(Interop.PtraceRequest.PT_GETNUMLWPS, pid, 0, 0, out var errno);
+        if (count == -1)
+        {
+            throw Failure("PT_GETNUMLWPS", pid, errno);
+        }
+
+        var lwps = new int[Math.Max(count, 1)];
+        fixed (int* p = lwps)
+        {
+            var filled = Kernel.Ptrace(Interop.PtraceRequest.PT_GETLWPLIST, pid, (nint)p, lwps.Length, out errno);
+            if (filled == -1)
+            {
+                throw Failure("PT_GETLWPLIST", pid, errno);
+            }
+
+            return lwps[..filled];
+        }
+    }
+}

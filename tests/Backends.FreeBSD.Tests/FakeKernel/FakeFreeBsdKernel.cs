@@ -1,0 +1,1168 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using ProcHex.Backends.FreeBSD;
+using static Interop;
+
+namespace ProcHex.Tests.FreeBSD.FakeKernel;
+
+/// <summary>
+/// A FreeBSD kernel in miniature, behind <see cref="IFreeBsdKernel"/>: processes with memory, LWPs and a script,
+/// and the stop sequences sys/kern/sys_process.c and kern_sig.c produce. It lives in the test project because it
+/// dereferences the adapter's pointers exactly as the kernel does (ptrace_io_desc, ptrace_lwpinfo, reg) — a
+/// production assembly should not carry a second kernel anyone could select by mistake.
+/// </summary>
+/// <remarks>
+/// Time advances lazily: a running process executes its script only while somebody waits for it (waitpid), or at
+/// once when it runs untraced (detached). Everything happens under one lock; blocking waits sleep on it.
+/// Facts modelled, with their source:
+/// PT_ATTACH queues a SIGSTOP with si_code SI_KERNEL and clears a job-control stop first (sys_process.c);
+/// requests other than PT_ATTACH need the process traced by us, trace-stopped and waited for, else EBUSY
+/// (proc_can_ptrace); a traced process ignores the default action of stop signals (kern_sig.c, issignal);
+/// SIGCONT to a stopped process sets P_CONTINUED, reported with WCONTINUED as status 0x13 (kern_exit.c);
+/// int3 traps with SIGTRAP/TRAP_BRKPT and RIP one past it (amd64 trap.c); PT_STEP traps with TRAP_TRACE;
+/// exec, fork (parent FORKED, child's first stop SIGSTOP with PL_FLAG_CHILD), LWP birth and exit are SIGTRAP
+/// stops carrying pl_flags without siginfo (ptrace.2); PT_DETACH with a stop signal leaves a job-control stop.
+/// </remarks>
+public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
+{
+    public const int TracerPid = 4242;
+    public const int OutsiderPid = 777;
+    public const int InitPid = 1;
+    private const int PidMax = 99999;
+    private const ulong StackTop = 0x7fffffffe000;
+    private const ulong ScratchPage = 0x600000;
+
+    private readonly object _gate = new();
+    private readonly Dictionary<int, FakeProcess> _live = [];
+    private readonly Dictionary<int, FakeProcess> _all = [];
+    private readonly Dictionary<string, FakeImage> _files = new(StringComparer.Ordinal);
+    private readonly List<string> _calls = [];
+    private readonly List<string> _violations = [];
+    private readonly Dictionary<int, int> _failNext = [];
+    private int _nextPid = 1000;
+    private int _nextLwp = 100100;
+
+    public FakeFreeBsdKernel()
+    {
+        AddFile(new FakeImage { Path = "/bin/sh", Steps = [new Raise(Signals.SIGSTOP), new ExecArgv0()] });
+    }
+
+    /// <summary>How long a wait may block before the fake declares a deadlock (a test bug, not a kernel fact).</summary>
+    public TimeSpan DeadlockTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Every ptrace request as "PT_NAME pid data".</summary>
+    public IReadOnlyList<string> Calls
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _calls];
+            }
+        }
+    }
+
+    /// <summary>Things a real victim would have suffered: a thread run past an int3, an untraced int3, an unguarded instruction.</summary>
+    public IReadOnlyList<string> Violations
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _violations];
+            }
+        }
+    }
+
+    public void AddFile(FakeImage image)
+    {
+        lock (_gate)
+        {
+            _files[image.Path] = image;
+        }
+    }
+
+    /// <summary>Makes the next <paramref name="request"/> fail with <paramref name="errno"/>.</summary>
+    public void FailNext(int request, int errno)
+    {
+        lock (_gate)
+        {
+            _failNext[request] = errno;
+        }
+    }
+
+    public FakeProcess Process(int pid)
+    {
+        lock (_gate)
+        {
+            return _all[pid];
+        }
+    }
+
+    /// <summary>How <paramref name="pid"/> looks from outside (ps): null once reaped.</summary>
+    public (FakeState State, bool Traced)? Observe(int pid)
+    {
+        lock (_gate)
+        {
+            return _live.TryGetValue(pid, out var p) ? (p.State, p.Traced) : null;
+        }
+    }
+
+    public bool IsLive(int pid)
+    {
+        lock (_gate)
+        {
+            return _live.ContainsKey(pid);
+        }
+    }
+
+    /// <summary>Starts an untraced program whose parent is someone else (for grabs).</summary>
+    public int StartUntraced(string path, bool isProtected = false, IReadOnlyList<string>? argv = null)
+    {
+        lock (_gate)
+        {
+            var p = NewProcess(_files[path], argv ?? [path], parent: InitPid);
+            p.Protected = isProtected;
+            return p.Pid;
+        }
+    }
+
+    /// <summary>A signal from another process (kill -STOP from a shell), si_code SI_USER.</summary>
+    public void SendSignal(int pid, int signal, int fromPid = OutsiderPid)
+    {
+        lock (_gate)
+        {
+            _ = KillLocked(pid, signal, fromPid, out _);
+        }
+    }
+
+    /// <summary>True when the text of <paramref name="pid"/> has no byte that differs from its image file.</summary>
+    public bool TextIsOriginal(int pid)
+    {
+        lock (_gate)
+        {
+            var p = _all[pid];
+            return p.Mappings.Where(m => m.Segment.IsText).All(m =>
+                p.Memory.Read(m.Segment.Address, m.Segment.Bytes.Length).AsSpan()
+                    .SequenceEqual(p.Pristine.Read(m.Segment.Address, m.Segment.Bytes.Length)));
+        }
+    }
+
+    public byte ReadByte(int pid, ulong address)
+    {
+        lock (_gate)
+        {
+            _ = _all[pid].Memory.TryRead(address, out var b);
+            return b;
+        }
+    }
+
+    /// <summary>Lets a detached or untraced process run until it blocks, stops or dies.</summary>
+    public void RunFree(int pid)
+    {
+        lock (_gate)
+        {
+            RunFreeLocked(_all[pid]);
+        }
+    }
+
+    // ---- IFreeBsdKernel ----
+
+    public int GetPid() => TracerPid;
+
+    /// <summary>Whether procfs is mounted at /proc (not by default on FreeBSD; the scenario backend mounts it).</summary>
+    public bool ProcfsMounted { get; set; }
+
+    public int ReadProcMem(int pid, ulong address, Span<byte> buffer, out int errno)
+    {
+        lock (_gate)
+        {
+            if (!ProcfsMounted || !_live.TryGetValue(pid, out var p))
+            {
+                errno = Errno.ENOENT;
+                return -1;
+            }
+
+            var done = 0;
+            while (done < buffer.Length && p.Memory.TryRead(address + (ulong)done, out buffer[done]))
+            {
+                done++;
+            }
+
+            errno = done == 0 && buffer.Length > 0 ? Errno.EIO : 0;
+            return errno == 0 ? done : -1;
+        }
+    }
+
+    public int Access(string path, int mode, out int errno)
+    {
+        lock (_gate)
+        {
+            if (!_files.TryGetValue(path, out var image))
+            {
+                errno = Errno.ENOENT;
+                return -1;
+            }
+
+            if ((mode & Sys.X_OK) != 0 && !image.Executable)
+            {
+                errno = Errno.EACCES;
+                return -1;
+            }
+
+            errno = 0;
+            return 0;
+        }
+    }
+
+    public int PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, out int pid)
+    {
+        lock (_gate)
+        {
+            pid = 0;
+            if (!_files.TryGetValue(path, out var image))
+            {
+                return Errno.ENOENT;
+            }
+
+            if (!image.Executable)
+            {
+                return Errno.EACCES;
+            }
+
+            var p = NewProcess(image, argv, TracerPid);
+            p.Environment = environment;
+            pid = p.Pid;
+            Monitor.PulseAll(_gate);
+            return 0;
+        }
+    }
+
+    public int Kill(int pid, int signal, out int errno)
+    {
+        lock (_gate)
+        {
+            _calls.Add($"kill {pid} {signal}");
+            return KillLocked(pid, signal, TracerPid, out errno);
+        }
+    }
+
+    public int WaitPid(int pid, out int status, int options, out int errno)
+    {
+        var deadline = DateTime.UtcNow + DeadlockTimeout;
+        var advances = 0;
+        lock (_gate)
+        {
+            while (true)
+            {
+                status = 0;
+                if (!_live.TryGetValue(pid, out var p) || p.Parent != TracerPid)
+                {
+                    errno = Errno.ECHILD;
+                    return -1;
+                }
+
+                if (p.State == FakeState.Zombie)
+                {
+                    _live.Remove(pid);
+                    status = p.WaitStatus;
+                    errno = 0;
+                    return pid;
+                }
+
+                if (p.State == FakeState.TraceStopped && !p.Waited && p.Report is { } report)
+                {
+                    p.Waited = true;
+                    status = report.Status;
+                    errno = 0;
+                    return pid;
+                }
+
+                if (p.State == FakeState.JobStopped && !p.Waited && (options & Wait.WUNTRACED) != 0)
+                {
+                    p.Waited = true;
+                    status = p.WaitStatus;
+                    errno = 0;
+                    return pid;
+                }
+
+                if ((options & Wait.WCONTINUED) != 0 && p.ContinuedFlag)
+                {
+                    p.ContinuedFlag = false;
+                    status = Wait.Continued;
+                    errno = 0;
+                    return pid;
+                }
+
+                if (p.State == FakeState.Running && Advance(p))
+                {
+                    // A program that runs without stopping (a sleeper's loop) must not keep the kernel to itself.
+                    if (++advances % 1000 == 0)
+                    {
+                        Monitor.Wait(_gate, 1);
+                    }
+
+                    continue;
+                }
+
+                if ((options & Wait.WNOHANG) != 0)
+                {
+                    errno = 0;
+                    return 0;
+                }
+
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    _violations.Add($"waitpid({pid}) blocked for {DeadlockTimeout}: nothing would ever wake it");
+                    errno = Errno.ECHILD;
+                    return -1;
+                }
+
+                Monitor.Wait(_gate, left);
+            }
+        }
+    }
+
+    public int Sysctl(ReadOnlySpan<int> mib, Span<byte> buffer, ref nuint oldLength, out int errno)
+    {
+        lock (_gate)
+        {
+            errno = 0;
+            if (mib.Length != 4 || mib[0] != SysctlMib.CTL_KERN || mib[1] != SysctlMib.KERN_PROC
+                || !_live.TryGetValue(mib[3], out var p))
+            {
+                errno = mib.Length == 4 ? Errno.ESRCH : Errno.EINVAL;
+                return -1;
+            }
+
+            byte[] data = mib[2] switch
+            {
+                SysctlMib.KERN_PROC_VMMAP => VmMapBytes(p),
+                SysctlMib.KERN_PROC_PATHNAME => Encoding.UTF8.GetBytes(p.ImagePath + "\0"),
+                SysctlMib.KERN_PROC_AUXV => AuxvBytes(p),
+                _ => [],
+            };
+
+            if (buffer.IsEmpty)
+            {
+                oldLength = (nuint)data.Length;
+                return 0;
+            }
+
+            if ((int)oldLength < data.Length)
+            {
+                errno = Errno.ENOMEM;
+                return -1;
+            }
+
+            data.CopyTo(buffer);
+            oldLength = (nuint)data.Length;
+            return 0;
+        }
+    }
+
+    public int Ptrace(int request, int pid, nint addr, int data, out int errno)
+    {
+        lock (_gate)
+        {
+            _calls.Add($"{RequestName(request)} {pid} {data}");
+            if (_failNext.Remove(request, out var injected))
+            {
+                errno = injected;
+                return -1;
+            }
+
+            var result = PtraceLocked(request, pid, addr, data, out errno);
+            Monitor.PulseAll(_gate);
+            return result;
+        }
+    }
+
+    // ---- the kernel ----
+
+    private int PtraceLocked(int request, int pid, nint addr, int data, out int errno)
+    {
+        errno = 0;
+        FakeProcess? p;
+        FakeThread? thread = null;
+        if (pid <= PidMax)
+        {
+            _live.TryGetValue(pid, out p);
+        }
+        else
+        {
+            p = _live.Values.FirstOrDefault(q => q.Threads.Any(t => t.Lwp == pid));
+            thread = p?.Threads.First(t => t.Lwp == pid);
+        }
+
+        if (p is null || p.State == FakeState.Zombie)
+        {
+            errno = Errno.ESRCH;
+            return -1;
+        }
+
+        if (request == PtraceRequest.PT_ATTACH)
+        {
+            if (p.Pid == TracerPid)
+            {
+                errno = Errno.EINVAL;
+                return -1;
+            }
+
+            if (p.Traced)
+            {
+                errno = Errno.EBUSY;
+                return -1;
+            }
+
+            if (p.Protected)
+            {
+                errno = Errno.EPERM;
+                return -1;
+            }
+
+            p.Traced = true;
+            p.OriginalParent = p.Parent;
+            p.Parent = TracerPid;
+            p.EventMask = (int)PtraceEvents.PTRACE_EXEC;
+            if (p.State == FakeState.JobStopped)
+            {
+                p.State = FakeState.Running;
+                p.Waited = false;
+            }
+
+            p.PendingSignals.Add((Signals.SIGSTOP, SiCode.SI_KERNEL, 0));
+            return 0;
+        }
+
+        if (!p.Traced)
+        {
+            errno = Errno.EPERM;
+            return -1;
+        }
+
+        if (p.Parent != TracerPid)
+        {
+            errno = Errno.EBUSY;
+            return -1;
+        }
+
+        if (p.State != FakeState.TraceStopped || !p.Waited)
+        {
+            errno = Errno.EBUSY;
+            return -1;
+        }
+
+        thread ??= p.Threads.FirstOrDefault(t => t.Lwp == p.XThread) ?? p.Threads[0];
+        switch (request)
+        {
+            case PtraceRequest.PT_CONTINUE:
+            case PtraceRequest.PT_STEP:
+            case PtraceRequest.PT_DETACH:
+            case PtraceRequest.PT_KILL:
+                if (data < 0 || data > 128)
+                {
+                    errno = Errno.EINVAL;
+                    return -1;
+                }
+
+                if (request == PtraceRequest.PT_CONTINUE && addr != 1)
+                {
+                    (p.Threads.FirstOrDefault(t => t.Lwp == p.XThread) ?? p.Threads[0]).Rip = (ulong)addr;
+                }
+
+                if (request == PtraceRequest.PT_DETACH)
+                {
+                    p.Traced = false;
+                    p.Parent = p.OriginalParent;
+                    p.EventMask = 0;
+                    p.PendingSignals.RemoveAll(s => s.Code == SiCode.SI_KERNEL && s.Signal == Signals.SIGSTOP);
+                    foreach (var t in p.Threads)
+                    {
+                        t.Suspended = false;
+                    }
+                }
+
+                ResumeProcess(p, request == PtraceRequest.PT_KILL ? Signals.SIGKILL : data, request == PtraceRequest.PT_STEP ? thread : null);
+                return 0;
+
+            case PtraceRequest.PT_IO:
+                return PtIo(p, (PtraceIoDesc*)addr, out errno);
+
+            case PtraceRequest.PT_LWPINFO:
+                if (data <= 0 || data > sizeof(PtraceLwpInfo))
+                {
+                    errno = Errno.EINVAL;
+                    return -1;
+                }
+
+                var info = LwpInfo(p, thread);
+                Buffer.MemoryCopy(&info, (void*)addr, data, data);
+                return 0;
+
+            case PtraceRequest.PT_GETREGS:
+                *(Reg*)addr = new Reg { r_rip = (long)thread.Rip, r_rsp = (long)StackTop, r_cs = 0x43, r_ss = 0x3b };
+                return 0;
+
+            case PtraceRequest.PT_SETREGS:
+                thread.Rip = (ulong)((Reg*)addr)->r_rip;
+                thread.RipWritten = true;
+                return 0;
+
+            case PtraceRequest.PT_SET_EVENT_MASK:
+                if (data != sizeof(int))
+                {
+                    errno = Errno.EINVAL;
+                    return -1;
+                }
+
+                var mask = *(int*)addr;
+                if ((mask & ~0x3f) != 0)
+                {
+                    errno = Errno.EINVAL;
+                    return -1;
+                }
+
+                p.EventMask = mask;
+                return 0;
+
+            case PtraceRequest.PT_GET_EVENT_MASK:
+                *(int*)addr = p.EventMask;
+                return 0;
+
+            case PtraceRequest.PT_GETNUMLWPS:
+                return p.Threads.Count;
+
+            case PtraceRequest.PT_GETLWPLIST:
+                var n = Math.Min(data, p.Threads.Count);
+                for (var i = 0; i < n; i++)
+                {
+                    ((int*)addr)[i] = p.Threads[i].Lwp;
+                }
+
+                return n;
+
+            case PtraceRequest.PT_SUSPEND:
+                thread.Suspended = true;
+                return 0;
+
+            case PtraceRequest.PT_RESUME:
+                thread.Suspended = false;
+                return 0;
+
+            default:
+                errno = Errno.EINVAL;
+                return -1;
+        }
+    }
+
+    private static int PtIo(FakeProcess p, PtraceIoDesc* desc, out int errno)
+    {
+        errno = 0;
+        var buffer = (byte*)desc->piod_addr;
+        var length = (int)desc->piod_len;
+        var address = (ulong)desc->piod_offs;
+        var write = desc->piod_op is PiodOp.PIOD_WRITE_D or PiodOp.PIOD_WRITE_I;
+        if (desc->piod_op is < PiodOp.PIOD_READ_D or > PiodOp.PIOD_WRITE_I)
+        {
+            errno = Errno.EINVAL;
+            return -1;
+        }
+
+        var done = 0;
+        for (; done < length; done++)
+        {
+            var ok = write
+                ? p.Memory.TryWrite(address + (ulong)done, buffer[done])
+                : p.Memory.TryRead(address + (ulong)done, out buffer[done]);
+            if (!ok)
+            {
+                break;
+            }
+        }
+
+        desc->piod_len = (nuint)done;
+        if (done < length)
+        {
+            errno = Errno.EFAULT;
+            return -1;
+        }
+
+        return 0;
+    }
+
+    private static PtraceLwpInfo LwpInfo(FakeProcess p, FakeThread thread)
+    {
+        var info = new PtraceLwpInfo { pl_lwpid = thread.Lwp, pl_event = LwpEvent.PL_EVENT_NONE };
+        if (p.Report is { } r && r.Lwp == thread.Lwp)
+        {
+            info.pl_event = r.Event;
+            info.pl_flags = r.Flags;
+            info.pl_child_pid = r.ChildPid;
+            if ((r.Flags & (int)LwpFlags.PL_FLAG_SI) != 0)
+            {
+                info.pl_siginfo.si_signo = r.Signal;
+                info.pl_siginfo.si_code = r.SiCode;
+                info.pl_siginfo.si_pid = r.SiPid;
+                info.pl_siginfo.si_addr = (nint)r.SiAddr;
+            }
+        }
+
+        return info;
+    }
+
+    private int KillLocked(int pid, int signal, int fromPid, out int errno)
+    {
+        errno = 0;
+        if (!_live.TryGetValue(pid, out var p) || p.State == FakeState.Zombie)
+        {
+            errno = Errno.ESRCH;
+            return -1;
+        }
+
+        if (signal == 0)
+        {
+            return 0;
+        }
+
+        if (signal == Signals.SIGKILL)
+        {
+            Die(p, Wait.ExitCode(0, Signals.SIGKILL));
+        }
+        else if (signal == Signals.SIGCONT && p.State is FakeState.JobStopped or FakeState.TraceStopped)
+        {
+            // tdsendsignal: a default-action SIGCONT to a stopped process clears the job-control stop, sets
+            // P_CONTINUED for the parent and is discarded; a trace stop stays a trace stop.
+            p.ContinuedFlag = true;
+            if (p.State == FakeState.JobStopped)
+            {
+                p.State = FakeState.Running;
+                if (!p.Traced)
+                {
+                    RunFreeLocked(p);
+                }
+            }
+        }
+        else if (signal == Signals.SIGCONT && !p.Traced)
+        {
+            // Default action of SIGCONT on a running, untraced process: nothing.
+        }
+        else
+        {
+            p.PendingSignals.Add((signal, SiCode.SI_USER, fromPid));
+            if (!p.Traced && p.State == FakeState.Running)
+            {
+                RunFreeLocked(p);
+            }
+        }
+
+        Monitor.PulseAll(_gate);
+        return 0;
+    }
+
+    private void ResumeProcess(FakeProcess p, int signal, FakeThread? step)
+    {
+        p.Report = null;
+        p.State = FakeState.Running;
+        p.Waited = false;
+        if (signal != 0)
+        {
+            if (signal == Signals.SIGKILL)
+            {
+                Die(p, Wait.ExitCode(0, Signals.SIGKILL));
+                return;
+            }
+
+            if (Signals.IsStopSignal(signal))
+            {
+                if (!p.Traced)
+                {
+                    JobStop(p, signal);
+                    return;
+                }
+
+                // Traced: the default stop action is ignored (issignal).
+            }
+            else if (signal != Signals.SIGCONT && signal != Signals.SIGCHLD)
+            {
+                Die(p, Wait.ExitCode(0, signal));
+                return;
+            }
+        }
+
+        if (step is not null)
+        {
+            SingleStep(p, step);
+            return;
+        }
+
+        if (!p.Traced)
+        {
+            RunFreeLocked(p);
+        }
+    }
+
+    private void SingleStep(FakeProcess p, FakeThread thread)
+    {
+        // What would other, not suspended threads do meanwhile? Run their next step if it is the same
+        // instruction — through the original byte that is back in the text for the step.
+        if (p.NextStep + 1 < p.Steps.Count && p.Steps[p.NextStep] is Call current && current.Thread == p.Threads.IndexOf(thread)
+            && p.Steps[p.NextStep + 1] is Call next && next.Address == current.Address && next.Thread < p.Threads.Count
+            && !p.Threads[next.Thread].Suspended && p.Threads[next.Thread] != thread)
+        {
+            p.Memory.TryRead(next.Address, out var b);
+            if (b != 0xCC)
+            {
+                _violations.Add($"pid {p.Pid}: lwp {p.Threads[next.Thread].Lwp} ran through 0x{next.Address:x} unguarded during a step");
+                p.Executed[next.Address] = p.ExecutedAt(next.Address) + 1;
+                p.Steps.RemoveAt(p.NextStep + 1);
+            }
+        }
+
+        if (p.NextStep < p.Steps.Count && p.Steps[p.NextStep] is Call call && thread.AtCall && thread.Rip == call.Address)
+        {
+            if (ExecuteCall(p, thread, call))
+            {
+                TraceStop(p, Signals.SIGTRAP, (int)LwpFlags.PL_FLAG_SI, SiCode.TRAP_TRACE, 0, thread.Rip, thread.Lwp);
+            }
+
+            return;
+        }
+
+        thread.Rip += 1;
+        TraceStop(p, Signals.SIGTRAP, (int)LwpFlags.PL_FLAG_SI, SiCode.TRAP_TRACE, 0, thread.Rip, thread.Lwp);
+    }
+
+    /// <summary>Executes the instruction of a Call step. Returns true when it completed (no trap).</summary>
+    private bool ExecuteCall(FakeProcess p, FakeThread thread, Call call)
+    {
+        if (thread.Trapped && thread.Rip != call.Address)
+        {
+            // The tracer let the thread go on from somewhere other than the breakpoint: fine only when it emulated
+            // the original instruction, that is, wrote RIP to the instruction's end.
+            var emulated = thread.RipWritten && thread.Rip == call.Address + (ulong)OriginalLength(p, call.Address);
+            if (!emulated)
+            {
+                _violations.Add($"pid {p.Pid}: lwp {thread.Lwp} resumed at 0x{thread.Rip:x} after the int3 at 0x{call.Address:x} " +
+                    "(PC neither rewound nor past an emulated instruction)");
+            }
+
+            Complete(p, thread, call);
+            return true;
+        }
+
+        if (!thread.AtCall)
+        {
+            thread.AtCall = true;
+            thread.Rip = call.Address;
+        }
+
+        p.Memory.TryRead(call.Address, out var opcode);
+        if (opcode == 0xCC)
+        {
+            thread.Rip = call.Address + 1;
+            thread.Trapped = true;
+            thread.RipWritten = false;
+            if (p.Traced)
+            {
+                TraceStop(p, Signals.SIGTRAP, (int)LwpFlags.PL_FLAG_SI, SiCode.TRAP_BRKPT, 0, thread.Rip, thread.Lwp);
+            }
+            else
+            {
+                _violations.Add($"pid {p.Pid}: untraced, died of SIGTRAP at an int3 at 0x{call.Address:x}");
+                Die(p, Wait.ExitCode(0, Signals.SIGTRAP));
+            }
+
+            return false;
+        }
+
+        Complete(p, thread, call);
+        return true;
+    }
+
+    /// <summary>The instruction took effect (run, stepped or emulated): count it, apply it, move the script on.</summary>
+    private static void Complete(FakeProcess p, FakeThread thread, Call call)
+    {
+        p.Executed[call.Address] = p.ExecutedAt(call.Address) + 1;
+        if (call.Counter != 0)
+        {
+            var counter = BitConverter.ToInt64(p.Memory.Read(call.Counter, 8));
+            var bytes = BitConverter.GetBytes(counter + 1);
+            for (var i = 0; i < 8; i++)
+            {
+                _ = p.Memory.TryWrite(call.Counter + (ulong)i, bytes[i]);
+            }
+        }
+
+        thread.Rip = call.Address + (ulong)OriginalLength(p, call.Address);
+        thread.AtCall = false;
+        thread.Trapped = false;
+        p.NextStep++;
+    }
+
+    /// <summary>The length of the instruction the file has at <paramref name="address"/> (int3 or not in memory).</summary>
+    private static int OriginalLength(FakeProcess p, ulong address)
+    {
+        var decoder = Iced.Intel.Decoder.Create(64, new Iced.Intel.ByteArrayCodeReader(p.Pristine.Read(address, 16)));
+        decoder.IP = address;
+        decoder.Decode(out var instruction);
+        return Math.Max(1, instruction.Length);
+    }
+
+    /// <summary>Runs one unit of a running process. Returns false when it is blocked (nothing can happen until a signal).</summary>
+    private bool Advance(FakeProcess p)
+    {
+        if (p.PendingSignals.Count > 0)
+        {
+            var (signal, code, from) = p.PendingSignals[0];
+            p.PendingSignals.RemoveAt(0);
+            if (p.Traced)
+            {
+                TraceStop(p, signal, (int)LwpFlags.PL_FLAG_SI, code, from, 0, p.Threads[0].Lwp);
+            }
+            else if (Signals.IsStopSignal(signal))
+            {
+                JobStop(p, signal);
+            }
+            else if (signal != Signals.SIGCONT && signal != Signals.SIGCHLD)
+            {
+                Die(p, Wait.ExitCode(0, signal));
+            }
+
+            return true;
+        }
+
+        if (p.VforkDonePending && p.VforkChild == 0)
+        {
+            p.VforkDonePending = false;
+            TraceStop(p, Signals.SIGTRAP, (int)LwpFlags.PL_FLAG_VFORK_DONE, 0, 0, 0, p.Threads[0].Lwp, evented: false);
+            return true;
+        }
+
+        if (p.VforkChild != 0 || p.NextStep >= p.Steps.Count)
+        {
+            return false;
+        }
+
+        var step = p.Steps[p.NextStep];
+        var traced = p.Traced;
+        var mask = (PtraceEvents)p.EventMask;
+        switch (step)
+        {
+            case Call call:
+                var thread = p.Threads[Math.Min(call.Thread, p.Threads.Count - 1)];
+                if (thread.Suspended)
+                {
+                    return false;
+                }
+
+                ExecuteCall(p, thread, call);
+                return true;
+
+            case SpawnThread:
+                var born = new FakeThread { Lwp = _nextLwp++, Rip = p.Image?.Entry ?? 0 };
+                p.Threads.Add(born);
+                p.NextStep++;
+                if (traced && mask.HasFlag(PtraceEvents.PTRACE_LWP))
+                {
+                    TraceStop(p, Signals.SIGTRAP, (int)(LwpFlags.PL_FLAG_BORN | LwpFlags.PL_FLAG_SCX), 0, 0, 0, born.Lwp, evented: false);
+                }
+
+                return true;
+
+            case EndThread end:
+                var ending = p.Threads[end.Ending];
+                p.NextStep++;
+                if (traced && mask.HasFlag(PtraceEvents.PTRACE_LWP))
+                {
+                    TraceStop(p, Signals.SIGTRAP, (int)LwpFlags.PL_FLAG_EXITED, 0, 0, 0, ending.Lwp, evented: false);
+                }
+
+                return true;
+
+            case Fork fork:
+                p.NextStep++;
+                var child = NewProcess(null, p.Argv, traced && mask.HasFlag(PtraceEvents.PTRACE_FORK) ? TracerPid : p.Pid);
+                child.Memory = fork.Vfork ? p.Memory : p.Memory.Clone();
+                child.Pristine = p.Pristine.Clone();
+                child.Mappings = [.. p.Mappings];
+                child.Image = p.Image;
+                child.ImagePath = p.ImagePath;
+                child.Steps = [.. fork.ChildSteps];
+                child.Threads[0].Rip = p.Threads[0].Rip;
+                if (fork.Vfork)
+                {
+                    p.VforkChild = child.Pid;
+                    child.VforkParent = p.Pid;
+                }
+
+                if (traced && mask.HasFlag(PtraceEvents.PTRACE_FORK))
+                {
+                    child.Traced = true;
+                    child.OriginalParent = p.Pid;
+                    TraceStop(child, Signals.SIGSTOP, (int)LwpFlags.PL_FLAG_CHILD, 0, 0, 0, child.Threads[0].Lwp, evented: false);
+                    var flags = LwpFlags.PL_FLAG_FORKED | LwpFlags.PL_FLAG_SCX | (fork.Vfork ? LwpFlags.PL_FLAG_VFORKED : 0);
+                    TraceStop(p, Signals.SIGTRAP, (int)flags, 0, 0, 0, p.Threads[0].Lwp, evented: false, childPid: child.Pid);
+                }
+                else
+                {
+                    RunFreeLocked(child);
+                }
+
+                return true;
+
+            case ExecArgv0:
+                var target = p.Argv.Count > 3 ? p.Argv[3] : "";
+                if (!_files.TryGetValue(target, out var image))
+                {
+                    Die(p, Wait.ExitCode(127, 0));
+                }
+                else if (!image.Executable)
+                {
+                    Die(p, Wait.ExitCode(126, 0));
+                }
+                else
+                {
+                    ExecImage(p, image, [target, .. p.Argv.Skip(4)]);
+                }
+
+                return true;
+
+            case Exec exec:
+                ExecImage(p, _files[exec.Path], exec.Argv ?? [exec.Path]);
+                return true;
+
+            case Exit exit:
+                Die(p, Wait.ExitCode(exit.Code & 0xff, 0));
+                return true;
+
+            case Store store:
+                p.NextStep++;
+                var value = BitConverter.GetBytes(store.Value);
+                for (var i = 0; i < value.Length; i++)
+                {
+                    _ = p.Memory.TryWrite(store.Address + (ulong)i, value[i]);
+                }
+
+                return true;
+
+            case MapLibrary map:
+                p.NextStep++;
+                MapInto(p, map.Library);
+                return true;
+
+            case UnmapLibrary unmap:
+                p.NextStep++;
+                foreach (var (segment, _) in p.Mappings.Where(m => m.Path == unmap.Path).ToList())
+                {
+                    p.Memory.Unmap(segment.Address);
+                    p.Pristine.Unmap(segment.Address);
+                }
+
+                p.Mappings.RemoveAll(m => m.Path == unmap.Path);
+                return true;
+
+            case Repeat repeat:
+                p.Steps = [.. repeat.Body, repeat];
+                p.NextStep = 0;
+                return true;
+
+            case Raise raise:
+                p.NextStep++;
+                p.PendingSignals.Add((raise.Signal, SiCode.SI_USER, p.Pid));
+                return true;
+
+            default:
+                return false;
+        }
+    }
+
+    private void ExecImage(FakeProcess p, FakeImage image, IReadOnlyList<string> argv)
+    {
+        var keep = p.Threads[0];
+        p.Threads.Clear();
+        keep.Rip = image.Entry;
+        keep.AtCall = false;
+        keep.Trapped = false;
+        keep.Suspended = false;
+        p.Threads.Add(keep);
+        LoadImage(p, image);
+        p.Image = image;
+        p.ImagePath = image.Path;
+        p.Argv = argv;
+        p.Steps = [.. image.StepsFor(argv)];
+        p.NextStep = 0;
+        ReleaseVforkParent(p);
+        if (p.Traced && ((PtraceEvents)p.EventMask).HasFlag(PtraceEvents.PTRACE_EXEC))
+        {
+            TraceStop(p, Signals.SIGTRAP, (int)(LwpFlags.PL_FLAG_EXEC | LwpFlags.PL_FLAG_SCX), 0, 0, 0, keep.Lwp, evented: false);
+        }
+    }
+
+    private void ReleaseVforkParent(FakeProcess child)
+    {
+        if (child.VforkParent != 0 && _live.TryGetValue(child.VforkParent, out var parent))
+        {
+            child.VforkParent = 0;
+            parent.VforkChild = 0;
+            // The parent reports PL_FLAG_VFORK_DONE once it runs again (fork_rfppwait, then the event stop).
+            parent.VforkDonePending = parent.Traced && ((PtraceEvents)parent.EventMask).HasFlag(PtraceEvents.PTRACE_VFORK);
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    private static void TraceStop(
+        FakeProcess p, int signal, int flags, int siCode, int siPid, ulong siAddr, int lwp, bool evented = true, int childPid = 0)
+    {
+        p.State = FakeState.TraceStopped;
+        p.Waited = false;
+        p.XThread = lwp;
+        p.Report = new FakeReport(Wait.StopCode(signal), lwp, LwpEvent.PL_EVENT_SIGNAL, flags, signal,
+            evented ? siCode : 0, siPid, siAddr, childPid);
+    }
+
+    private static void JobStop(FakeProcess p, int signal)
+    {
+        p.State = FakeState.JobStopped;
+        p.Waited = false;
+        p.WaitStatus = Wait.StopCode(signal);
+    }
+
+    private void Die(FakeProcess p, int status)
+    {
+        p.State = FakeState.Zombie;
+        p.WaitStatus = status;
+        p.Report = null;
+        ReleaseVforkParent(p);
+        if (p.Parent == InitPid)
+        {
+            // init reaps its children at once.
+            _live.Remove(p.Pid);
+        }
+
+        Monitor.PulseAll(_gate);
+    }
+
+    private void RunFreeLocked(FakeProcess p)
+    {
+        for (var i = 0; i < 100_000 && !p.Traced && p.State == FakeState.Running; i++)
+        {
+            if (!Advance(p))
+            {
+                return;
+            }
+        }
+    }
+
+    private FakeProcess NewProcess(FakeImage? image, IReadOnlyList<string> argv, int parent)
+    {
+        var p = new FakeProcess
+        {
+            Pid = _nextPid++,
+            Parent = parent,
+            OriginalParent = parent,
+            Memory = new FakeMemory(),
+            Pristine = new FakeMemory(),
+            Image = image,
+            ImagePath = image?.Path ?? "",
+            Argv = argv,
+            Steps = image is null ? [] : [.. image.StepsFor(argv)],
+        };
+        p.Threads.Add(new FakeThread { Lwp = _nextLwp++, Rip = image?.Entry ?? 0 });
+        if (image is not null)
+        {
+            LoadImage(p, image);
+        }
+
+        _live[p.Pid] = p;
+        _all[p.Pid] = p;
+        return p;
+    }
+
+    /// <summary>A fresh address space: the image's segments, its libraries, and a scratch data page.</summary>
+    private static void LoadImage(FakeProcess p, FakeImage image)
+    {
+        p.Memory = new FakeMemory();
+        p.Pristine = new FakeMemory();
+        p.Mappings = [];
+        MapInto(p, new FakeLibrary(image.Path, image.Segments));
+        foreach (var library in image.Libraries)
+        {
+            MapInto(p, library);
+        }
+
+        p.Memory.Map(ScratchPage, new byte[0x1000]);
+    }
+
+    private static void MapInto(FakeProcess p, FakeLibrary library)
+    {
+        foreach (var segment in library.Segments)
+        {
+            p.Memory.Map(segment.Address, (byte[])segment.Bytes.Clone());
+            p.Pristine.Map(segment.Address, (byte[])segment.Bytes.Clone());
+            p.Mappings.Add((segment, library.Path));
+        }
+    }
+
+    /// <summary>Elf64_Auxinfo pairs (a_type, a_val): AT_BASE when there is a dynamic linker, then AT_NULL.</summary>
+    private static byte[] AuxvBytes(FakeProcess p)
+    {
+        var rtldBase = p.Image?.RtldBase ?? 0;
+        long[] pairs = rtldBase == 0 ? [0, 0] : [AuxType.AT_BASE, (long)rtldBase, 0, 0];
+        return MemoryMarshal.AsBytes(pairs.AsSpan()).ToArray();
+    }
+
+    /// <summary>Packed kinfo_vmentry records, as sys/kern/kern_proc.c builds them for KERN_PROC_VMMAP.</summary>
+    private static byte[] VmMapBytes(FakeProcess p)
+    {
+        List<(ulong Start, ulong End, ulong Offset, int Type, int Prot, string Path)> entries =
+        [
+            .. p.Mappings.Select(m => (m.Segment.Address, m.Segment.End, m.Segment.FileOffset, Kvme.KVME_TYPE_VNODE, m.Segment.Protection, m.Path)),
+            (ScratchPage, ScratchPage + 0x1000, 0UL, Kvme.KVME_TYPE_DEFAULT, Kvme.KVME_PROT_READ | Kvme.KVME_PROT_WRITE, ""),
+        ];
+        entries.Sort((x, y) => x.Start.CompareTo(y.Start));
+        var pathOffset = (int)Marshal.OffsetOf<KinfoVmEntry>(nameof(KinfoVmEntry.kve_path));
+        using var stream = new MemoryStream();
+        foreach (var e in entries)
+        {
+            var path = Encoding.UTF8.GetBytes(e.Path);
+            var size = (pathOffset + path.Length + 1 + 7) & ~7;
+            var record = new byte[size];
+            var entry = new KinfoVmEntry
+            {
+                kve_structsize = size,
+                kve_type = e.Type,
+                kve_start = e.Start,
+                kve_end = e.End,
+                kve_offset = e.Offset,
+                kve_protection = e.Prot,
+            };
+            new ReadOnlySpan<byte>(&entry, pathOffset).CopyTo(record);
+            path.CopyTo(record, pathOffset);
+            stream.Write(record);
+        }
+
+        return stream.ToArray();
+    }
+
+    private static string RequestName(int request) => request switch
+    {
+        PtraceRequest.PT_CONTINUE => "PT_CONTINUE",
+        PtraceRequest.PT_KILL => "PT_KILL",
+        PtraceRequest.PT_STEP => "PT_STEP",
+        PtraceRequest.PT_ATTACH => "PT_ATTACH",
+        PtraceRequest.PT_DETACH => "PT_DETACH",
+        PtraceRequest.PT_IO => "PT_IO",
+        PtraceRequest.PT_LWPINFO => "PT_LWPINFO",
+        PtraceRequest.PT_GETNUMLWPS => "PT_GETNUMLWPS",
+        PtraceRequest.PT_GETLWPLIST => "PT_GETLWPLIST",
+        PtraceRequest.PT_SUSPEND => "PT_SUSPEND",
+        PtraceRequest.PT_RESUME => "PT_RESUME",
+        PtraceRequest.PT_SET_EVENT_MASK => "PT_SET_EVENT_MASK",
+        PtraceRequest.PT_GET_EVENT_MASK => "PT_GET_EVENT_MASK",
+        PtraceRequest.PT_GETREGS => "PT_GETREGS",
+        PtraceRequest.PT_SETREGS => "PT_SETREGS",
+        _ => $"PT_{request}",
+    };
+}

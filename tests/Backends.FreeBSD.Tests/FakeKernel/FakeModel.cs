@@ -1,0 +1,247 @@
+using static Interop;
+
+namespace ProcHex.Tests.FreeBSD.FakeKernel;
+
+/// <summary>What a fake program does when it runs, one step at a time, in order.</summary>
+public abstract record FakeStep(int Thread = 0);
+
+/// <summary>
+/// Thread <paramref name="Thread"/> executes the instruction at <paramref name="Address"/> (a call into a traced
+/// function). When it completes, the 8-byte <paramref name="Counter"/> (0: none) is incremented, as work() does.
+/// </summary>
+public sealed record Call(ulong Address, int Thread = 0, ulong Counter = 0) : FakeStep(Thread);
+
+/// <summary>Runs <paramref name="Body"/> forever (a sleeper's loop).</summary>
+public sealed record Repeat(IReadOnlyList<FakeStep> Body) : FakeStep(0);
+
+/// <summary>The program stores a 4-byte value (rtld setting r_debug.r_state).</summary>
+public sealed record Store(ulong Address, int Value) : FakeStep(0);
+
+/// <summary>rtld maps a library (dlopen).</summary>
+public sealed record MapLibrary(FakeLibrary Library) : FakeStep(0);
+
+/// <summary>rtld unmaps a library (dlclose).</summary>
+public sealed record UnmapLibrary(string Path) : FakeStep(0);
+
+public sealed record SpawnThread(int NewThread) : FakeStep(0);
+
+public sealed record EndThread(int Ending) : FakeStep(Ending);
+
+public sealed record Fork(IReadOnlyList<FakeStep> ChildSteps, bool Vfork = false) : FakeStep(0);
+
+public sealed record Exec(string Path, IReadOnlyList<string>? Argv = null) : FakeStep(0);
+
+public sealed record Exit(int Code) : FakeStep(0);
+
+/// <summary>The process sends itself a signal (raise): SIGSTOP for a self-stop, SIGSEGV for a crash.</summary>
+public sealed record Raise(int Signal) : FakeStep(0);
+
+/// <summary>Runs forever (a sleeper): only a signal moves it on.</summary>
+public sealed record Block() : FakeStep(0);
+
+/// <summary>The start-up shell's <c>exec "$0" "$@"</c>.</summary>
+internal sealed record ExecArgv0() : FakeStep(0);
+
+/// <summary>A file mapping: bytes at an address, the file offset they come from, KVME_PROT_* bits.</summary>
+public sealed record FakeSegment(ulong Address, byte[] Bytes, ulong FileOffset, int Protection)
+{
+    public ulong End => Address + (ulong)Bytes.Length;
+
+    public bool IsText => (Protection & Kvme.KVME_PROT_EXEC) != 0;
+}
+
+/// <summary>A shared object as mapped in a process (the dynamic linker, libc, a dlopen'd library).</summary>
+public sealed record FakeLibrary(string Path, IReadOnlyList<FakeSegment> Segments);
+
+/// <summary>A program file: its segments, a script, and the libraries mapped with it at exec.</summary>
+public sealed class FakeImage
+{
+    public required string Path { get; init; }
+
+    public bool Executable { get; init; } = true;
+
+    /// <summary>Synthetic images: one read-execute segment of <see cref="Text"/> at <see cref="TextBase"/>.</summary>
+    public ulong TextBase { get; init; } = 0x400000;
+
+    public byte[] Text { get; init; } = [];
+
+    /// <summary>Images read from an ELF file give their PT_LOAD segments; synthetic ones get one from <see cref="Text"/>.</summary>
+    public IReadOnlyList<FakeSegment> Segments
+    {
+        get => field ?? (Text.Length > 0 ? [new FakeSegment(TextBase, Text, 0, Kvme.KVME_PROT_READ | Kvme.KVME_PROT_EXEC)] : []);
+        init;
+    }
+
+    public ulong Entry { get; init; } = 0x400000;
+
+    public IReadOnlyList<FakeStep> Steps { get; init; } = [new Exit(0)];
+
+    /// <summary>When set, the script depends on argv (argv[0] first) and replaces <see cref="Steps"/>.</summary>
+    public Func<IReadOnlyList<string>, IReadOnlyList<FakeStep>>? Script { get; init; }
+
+    public IReadOnlyList<FakeStep> StepsFor(IReadOnlyList<string> argv) => Script?.Invoke(argv) ?? Steps;
+
+    /// <summary>Mapped at exec, in this order; the first is the dynamic linker when <see cref="RtldBase"/> is not 0.</summary>
+    public IReadOnlyList<FakeLibrary> Libraries { get; init; } = [];
+
+    /// <summary>AT_BASE in the auxiliary vector: where the dynamic linker is mapped (0: statically linked).</summary>
+    public ulong RtldBase { get; init; }
+}
+
+/// <summary>Sparse byte memory; a vfork child shares its parent's instance.</summary>
+public sealed class FakeMemory
+{
+    private readonly SortedDictionary<ulong, byte[]> _regions = [];
+
+    public void Map(ulong start, byte[] bytes) => _regions[start] = bytes;
+
+    public void Unmap(ulong start) => _regions.Remove(start);
+
+    public FakeMemory Clone()
+    {
+        var copy = new FakeMemory();
+        foreach (var (start, bytes) in _regions)
+        {
+            copy._regions[start] = (byte[])bytes.Clone();
+        }
+
+        return copy;
+    }
+
+    private (byte[] Bytes, int Index)? Locate(ulong address)
+    {
+        foreach (var (start, bytes) in _regions)
+        {
+            if (address >= start && address < start + (ulong)bytes.Length)
+            {
+                return (bytes, (int)(address - start));
+            }
+        }
+
+        return null;
+    }
+
+    public bool TryRead(ulong address, out byte value)
+    {
+        if (Locate(address) is { } at)
+        {
+            value = at.Bytes[at.Index];
+            return true;
+        }
+
+        value = 0;
+        return false;
+    }
+
+    public bool TryWrite(ulong address, byte value)
+    {
+        if (Locate(address) is { } at)
+        {
+            at.Bytes[at.Index] = value;
+            return true;
+        }
+
+        return false;
+    }
+
+    public byte[] Read(ulong address, int length)
+    {
+        var result = new byte[length];
+        for (var i = 0; i < length; i++)
+        {
+            _ = TryRead(address + (ulong)i, out result[i]);
+        }
+
+        return result;
+    }
+}
+
+public enum FakeState
+{
+    Running,
+    JobStopped,
+    TraceStopped,
+    Zombie,
+}
+
+public sealed class FakeThread
+{
+    public required int Lwp { get; init; }
+
+    public ulong Rip { get; set; }
+
+    public bool Suspended { get; set; }
+
+    internal bool AtCall { get; set; }
+
+    internal bool Trapped { get; set; }
+
+    /// <summary>The tracer wrote RIP (PT_SETREGS) since the last trap: a rewind or an emulation, not a mistake.</summary>
+    internal bool RipWritten { get; set; }
+}
+
+/// <summary>A trace stop the fake reports: the wait status and what PT_LWPINFO returns for it.</summary>
+internal sealed record FakeReport(int Status, int Lwp, int Event, int Flags, int Signal, int SiCode, int SiPid, ulong SiAddr, int ChildPid);
+
+public sealed class FakeProcess
+{
+    public required int Pid { get; init; }
+
+    public int Parent { get; set; }
+
+    public int OriginalParent { get; set; }
+
+    public bool Traced { get; set; }
+
+    public bool Protected { get; set; }
+
+    public int EventMask { get; set; }
+
+    public FakeState State { get; set; }
+
+    public required FakeMemory Memory { get; set; }
+
+    /// <summary>The bytes as the files have them, never written: what an emulated or stepped instruction really is.</summary>
+    public required FakeMemory Pristine { get; set; }
+
+    /// <summary>The file mappings, as KERN_PROC_VMMAP lists them.</summary>
+    public List<(FakeSegment Segment, string Path)> Mappings { get; set; } = [];
+
+    public List<FakeThread> Threads { get; } = [];
+
+    public string ImagePath { get; set; } = "";
+
+    public FakeImage? Image { get; set; }
+
+    public IReadOnlyList<string> Argv { get; set; } = [];
+
+    public IReadOnlyList<string> Environment { get; set; } = [];
+
+    public int WaitStatus { get; set; }
+
+    public bool ContinuedFlag { get; set; }
+
+    public Dictionary<ulong, int> Executed { get; } = [];
+
+    internal List<FakeStep> Steps { get; set; } = [];
+
+    internal int NextStep { get; set; }
+
+    internal FakeReport? Report { get; set; }
+
+    internal bool Waited { get; set; }
+
+    internal int XThread { get; set; }
+
+    internal List<(int Signal, int Code, int From)> PendingSignals { get; } = [];
+
+    internal int VforkChild { get; set; }
+
+    internal int VforkParent { get; set; }
+
+    internal bool VforkDonePending { get; set; }
+
+    internal int NextThreadLwp { get; set; }
+
+    public int ExecutedAt(ulong address) => Executed.GetValueOrDefault(address);
+}
