@@ -1,8 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ProcHex.Backends.FreeBSD;
 
-namespace ProcHex.Backends.FreeBSD;
+namespace ProcHex;
 
 public static class FreeBsdHostingExtensions
 {

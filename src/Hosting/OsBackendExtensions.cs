@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using ProcHex.Backends.FreeBSD;
 
 namespace ProcHex;
 
