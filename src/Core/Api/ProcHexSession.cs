@@ -195,7 +195,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         bool destroy;
         lock (_table.Gate)
         {
-            if (victim.Owner != this || !victim.Registered)
+            // A cached handle nobody references is released too (S23): another release would drive its count negative.
+            if (victim.Owner != this || !victim.Registered || victim.References == 0)
             {
                 throw Unknown(handle);
             }
@@ -362,7 +363,10 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         bool parked;
         try
         {
-            parked = await victim.FirstRendezvous.Task.WaitAsync(cancellationToken);
+            // Cancellation ends the rendezvous wait itself: Task.WaitAsync would complete through the thread pool,
+            // off the caller's context, and a single-threaded simulation could not replay the run.
+            using var cancel = cancellationToken.Register(static s => ((TaskCompletionSource<bool>)s!).TrySetCanceled(), victim.FirstRendezvous);
+            parked = await victim.FirstRendezvous.Task;
         }
         catch (OperationCanceledException)
         {
@@ -450,7 +454,9 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
 
         var breakpoint = new ClientBreakpoint(victim.Handle, address, handler);
-        victim.Breakpoints.Add(address, Breakpoints.SiteRoles.None, breakpoint, plant: victim.State != VictimState.Idle);
+        // Idle or in a fork window the traps are out of the text (S10, S13): EnableAll plants this one later.
+        var plant = victim.State != VictimState.Idle && !victim.Breakpoints.Disabled;
+        victim.Breakpoints.Add(address, Breakpoints.SiteRoles.None, breakpoint, plant);
         return breakpoint;
     }
 
@@ -479,8 +485,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
             : victim;
     }
 
-    private static InvalidHandleException Unknown(ProcessHandle handle) =>
-        new(handle.Victim.State == VictimState.Released
+    private InvalidHandleException Unknown(ProcessHandle handle) =>
+        new(handle.Victim.Owner == this
             ? $"pid {handle.Pid}: the process handle was released"
             : $"pid {handle.Pid}: the process handle does not belong to this session");
 

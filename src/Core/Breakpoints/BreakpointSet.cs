@@ -21,6 +21,12 @@ internal sealed class BreakpointSet
 
     public int Count => _sites.Count;
 
+    /// <summary>
+    /// Between <see cref="DisableAll"/> and <see cref="EnableAll"/> (idle, or a fork in progress) every trap stays
+    /// out of the text: a breakpoint added meanwhile is recorded and planted by the next <see cref="EnableAll"/>.
+    /// </summary>
+    public bool Disabled { get; private set; }
+
     public IEnumerable<BreakpointSite> Sites => _sites.Values;
 
     public bool TryGet(ulong address, out BreakpointSite site) => _sites.TryGetValue(address, out site!);
@@ -76,6 +82,7 @@ internal sealed class BreakpointSet
     /// <summary>Retries every inactive breakpoint (bpenable).</summary>
     public void EnableAll()
     {
+        Disabled = false;
         foreach (var site in _sites.Values)
         {
             if (!site.Active)
@@ -88,6 +95,7 @@ internal sealed class BreakpointSet
     /// <summary>Takes every trap out of the text (bpdisable); a site that cannot be restored stays active.</summary>
     public void DisableAll()
     {
+        Disabled = true;
         foreach (var site in _sites.Values)
         {
             if (site.Active)
@@ -136,7 +144,7 @@ internal sealed class BreakpointSet
     {
         try
         {
-            Retry.OnInterrupt((_process, site.Patch), static s => s._process.RemoveBreakpoint(s.Patch));
+            Retry.Persistently((_process, site.Patch), static s => s._process.RemoveBreakpoint(s.Patch));
             site.Active = false;
         }
         catch (TracerException ex)

@@ -93,7 +93,15 @@ internal sealed class ControlLoop
     /// <summary>S12: trace what we need, plant the rtld and main breakpoints, park at the create or grab rendezvous.</summary>
     private async Task SetUpAsync()
     {
-        Try("begin control", static p => p.BeginControl());
+        try
+        {
+            // Without it fork and exec go unseen and a child inherits our traps: a transient failure must not stick.
+            Retry.Persistently(Process, static p => p.BeginControl());
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(_victim.Logger, _victim.Pid, "begin control", ex.Message);
+        }
         AttachToImage(afterExec: false);
         await StopIfRequestedAsync(_victim.IsCreated ? StopEvents.Create : StopEvents.Grab);
         Resume();
@@ -166,7 +174,15 @@ internal sealed class ControlLoop
 
         _victim.HeldByOthers = true;
         Log.HeldByOthers(_victim.Logger, _victim.Pid);
-        Try("await external resume", static p => p.AwaitExternalResume());
+        try
+        {
+            // Without it the resume is never heard and destroy would leave a resumed victim stopped (hang).
+            Retry.Persistently(Process, static p => p.AwaitExternalResume());
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(_victim.Logger, _victim.Pid, "await external resume", ex.Message);
+        }
     }
 
     /// <summary>S14: find the breakpoint, count the hit, run its handlers, step over it keeping it planted.</summary>

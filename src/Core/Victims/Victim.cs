@@ -115,7 +115,8 @@ internal sealed class Victim
         {
             try
             {
-                Process.RequestStop();
+                // Destroy waits for the loop this stop wakes: one transient failure here would hang it for good.
+                Retry.Persistently(Process, static p => p.RequestStop());
             }
             catch (TracerException ex)
             {
