@@ -25,11 +25,16 @@ def tests(log_path):
 def coverage(results_dir, package, minimum):
     lines = {}
     for report in glob.glob(os.path.join(results_dir, "**", "coverage.cobertura.xml"), recursive=True):
-        for pkg in ET.parse(report).getroot().iter("package"):
+        root = ET.parse(report).getroot()
+        # Each report names files relative to its own source root; join them so every report agrees.
+        sources = [s.text or "" for s in root.iter("source")]
+        for pkg in root.iter("package"):
             if pkg.get("name") != package:
                 continue
             for cls in pkg.iter("class"):
                 name = cls.get("filename")
+                if not os.path.isabs(name) and len(sources) == 1:
+                    name = os.path.normpath(os.path.join(sources[0], name))
                 if name.endswith(".g.cs"):
                     continue  # source-generated (LoggerMessage): not code we wrote
                 for line in cls.iter("line"):
