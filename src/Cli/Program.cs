@@ -1,1 +1,1 @@
-return 0;
+return await ProcHex.Cli.CliApp.MainAsync(args);

@@ -1,0 +1,243 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using ProcHex.Backends.Fake;
+
+namespace ProcHex.Cli;
+
+/// <summary>The <c>prochex</c> command line: run, attach, inspect; exit 2 for usage errors, 1 for failures.</summary>
+internal static class CliApp
+{
+    private static readonly string[] Rendezvous = ["create", "preinit", "postinit", "main"];
+
+    public static async Task<int> MainAsync(string[] args)
+    {
+        var backend = new Option<string>("--backend")
+        {
+            Description = "The process-control backend: linux, freebsd or fake (default: this OS's own).",
+            Recursive = true,
+            HelpName = "linux|freebsd|fake",
+        };
+        backend.AcceptOnlyFromAmong(Hosting.Linux, Hosting.FreeBsd, Hosting.Fake);
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging on stderr.", Recursive = true };
+
+        var root = new RootCommand("prochex: run, attach to and inspect processes with ProcHex (DTrace's libproc for .NET).")
+        {
+            backend,
+            verbose,
+        };
+        root.Subcommands.Add(RunCommand(backend, verbose));
+        root.Subcommands.Add(AttachCommand(backend, verbose));
+        root.Subcommands.Add(InspectCommand(backend, verbose));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            await Console.Error.WriteLineAsync("prochex: " + parse.Errors[0].Message);
+            await Console.Error.WriteLineAsync("Try 'prochex --help' for more information.");
+            return CliFailure.Usage;
+        }
+
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+    }
+
+    private static Command RunCommand(Option<string> backend, Option<bool> verbose)
+    {
+        var count = CountOption();
+        var stopAt = new Option<string>("--stop-at")
+        {
+            Description = "Where the breakpoints are planted: create, preinit, postinit or main (default: create, and each SPEC as soon as its object is loaded).",
+            HelpName = "create|preinit|postinit|main",
+        };
+        stopAt.AcceptOnlyFromAmong(Rendezvous);
+        var json = JsonOption();
+        var program = new Argument<string[]>("PROGRAM")
+        {
+            Description = "The program and its arguments, after -- (found on PATH when it has no slash).",
+            HelpName = "PROGRAM [ARGS]",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var command = new Command("run", "Run PROGRAM under control, count hits per SPEC, exit with its status (128+N if killed by signal N).")
+        {
+            count,
+            stopAt,
+            json,
+            program,
+        };
+        command.SetAction((parse, _) => ExecuteAsync(parse, backend, verbose, json, (context, session) =>
+        {
+            var rendezvous = parse.GetValue(stopAt) switch
+            {
+                "preinit" => ProcHex.Rendezvous.Preinit,
+                "postinit" => ProcHex.Rendezvous.Postinit,
+                "main" => ProcHex.Rendezvous.Main,
+                _ => ProcHex.Rendezvous.Create,
+            };
+            return Commands.RunAsync(context, session, Specs(parse, count), rendezvous, parse.GetRequiredValue(program));
+        }));
+        return command;
+    }
+
+    private static Command AttachCommand(Option<string> backend, Option<bool> verbose)
+    {
+        var count = CountOption();
+        var duration = new Option<double?>("--duration")
+        {
+            Description = "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).",
+            HelpName = "SECONDS",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+                if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) &&
+                    seconds > 0 && seconds < TimeSpan.MaxValue.TotalSeconds)
+                {
+                    return seconds;
+                }
+
+                result.AddError($"--duration '{text}' is not a positive number of seconds");
+                return null;
+            },
+        };
+        var json = JsonOption();
+        var pid = PidArgument();
+        var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before.")
+        {
+            pid,
+            count,
+            duration,
+            json,
+        };
+        command.SetAction((parse, _) => ExecuteAsync(parse, backend, verbose, json, (context, session) =>
+            Commands.AttachAsync(
+                context,
+                session,
+                parse.GetValue(pid),
+                Specs(parse, count),
+                parse.GetValue(duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : null)));
+        return command;
+    }
+
+    private static Command InspectCommand(Option<string> backend, Option<bool> verbose)
+    {
+        var json = JsonOption();
+        var pid = PidArgument();
+        var command = new Command("inspect", "Show a process's loaded objects and state without stopping it.") { pid, json };
+        command.SetAction((parse, _) => ExecuteAsync(parse, backend, verbose, json, (context, session) =>
+            Commands.InspectAsync(context, session, parse.GetValue(pid))));
+        return command;
+    }
+
+    private static Option<string[]> CountOption()
+    {
+        var count = new Option<string[]>("--count", "-c")
+        {
+            Description = "Count hits of SPEC: object`symbol or a bare symbol (executable first, then libraries). Repeatable.",
+            HelpName = "SPEC",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        count.Validators.Add(result =>
+        {
+            foreach (var text in result.GetValueOrDefault<string[]>() ?? [])
+            {
+                if (CountSpec.TryParse(text, out var error) is null)
+                {
+                    result.AddError(error!);
+                    return;
+                }
+            }
+        });
+        return count;
+    }
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "JSON lines on stdout: one object per event, then a summary." };
+
+    private static Argument<int> PidArgument()
+    {
+        var pid = new Argument<int>("PID")
+        {
+            Description = "The process id.",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0)
+                {
+                    return value;
+                }
+
+                result.AddError($"'{text}' is not a process id (a positive number)");
+                return 0;
+            },
+        };
+        return pid;
+    }
+
+    private static List<CountSpec> Specs(ParseResult parse, Option<string[]> count) =>
+        [.. (parse.GetValue(count) ?? []).Select(text => CountSpec.TryParse(text, out _)!)];
+
+    /// <summary>Sets up output, signals and the backend, runs the command, and turns failures into one line and an exit code.</summary>
+    private static async Task<int> ExecuteAsync(
+        ParseResult parse,
+        Option<string> backendOption,
+        Option<bool> verboseOption,
+        Option<bool> jsonOption,
+        Func<CliContext, ProcHexSession, Task<int>> body)
+    {
+        var backend = parse.GetValue(backendOption) ?? Hosting.DefaultBackend;
+        var json = parse.GetValue(jsonOption);
+        using var termination = new Termination();
+        using Reporter reporter = json
+            ? new JsonReporter(StdoutDiversion.Divert())
+            : new TextReporter(Console.Out, Console.Error, liveLine: !Console.IsErrorRedirected);
+        var context = new CliContext(reporter, termination, backend);
+        try
+        {
+            var kernel = backend == Hosting.Fake ? Hosting.FakeKernelWithPrograms() : null;
+            await using var services = Hosting.Build(backend, parse.GetValue(verboseOption), kernel);
+            var session = services.GetRequiredService<ProcHexSession>();
+            if (kernel is null)
+            {
+                await using (session)
+                {
+                    return await body(context, session);
+                }
+            }
+
+            // The fake kernel only moves under its deterministic scheduler.
+            return DeterministicScheduler.Run(
+                async () =>
+                {
+                    await using (session)
+                    {
+                        return await body(context, session);
+                    }
+                },
+                kernel,
+                seed: 0,
+                maxSteps: 10_000_000);
+        }
+        catch (CliFailure failure)
+        {
+            reporter.Dispose();
+            await Console.Error.WriteLineAsync("prochex: " + failure.Message);
+            return failure.ExitCode;
+        }
+        catch (ProcHexException ex)
+        {
+            reporter.Dispose();
+            await Console.Error.WriteLineAsync("prochex: " + ex.Message);
+            return CliFailure.Failed;
+        }
+        catch (TracerException ex)
+        {
+            // A backend failure that reached us through a handle's members (reading maps or memory).
+            reporter.Dispose();
+            await Console.Error.WriteLineAsync("prochex: " + CliFailure.WithPermissionHint(ex.Message, ex.ErrorNumber));
+            return CliFailure.Failed;
+        }
+        catch (SimulationStuckException ex)
+        {
+            await Console.Error.WriteLineAsync("prochex: the fake backend's simulation got stuck: " + ex.Message);
+            return CliFailure.Failed;
+        }
+    }
+}

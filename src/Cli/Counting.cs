@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace ProcHex.Cli;
+
+/// <summary>Why counting ended.</summary>
+internal enum CountingEnd
+{
+    Exited,
+    Lost,
+    Duration,
+    Signal,
+    UnknownSpec,
+}
+
+/// <summary>The end of counting: why, and the victim's exit status or a message.</summary>
+internal sealed record CountingOutcome(CountingEnd End, ExitStatus? Exit, string? Message);
+
+/// <summary>
+/// The part run and attach share: with breakpoints planted and the victim continued, wait for its death, the
+/// duration, a termination signal or an unknown SPEC, showing the live line meanwhile.
+/// </summary>
+internal static class Counting
+{
+    public static async Task<CountingOutcome> WaitAsync(
+        CliContext context,
+        ProcHexSession session,
+        ProcessHandle handle,
+        SpecCounter counter,
+        TimeSpan? duration,
+        Stopwatch elapsed)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Termination.Token);
+        if (duration is { } limit && context.RealTime)
+        {
+            stop.CancelAfter(limit);
+        }
+
+        var live = context.Reporter.WantsLiveLine && context.RealTime
+            ? ShowLiveAsync(context.Reporter, counter, elapsed, stop.Token)
+            : Task.CompletedTask;
+        try
+        {
+            while (true)
+            {
+                var next = session.WaitForNotificationAsync(Timeout.InfiniteTimeSpan, stop.Token);
+                if (await Task.WhenAny(next, counter.Fatal.Task) != next)
+                {
+                    await stop.CancelAsync();
+                    await IgnoreCancellation(next);
+                    return new CountingOutcome(CountingEnd.UnknownSpec, null, await counter.Fatal.Task);
+                }
+
+                var notification = await next;
+                if (notification is null || notification.Pid != handle.Pid)
+                {
+                    continue;
+                }
+
+                switch (notification.Kind)
+                {
+                    case NotificationKind.Exited:
+                        var exit = notification.Exit ?? handle.Exit;
+                        ReportExit(context.Reporter, handle.Pid, exit);
+                        return new CountingOutcome(CountingEnd.Exited, exit, null);
+                    case NotificationKind.Lost:
+                        context.Reporter.Event(
+                            "lost",
+                            new JsonObject { ["pid"] = handle.Pid, ["message"] = notification.Message },
+                            $"pid {handle.Pid}: control lost: {notification.Message}");
+                        return new CountingOutcome(CountingEnd.Lost, null, notification.Message);
+                    default:
+                        context.Reporter.Event(
+                            "error",
+                            new JsonObject { ["pid"] = handle.Pid, ["message"] = notification.Message },
+                            $"pid {handle.Pid}: {notification.Message}");
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return context.Termination.Requested
+                ? new CountingOutcome(CountingEnd.Signal, null, null)
+                : new CountingOutcome(CountingEnd.Duration, null, null);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await live;
+        }
+    }
+
+    public static void ReportExit(Reporter reporter, int pid, ExitStatus? exit)
+    {
+        var fields = new JsonObject { ["pid"] = pid };
+        foreach (var (key, value) in Reporter.ExitFields(exit).ToList())
+        {
+            fields[key] = value?.DeepClone();
+        }
+
+        reporter.Event(
+            exit is { Signaled: true } ? "killed" : "exited",
+            fields,
+            exit is { } e ? $"pid {pid}: {e}" : $"pid {pid}: exited");
+    }
+
+    /// <summary>The shell's convention: the status, or 128+N for death by signal N.</summary>
+    public static int ExitCodeOf(ExitStatus exit) => exit.Signaled ? 128 + exit.Signal : exit.Code;
+
+    private static async Task IgnoreCancellation(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (OperationCanceledException)
+        {
+            // Expected: we cancelled it.
+        }
+    }
+
+    private static async Task ShowLiveAsync(Reporter reporter, SpecCounter counter, Stopwatch elapsed, CancellationToken token)
+    {
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                reporter.Live(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"[{elapsed.Elapsed.TotalSeconds,7:0.0}s] {counter.TotalHits} hits  {counter.LiveText}"));
+                await Task.Delay(TimeSpan.FromMilliseconds(200), token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Counting is over.
+        }
+    }
+}

@@ -1,0 +1,218 @@
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+
+namespace ProcHex.Cli;
+
+/// <summary>Hits of one SPEC at the end of a run.</summary>
+internal sealed record SpecCount(string Spec, string? Location, long Hits, string Status);
+
+/// <summary>What a command learned about a process for <c>inspect</c>.</summary>
+internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects);
+
+/// <summary>
+/// Where a command's output goes. Text: lifecycle events as one line each on stderr, the table on stdout, a live
+/// line on stderr when it is a terminal. JSON: one object per line on stdout and nothing else there.
+/// </summary>
+#pragma warning disable CA1063 // Nothing unmanaged: Dispose only ends the output.
+internal abstract class Reporter : IDisposable
+#pragma warning restore CA1063
+{
+    /// <summary>A lifecycle event: <paramref name="name"/> and its fields for JSON, <paramref name="text"/> for people.</summary>
+    public abstract void Event(string name, JsonObject fields, string text);
+
+    /// <summary>The final table (text) or summary object (JSON).</summary>
+    public abstract void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed);
+
+    public abstract void Inspect(InspectReport report);
+
+    /// <summary>True when a live line is shown while counting.</summary>
+    public virtual bool WantsLiveLine => false;
+
+    /// <summary>Redraws the live line.</summary>
+    public virtual void Live(string line)
+    {
+    }
+
+    public abstract void Dispose();
+
+    public static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
+
+    public static JsonObject ExitFields(ExitStatus? exit) => exit switch
+    {
+        null => [],
+        { Signaled: true } e => new JsonObject { ["signal"] = e.Signal, ["core_dumped"] = e.CoreDumped },
+        { } e => new JsonObject { ["code"] = e.Code },
+    };
+}
+
+/// <summary>JSON lines on a private copy of stdout.</summary>
+internal sealed class JsonReporter(TextWriter output) : Reporter
+{
+    private static readonly JsonSerializerOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private readonly Lock _gate = new();
+
+    public override void Event(string name, JsonObject fields, string text)
+    {
+        var line = new JsonObject { ["event"] = name };
+        foreach (var (key, value) in fields.ToList())
+        {
+            fields.Remove(key);
+            line[key] = value;
+        }
+
+        Write(line);
+    }
+
+    public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
+    {
+        var countObject = new JsonObject();
+        var details = new JsonArray();
+        foreach (var c in counts)
+        {
+            countObject[c.Spec] = c.Hits;
+            details.Add(new JsonObject { ["spec"] = c.Spec, ["location"] = c.Location, ["hits"] = c.Hits, ["status"] = c.Status });
+        }
+
+        Write(new JsonObject
+        {
+            ["event"] = "summary",
+            ["counts"] = countObject,
+            ["specs"] = details,
+            ["exit"] = exit is null ? null : ExitFields(exit),
+            ["elapsed_seconds"] = Math.Round(elapsed.TotalSeconds, 3),
+        });
+    }
+
+    public override void Inspect(InspectReport report)
+    {
+        var objects = new JsonArray();
+        foreach (var o in report.Objects)
+        {
+            objects.Add(new JsonObject { ["path"] = o.Path, ["base"] = Hex(o.BaseAddress) });
+        }
+
+        Write(new JsonObject { ["event"] = "inspect", ["pid"] = report.Pid, ["state"] = report.State, ["objects"] = objects });
+    }
+
+    public override void Dispose() => output.Flush();
+
+    private void Write(JsonObject line)
+    {
+        lock (_gate)
+        {
+            output.WriteLine(line.ToJsonString(Options));
+            output.Flush();
+        }
+    }
+}
+
+/// <summary>Lines for people: events on stderr, tables on stdout through Spectre.Console.</summary>
+internal sealed class TextReporter : Reporter
+{
+    private readonly Lock _gate = new();
+    private readonly TextWriter _error;
+    private readonly IAnsiConsole _out;
+    private readonly bool _live;
+    private bool _liveShown;
+
+    public TextReporter(TextWriter output, TextWriter error, bool liveLine)
+    {
+        _error = error;
+        _live = liveLine;
+        _out = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.No,
+        });
+        if (Console.IsOutputRedirected)
+        {
+            _out.Profile.Width = 120;
+        }
+    }
+
+    public override bool WantsLiveLine => _live;
+
+    public override void Event(string name, JsonObject fields, string text)
+    {
+        lock (_gate)
+        {
+            ClearLive();
+            _error.WriteLine("prochex: " + text);
+            _error.Flush();
+        }
+    }
+
+    public override void Live(string line)
+    {
+        lock (_gate)
+        {
+            _error.Write("\r\u001b[2K" + line);
+            _error.Flush();
+            _liveShown = true;
+        }
+    }
+
+    public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
+    {
+        lock (_gate)
+        {
+            ClearLive();
+        }
+
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn(new TableColumn("HITS").RightAligned());
+        table.AddColumn("SPEC");
+        table.AddColumn("WHERE");
+        foreach (var c in counts)
+        {
+            var where = c.Status == "planted" ? c.Location ?? "" : $"{c.Location} ({c.Status})".TrimStart();
+            table.AddRow(
+                c.Hits.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(c.Spec),
+                Markup.Escape(where));
+        }
+
+        var total = counts.Sum(c => c.Hits);
+        _out.Write(table);
+        _out.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{total} hits in {elapsed.TotalSeconds:0.000} s{(exit is { } e ? $"; the process {e}".Replace("process killed", "process was killed", StringComparison.Ordinal) : "")}"));
+    }
+
+    public override void Inspect(InspectReport report)
+    {
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pid {report.Pid}  state {report.State}"));
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn("BASE");
+        table.AddColumn("OBJECT");
+        foreach (var o in report.Objects)
+        {
+            table.AddRow(Hex(o.BaseAddress), Markup.Escape(o.Path));
+        }
+
+        _out.Write(table);
+    }
+
+    public override void Dispose()
+    {
+        lock (_gate)
+        {
+            ClearLive();
+        }
+    }
+
+    private void ClearLive()
+    {
+        if (_liveShown)
+        {
+            _error.Write("\r\u001b[2K");
+            _error.Flush();
+            _liveShown = false;
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+/// <summary>Errors are one clear line on stderr and exit 2 (usage) or 1 (failure); no victim is left behind.</summary>
+public class FailureTests
+{
+    [Fact]
+    public void An_unknown_program_is_one_line_and_exit_1()
+    {
+        var result = Prochex.Run("run", "--count", "work", "--", "/nonexistent/prochex-test-program");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal("", result.Stdout);
+        Assert.Equal(
+            ["prochex: failed to execute /nonexistent/prochex-test-program: No such file or directory"],
+            result.StderrLines);
+    }
+
+    [Theory]
+    [InlineData("attach")]
+    [InlineData("inspect")]
+    public void An_unknown_pid_is_one_line_and_exit_1(string command)
+    {
+        var pid = Targets.UnusedPid();
+
+        var result = Prochex.Run(command, pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal([$"prochex: failed to grab pid {pid}: no such process"], result.StderrLines);
+    }
+
+    [Fact]
+    public void An_unknown_bare_symbol_fails_and_the_created_victim_does_not_outlive_it()
+    {
+        var result = Prochex.Run("run", "--count", "no_such_symbol_anywhere", "--", Fixtures.PathOf("sleeper"));
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains(result.StderrLines, l => l.StartsWith("prochex: unknown SPEC 'no_such_symbol_anywhere'", StringComparison.Ordinal));
+        var pid = Prochex.PidIn(result.StderrLines.First(l => l.Contains(": created ", StringComparison.Ordinal)));
+        Assert.False(Targets.IsAlive(pid));
+    }
+
+    [Fact]
+    public void An_unknown_symbol_of_a_loaded_object_fails_at_the_rendezvous()
+    {
+        var result = Prochex.Run("run", "--count", "a.out`no_such_symbol", "--", Fixtures.PathOf("sleeper"));
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("prochex: unknown SPEC 'a.out`no_such_symbol': ", result.Stderr, StringComparison.Ordinal);
+        var pid = Prochex.PidIn(result.StderrLines.First(l => l.Contains(": created ", StringComparison.Ordinal)));
+        Assert.False(Targets.IsAlive(pid));
+    }
+
+    [Fact]
+    public void An_unknown_spec_on_attach_releases_the_process_untouched()
+    {
+        var victim = Targets.Start("sleeper");
+        try
+        {
+            var result = Prochex.Run("attach", victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--count", "no_such_symbol_anywhere");
+
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Contains("prochex: unknown SPEC 'no_such_symbol_anywhere'", result.Stderr, StringComparison.Ordinal);
+            Assert.Equal("0", Targets.Status(victim.Id, "TracerPid"));
+            Assert.True(Targets.IsAlive(victim.Id));
+            Assert.False(Targets.Status(victim.Id, "State")!.StartsWith('T'));
+        }
+        finally
+        {
+            Targets.Kill(victim);
+        }
+    }
+
+    [Theory]
+    [InlineData("run", "--count", "a`", "--", "/bin/true")]
+    [InlineData("run", "--count", "`b", "--", "/bin/true")]
+    [InlineData("run", "--count", "work")]
+    [InlineData("run", "--stop-at", "later", "--", "/bin/true")]
+    [InlineData("attach", "not-a-pid")]
+    [InlineData("attach", "0")]
+    [InlineData("attach", "1", "--duration", "-3")]
+    [InlineData("--backend", "windows", "inspect", "1")]
+    [InlineData("frobnicate")]
+    public void A_usage_error_exits_2_with_a_message(params string[] args)
+    {
+        var result = Prochex.Run(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("", result.Stdout);
+        Assert.StartsWith("prochex: ", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_freebsd_backend_off_freebsd_fails_clearly()
+    {
+        var result = Prochex.Run("--backend", "freebsd", "run", "--", "/bin/true");
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith("prochex: the freebsd backend does not run here", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("attach")]
+    [InlineData("inspect")]
+    public void Without_permission_the_error_says_what_to_do(string command)
+    {
+        // pid 1 belongs to root: as root, prochex runs as nobody for this test; otherwise it is denied anyway.
+        string[] args = command == "attach" ? [command, "1", "--count", "main"] : [command, "1"];
+        var result = Environment.UserName == "root" ? Prochex.RunAs(65534, args) : Prochex.Run(args);
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith("prochex: ", line, StringComparison.Ordinal);
+        Assert.Contains("CAP_SYS_PTRACE", line, StringComparison.Ordinal);
+        Assert.Contains("ptrace_scope", line, StringComparison.Ordinal);
+    }
+}
