@@ -23,18 +23,71 @@ public sealed class ProcessHandle
     public ExitStatus? Exit => Victim.Exit;
 
     /// <summary>The loaded objects of the victim's current image.</summary>
-    public IReadOnlyList<LoadedObject> Objects => Victim.Checked().Process.Symbols.Objects;
+    /// <exception cref="ProcHexException">The OS would not show the victim's mappings (the message says why).</exception>
+    public IReadOnlyList<LoadedObject> Objects
+    {
+        get
+        {
+            var process = Victim.Checked().Process;
+            try
+            {
+                return process.Symbols.Objects;
+            }
+            catch (TracerException ex)
+            {
+                throw Failed(ex);
+            }
+        }
+    }
 
     /// <summary>Reads victim memory without stopping it (what ustack needs).</summary>
-    public int ReadMemory(ulong address, Span<byte> destination) => Victim.Checked().Process.ReadMemory(address, destination);
+    /// <exception cref="ProcHexException">The OS refused the read (the message says why).</exception>
+    public int ReadMemory(ulong address, Span<byte> destination)
+    {
+        var process = Victim.Checked().Process;
+        try
+        {
+            return process.ReadMemory(address, destination);
+        }
+        catch (TracerException ex)
+        {
+            throw Failed(ex);
+        }
+    }
 
     /// <summary>Looks up <c>object`symbol</c>, or a bare <c>symbol</c> in every object (executable first).</summary>
     /// <exception cref="SymbolNotFoundException">No such object or symbol.</exception>
-    public ulong LookupSymbol(string objectSymbol) => Victim.Checked().LookupSymbol(objectSymbol);
+    /// <exception cref="ProcHexException">The OS would not show the victim's objects (the message says why).</exception>
+    public ulong LookupSymbol(string objectSymbol)
+    {
+        var victim = Victim.Checked();
+        try
+        {
+            return victim.LookupSymbol(objectSymbol);
+        }
+        catch (TracerException ex)
+        {
+            throw Failed(ex);
+        }
+    }
 
     /// <summary>Names an address as <c>object`symbol+0xoff</c>, or null when no object maps it.</summary>
-    public SymbolLocation? ResolveAddress(ulong address) =>
-        Victim.Checked().Process.Symbols.TryResolve(address, out var location) ? location : null;
+    /// <exception cref="ProcHexException">The OS would not show the victim's objects (the message says why).</exception>
+    public SymbolLocation? ResolveAddress(ulong address)
+    {
+        var symbols = Victim.Checked().Process.Symbols;
+        try
+        {
+            return symbols.TryResolve(address, out var location) ? location : null;
+        }
+        catch (TracerException ex)
+        {
+            throw Failed(ex);
+        }
+    }
 
     public override string ToString() => $"pid {Pid} ({State})";
+
+    /// <summary>A backend failure reaches the client as a ProcHexException that names the victim and keeps the errno.</summary>
+    private ProcHexException Failed(TracerException ex) => new($"pid {Pid}: {ex.Message}", ex) { ErrorNumber = ex.ErrorNumber };
 }
