@@ -223,13 +223,7 @@ internal static class CliApp
         }
         catch (ProcHexException ex)
         {
-            reporter.Dispose();
-            await Console.Error.WriteLineAsync("prochex: " + ex.Message);
-            return CliFailure.Failed;
-        }
-        catch (TracerException ex)
-        {
-            // A backend failure that reached us through a handle's members (reading maps or memory).
+            // Includes backend failures that reached us through a handle's members (reading maps or memory).
             reporter.Dispose();
             await Console.Error.WriteLineAsync("prochex: " + CliFailure.WithPermissionHint(ex.Message, ex.ErrorNumber));
             return CliFailure.Failed;

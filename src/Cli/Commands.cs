@@ -20,6 +20,7 @@ internal static class Commands
         var reporter = context.Reporter;
         var counter = new SpecCounter(session, reporter, specs);
         session.LibraryListChanged = counter.OnLibraryListChanged;
+        session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
         var elapsed = Stopwatch.StartNew();
 
         ProcessHandle handle;
@@ -100,6 +101,7 @@ internal static class Commands
         var reporter = context.Reporter;
         var counter = new SpecCounter(session, reporter, specs);
         session.LibraryListChanged = counter.OnLibraryListChanged;
+        session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
         var elapsed = Stopwatch.StartNew();
 
         ProcessHandle handle;
@@ -183,4 +185,21 @@ internal static class Commands
         Rendezvous.Postinit => "postinit",
         _ => "main",
     };
+
+    /// <summary>Fork and vfork get a lifecycle line of their own (exec and rendezvous lines come from the SPEC counter).</summary>
+    private static void ReportMilestone(Reporter reporter, Milestone milestone)
+    {
+        var pid = milestone.Handle.Pid;
+        var text = milestone.Kind switch
+        {
+            MilestoneKind.ForkFollowed => "forked; the child runs on untraced, without our breakpoints",
+            MilestoneKind.VforkDone => "vfork child let go of the shared memory; breakpoints back in",
+            _ => null,
+        };
+        if (text is not null)
+        {
+            var name = milestone.Kind == MilestoneKind.ForkFollowed ? "fork" : "vfork_done";
+            reporter.Event(name, new JsonObject { ["pid"] = pid, ["tid"] = milestone.ThreadId }, $"pid {pid}: {text}");
+        }
+    }
 }

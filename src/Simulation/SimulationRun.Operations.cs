@@ -409,7 +409,8 @@ public sealed partial class SimulationRun
             var read = handle.ReadMemory(address, bytes);
             Trace.Add(string.Create(CultureInfo.InvariantCulture, $"{who} read {model.Name} calls: {read} bytes, {(read == 8 ? BitConverter.ToInt64(bytes) : -1)}"));
         }
-        catch (Exception ex) when (ex is TracerException or SymbolNotFoundException
+        // A backend failure must reach the client typed (a ProcHexException wrapping it), never raw.
+        catch (Exception ex) when (ex is SymbolNotFoundException or ProcHexException { InnerException: TracerException }
             || (ex is InvalidHandleException && handle.State == VictimState.Released))
         {
             Trace.Add($"{who} read {model.Name} failed: {ex.Message}");

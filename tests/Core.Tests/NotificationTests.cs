@@ -80,6 +80,30 @@ public sealed class NotificationTests
     }
 
     [Fact]
+    [Trait("Spec", "S18")]
+    [Trait("Spec", "S19")]
+    public async Task A_milestone_handler_that_throws_becomes_an_error_notification_and_the_victim_runs_on()
+    {
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var seen = new List<MilestoneKind>();
+        session.MilestoneReached = m =>
+        {
+            seen.Add(m.Kind);
+            throw new InvalidOperationException("probe creation failed");
+        };
+        var (handle, script) = await RunningAsync(session, tracer);
+
+        script.HitBreakpoint(PortScript.MainAddress);
+        var note = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal([MilestoneKind.Main], seen);
+        Assert.Equal((NotificationKind.Error, "probe creation failed"), (note!.Kind, note.Message));
+        await script.WaitForWaitsAsync(2);
+        Assert.Equal(VictimState.Running, handle.State);
+    }
+
+    [Fact]
     [Trait("Spec", "S19")]
     public async Task Notifications_stream_as_an_async_enumerable()
     {

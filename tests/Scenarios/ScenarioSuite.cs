@@ -227,6 +227,7 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
         // Named now, while the test method is still on the stack: a real backend resumes the body elsewhere.
         var snapshot = Snapshot.FullName();
         await using var session = NewSession();
+        var milestones = RecordMilestones(session);
         var handle = await CreateAsync(session, ProgramKind.Exec, Rendezvous.Main, "4");
         var hits = 0;
         await session.SetBreakpointAsync(handle, "a.out`work", _ => hits++);
@@ -234,6 +235,7 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
 
         trace.Notification(await session.WaitForNotificationAsync(Forever));
         trace.Add($"hits of work (before the exec only): {hits}");
+        trace.Add($"milestones: {string.Join(", ", milestones)}");
         Snapshot.Match(trace.Lines, snapshot);
     });
 
@@ -247,6 +249,7 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
         // Named now, while the test method is still on the stack: a real backend resumes the body elsewhere.
         var snapshot = Snapshot.FullName(SnapshotNameExtension.Create(kind));
         await using var session = NewSession();
+        var milestones = RecordMilestones(session);
         var handle = await CreateAsync(session, kind, Rendezvous.Main, "3");
         var hits = 0;
         await session.SetBreakpointAsync(handle, "a.out`work", _ => hits++);
@@ -254,6 +257,7 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
 
         trace.Notification(await session.WaitForNotificationAsync(Forever));
         trace.Add($"hits of work in the parent: {hits}");
+        trace.Add($"milestones: {string.Join(", ", milestones)}");
         Snapshot.Match(trace.Lines, snapshot);
     });
 
@@ -458,6 +462,23 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
         await Assert.ThrowsAsync<InvalidHandleException>(() => session.SetBreakpointAsync(handle, "a.out`work", _ => { }));
         Assert.Throws<InvalidHandleException>(() => handle.LookupSymbol("a.out`work"));
     });
+
+    /// <summary>
+    /// The milestones every backend reports alike. Preinit and postinit are left out: the fake's programs are
+    /// static executables (no dynamic linker), the real fixtures are not.
+    /// </summary>
+    private static List<MilestoneKind> RecordMilestones(ProcHexSession session)
+    {
+        var seen = new List<MilestoneKind>();
+        session.MilestoneReached = m =>
+        {
+            if (m.Kind is not (MilestoneKind.Preinit or MilestoneKind.Postinit))
+            {
+                seen.Add(m.Kind);
+            }
+        };
+        return seen;
+    }
 
     private static bool TryLookup(ProcessHandle handle, string objectSymbol)
     {

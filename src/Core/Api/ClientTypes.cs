@@ -32,6 +32,34 @@ public sealed record LibraryListChange(
 /// <summary>Runs on the control loop when the library list changed; an exception becomes a notification.</summary>
 public delegate void LibraryListChangedHandler(LibraryListChange change);
 
+/// <summary>A step in a victim's life that a tool may want to show or act on.</summary>
+public enum MilestoneKind
+{
+    /// <summary>The initial libraries are mapped and the list is consistent, before their initializers run.</summary>
+    Preinit,
+
+    /// <summary>Library initializers have run; the executable's entry point is next.</summary>
+    Postinit,
+
+    /// <summary>The executable's <c>main</c> was reached.</summary>
+    Main,
+
+    /// <summary>The victim forked; the child runs on untraced, with no breakpoint of ours in its text.</summary>
+    ForkFollowed,
+
+    /// <summary>A vfork child let go of the shared memory (it exec'd or exited); breakpoints are back.</summary>
+    VforkDone,
+
+    /// <summary>The victim exec'd a new image; old breakpoints are forgotten, rtld and main are planted anew.</summary>
+    ExecDone,
+}
+
+/// <summary>One milestone, reported from the control loop with the victim locked and stopped.</summary>
+public sealed record Milestone(ProcessHandle Handle, MilestoneKind Kind, int ThreadId);
+
+/// <summary>Runs on the control loop at each milestone; an exception becomes a notification.</summary>
+public delegate void MilestoneHandler(Milestone milestone);
+
 public enum NotificationKind
 {
     /// <summary>The victim exited or was killed (undead).</summary>

@@ -44,6 +44,9 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <summary>Called on the control loop whenever a victim's library list changes (S17).</summary>
     public LibraryListChangedHandler? LibraryListChanged { get; set; }
 
+    /// <summary>Called on the control loop at preinit, postinit, main, fork, vfork done and exec of every controlled victim.</summary>
+    public MilestoneHandler? MilestoneReached { get; set; }
+
     /// <summary>Every handle held, most recently used first.</summary>
     public IReadOnlyList<ProcessHandle> Handles
     {

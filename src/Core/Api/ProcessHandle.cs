@@ -88,6 +88,6 @@ public sealed class ProcessHandle
 
     public override string ToString() => $"pid {Pid} ({State})";
 
-    /// <summary>A backend failure reaches the client as a ProcHexException that names the victim and keeps the errno.</summary>
-    private ProcHexException Failed(TracerException ex) => new($"pid {Pid}: {ex.Message}", ex) { ErrorNumber = ex.ErrorNumber };
+    /// <summary>A backend failure reaches the client as a ProcHexException with the backend's message and errno.</summary>
+    private static ProcHexException Failed(TracerException ex) => new(ex.Message, ex) { ErrorNumber = ex.ErrorNumber };
 }

@@ -154,9 +154,11 @@ internal sealed class ControlLoop
             case StopReason.ForkDone:
             case StopReason.VforkDone:
                 _victim.Breakpoints.EnableAll();
+                Report(stop.Reason == StopReason.ForkDone ? MilestoneKind.ForkFollowed : MilestoneKind.VforkDone, stop.ThreadId);
                 break;
             case StopReason.ExecDone:
                 AttachToImage(afterExec: true);
+                Report(MilestoneKind.ExecDone, stop.ThreadId);
                 break;
         }
 
@@ -203,11 +205,12 @@ internal sealed class ControlLoop
 
         if ((site.Roles & SiteRoles.Rtld) != 0)
         {
-            await OnRtldEventAsync();
+            await OnRtldEventAsync(stop.ThreadId);
         }
 
         if ((site.Roles & SiteRoles.Main) != 0)
         {
+            Report(MilestoneKind.Main, stop.ThreadId);
             await StopIfRequestedAsync(StopEvents.Main);
         }
 
@@ -234,7 +237,7 @@ internal sealed class ControlLoop
     }
 
     /// <summary>S17: what the dynamic linker just did.</summary>
-    private async ValueTask OnRtldEventAsync()
+    private async ValueTask OnRtldEventAsync(int threadId)
     {
         if (_rtld is null)
         {
@@ -263,9 +266,11 @@ internal sealed class ControlLoop
         switch (message.Kind)
         {
             case RtldEventKind.Preinit:
+                Report(MilestoneKind.Preinit, threadId);
                 await StopIfRequestedAsync(StopEvents.Preinit);
                 break;
             case RtldEventKind.Postinit:
+                Report(MilestoneKind.Postinit, threadId);
                 await StopIfRequestedAsync(StopEvents.Postinit);
                 break;
         }
@@ -288,6 +293,26 @@ internal sealed class ControlLoop
             callback(new LibraryListChange(_victim.Handle, kind, added, removed));
         }
 #pragma warning disable CA1031 // DTrace turns a probe-creation failure into a notification, not a crash.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _host.Notify(_victim, NotificationKind.Error, ex.Message);
+        }
+    }
+
+    /// <summary>Tells the client a milestone was passed; like the library callback, its failure becomes a notification.</summary>
+    private void Report(MilestoneKind kind, int threadId)
+    {
+        if (_host.MilestoneReached is not { } callback)
+        {
+            return;
+        }
+
+        try
+        {
+            callback(new Milestone(_victim.Handle, kind, threadId));
+        }
+#pragma warning disable CA1031 // A client's bug must not take the control loop (and the victim) down with it.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
