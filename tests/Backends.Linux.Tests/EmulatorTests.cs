@@ -56,6 +56,7 @@ public sealed class EmulatorTests : LinuxTestBase
     }
 
     [Fact]
+    [Trait("Spec", "S14")]
     public void Instructions_that_are_not_modelled_are_refused()
     {
         var regs = new Interop.UserRegs { rip = 0x1000, rsp = 0x7000 };

@@ -1,3 +1,4 @@
+using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -18,19 +19,24 @@ public sealed class ExternalStopTests : LinuxTestBase
         p.Resume();
         await Task.Delay(50);
 
-        Assert.Equal(0, Kill(p.Pid, SIGSTOP));
+        // Stopped and continued by another process: kill(1).
+        _ = FixturePrograms.Run("/bin/kill", "-STOP", p.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
         p.AwaitExternalResume();
 
-        // Nothing happens until somebody else continues it, and the wait is a pending task, not a loop.
+        // Nothing happens until somebody else continues it, and the wait is a pending task, not a loop: the
+        // victim is in PTRACE_LISTEN and the owner thread sits in one waitpid that does not return meanwhile.
         var wait = p.WaitForStopAsync(Timeout()).AsTask();
+        var waitsBefore = OwnerThread.Shared.WaitReturns;
         await Task.Delay(200);
         Assert.False(wait.IsCompleted);
         var frozen = Observe.ReadLong(p.Pid, calls);
         await Task.Delay(100);
         Assert.Equal(frozen, Observe.ReadLong(p.Pid, calls));
+        Assert.Equal(waitsBefore, OwnerThread.Shared.WaitReturns);
+        Assert.Equal('t', Observe.State(p.Pid));
 
-        Assert.Equal(0, Kill(p.Pid, SIGCONT));
+        _ = FixturePrograms.Run("/bin/kill", "-CONT", p.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(StopReason.ResumedByOthers, (await wait).Reason);
         p.Resume();
         Assert.True(await Observe.Eventually(() => Observe.ReadLong(p.Pid, calls) > frozen + 2), "it does not run after SIGCONT");

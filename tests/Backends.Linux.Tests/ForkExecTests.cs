@@ -1,3 +1,4 @@
+using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -50,4 +51,58 @@ public sealed class ForkExecTests : LinuxTestBase
         Assert.Equal(31, runner.Hits);
         Assert.Contains(StopReason.ExecDone, runner.Reasons);
     }
+
+    [Fact]
+    [Trait("Spec", "S13")]
+    public async Task An_exec_from_a_thread_that_is_not_the_leader_is_followed()
+    {
+        var p = await Create("threadexec", "12");
+        var runner = new Runner(p)
+        {
+            OnExec = r =>
+            {
+                // The kernel reports the exec on the leader's tid; the old threads are gone, the pid stays.
+                Assert.Equal([p.Pid], Directory.GetDirectories($"/proc/{p.Pid}/task").Select(t => int.Parse(Path.GetFileName(t), System.Globalization.CultureInfo.InvariantCulture)));
+                r.Plant(BreakpointTests.WorkAddress(p, "loop"));
+            },
+        };
+        runner.Plant(BreakpointTests.WorkAddress(p, "threadexec"));
+        var end = await runner.RunToEnd();
+        Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+        Assert.Equal(13, runner.Hits);
+        Assert.Single(runner.HitThreads, t => t != p.Pid);
+        Assert.Contains(StopReason.ExecDone, runner.Reasons);
+    }
+
+    [Fact]
+    [Trait("Spec", "S1")]
+    public async Task A_created_victim_dies_with_the_thread_that_traces_it()
+    {
+        // The tracer is a thread: when it ends (a crashed tracer), PTRACE_O_EXITKILL must take its victims along.
+        // A short-lived thread plays the owner for one create, then exits.
+        var spare = new OwnerThread(null);
+        var pid = 0;
+        var tracer = new Thread(() =>
+        {
+            var path = FixturePrograms.PathOf("sleeper");
+            pid = Trampoline.Create(spare, new ProcessStartRequest(path, [path]), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Pid;
+        });
+        tracer.Start();
+        tracer.Join();
+        Assert.NotEqual(0, pid);
+
+        Assert.True(await Observe.Eventually(() => Observe.State(pid) is 'Z' or null), $"pid {pid} outlived its tracer: {Observe.State(pid)}");
+        Assert.Equal(9, ReapKilledChild(pid));
+    }
+
+    /// <summary>Reaps a child of this process (its tracing thread is gone) and returns the signal that killed it.</summary>
+    private static unsafe int ReapKilledChild(int pid)
+    {
+        int status;
+        Assert.Equal(pid, WaitPid(pid, &status, 0x40000000 /* __WALL */));
+        return status & 0x7f;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "waitpid")]
+    private static extern unsafe int WaitPid(int pid, int* status, int options);
 }

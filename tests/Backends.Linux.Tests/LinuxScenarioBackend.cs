@@ -1,4 +1,3 @@
-using System.Globalization;
 using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Scenarios;
@@ -10,10 +9,12 @@ namespace ProcHex.Tests;
 public sealed class LinuxScenarioBackend : IScenarioBackend
 {
     private readonly List<int> _spawned = [];
+    private readonly RecordingTracer _tracer = new(new LinuxTracer());
+    private readonly HashSet<int> _stoppedByUs = [];
 
     public string Name => "Linux";
 
-    public IProcessTracer Tracer { get; } = new LinuxTracer();
+    public IProcessTracer Tracer => _tracer;
 
     public Task RunAsync(Func<Task> body)
     {
@@ -34,13 +35,25 @@ public sealed class LinuxScenarioBackend : IScenarioBackend
         return process.Id;
     }
 
-    public void SendSignal(int pid, ExternalSignal signal) =>
+    public void SendSignal(int pid, ExternalSignal signal)
+    {
+        // A victim whose last signal from outside was SIGSTOP may legitimately be left stopped (S9 hang).
+        if (signal == ExternalSignal.Stop)
+        {
+            _stoppedByUs.Add(pid);
+        }
+        else
+        {
+            _stoppedByUs.Remove(pid);
+        }
+
         _ = LinuxTestBase.Kill(pid, signal switch
         {
             ExternalSignal.Stop => 19,
             ExternalSignal.Continue => 18,
             _ => 9,
         });
+    }
 
     public ProcessObservation Observe(int pid)
     {
@@ -71,35 +84,7 @@ public sealed class LinuxScenarioBackend : IScenarioBackend
         }
     }
 
-    public bool TextIsOriginal(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/maps"))
-        {
-            var f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 6 || f[1][2] != 'x' || !f[5].StartsWith('/') || !File.Exists(f[5]))
-            {
-                continue;
-            }
-
-            var range = f[0].Split('-');
-            var start = ulong.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            var end = ulong.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            var offset = long.Parse(f[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            var memory = Support.Observe.Memory(pid, start, (int)(end - start));
-            var file = new byte[memory.Length];
-            using (var stream = File.OpenRead(f[5]))
-            {
-                stream.Position = offset;
-                var n = stream.ReadAtLeast(file, file.Length, throwOnEndOfStream: false);
-                if (!memory.AsSpan(0, n).SequenceEqual(file.AsSpan(0, n)))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
-    }
+    public bool TextIsOriginal(int pid) => Support.Observe.TextDifferences(pid).Count == 0;
 
     public long ReadCallCounter(ITracedProcess process)
     {
@@ -114,14 +99,36 @@ public sealed class LinuxScenarioBackend : IScenarioBackend
         return process.ReadMemory(address, buffer) == 8 ? BitConverter.ToInt64(buffer) : throw new TracerException("cannot read calls");
     }
 
-    public ValueTask DisposeAsync()
+    /// <summary>
+    /// After every scenario (its session is disposed by then), the invariants of issue 3 on every real process it
+    /// touched: created victims are gone (killed and reaped), grabbed ones untraced with their text restored and
+    /// running unless someone else stopped them, and this process has no zombie children.
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
-        foreach (var pid in _spawned)
+        try
         {
-            _ = LinuxTestBase.Kill(pid, 9);
-        }
+            foreach (var (pid, created) in _tracer.Victims)
+            {
+                if (created)
+                {
+                    Assert.True(await Support.Observe.Eventually(() => Support.Observe.State(pid) is null), $"created victim {pid} outlived its session");
+                }
+                else
+                {
+                    await Support.Observe.CheckReleased(pid, _stoppedByUs.Contains(pid));
+                }
+            }
 
-        return ValueTask.CompletedTask;
+            Assert.True(await Support.Observe.Eventually(() => Support.Observe.ZombieChildren().Count == 0), "zombie children after the scenario");
+        }
+        finally
+        {
+            foreach (var pid in _spawned)
+            {
+                _ = LinuxTestBase.Kill(pid, 9);
+            }
+        }
     }
 
     private static string FileName(ProgramKind kind) => kind switch

@@ -2,6 +2,7 @@ using ProcHex.Elf;
 
 namespace ProcHex.Tests;
 
+[Trait("Backend", "Linux")]
 public sealed class ElfFileTests
 {
     private const string Libc = "/lib/x86_64-linux-gnu/libc.so.6";
@@ -159,6 +160,7 @@ public sealed class ElfFileTests
     }
 }
 
+[Trait("Backend", "Linux")]
 public sealed class ElfSymbolTableTests
 {
     private static ElfSymbol Function(string name, ulong value, ulong size = 16, ElfSymbolBinding binding = ElfSymbolBinding.Global) =>

@@ -5,6 +5,8 @@ using ProcHex.Elf;
 
 namespace ProcHex.Tests;
 
+[Trait("Backend", "Linux")]
+[Trait("Spec", "S12")]
 public sealed class ProcMapsSymbolTableTests(CompiledFixtures fixtures) : IClassFixture<CompiledFixtures>
 {
     [Fact]

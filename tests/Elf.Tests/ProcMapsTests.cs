@@ -2,6 +2,8 @@ using ProcHex.Backends.Linux.Symbols;
 
 namespace ProcHex.Tests;
 
+[Trait("Backend", "Linux")]
+[Trait("Spec", "S12")]
 public sealed class ProcMapsTests
 {
     [Fact]

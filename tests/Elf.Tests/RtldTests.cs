@@ -11,6 +11,8 @@ namespace ProcHex.Tests;
 /// real and walkable through /proc/self/mem. Event sequences are replayed by scripting r_debug's state over the
 /// real list.
 /// </summary>
+[Trait("Backend", "Linux")]
+[Trait("Spec", "S17")]
 public sealed class RtldTests(CompiledFixtures fixtures) : IClassFixture<CompiledFixtures>
 {
     private static readonly ProcMapsSymbolTable Self = new(Environment.ProcessId, ProcMemory.Self);

@@ -40,7 +40,8 @@ internal static partial class Interop
 
         /// <summary>
         /// glibc's <c>ptrace</c> is variadic; on x86-64 a variadic callee reads integer arguments exactly like a
-        /// fixed one, so the four-argument form is safe. PEEK requests are never used (glibc rewrites their result).
+        /// fixed one, so the four-argument form is safe. For PEEK requests glibc passes its own result word as data
+        /// and returns the word read: only <see cref="TryPeekData"/> uses them.
         /// </summary>
         [LibraryImport(Libraries.Libc, EntryPoint = "ptrace", SetLastError = true)]
         internal static partial nint Ptrace(int request, int pid, nint address, nint data);
@@ -73,6 +74,19 @@ internal static partial class Interop
         /// <summary>A ptrace request whose failure the caller handles: returns 0 or the errno.</summary>
         internal static int TryPtrace(int request, int tid, nint address, nint data) =>
             Ptrace(request, tid, address, data) == -1 ? LastErrno : 0;
+
+        internal const int PTRACE_PEEKDATA = 2;
+
+        /// <summary>
+        /// Reads one word through ptrace itself: 0, or the errno. Unlike /proc/PID/mem and process_vm_readv,
+        /// which check the calling thread's credentials, ptrace checks those the tracer had when it attached, so
+        /// this answers "may we, as this victim's tracer, still access its memory?" (EIO when not).
+        /// </summary>
+        internal static int TryPeekData(int tid, ulong address)
+        {
+            // SetLastError clears errno before the call: -1 with errno 0 is a word of all ones, not a failure.
+            return Ptrace(PTRACE_PEEKDATA, tid, unchecked((nint)address), 0) == -1 ? LastErrno : 0;
+        }
 
         internal static unsafe UserRegs GetRegs(int tid)
         {

@@ -44,6 +44,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private bool _groupStopReported;
     private volatile bool _groupStopAcknowledged;
     private volatile bool _dead;
+    private bool _lost;
     private bool _released;
 
     internal LinuxProcess(OwnerThread owner, int pid, GrabAccess access, bool created, ILogger logger)
@@ -134,7 +135,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         ThrowIfReadOnly();
         _owner.Invoke(() =>
         {
-            if (_dead || _released)
+            if (_dead || _released || _lost)
             {
                 return;
             }
@@ -516,7 +517,37 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _memory.Reopen();
         var pc = GetRegs(Pid).rip;
         _ = thread;
-        Deliver(StopEvent.Stopped(StopReason.ExecDone, Pid, pc), leader);
+        if (CheckObservable(pc))
+        {
+            Deliver(StopEvent.Stopped(StopReason.ExecDone, Pid, pc), leader);
+        }
+    }
+
+    /// <summary>The message of the lost path (S2) when an exec leaves us a process we cannot observe.</summary>
+    internal const string UnobservableMessage = "process exec'd set-id or unobservable program";
+
+    /// <summary>
+    /// After an exec (the trampoline's included): may we, as this victim's tracer, still access the new image?
+    /// Linux never lets a set-id program gain privileges under a tracer that is not privileged to trace it (the
+    /// kernel runs it with the old ids, and we keep full control: no loss). But an image the exec'ing process may
+    /// not read (execute-only, set-id or not) makes it non-dumpable: ptrace stays attached, yet the kernel refuses
+    /// every memory access of an unprivileged tracer, so nothing can be read or planted. That is control lost,
+    /// reported as <see cref="StopKind.Lost"/> with the S2 message; the victim stays stopped until released.
+    /// The probe is PTRACE_PEEKDATA, which checks the credentials we attached with. Owner only.
+    /// </summary>
+    internal bool CheckObservable(ulong pc)
+    {
+        var error = TryPeekData(Pid, pc);
+        if (error is 0 or Interop.Errno.ESRCH)
+        {
+            return true;
+        }
+
+        Log.BestEffortFailed(_logger, Pid, "reading the new image", DescribeError(error));
+        _lost = true;
+        _holdAll = true;
+        Deliver(StopEvent.Lost(Pid, UnobservableMessage), null);
+        return false;
     }
 
     private void ThreadEnded(VictimThread thread, WaitStatus status)

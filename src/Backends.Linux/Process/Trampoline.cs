@@ -47,6 +47,9 @@ internal static class Trampoline
         var process = new LinuxProcess(owner, pid, GrabAccess.Control, created: true, logger);
         process.AddThread(pid, running: false);
         Log.Created(logger, pid, path);
+
+        // An image we may not read (an unprivileged tracer, an execute-only program): the first wait says lost.
+        _ = process.CheckObservable(GetRegs(pid).rip);
         return process;
     }
 

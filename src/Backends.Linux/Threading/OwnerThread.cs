@@ -45,6 +45,7 @@ internal sealed class OwnerThread
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _wakePid;
     private int _wakeSignalled;
+    private long _waitReturns;
 
     public OwnerThread(ILogger? logger)
     {
@@ -69,6 +70,9 @@ internal sealed class OwnerThread
     public bool IsCurrent => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
 
     public ILogger Logger => _logger;
+
+    /// <summary>How many times a wait of the owner has returned: a victim that is waited for without polling adds none.</summary>
+    public long WaitReturns => Interlocked.Read(ref _waitReturns);
 
     /// <summary>Runs <paramref name="work"/> on the owner and returns its result; inline when already there.</summary>
     public T Invoke<T>(Func<T> work)
@@ -138,6 +142,7 @@ internal sealed class OwnerThread
         {
             int status;
             var r = Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL);
+            Interlocked.Increment(ref _waitReturns);
             if (r == tid)
             {
                 return new WaitStatus(status);
@@ -196,6 +201,7 @@ internal sealed class OwnerThread
     {
         int status;
         var tid = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
+        Interlocked.Increment(ref _waitReturns);
         if (tid <= 0)
         {
             // EINTR; ECHILD cannot happen while the wake process lives, but never spin if it does.

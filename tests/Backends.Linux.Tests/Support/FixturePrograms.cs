@@ -47,7 +47,8 @@ internal static class FixturePrograms
         var source = FindFixtures();
         var dir = Path.Combine(Path.GetTempPath(), $"prochex-fixtures-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
-        foreach (var file in Directory.EnumerateFiles(source, "*.c"))
+        // Libraries first: a program may link against one (its "/* build: FLAGS */" first line says so).
+        foreach (var file in Directory.EnumerateFiles(source, "*.c").OrderBy(f => Path.GetFileName(f).StartsWith("lib", StringComparison.Ordinal) ? 0 : 1))
         {
             var name = Path.GetFileNameWithoutExtension(file);
             if (name.StartsWith("lib", StringComparison.Ordinal))
@@ -56,11 +57,21 @@ internal static class FixturePrograms
             }
             else
             {
-                Run("gcc", "-O0", "-g", "-pthread", "-o", Path.Combine(dir, name), file);
+                Run("gcc", ["-O0", "-g", "-pthread", "-o", Path.Combine(dir, name), file, .. BuildFlags(file, dir)]);
             }
         }
 
         return dir;
+    }
+
+    /// <summary>Extra gcc arguments from a first line "/* build: FLAGS */" ({dir} is the output directory).</summary>
+    private static string[] BuildFlags(string file, string dir)
+    {
+        const string Prefix = "/* build: ";
+        var first = File.ReadLines(file).FirstOrDefault() ?? "";
+        return first.StartsWith(Prefix, StringComparison.Ordinal) && first.EndsWith("*/", StringComparison.Ordinal)
+            ? first[Prefix.Length..^2].Replace("{dir}", dir, StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            : [];
     }
 
     private static string FindFixtures()

@@ -8,7 +8,8 @@ namespace ProcHex.Tests.Support;
 
 /// <summary>
 /// Base of every Linux test: creates and grabs through one tracer, remembers every victim, and after the test
-/// checks the invariants: no zombie children, no victim left traced, none left stopped unless the test meant it.
+/// checks the invariants (issue 3): victim text equals the file's bytes wherever a breakpoint was (every executable
+/// mapping is compared), no victim left traced, none left stopped unless the test meant it, no zombie children.
 /// </summary>
 public abstract class LinuxTestBase : IAsyncLifetime
 {
@@ -63,17 +64,7 @@ public abstract class LinuxTestBase : IAsyncLifetime
 
         foreach (var pid in _pids)
         {
-            var state = Observe.State(pid);
-            if (state is null or 'Z')
-            {
-                continue;
-            }
-
-            Assert.True(await Observe.Eventually(() => Observe.TracerPid(pid) == 0), $"pid {pid} is still traced after the test");
-            if (!LeftStopped.Contains(pid))
-            {
-                Assert.True(await Observe.Eventually(() => Observe.State(pid) is not ('T' or 't')), $"pid {pid} was left stopped");
-            }
+            await Observe.CheckReleased(pid, LeftStopped.Contains(pid));
         }
 
         foreach (var pid in _pids)

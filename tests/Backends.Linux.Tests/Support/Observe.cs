@@ -33,6 +33,24 @@ internal static class Observe
         }
     }
 
+    /// <summary>The real uid (first field of the Uid: line of /proc/PID/status); -1 when gone.</summary>
+    public static int Uid(int pid) => UidField(pid, 0);
+
+    public static int EffectiveUid(int pid) => UidField(pid, 1);
+
+    private static int UidField(int pid, int index)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+            return int.Parse(line["Uid:".Length..].Split('\t', StringSplitOptions.RemoveEmptyEntries)[index], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+
     public static string Exe(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
 
     /// <summary>Load bias of the main executable: where its offset-0 mapping starts.</summary>
@@ -65,6 +83,33 @@ internal static class Observe
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The PC of a stopped process outside a system call, from /proc/PID/syscall ("-1 SP PC"); as the kernel
+    /// sees it, with no ptrace of ours involved.
+    /// </summary>
+    public static ulong ProgramCounter(int pid)
+    {
+        var fields = File.ReadAllText($"/proc/{pid}/syscall").Trim().Split(' ');
+        return fields.Length >= 3 ? Convert.ToUInt64(fields[^1], 16) : throw new InvalidOperationException($"pid {pid}: /proc/PID/syscall says {string.Join(' ', fields)}");
+    }
+
+    /// <summary>AT_ENTRY from /proc/PID/auxv: the executable's entry point (the postinit rendezvous).</summary>
+    public static ulong AuxvEntry(int pid) => Auxv(pid, 9);
+
+    private static ulong Auxv(int pid, ulong type)
+    {
+        var auxv = File.ReadAllBytes($"/proc/{pid}/auxv");
+        for (var i = 0; i + 16 <= auxv.Length; i += 16)
+        {
+            if (BinaryPrimitives.ReadUInt64LittleEndian(auxv.AsSpan(i)) == type)
+            {
+                return BinaryPrimitives.ReadUInt64LittleEndian(auxv.AsSpan(i + 8));
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>AT_BASE + the interpreter's e_entry: the first instruction a dynamic executable runs.</summary>
@@ -128,6 +173,86 @@ internal static class Observe
         }
 
         return zombies;
+    }
+
+    /// <summary>
+    /// Every executable file-backed mapping of <paramref name="pid"/> compared with its file: the addresses whose
+    /// bytes differ (a breakpoint left behind). Empty when the text is the file's, or when the process is gone.
+    /// </summary>
+    public static IReadOnlyList<string> TextDifferences(int pid)
+    {
+        var differences = new List<string>();
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines($"/proc/{pid}/maps");
+        }
+        catch (IOException)
+        {
+            return differences;
+        }
+
+        foreach (var line in lines)
+        {
+            var f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length < 6 || f[1][2] != 'x' || !f[5].StartsWith('/') || !File.Exists(f[5]))
+            {
+                continue;
+            }
+
+            var range = f[0].Split('-');
+            var start = ulong.Parse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            var end = ulong.Parse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            var offset = long.Parse(f[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            byte[] memory;
+            try
+            {
+                memory = Memory(pid, start, (int)(end - start));
+            }
+            catch (IOException)
+            {
+                return differences;
+            }
+
+            var file = new byte[memory.Length];
+            int n;
+            using (var stream = File.OpenRead(f[5]))
+            {
+                stream.Position = offset;
+                n = stream.ReadAtLeast(file, file.Length, throwOnEndOfStream: false);
+            }
+
+            var at = memory.AsSpan(0, n).CommonPrefixLength(file.AsSpan(0, n));
+            while (at < n)
+            {
+                differences.Add($"{f[5]}+0x{offset + at:x} (0x{start + (ulong)at:x}: {memory[at]:x2} instead of {file[at]:x2})");
+                var next = memory.AsSpan(at + 1, n - at - 1).CommonPrefixLength(file.AsSpan(at + 1, n - at - 1));
+                at += 1 + next;
+            }
+        }
+
+        return differences;
+    }
+
+    /// <summary>
+    /// The invariants every Linux test ends with, for one victim it touched: if it still exists (and is not a
+    /// zombie) it is not traced, not stopped unless <paramref name="mayBeStopped"/>, and its text is the file's.
+    /// </summary>
+    public static async Task CheckReleased(int pid, bool mayBeStopped)
+    {
+        if (State(pid) is null or 'Z')
+        {
+            return;
+        }
+
+        Assert.True(await Eventually(() => TracerPid(pid) == 0 || State(pid) is null or 'Z'), $"pid {pid} is still traced after the test");
+        if (!mayBeStopped)
+        {
+            Assert.True(await Eventually(() => State(pid) is not ('T' or 't')), $"pid {pid} was left stopped");
+        }
+
+        var differences = TextDifferences(pid);
+        Assert.True(differences.Count == 0, $"pid {pid}: text differs from its file at {string.Join(", ", differences.Take(5))}");
     }
 
     public static async Task<bool> Eventually(Func<bool> condition, int milliseconds = 5000)
