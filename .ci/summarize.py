@@ -9,16 +9,32 @@ import xml.etree.ElementTree as ET
 
 
 def tests(log_path):
-    pattern = re.compile(r"(?:Passed|Failed)!\s+-\s+Failed:\s+(\d+),\s+Passed:\s+(\d+),\s+Skipped:\s+(\d+)")
-    passed = failed = skipped = 0
+    """Sums the per-assembly summaries, in either of dotnet test's formats: the one-line "Passed!  - Failed: F,
+    Passed: P, Skipped: S" (minimal verbosity) or "Total tests: T" followed by "Passed: P" / "Failed: F" /
+    "Skipped: S" lines (normal verbosity)."""
+    one_line = re.compile(r"(?:Passed|Failed)!\s+-\s+Failed:\s+(\d+),\s+Passed:\s+(\d+),\s+Skipped:\s+(\d+)")
+    total_line = re.compile(r"^Total tests:\s+(\d+)")
+    count_line = re.compile(r"^\s+(Passed|Failed|Skipped):\s+(\d+)\s*$")
+    counts = {"Passed": 0, "Failed": 0, "Skipped": 0}
+    in_summary = False
     with open(log_path, encoding="utf-8", errors="replace") as log:
         for line in log:
-            match = pattern.search(line)
+            match = one_line.search(line)
             if match:
-                failed += int(match.group(1))
-                passed += int(match.group(2))
-                skipped += int(match.group(3))
-    print(passed, failed, skipped)
+                counts["Failed"] += int(match.group(1))
+                counts["Passed"] += int(match.group(2))
+                counts["Skipped"] += int(match.group(3))
+                in_summary = False
+                continue
+            if total_line.match(line):
+                in_summary = True
+                continue
+            match = count_line.match(line) if in_summary else None
+            if match:
+                counts[match.group(1)] += int(match.group(2))
+            else:
+                in_summary = False
+    print(counts["Passed"], counts["Failed"], counts["Skipped"])
     return 0
 
 

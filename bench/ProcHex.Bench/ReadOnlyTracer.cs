@@ -44,6 +44,8 @@ internal sealed class ReadOnlyTracer : IProcessTracer
 
         public ulong ReadProgramCounter() => throw Unused();
 
+        public IReadOnlyList<ThreadSnapshot> ReadThreads() => throw Unused();
+
         public BreakpointPatch PlantBreakpoint(ulong address) => throw Unused();
 
         public void RemoveBreakpoint(BreakpointPatch patch) => throw Unused();

@@ -247,6 +247,16 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>Every thread with its PC: the fake kernel always knows where a thread is, running or not.</summary>
+    internal IReadOnlyList<ThreadSnapshot> ReadThreads(FakeProcess process)
+    {
+        lock (_gate)
+        {
+            var victim = Readable(process);
+            return [.. victim.Threads.Select(t => new ThreadSnapshot(t.Tid, t.Pc))];
+        }
+    }
+
     internal BreakpointPatch PlantBreakpoint(FakeProcess process, ulong address)
     {
         lock (_gate)

@@ -52,6 +52,8 @@ public sealed class FakeProcess : ITracedProcess
 
     public ulong ReadProgramCounter() => _kernel.ReadProgramCounter(this);
 
+    public IReadOnlyList<ThreadSnapshot> ReadThreads() => _kernel.ReadThreads(this);
+
     public BreakpointPatch PlantBreakpoint(ulong address) => _kernel.PlantBreakpoint(this, address);
 
     public void RemoveBreakpoint(BreakpointPatch patch) => _kernel.RemoveBreakpoint(this, patch);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace ProcHex.Cli;
@@ -169,7 +170,8 @@ internal static class Commands
 
         try
         {
-            context.Reporter.Inspect(new InspectReport(pid, handle.State.ToString(), handle.Objects));
+            var (threads, unavailable) = InspectThreads(handle);
+            context.Reporter.Inspect(new InspectReport(pid, handle.State.ToString(), handle.Objects, threads, unavailable));
             return 0;
         }
         finally
@@ -202,4 +204,26 @@ internal static class Commands
             reporter.Event(name, new JsonObject { ["pid"] = pid, ["tid"] = milestone.ThreadId }, $"pid {pid}: {text}");
         }
     }
+
+    /// <summary>Each thread with its PC symbolized; an OS that cannot list them says why instead of failing inspect.</summary>
+    private static (IReadOnlyList<InspectedThread> Threads, string? Unavailable) InspectThreads(ProcessHandle handle)
+    {
+        IReadOnlyList<ThreadSnapshot> snapshots;
+        try
+        {
+            snapshots = handle.Threads;
+        }
+        catch (ProcHexException ex)
+        {
+            return ([], ex.Message);
+        }
+
+        return ([.. snapshots.Select(t => new InspectedThread(t.ThreadId, t.ProgramCounter, t.ProgramCounter is { } pc ? Where(handle, pc) : null))], null);
+    }
+
+    private static string? Where(ProcessHandle handle, ulong pc) => handle.ResolveAddress(pc) is not { } at
+        ? null
+        : at.Symbol is null
+            ? string.Create(CultureInfo.InvariantCulture, $"{at.ObjectName}+0x{at.Offset:x}")
+            : string.Create(CultureInfo.InvariantCulture, $"{at.ObjectName}`{at.Symbol}+0x{at.Offset:x}");
 }

@@ -10,7 +10,10 @@ namespace ProcHex.Cli;
 internal sealed record SpecCount(string Spec, string? Location, long Hits, string Status);
 
 /// <summary>What a command learned about a process for <c>inspect</c>.</summary>
-internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects);
+internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects, IReadOnlyList<InspectedThread> Threads, string? ThreadsUnavailable);
+
+/// <summary>A thread as inspect shows it: its PC and where that is (<c>object`symbol+0xoff</c>), when known.</summary>
+internal sealed record InspectedThread(int Id, ulong? ProgramCounter, string? Where);
 
 /// <summary>
 /// Where a command's output goes. Text: lifecycle events as one line each on stderr, the table on stdout, a live
@@ -94,7 +97,24 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
             objects.Add(new JsonObject { ["path"] = o.Path, ["base"] = Hex(o.BaseAddress) });
         }
 
-        Write(new JsonObject { ["event"] = "inspect", ["pid"] = report.Pid, ["state"] = report.State, ["objects"] = objects });
+        var threads = new JsonArray();
+        foreach (var t in report.Threads)
+        {
+            threads.Add(new JsonObject
+            {
+                ["tid"] = t.Id,
+                ["pc"] = t.ProgramCounter is { } pc ? Hex(pc) : null,
+                ["where"] = t.Where,
+            });
+        }
+
+        var line = new JsonObject { ["event"] = "inspect", ["pid"] = report.Pid, ["state"] = report.State, ["objects"] = objects, ["threads"] = threads };
+        if (report.ThreadsUnavailable is { } why)
+        {
+            line["threads_unavailable"] = why;
+        }
+
+        Write(line);
     }
 
     public override void Dispose() => output.Flush();
@@ -196,6 +216,25 @@ internal sealed class TextReporter : Reporter
         }
 
         _out.Write(table);
+        if (report.ThreadsUnavailable is { } why)
+        {
+            _out.WriteLine("threads: " + why);
+            return;
+        }
+
+        var threads = new Table().Border(TableBorder.Simple);
+        threads.AddColumn("TID");
+        threads.AddColumn("PC");
+        threads.AddColumn("WHERE");
+        foreach (var t in report.Threads)
+        {
+            threads.AddRow(
+                t.Id.ToString(CultureInfo.InvariantCulture),
+                t.ProgramCounter is { } pc ? Hex(pc) : "running",
+                Markup.Escape(t.Where ?? "-"));
+        }
+
+        _out.Write(threads);
     }
 
     public override void Dispose()

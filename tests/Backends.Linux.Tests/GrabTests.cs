@@ -81,6 +81,34 @@ public sealed class GrabTests : LinuxTestBase
     }
 
     [Fact]
+    [Trait("Spec", "S4")]
+    public async Task A_read_only_handle_lists_every_thread_with_its_pc_without_stopping_any()
+    {
+        using var threads = Untraced.Start("threads", "1000000000000");
+        using var sleeper = Untraced.Start("sleeper");
+        TrackPid(threads.Id);
+        TrackPid(sleeper.Id);
+        Assert.True(await Observe.Eventually(() => Directory.GetDirectories($"/proc/{threads.Id}/task").Length == 5));
+        await WaitForMapping(sleeper.Id, "sleeper");
+        await using var session = new ProcHexSession(Tracer);
+
+        var busy = await session.GrabAsync(threads.Id, GrabMode.ReadOnly);
+        var idle = await session.GrabAsync(sleeper.Id, GrabMode.ReadOnly);
+
+        var listed = busy.Threads.Select(t => t.ThreadId).Order().ToArray();
+        var tasks = Directory.GetDirectories($"/proc/{threads.Id}/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture)).Order().ToArray();
+        Assert.Equal(tasks, listed);
+        var sleeping = Assert.Single(idle.Threads);
+        Assert.Equal(sleeper.Id, sleeping.ThreadId);
+        Assert.NotNull(idle.ResolveAddress(sleeping.ProgramCounter!.Value)); // blocked in a sleep: its PC is known
+        Assert.Equal((0, 0), (Observe.TracerPid(threads.Id), Observe.TracerPid(sleeper.Id)));
+        Assert.DoesNotContain(Observe.State(sleeper.Id) ?? '?', "tT");
+        threads.Kill();
+        sleeper.Kill();
+        await Task.WhenAll(threads.WaitForExitAsync(), sleeper.WaitForExitAsync());
+    }
+
+    [Fact]
     [Trait("Spec", "S3")]
     public async Task Grab_failures_say_why()
     {

@@ -105,7 +105,7 @@ public class AttachTests
     }
 
     [Fact]
-    public void Inspect_lists_the_loaded_objects_without_stopping_the_process()
+    public void Inspect_lists_the_loaded_objects_and_symbolized_threads_without_stopping_the_process()
     {
         var victim = Targets.Start("sleeper");
         try
@@ -119,6 +119,10 @@ public class AttachTests
             Assert.Equal(Fixtures.PathOf("sleeper"), paths[0]);
             Assert.Contains(paths, p => p.EndsWith("/libc.so.6", StringComparison.Ordinal));
             Assert.All(report["objects"]!.AsArray(), o => Assert.StartsWith("0x", (string)o!["base"]!, StringComparison.Ordinal));
+            var thread = Assert.Single(report["threads"]!.AsArray());
+            Assert.Equal(victim.Id, (int)thread!["tid"]!);
+            Assert.StartsWith("0x", (string)thread["pc"]!, StringComparison.Ordinal);
+            Assert.Matches(@"^libc\.so\.6(`\w+)?\+0x[0-9a-f]+$", (string)thread["where"]!); // asleep in libc
             Assert.Equal("0", Targets.Status(victim.Id, "TracerPid"));
             Assert.False(Targets.Status(victim.Id, "State")!.StartsWith('T'));
         }

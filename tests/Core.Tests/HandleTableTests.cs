@@ -36,6 +36,8 @@ public sealed class HandleTableTests
 
         var objects = Assert.Throws<ProcHexException>(() => handle.Objects);
         var lookup = Assert.Throws<ProcHexException>(() => handle.LookupSymbol("libc.so.6`malloc"));
+        tracer.Last.Process.ReadThreads().Returns(_ => throw denied);
+        Assert.Same(denied, Assert.Throws<ProcHexException>(() => handle.Threads).InnerException);
 
         Assert.Equal("cannot read the mappings of pid 500: permission denied", objects.Message);
         Assert.Equal((13, 13), (objects.ErrorNumber, lookup.ErrorNumber));

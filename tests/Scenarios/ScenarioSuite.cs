@@ -79,6 +79,8 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
 
         Assert.Equal(VictimState.Idle, handle.State);
         Assert.True(Backend.TextIsOriginal(handle.Pid), "an idle victim's text holds a breakpoint (S10)");
+        var thread = Assert.Single(handle.Threads);
+        Assert.NotNull(handle.ResolveAddress(thread.ProgramCounter!.Value));
         Assert.Equal(0, stopAt == Rendezvous.Create ? 0 : ReadCalls(handle));
         var observed = Backend.Observe(handle.Pid);
         Assert.True(observed is { Stopped: true, Traced: true }, $"parked victim seen as {observed}");

@@ -247,6 +247,25 @@ internal sealed class FreeBsdProcess : ITracedProcess
         }
     }
 
+    /// <summary>
+    /// FreeBSD lists a process's LWPs and their registers through ptrace only while it is traced and stopped; a
+    /// read-only or running victim would need sysctl KERN_PROC_INC_THREAD, not wired yet, so that is a clear error.
+    /// </summary>
+    public IReadOnlyList<ThreadSnapshot> ReadThreads()
+    {
+        const int ENOTSUP = 45; // sys/errno.h
+        if (Access != GrabAccess.Control)
+        {
+            throw new TracerException($"pid {Pid}: listing the threads of a read-only victim is not supported on FreeBSD yet", ENOTSUP);
+        }
+
+        lock (_gate)
+        {
+            RequireStopped("list the threads of");
+            return [.. _ptrace.LwpList(Pid).Select(lwp => new ThreadSnapshot(lwp, (ulong)_ptrace.GetRegs(lwp).r_rip))];
+        }
+    }
+
     public BreakpointPatch PlantBreakpoint(ulong address)
     {
         RequireControl();

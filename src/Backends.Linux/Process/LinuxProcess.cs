@@ -210,6 +210,9 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         return _owner.Invoke(() => GetRegs(_currentTid).rip);
     }
 
+    /// <summary>From /proc: any thread, read-only handle or not, is listed without a ptrace call or a stop.</summary>
+    public IReadOnlyList<ThreadSnapshot> ReadThreads() => ProcFs.ThreadSnapshots(Pid);
+
     public BreakpointPatch PlantBreakpoint(ulong address)
     {
         ThrowIfReadOnly();

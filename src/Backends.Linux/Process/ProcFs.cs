@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProcHex.Ports;
 
 namespace ProcHex.Backends.Linux;
 
@@ -79,5 +80,39 @@ internal static class ProcFs
         {
             return [];
         }
+    }
+
+    /// <summary>
+    /// Each thread with its user PC from <c>/proc/PID/task/TID/syscall</c> ("NR args... SP PC", or "-1 SP PC"
+    /// when blocked outside a system call, or "running"): read without stopping anything, ptrace permission needed.
+    /// </summary>
+    public static IReadOnlyList<ThreadSnapshot> ThreadSnapshots(int pid)
+    {
+        const int ESRCH = 3, EACCES = 13;
+        var snapshots = new List<ThreadSnapshot>();
+        foreach (var tid in Threads(pid))
+        {
+            string line;
+            try
+            {
+                line = File.ReadAllText($"/proc/{pid}/task/{tid}/syscall").Trim();
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                throw new TracerException($"cannot read the threads of pid {pid}: {ex.Message}", EACCES, ex);
+            }
+            catch (IOException)
+            {
+                continue; // the thread exited between the listing and the read
+            }
+
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            ulong? pc = fields.Length >= 3 && ulong.TryParse(fields[^1].AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var value)
+                ? value
+                : null;
+            snapshots.Add(new ThreadSnapshot(tid, pc));
+        }
+
+        return snapshots.Count > 0 ? snapshots : throw new TracerException($"pid {pid}: no such process", ESRCH) { IsGone = true };
     }
 }

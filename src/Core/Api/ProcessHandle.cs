@@ -40,6 +40,24 @@ public sealed class ProcessHandle
         }
     }
 
+    /// <summary>The victim's threads now, each with its program counter where the OS can tell it; nothing is stopped.</summary>
+    /// <exception cref="ProcHexException">The OS would not show the threads (the message says why).</exception>
+    public IReadOnlyList<ThreadSnapshot> Threads
+    {
+        get
+        {
+            var process = Victim.Checked().Process;
+            try
+            {
+                return process.ReadThreads();
+            }
+            catch (TracerException ex)
+            {
+                throw Failed(ex);
+            }
+        }
+    }
+
     /// <summary>Reads victim memory without stopping it (what ustack needs).</summary>
     /// <exception cref="ProcHexException">The OS refused the read (the message says why).</exception>
     public int ReadMemory(ulong address, Span<byte> destination)

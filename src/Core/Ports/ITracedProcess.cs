@@ -47,6 +47,12 @@ public interface ITracedProcess : IDisposable
     /// <summary>The program counter of the thread that reported the last stop.</summary>
     ulong ReadProgramCounter();
 
+    /// <summary>
+    /// The victim's threads as they are now, without stopping any: each with its user program counter where the OS
+    /// can tell it (a thread that is blocked or stopped), null while it runs. Serves read-only handles too.
+    /// </summary>
+    IReadOnlyList<ThreadSnapshot> ReadThreads();
+
     /// <summary>Writes the trap instruction at <paramref name="address"/> and returns what it replaced.</summary>
     /// <exception cref="TracerException">The text could not be written (S15 keeps the breakpoint inactive).</exception>
     BreakpointPatch PlantBreakpoint(ulong address);
@@ -88,4 +94,7 @@ public enum ReleaseMode
 }
 
 /// <summary>The bytes a breakpoint replaced. Up to eight bytes, enough for any trap instruction.</summary>
+/// <summary>One thread of a victim at a moment: its id and, when known, where it is.</summary>
+public readonly record struct ThreadSnapshot(int ThreadId, ulong? ProgramCounter);
+
 public readonly record struct BreakpointPatch(ulong Address, ulong OriginalBytes, int Length);
