@@ -341,6 +341,7 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
         await using var session = NewSession();
         var handle = await session.GrabAsync(pid);
         session.Continue(handle);
+        await Backend.WaitUntilAsync(pid, _ => handle.State == VictimState.Running);
         Backend.SendSignal(pid, ExternalSignal.Stop);
         await Backend.WaitUntilAsync(pid, _ => handle.State == VictimState.HeldByOthers);
 
