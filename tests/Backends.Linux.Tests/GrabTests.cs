@@ -98,9 +98,11 @@ public sealed class GrabTests : LinuxTestBase
         var listed = busy.Threads.Select(t => t.ThreadId).Order().ToArray();
         var tasks = Directory.GetDirectories($"/proc/{threads.Id}/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture)).Order().ToArray();
         Assert.Equal(tasks, listed);
-        var sleeping = Assert.Single(idle.Threads);
-        Assert.Equal(sleeper.Id, sleeping.ThreadId);
-        Assert.NotNull(idle.ResolveAddress(sleeping.ProgramCounter!.Value)); // blocked in a sleep: its PC is known
+        Assert.Equal(sleeper.Id, Assert.Single(idle.Threads).ThreadId);
+        // It sleeps 10 ms between calls: caught asleep (not "running"), its PC is known and in an object.
+        ThreadSnapshot sleeping = default;
+        Assert.True(await Observe.Eventually(() => (sleeping = Assert.Single(idle.Threads)).ProgramCounter is not null));
+        Assert.NotNull(idle.ResolveAddress(sleeping.ProgramCounter!.Value));
         Assert.Equal((0, 0), (Observe.TracerPid(threads.Id), Observe.TracerPid(sleeper.Id)));
         Assert.DoesNotContain(Observe.State(sleeper.Id) ?? '?', "tT");
         threads.Kill();

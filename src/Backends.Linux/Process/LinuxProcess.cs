@@ -874,7 +874,24 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             _ = Kill(Pid, SIGCONT);
         }
 
+        if (mode == ReleaseMode.Hang)
+        {
+            AwaitGroupStop();
+        }
+
         Log.Released(_logger, Pid, mode.ToString());
+    }
+
+    /// <summary>
+    /// After a detach the kernel wakes a thread that owes a group-stop so it can re-enter it: for a moment the
+    /// victim shows as running. Hang promises a stopped victim, so wait (briefly, bounded) until it shows 'T'.
+    /// </summary>
+    private void AwaitGroupStop()
+    {
+        for (var i = 0; i < 200 && ProcFs.State(Pid) is { } state && state != 'T'; i++)
+        {
+            Thread.Sleep(1);
+        }
     }
 
     private void KillAndReap()
