@@ -5,14 +5,17 @@ namespace ProcHex.Handles;
 /// <summary>
 /// Which victims a session holds (dt_proc_hash): lookup by pid, reference counts, the LRU list (most recent
 /// first) and the cache of read-only handles (S5–S8, S22). Pure bookkeeping: destroying a victim is the
-/// session's job. Every member is O(1) or O(log n); callers hold <see cref="Gate"/>.
+/// session's job. Callers hold <see cref="Gate"/>.
 /// </summary>
+/// <remarks>
+/// Every member is O(1) but <see cref="PickEviction"/>, which walks the cacheable victims from the least recent
+/// end past those still referenced: its cost is the number of read-only handles in use, never the number held.
+/// </remarks>
 internal sealed class HandleTable
 {
     private readonly Dictionary<int, Victim> _byPid = [];
     private readonly LinkedList<Victim> _lru = new();
-    private readonly SortedSet<Victim> _evictable = new(Comparer<Victim>.Create((a, b) => a.LastAccess.CompareTo(b.LastAccess)));
-    private long _clock;
+    private readonly LinkedList<Victim> _cacheable = new();
 
     public HandleTable(int lruLimit) => LruLimit = lruLimit;
 
@@ -21,12 +24,12 @@ internal sealed class HandleTable
     public int LruLimit { get; }
 
     /// <summary>Cacheable handles, referenced or not (dph_lrucnt).</summary>
-    public int CachedCount { get; private set; }
+    public int CachedCount => _cacheable.Count;
 
     public int Count => _lru.Count;
 
-    /// <summary>Unreferenced cacheable handles: what the cache actually keeps alive.</summary>
-    public int IdleCachedCount => _evictable.Count;
+    /// <summary>Unreferenced cacheable handles: what the cache actually keeps alive (a diagnostic; O(cached)).</summary>
+    public int IdleCachedCount => _cacheable.Count(v => v.References == 0);
 
     /// <summary>The most recently used victim, or null when the table is empty.</summary>
     public Victim? MostRecent => _lru.First?.Value;
@@ -49,7 +52,9 @@ internal sealed class HandleTable
 
         if (victim.IsReadOnly && mode != GrabMode.ReadOnly)
         {
-            MarkStale(victim);
+            _byPid.Remove(pid);
+            victim.Stale = true;
+            Uncache(victim);
             staled = victim;
             return null;
         }
@@ -60,7 +65,23 @@ internal sealed class HandleTable
     }
 
     /// <summary>S7: the least-recently-used unreferenced cacheable victim to destroy before caching another, if the cache is full.</summary>
-    public Victim? PickEviction() => CachedCount >= LruLimit && _evictable.Count > 0 ? _evictable.Min : null;
+    public Victim? PickEviction()
+    {
+        if (CachedCount < LruLimit)
+        {
+            return null;
+        }
+
+        for (var node = _cacheable.Last; node is not null; node = node.Previous)
+        {
+            if (node.Value.References == 0)
+            {
+                return node.Value;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Adds a new victim at the front of the LRU list with one reference.</summary>
     public void Register(Victim victim)
@@ -69,12 +90,11 @@ internal sealed class HandleTable
         victim.Cacheable = victim.IsReadOnly;
         if (victim.Cacheable)
         {
-            CachedCount++;
+            victim.CacheNode = _cacheable.AddFirst(victim);
         }
 
         _byPid[victim.Pid] = victim;
         victim.LruNode = _lru.AddFirst(victim);
-        victim.LastAccess = ++_clock;
         victim.References = 1;
     }
 
@@ -88,7 +108,6 @@ internal sealed class HandleTable
 
         if (victim.Cacheable && CachedCount <= LruLimit)
         {
-            _evictable.Add(victim);
             return false;
         }
 
@@ -105,13 +124,7 @@ internal sealed class HandleTable
         }
 
         victim.Registered = false;
-        _evictable.Remove(victim);
-        if (victim.Cacheable)
-        {
-            CachedCount--;
-            victim.Cacheable = false;
-        }
-
+        Uncache(victim);
         if (_byPid.TryGetValue(victim.Pid, out var current) && current == victim)
         {
             _byPid.Remove(victim.Pid);
@@ -124,22 +137,26 @@ internal sealed class HandleTable
         }
     }
 
-    private void MarkStale(Victim victim)
+    private void Uncache(Victim victim)
     {
-        victim.Stale = true;
-        _byPid.Remove(victim.Pid);
-        _evictable.Remove(victim);
-        if (victim.Cacheable)
+        if (victim.CacheNode is not { } node)
         {
-            victim.Cacheable = false;
-            CachedCount--;
+            return;
         }
+
+        _cacheable.Remove(node);
+        victim.CacheNode = null;
+        victim.Cacheable = false;
     }
 
     private void Touch(Victim victim)
     {
-        _evictable.Remove(victim);
-        victim.LastAccess = ++_clock;
+        if (victim.CacheNode is { } cached)
+        {
+            _cacheable.Remove(cached);
+            _cacheable.AddFirst(cached);
+        }
+
         if (victim.LruNode is { } node)
         {
             _lru.Remove(node);

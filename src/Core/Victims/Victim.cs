@@ -76,9 +76,10 @@ internal sealed class Victim
 
     public bool Registered { get; set; }
 
-    public long LastAccess { get; set; }
-
     public LinkedListNode<Victim>? LruNode { get; set; }
+
+    /// <summary>Where the victim sits in the handle table's list of cacheable victims, while it is cacheable.</summary>
+    public LinkedListNode<Victim>? CacheNode { get; set; }
 
     public bool IsAlive => State is not (VictimState.Undead or VictimState.Lost or VictimState.Released);
 
