@@ -1,3 +1,4 @@
+using NSubstitute;
 using ProcHex.Ports;
 using ProcHex.Tests.Ports;
 
@@ -84,6 +85,31 @@ public sealed class ConcurrencyTests
             Assert.Equal(1, outcomes.Count(ok => ok));
             NSubstitute.Received.InOrder(() => tracer.Last.Process.Release(ReleaseMode.Run));
         }
+    }
+
+    [Fact]
+    [Trait("Spec", "S9")]
+    [Trait("Spec", "S23")]
+    public async Task A_breakpoint_set_while_the_handle_is_being_released_is_refused_and_never_planted()
+    {
+        // Found on a real victim (HostileInputTests): a plant that won the victim lock after the control loop had
+        // taken every trap out stayed in the text of the process we then detached from.
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var handle = await session.GrabAsync(700);
+        session.Continue(handle);
+        Task releasing;
+        InvalidHandleException refused;
+        using (await session.LockAsync(handle))
+        {
+            // The release asks the loop to quit; the loop cannot clean up while we hold the lock.
+            releasing = session.ReleaseAsync(handle);
+            refused = await Assert.ThrowsAsync<InvalidHandleException>(() => session.SetBreakpointAsync(handle, "a.out`work", _ => { }));
+        }
+
+        await releasing;
+        Assert.Equal("pid 700: the process handle was released", refused.Message);
+        tracer.Last.Process.DidNotReceive().PlantBreakpoint(PortScript.WorkAddress);
     }
 
     [Fact]

@@ -451,6 +451,12 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     private static async Task<ClientBreakpoint> SetBreakpointCoreAsync(Victim victim, ulong address, BreakpointHandler handler, object flow)
     {
         using var _ = await victim.Lock.EnterAsync(flow);
+        if (victim.Quit)
+        {
+            // Released meanwhile: its loop has taken (or will take) every trap out; one planted now would stay.
+            throw new InvalidHandleException($"pid {victim.Pid}: the process handle was released");
+        }
+
         if (!victim.IsAlive)
         {
             throw new ProcHexException($"pid {victim.Pid}: cannot plant a breakpoint, the process is {victim.State}");
