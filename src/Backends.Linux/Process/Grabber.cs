@@ -1,3 +1,4 @@
+using System.Globalization;
 using ProcHex.Ports;
 using Microsoft.Extensions.Logging;
 using static ProcHex.Backends.Linux.Interop.Sys;
@@ -10,12 +11,15 @@ namespace ProcHex.Backends.Linux;
 /// </summary>
 internal static class Grabber
 {
+    // PF_KTHREAD in the flags of /proc/PID/stat (include/linux/sched.h).
+    private const ulong KernelThreadFlag = 0x00200000;
+
     internal const string PermissionHint = "permission denied (needs CAP_SYS_PTRACE or root; check kernel.yama.ptrace_scope)";
 
     /// <summary>Owner thread only for <see cref="GrabAccess.Control"/>.</summary>
     public static LinuxProcess Grab(OwnerThread owner, int pid, GrabAccess access, ILogger logger)
     {
-        Check(pid);
+        Check(pid, access);
         var process = new LinuxProcess(owner, pid, access, created: false, logger);
         if (access == GrabAccess.ReadOnly)
         {
@@ -36,7 +40,7 @@ internal static class Grabber
         return process;
     }
 
-    private static void Check(int pid)
+    private static void Check(int pid, GrabAccess access)
     {
         if (pid == Environment.ProcessId)
         {
@@ -52,6 +56,22 @@ internal static class Grabber
         if (state is 'Z' or 'X')
         {
             throw new GrabException("process is a zombie", Interop.Errno.ESRCH);
+        }
+
+        if (ProcFs.StatusField(pid, "Tgid") is { } tgid && tgid != pid.ToString(CultureInfo.InvariantCulture))
+        {
+            throw new GrabException($"pid {pid} is a thread of process {tgid}; grab {tgid}", Interop.Errno.ESRCH);
+        }
+
+        if ((ProcFs.StatField(pid, 9) & KernelThreadFlag) != 0)
+        {
+            throw new GrabException("process is a kernel thread", Interop.Errno.EPERM);
+        }
+
+        if (access == GrabAccess.ReadOnly)
+        {
+            // Reading a process's memory and maps needs no tracer slot and does not wait for it.
+            return;
         }
 
         if (ProcFs.TracerPid(pid) is var tracer and not 0)
