@@ -32,6 +32,31 @@ public sealed class LifecycleDiagramTests
         Assert.Equal("pid 42: cannot set it running while it is Released", error.Message);
     }
 
+    [Fact]
+    [Trait("Spec", "S9")]
+    public void Stop_and_resume_from_the_compiled_table_move_exactly_as_the_stateless_machine_does()
+    {
+        foreach (var state in Enum.GetValues<VictimState>())
+        {
+            foreach (var trigger in new[] { VictimTrigger.Stop, VictimTrigger.Resume })
+            {
+                var fast = new VictimLifecycle(state, 7);
+                if (fast.CanFire(trigger))
+                {
+                    fast.Fire(trigger);
+                    var viaStateless = new VictimLifecycle(state, 7);
+                    viaStateless.FireThroughStateless(trigger);
+                    Assert.Equal(viaStateless.State, fast.State);
+                }
+                else
+                {
+                    Assert.Throws<IllegalTransitionException>(() => fast.Fire(trigger));
+                    Assert.Equal(state, fast.State);
+                }
+            }
+        }
+    }
+
     private static string Render(string mermaid) =>
         "# Victim lifecycle\n\n" +
         "Exported from `src/Core/Victims/VictimLifecycle.cs` (Stateless). Regenerate with\n" +

@@ -38,25 +38,48 @@ internal enum VictimTrigger
 /// The victim lifecycle as a Stateless machine: every state and its exits configured in one place, no state
 /// changed behind its back. A trigger the current state does not permit is an <see cref="IllegalTransitionException"/>.
 /// </summary>
+/// <remarks>
+/// Stop and Resume fire on every breakpoint hit, and Stateless allocates on every Fire. Those two go through a
+/// table compiled once from the same configuration (it has only plain Permit transitions, so the table is exact);
+/// every other trigger goes through Stateless. Both read and write the one state field.
+/// </remarks>
 internal sealed class VictimLifecycle
 {
+    private static readonly VictimState?[,] HotTransitions = CompileHotTransitions();
+
     private readonly StateMachine<VictimState, VictimTrigger> _machine;
+    private readonly int _pid;
+    private volatile VictimState _state;
 
     public VictimLifecycle(VictimState initial, int pid)
     {
-        _machine = new StateMachine<VictimState, VictimTrigger>(initial);
+        _state = initial;
+        _pid = pid;
+        _machine = new StateMachine<VictimState, VictimTrigger>(() => _state, s => _state = s);
         Configure(_machine);
-        _machine.OnUnhandledTrigger((state, trigger) =>
-            throw new IllegalTransitionException($"pid {pid}: cannot {Describe(trigger)} while it is {state}"));
+        _machine.OnUnhandledTrigger((state, trigger) => throw Illegal(state, trigger));
     }
 
-    public VictimState State => _machine.State;
+    public VictimState State => _state;
 
     public bool IsOver => State is VictimState.Undead or VictimState.Lost or VictimState.Released;
 
-    public void Fire(VictimTrigger trigger) => _machine.Fire(trigger);
+    public void Fire(VictimTrigger trigger)
+    {
+        if (trigger is VictimTrigger.Stop or VictimTrigger.Resume)
+        {
+            var state = State;
+            _state = HotTransitions[(int)state, (int)trigger] ?? throw Illegal(state, trigger);
+            return;
+        }
+
+        _machine.Fire(trigger);
+    }
 
     public bool CanFire(VictimTrigger trigger) => _machine.CanFire(trigger);
+
+    /// <summary>Fires any trigger through Stateless itself, for the test that keeps the compiled table honest.</summary>
+    internal void FireThroughStateless(VictimTrigger trigger) => _machine.Fire(trigger);
 
     /// <summary>The whole graph as Mermaid, for docs/victim-lifecycle.md.</summary>
     public static string ToMermaid()
@@ -65,6 +88,26 @@ internal sealed class VictimLifecycle
         Configure(machine);
         return MermaidGraph.Format(machine.GetInfo());
     }
+
+    private static VictimState?[,] CompileHotTransitions()
+    {
+        var machine = new StateMachine<VictimState, VictimTrigger>(VictimState.Created);
+        Configure(machine);
+        var table = new VictimState?[Enum.GetValues<VictimState>().Length, Enum.GetValues<VictimTrigger>().Length];
+        foreach (var state in machine.GetInfo().States)
+        {
+            foreach (var transition in state.FixedTransitions)
+            {
+                table[(int)(VictimState)state.UnderlyingState, (int)(VictimTrigger)transition.Trigger.UnderlyingTrigger] =
+                    (VictimState)transition.DestinationState.UnderlyingState;
+            }
+        }
+
+        return table;
+    }
+
+    private IllegalTransitionException Illegal(VictimState state, VictimTrigger trigger) =>
+        new($"pid {_pid}: cannot {Describe(trigger)} while it is {state}");
 
     private static void Configure(StateMachine<VictimState, VictimTrigger> machine)
     {
