@@ -113,6 +113,45 @@ public sealed class ConcurrencyTests
     }
 
     [Fact]
+    [Trait("Spec", "S21")]
+    public async Task Tasks_forked_from_one_flow_do_not_pass_for_each_other_as_the_lock_holder()
+    {
+        // Found on a real victim (HostileInputTests): sibling tasks inherit their parent's flow identity, so one
+        // sibling's LockAsync took another's breakpoint operation for its own hold and failed as a double lock.
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var handle = await session.GrabAsync(700);
+        session.Continue(handle);
+        await session.SetBreakpointAsync(handle, PortScript.MainAddress + 1, _ => { }); // this flow now has an identity
+
+        using var planting = new SemaphoreSlim(0);
+        using var gate = new ManualResetEventSlim();
+        tracer.Last.Process.PlantBreakpoint(PortScript.WorkAddress).Returns(_ =>
+        {
+            planting.Release();
+            gate.Wait();
+            return new BreakpointPatch(PortScript.WorkAddress, 0x55, 1);
+        });
+
+        var plant = Task.Run(() => session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ => { }));
+        Task<VictimLockScope> locking;
+        try
+        {
+            Assert.True(await planting.WaitAsync(TimeSpan.FromSeconds(10)));
+            locking = Task.Run(() => session.LockAsync(handle));
+            await Task.Delay(50);
+            Assert.False(locking.IsCompleted, $"the lock was granted (or refused: {locking.Exception?.InnerException?.Message}) while a sibling's operation held it");
+        }
+        finally
+        {
+            gate.Set();
+        }
+
+        Assert.True((await plant).IsPlanted);
+        (await locking).Dispose(); // granted once the sibling's operation was done, not refused as a double lock
+    }
+
+    [Fact]
     [Trait("Spec", "S5")]
     public async Task Concurrent_grabs_of_one_pid_grab_it_once_and_share_the_handle()
     {

@@ -45,7 +45,11 @@ internal sealed class VictimLock
         _gate.Release();
     }
 
-    /// <summary>Enters for one operation, unless the flow already holds the lock (then the scope is a no-op).</summary>
+    /// <summary>
+    /// Enters for one operation, unless the flow already holds the lock (then the scope is a no-op). The operation
+    /// holds the lock under an identity of its own: tasks forked from one flow share its identity, and two of them
+    /// must not both pass as the holder.
+    /// </summary>
     public async ValueTask<Scope> EnterAsync(object flow)
     {
         if (IsHeldBy(flow))
@@ -53,8 +57,9 @@ internal sealed class VictimLock
             return default;
         }
 
-        await AcquireAsync(flow);
-        return new Scope(this, flow);
+        var operation = new object();
+        await AcquireAsync(operation);
+        return new Scope(this, operation);
     }
 
     public readonly struct Scope(VictimLock? owner, object? flow) : IDisposable
