@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
@@ -30,6 +31,26 @@ public sealed class BreakpointTests : LinuxTestBase
     {
         var p = await Create("threads", "4000");
         ((LinuxProcess)p).EmulationEnabled = emulate;
+        var runner = new Runner(p);
+        runner.Plant(WorkAddress(p, "threads"));
+        var end = await runner.RunToEnd(120);
+        Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+        Assert.Equal(4000, runner.Hits);
+        Assert.True(runner.HitThreads.Count >= 2, $"hits came from {runner.HitThreads.Count} thread(s)");
+    }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task Plain_step_over_chosen_through_UseLinux_gives_exactly_N_hits_on_four_threads()
+    {
+        var services = new ServiceCollection();
+        services.AddProcHex(b => b.UseLinux(o => o.EmulateStepOver = false));
+        using var provider = services.BuildServiceProvider();
+        var tracer = provider.GetRequiredService<IProcessTracer>();
+        var path = FixturePrograms.PathOf("threads");
+        var p = await tracer.CreateAsync(new ProcessStartRequest(path, [path, "4000"], null), Timeout());
+        Track(p);
+        Assert.False(((LinuxProcess)p).EmulationEnabled);
         var runner = new Runner(p);
         runner.Plant(WorkAddress(p, "threads"));
         var end = await runner.RunToEnd(120);

@@ -1,10 +1,19 @@
+using System.Buffers.Binary;
 using System.Numerics;
 using Iced.Intel;
 
 namespace ProcHex.Backends.Linux;
 
-/// <summary>A memory store an emulated instruction makes.</summary>
-internal readonly record struct MemoryWrite(ulong Address, byte[] Bytes);
+/// <summary>A memory store an emulated instruction makes: the low <paramref name="Size"/> bytes of <paramref name="Value"/>.</summary>
+internal readonly record struct MemoryWrite(ulong Address, ulong Value, int Size)
+{
+    /// <summary>The bytes stored, little-endian, written into <paramref name="buffer"/> (at least 8 bytes long).</summary>
+    public ReadOnlySpan<byte> Bytes(Span<byte> buffer)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer, Value);
+        return buffer[..Size];
+    }
+}
 
 /// <summary>
 /// Executes, in the tracer, the instructions that open functions, so a breakpoint hit costs one stop instead of
@@ -25,9 +34,7 @@ internal static class InstructionEmulator
     public static bool TryEmulate(ref Interop.UserRegs regs, ReadOnlySpan<byte> code, out MemoryWrite? write)
     {
         write = null;
-        var decoder = Decoder.Create(64, new ByteArrayCodeReader(code.ToArray()));
-        decoder.IP = regs.rip;
-        decoder.Decode(out var instruction);
+        var instruction = Decode(regs.rip, code);
         if (instruction.IsInvalid || instruction.Length > code.Length || instruction.HasLockPrefix || instruction.HasRepPrefix || instruction.HasRepnePrefix)
         {
             return false;
@@ -50,7 +57,7 @@ internal static class InstructionEmulator
                 {
                     var value = Get(ref state, instruction.Op0Register);
                     state.rsp -= 8;
-                    write = new MemoryWrite(state.rsp, BitConverter.GetBytes(value));
+                    write = new MemoryWrite(state.rsp, value, 8);
                     break;
                 }
 
@@ -65,7 +72,7 @@ internal static class InstructionEmulator
                     else if (instruction.Op0Kind == OpKind.Memory && TryStackAddress(ref state, instruction, out var address))
                     {
                         var value = Get(ref state, instruction.Op1Register);
-                        write = new MemoryWrite(address, wide ? BitConverter.GetBytes(value) : BitConverter.GetBytes((uint)value));
+                        write = new MemoryWrite(address, value, wide ? 8 : 4);
                     }
                     else
                     {
@@ -221,5 +228,41 @@ internal static class InstructionEmulator
             case Register.R15: return ref r.r15;
             default: throw new ArgumentOutOfRangeException(nameof(full), full, "not a general-purpose register");
         }
+    }
+
+    // One decoder per thread over a reusable 16-byte window: a hit on the hot path allocates nothing.
+    [ThreadStatic]
+    private static (Decoder Decoder, WindowReader Window)? t_decoder;
+
+    private static Instruction Decode(ulong ip, ReadOnlySpan<byte> code)
+    {
+        if (t_decoder is not { } cached)
+        {
+            var window = new WindowReader();
+            cached = (Decoder.Create(64, window), window);
+            t_decoder = cached;
+        }
+
+        cached.Window.Load(code);
+        cached.Decoder.IP = ip;
+        cached.Decoder.Decode(out var instruction);
+        return instruction;
+    }
+
+    /// <summary>Feeds the decoder the bytes of one instruction window; -1 past its end, as Iced expects.</summary>
+    private sealed class WindowReader : CodeReader
+    {
+        private readonly byte[] _bytes = new byte[16];
+        private int _length;
+        private int _position;
+
+        public void Load(ReadOnlySpan<byte> code)
+        {
+            _length = Math.Min(code.Length, _bytes.Length);
+            code[.._length].CopyTo(_bytes);
+            _position = 0;
+        }
+
+        public override int ReadByte() => _position < _length ? _bytes[_position++] : -1;
     }
 }

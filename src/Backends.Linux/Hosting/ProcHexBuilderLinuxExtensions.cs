@@ -16,4 +16,15 @@ public static class ProcHexBuilderLinuxExtensions
         LinuxTracer.EnsureSupported();
         return builder.UseTracer(sp => new LinuxTracer(sp.GetService<ILoggerFactory>()));
     }
+
+    /// <summary>Chooses the Linux ptrace backend with the options <paramref name="configure"/> sets.</summary>
+    public static ProcHexBuilder UseLinux(this ProcHexBuilder builder, Action<LinuxBackendOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        LinuxTracer.EnsureSupported();
+        var options = new LinuxBackendOptions();
+        configure(options);
+        return builder.UseTracer(sp => new LinuxTracer(options, sp.GetService<ILoggerFactory>()));
+    }
 }

@@ -9,10 +9,17 @@ public sealed class LinuxTracer : IProcessTracer
 {
     private readonly ILogger _logger;
     private readonly Lazy<OwnerThread> _owner;
+    private readonly bool _emulateStepOver;
 
     public LinuxTracer(ILoggerFactory? loggerFactory = null)
+        : this(null, loggerFactory)
+    {
+    }
+
+    public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null)
     {
         EnsureSupported();
+        _emulateStepOver = (options ?? new LinuxBackendOptions()).EmulateStepOver;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LinuxTracer>();
         _owner = new Lazy<OwnerThread>(() => OwnerThread.GetShared(_logger));
     }
@@ -23,7 +30,7 @@ public sealed class LinuxTracer : IProcessTracer
     {
         ArgumentNullException.ThrowIfNull(request);
         cancellationToken.ThrowIfCancellationRequested();
-        return await Abandonable(_owner.Value.InvokeAsync(() => Trampoline.Create(_owner.Value, request, _logger)), cancellationToken);
+        return await Abandonable(_owner.Value.InvokeAsync(() => Configured(Trampoline.Create(_owner.Value, request, _logger))), cancellationToken);
     }
 
     public async ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken)
@@ -34,7 +41,13 @@ public sealed class LinuxTracer : IProcessTracer
             return Grabber.Grab(_owner.Value, pid, access, _logger);
         }
 
-        return await Abandonable(_owner.Value.InvokeAsync(() => Grabber.Grab(_owner.Value, pid, access, _logger)), cancellationToken);
+        return await Abandonable(_owner.Value.InvokeAsync(() => Configured(Grabber.Grab(_owner.Value, pid, access, _logger))), cancellationToken);
+    }
+
+    private LinuxProcess Configured(LinuxProcess process)
+    {
+        process.EmulationEnabled = _emulateStepOver;
+        return process;
     }
 
     /// <summary>

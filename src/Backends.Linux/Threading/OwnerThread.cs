@@ -22,11 +22,18 @@ namespace ProcHex.Backends.Linux;
 /// host application starts with Process.Start (the runtime fails fast if anyone reaps those). To wake it for
 /// new work, the owner keeps one extra tracee of its own, the <i>wake process</i> (<c>sleep infinity</c>, seized
 /// with EXITKILL so it dies with us): any thread sends it SIGUSR1, the kernel turns that into a
-/// signal-delivery-stop, the wait returns, the owner swallows the signal and drains the queue. Nothing polls.
+/// signal-delivery-stop, the wait returns, the owner swallows the signal and drains the queue. Nothing polls
+/// while the victims are quiet.
 /// The alternatives were rejected: a pidfd only becomes readable when a process exits, never at a ptrace stop,
 /// so poll() over pidfds cannot see breakpoints; signalfd and EINTR tricks need control of SIGCHLD or of
 /// signal dispositions, which belong to the .NET runtime. The wake process also guarantees the wait never
 /// fails with ECHILD when no victim is held.</para>
+/// <para><b>Why it lingers before blocking.</b> A wake costs a whole ptrace stop of the wake process, and the
+/// core answers almost every stop it is told about (step over the breakpoint, resume) within microseconds. So after
+/// doing anything the owner keeps looking, for <see cref="Linger"/>, at its queue and at <c>waitpid(WNOHANG)</c>,
+/// with the wake flag raised so callers do not signal; only then does it lower the flag and block. On a breakpoint
+/// that is hit over and over this turns two wake-process stops per hit into none; an idle owner still sits in one
+/// blocking wait.</para>
 /// <para><b>Synchronous sub-waits.</b> A few operations (stop all threads, step over a breakpoint, collect a new
 /// thread's or child's first stop, kill and reap) wait for one specific tid with <c>waitpid(tid, __WALL)</c>
 /// on the owner. Statuses of other tracees stay queued in the kernel meanwhile; a status of a tid nobody knows
@@ -43,6 +50,12 @@ internal sealed class OwnerThread
     private readonly Thread _thread;
     private readonly ILogger _logger;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>How long the owner keeps looking for work after its last piece of work, before it blocks.</summary>
+    private static readonly long Linger = System.Diagnostics.Stopwatch.Frequency / 10_000; // 100 µs
+
+    /// <summary>Above this many traced threads the linger no longer polls waitpid(-1), whose cost grows with them.</summary>
+    private const int PollingTraceeLimit = 64;
     private int _wakePid;
     private int _wakeSignalled;
     private long _waitReturns;
@@ -75,6 +88,13 @@ internal sealed class OwnerThread
     public long WaitReturns => Interlocked.Read(ref _waitReturns);
 
     /// <summary>Runs <paramref name="work"/> on the owner and returns its result; inline when already there.</summary>
+    /// <remarks>
+    /// The caller blocks on an event of its own, not on a Task: a Task wait on a pool thread tells the thread pool
+    /// that the thread is blocked, and the pool adds threads at once to make up for it. The owner answers within
+    /// microseconds, so that compensation is wrong here; with 1,000 victims whose control loops call Resume and
+    /// StepOverBreakpoint from pool threads it grew the pool to 30 threads spinning for work
+    /// (bench/ProcHex.Scale). An ordinary blocking wait leaves the pool at its usual size.
+    /// </remarks>
     public T Invoke<T>(Func<T> work)
     {
         if (IsCurrent)
@@ -82,7 +102,15 @@ internal sealed class OwnerThread
             return work();
         }
 
-        return InvokeAsync(work).GetAwaiter().GetResult();
+        // One call at a time per calling thread (it waits here), so each thread reuses one event.
+        var done = t_invokeDone ??= new ManualResetEventSlim(false);
+        done.Reset();
+        var call = new SyncCall<T>(work, done);
+        _work.Enqueue(call.Run);
+        Wake();
+        done.Wait();
+        call.Failure?.Throw();
+        return call.Result;
     }
 
     public void Invoke(Action work) => Invoke(() =>
@@ -90,6 +118,33 @@ internal sealed class OwnerThread
         work();
         return true;
     });
+
+    [ThreadStatic]
+    private static ManualResetEventSlim? t_invokeDone;
+
+    /// <summary>One blocking <see cref="Invoke{T}"/>: runs on the owner, then sets the caller's event.</summary>
+    private sealed class SyncCall<T>(Func<T> work, ManualResetEventSlim done)
+    {
+        public T Result { get; private set; } = default!;
+
+        public System.Runtime.ExceptionServices.ExceptionDispatchInfo? Failure { get; private set; }
+
+        public void Run()
+        {
+            try
+            {
+                Result = work();
+            }
+            catch (Exception e)
+            {
+                Failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+            finally
+            {
+                done.Set();
+            }
+        }
+    }
 
     public Task<T> InvokeAsync<T>(Func<T> work)
     {
@@ -125,6 +180,9 @@ internal sealed class OwnerThread
     public void Register(int tid, ITraceeStatusSink sink) => _byTid[tid] = sink;
 
     public void Unregister(int tid) => _byTid.Remove(tid);
+
+    /// <summary>Whether the statuses of <paramref name="tid"/> go to a victim. Owner only.</summary>
+    public bool IsRegistered(int tid) => _byTid.ContainsKey(tid);
 
     /// <summary>
     /// Waits for the next status of one tracee (owner only): an orphan kept earlier, or a fresh blocking wait.
@@ -182,12 +240,12 @@ internal sealed class OwnerThread
         Log.OwnerStarted(_logger, _wakePid);
         while (true)
         {
-            Volatile.Write(ref _wakeSignalled, 0);
-            while (_work.TryDequeue(out var item))
-            {
-                item();
-            }
+            // Raised: the owner is awake and will see new work without a signal.
+            Volatile.Write(ref _wakeSignalled, 1);
+            LingerForWork();
 
+            // Lowered before the last look at the queue: work enqueued after that look comes with a signal.
+            Interlocked.Exchange(ref _wakeSignalled, 0);
             if (!_work.IsEmpty)
             {
                 continue;
@@ -195,6 +253,61 @@ internal sealed class OwnerThread
 
             WaitOnce();
         }
+    }
+
+    /// <summary>Runs queued work and ready statuses until there has been none for <see cref="Linger"/>.</summary>
+    private void LingerForWork()
+    {
+        var quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+        var spins = 0;
+        while (true)
+        {
+            var busy = false;
+            while (_work.TryDequeue(out var item))
+            {
+                item();
+                busy = true;
+            }
+
+            // waitpid(-1) costs the kernel one look at every tracee (wait_consider_task): with 1,000 victims,
+            // polling it in this loop kept the owner busy scanning (bench/ProcHex.Scale). With many tracees the
+            // linger watches the queue only, and statuses wait for the blocking wait, at most Linger later.
+            busy |= _byTid.Count <= PollingTraceeLimit && PollOnce();
+            var now = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (busy)
+            {
+                quietSince = now;
+                spins = 0;
+            }
+            else if (now - quietSince > Linger)
+            {
+                return;
+            }
+            else
+            {
+                // Yields to the victim or the core now and then: on a small machine they need this core.
+                Thread.SpinWait(++spins % 8 == 0 ? 1 : 20);
+                if (spins % 8 == 0)
+                {
+                    _ = Thread.Yield();
+                }
+            }
+        }
+    }
+
+    /// <summary>One non-blocking wait; true when it had a status to dispatch.</summary>
+    private unsafe bool PollOnce()
+    {
+        int status;
+        var tid = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD | Interop.Sys.WNOHANG);
+        if (tid <= 0)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _waitReturns);
+        Dispatch(tid, new WaitStatus(status));
+        return true;
     }
 
     private unsafe void WaitOnce()
