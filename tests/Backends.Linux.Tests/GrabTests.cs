@@ -63,6 +63,49 @@ public sealed class GrabTests : LinuxTestBase
     }
 
     [Fact]
+    [Trait("Spec", "S3")]
+    public async Task Threads_born_while_the_grab_attaches_are_seized_too()
+    {
+        // Two threads create and join threads without pause: every grab races thread births.
+        using var churn = Untraced.Start("churn");
+        TrackPid(churn.Id);
+        var bias = await WaitForMapping(churn.Id, "churn");
+        var calls = bias + FixturePrograms.Symbol("churn", "calls");
+        for (var round = 0; round < 10; round++)
+        {
+            var p = await Grab(churn.Id);
+            foreach (var tid in Tasks(churn.Id))
+            {
+                // A thread that finished its exit meanwhile has no state any more; every other one is ours and stopped.
+                if (Observe.State(tid) is { } state)
+                {
+                    Assert.True(state == 't' && Observe.TracerPid(tid) != 0, $"round {round}: thread {tid} is '{state}', traced by {Observe.TracerPid(tid)}");
+                }
+            }
+
+            var before = Observe.ReadLong(churn.Id, calls);
+            p.Release(ReleaseMode.Run);
+            Assert.True(await Observe.Eventually(() => Tasks(churn.Id).All(t => Observe.TracerPid(t) == 0)), $"round {round}: a thread is still traced");
+            Assert.True(await Observe.Eventually(() => Observe.ReadLong(churn.Id, calls) > before + 100), $"round {round}: no new threads ran after the release");
+        }
+
+        churn.Kill();
+        await churn.WaitForExitAsync();
+    }
+
+    private static IEnumerable<int> Tasks(int pid)
+    {
+        try
+        {
+            return [.. Directory.GetDirectories($"/proc/{pid}/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture))];
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return [];
+        }
+    }
+
+    [Fact]
     [Trait("Spec", "S4")]
     public async Task Read_only_grab_neither_stops_nor_traces()
     {
