@@ -7,6 +7,12 @@ namespace ProcHex.Elf;
 /// locale archives, a .NET host's mapped assemblies) are remembered too, so they are opened once, not on every refresh.
 /// Thread-safe.
 /// </summary>
+/// <remarks>
+/// Each symbol table has its own cache (its sweep forgets what its victim unmapped), but a parsed file is shared
+/// by every cache in the process through <see cref="Shared"/>, weakly: 1,000 victims that map the same libc parse
+/// it once and hold one copy (a parsed libc is hundreds of KiB; parsing it per victim made grabbing 1,000 victims
+/// take half a minute). An <see cref="ElfFile"/> is immutable once parsed, so sharing it across threads is safe.
+/// </remarks>
 public sealed class ElfFileCache
 {
     private readonly Dictionary<Key, Entry> _entries = [];
@@ -60,18 +66,31 @@ public sealed class ElfFileCache
 
         // Parse outside the lock: a big library takes milliseconds and other readers need not wait for it.
         var entry = new Entry { Used = true };
-        try
+        var parsed = false;
+        if (Shared.TryGet(key) is { } known)
         {
-            entry.File = ElfFile.Open(path);
+            entry.File = known;
         }
-        catch (Exception e) when (e is ElfFormatException or IOException or UnauthorizedAccessException)
+        else
         {
-            entry.Error = e.Message;
+            parsed = true;
+            try
+            {
+                entry.File = Shared.Add(key, ElfFile.Open(path));
+            }
+            catch (Exception e) when (e is ElfFormatException or IOException or UnauthorizedAccessException)
+            {
+                entry.Error = e.Message;
+            }
         }
 
         lock (_lock)
         {
-            ParseCount++;
+            if (parsed)
+            {
+                ParseCount++;
+            }
+
             _entries[key] = entry;
         }
 
@@ -105,6 +124,53 @@ public sealed class ElfFileCache
     }
 
     private readonly record struct Key(string Path, ulong Device, ulong Inode, long Length, DateTime Written);
+
+    /// <summary>
+    /// The parsed files of every cache in the process, held weakly: a file stays while some cache (some victim)
+    /// still uses it. Dead entries are pruned whenever the table has doubled since the last pruning.
+    /// </summary>
+    private static class Shared
+    {
+        private static readonly Dictionary<Key, WeakReference<ElfFile>> Files = [];
+        private static readonly Lock Gate = new();
+        private static int _pruneAt = 64;
+
+        public static ElfFile? TryGet(Key key)
+        {
+            lock (Gate)
+            {
+                return Files.TryGetValue(key, out var weak) && weak.TryGetTarget(out var file) ? file : null;
+            }
+        }
+
+        /// <summary>Keeps <paramref name="file"/>, or returns the copy another cache parsed meanwhile.</summary>
+        public static ElfFile Add(Key key, ElfFile file)
+        {
+            lock (Gate)
+            {
+                if (Files.TryGetValue(key, out var weak) && weak.TryGetTarget(out var other))
+                {
+                    return other;
+                }
+
+                Files[key] = new WeakReference<ElfFile>(file);
+                if (Files.Count >= _pruneAt)
+                {
+                    foreach (var (k, w) in Files.ToArray())
+                    {
+                        if (!w.TryGetTarget(out _))
+                        {
+                            Files.Remove(k);
+                        }
+                    }
+
+                    _pruneAt = Math.Max(64, Files.Count * 2);
+                }
+
+                return file;
+            }
+        }
+    }
 
     private sealed class Entry
     {

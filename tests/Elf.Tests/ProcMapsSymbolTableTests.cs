@@ -212,4 +212,23 @@ public sealed class ProcMapsSymbolTableTests(CompiledFixtures fixtures) : IClass
         // Only what the runtime mapped meanwhile may have been parsed; libc, coreclr and friends were not re-read.
         Assert.True(symbols.FilesParsed - parsed < 5, $"{symbols.FilesParsed - parsed} files parsed again");
     }
+
+    [Fact]
+    public void Symbol_tables_of_processes_that_map_the_same_file_share_one_parsed_copy()
+    {
+        // 1,000 victims map the same libc: it is parsed once and held once (bench/ProcHex.Scale), while each
+        // table still has its own cache to sweep.
+        using var first = new RunningFixture(fixtures.Pie);
+        using var second = new RunningFixture(fixtures.Pie);
+        var a = new ProcMapsSymbolTable(first.Pid, first.Memory);
+        var b = new ProcMapsSymbolTable(second.Pid, second.Memory);
+
+        Assert.True(a.TryFindObject("a.out", out var executableA));
+        Assert.True(b.TryFindObject("a.out", out var executableB));
+        Assert.Same(executableA.Image, executableB.Image);
+        Assert.True(a.TryFindObject("libc.so.6", out var libcA));
+        Assert.True(b.TryFindObject("libc.so.6", out var libcB));
+        Assert.Same(libcA.Image, libcB.Image);
+        Assert.Equal(first.Address("main") - executableA.LoadBias, second.Address("main") - executableB.LoadBias);
+    }
 }
