@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ProcHex.Peers;
+
+/// <summary>
+/// ProcHex through its library: a session on the Linux backend creates the driver, which parks at main (where
+/// libpeer.so is loaded), plants a counting client breakpoint on libpeer.so`peer_tick, continues, and waits
+/// for the Exited notification. Allocations of the whole process are measured from Continue to the notification.
+/// </summary>
+internal sealed class LibraryPeer(bool emulate) : Peer(emulate ? "ProcHex library, emulated step-over" : "ProcHex library, plain step-over")
+{
+    private ServiceProvider? _provider;
+
+    public bool Emulate { get; } = emulate;
+
+    public override bool IsProcHex => true;
+
+    private ProcHexSession Session
+    {
+        get
+        {
+            if (_provider is null)
+            {
+                var services = new ServiceCollection();
+                services.AddProcHex(b => b.UseLinux(o => o.EmulateStepOver = Emulate));
+                _provider = services.BuildServiceProvider();
+            }
+
+            return _provider.GetRequiredService<ProcHexSession>();
+        }
+    }
+
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        var session = Session;
+        var timeFile = fixture.NewTimeFile();
+        var argv = DriverArguments(fixture, calls, threads, timeFile);
+        var wall = Stopwatch.StartNew();
+        var handle = await session.CreateAsync(argv[0], argv, new CreateOptions { StopAt = Rendezvous.Main });
+        try
+        {
+            var counter = new HitCounter();
+            await session.SetBreakpointAsync(handle, Fixture.Spec, counter.OnHit);
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            session.Continue(handle);
+            var notification = await session.WaitForNotificationAsync(RunLimit(calls));
+            var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+            wall.Stop();
+            var problem = notification switch
+            {
+                null => "no Exited notification in time",
+                { Kind: not NotificationKind.Exited } => $"{notification.Kind}: {notification.Message}",
+                { Exit: { Signaled: true } e } => $"killed by signal {e.Signal}",
+                { Exit: { Code: not 0 } e } => $"exit {e.Code}",
+                _ => null,
+            };
+            var (driverCalls, ns) = ReadTimeFile(timeFile);
+            var hits = Interlocked.Read(ref counter.Hits);
+            return new PeerRun(calls, hits, driverCalls, ns, wall.Elapsed, problem)
+            {
+                BytesPerHit = hits > 0 ? (double)allocated / hits : null,
+            };
+        }
+        finally
+        {
+            await session.ReleaseAsync(handle);
+        }
+    }
+
+    /// <summary>Create-to-main: from CreateAsync to its return with the victim parked at main; then killed.</summary>
+    public async Task<TimeSpan> CreateToMainAsync(string program)
+    {
+        var session = Session;
+        var clock = Stopwatch.StartNew();
+        var handle = await session.CreateAsync(program, [program], new CreateOptions { StopAt = Rendezvous.Main });
+        clock.Stop();
+        await session.ReleaseAsync(handle);
+        return clock.Elapsed;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_provider is not null)
+        {
+            await _provider.DisposeAsync();
+        }
+    }
+
+    /// <summary>The handler allocates nothing: it bumps a field of an object made once per run.</summary>
+    private sealed class HitCounter
+    {
+        public long Hits;
+
+        public void OnHit(BreakpointHit hit) => Interlocked.Increment(ref Hits);
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+
+namespace ProcHex.Peers;
+
+/// <summary>
+/// Breakpoint throughput of ProcHex (library, emulated and plain step-over; CLI) side by side with gdb, ltrace -c
+/// and a minimal C ptrace tracer, on one fixture, single-threaded and on four threads; plus create-to-main latency
+/// against gdb. <c>--quick</c> is the smoke run (seconds), <c>--full</c> the numbers (median and spread of 7 runs).
+/// </summary>
+internal static class Program
+{
+    private const string Usage = """
+        usage: ProcHex.Peers (--quick | --full) [--runs K] [--calls N] [--slow-calls N] [--markdown FILE]
+          --quick       smoke run: 1 run, 2,000 calls (gdb and ltrace 200)
+          --full        the numbers: 7 runs, 50,000 calls (gdb and ltrace 5,000)
+          --runs K      runs per peer and threading (the figure is their median, with min-max)
+          --calls N     calls per run for ProcHex and the C tracer, in all (split over the threads)
+          --slow-calls N  calls per run for gdb and ltrace
+          --markdown F  also write the report to F
+          --alloc-profile  only run the emulated library path and list the types it allocates (GC allocation ticks)
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (!Settings.TryParse(args, out var settings, out var error))
+        {
+            await Console.Error.WriteLineAsync(error + "\n" + Usage);
+            return 2;
+        }
+
+        try
+        {
+            if (settings.AllocationProfile)
+            {
+                await Bench.ProfileAllocationsAsync(settings);
+                return 0;
+            }
+
+            var report = await Bench.RunAsync(settings);
+            Console.Write(report.Markdown);
+            if (settings.MarkdownFile is { } file)
+            {
+                await File.WriteAllTextAsync(file, report.Markdown);
+            }
+
+            if (report.ProcHexMiscounted)
+            {
+                await Console.Error.WriteLineAsync("FAILED: a ProcHex path did not count exactly N hits (see the table)");
+                return 1;
+            }
+
+            return 0;
+        }
+        catch (BenchFailure ex)
+        {
+            await Console.Error.WriteLineAsync("FAILED: " + ex.Message);
+            return 1;
+        }
+    }
+}
+
+internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls, int WarmUpCalls, int LatencyRuns, string? MarkdownFile)
+{
+    public bool AllocationProfile { get; init; }
+
+    public static bool TryParse(string[] args, out Settings settings, out string error)
+    {
+        settings = null!;
+        error = "";
+        Settings? chosen = null;
+        int? runs = null, calls = null, slowCalls = null;
+        string? markdown = null;
+        var profile = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new FormatException($"{args[i]} needs a value");
+            int Count() => int.TryParse(Value(), CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new FormatException($"{args[i - 1]} needs a positive number");
+            try
+            {
+                switch (args[i])
+                {
+                    case "--quick":
+                        chosen = new Settings("quick", 1, 2_000, 200, 500, 3, null);
+                        break;
+                    case "--full":
+                        chosen = new Settings("full", 7, 50_000, 5_000, 5_000, 9, null);
+                        break;
+                    case "--runs":
+                        runs = Count();
+                        break;
+                    case "--calls":
+                        calls = Count();
+                        break;
+                    case "--slow-calls":
+                        slowCalls = Count();
+                        break;
+                    case "--markdown":
+                        markdown = Value();
+                        break;
+                    case "--alloc-profile":
+                        profile = true;
+                        break;
+                    default:
+                        error = $"unknown argument {args[i]}";
+                        return false;
+                }
+            }
+            catch (FormatException ex)
+            {
+                error = ex.Message;
+                return false;
+            }
+        }
+
+        if (chosen is null)
+        {
+            error = "choose --quick or --full";
+            return false;
+        }
+
+        settings = chosen with
+        {
+            Runs = runs ?? chosen.Runs,
+            Calls = calls ?? chosen.Calls,
+            SlowCalls = slowCalls ?? chosen.SlowCalls,
+            MarkdownFile = markdown,
+            AllocationProfile = profile,
+        };
+        return true;
+    }
+}

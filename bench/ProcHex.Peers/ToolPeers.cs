@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace ProcHex.Peers;
+
+/// <summary>ProcHex through its CLI: <c>dotnet prochex.dll run --json --count SPEC -- driver ...</c>; the count is the summary's.</summary>
+internal sealed class CliPeer(string dotnet, string cliDll) : Peer("ProcHex CLI (prochex run --count)")
+{
+    public override bool IsProcHex => true;
+
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        var timeFile = fixture.NewTimeFile();
+        var result = await Tool.RunAsync(
+            dotnet,
+            [cliDll, "run", "--json", "--count", Fixture.Spec, "--", .. DriverArguments(fixture, calls, threads, timeFile)],
+            RunLimit(calls));
+        long counted = 0;
+        foreach (var line in result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (JsonNode.Parse(line) is JsonObject o && (string?)o["event"] == "summary" && o["counts"]?[Fixture.Spec] is { } hits)
+            {
+                counted = (long)hits;
+            }
+        }
+
+        return FromTool(calls, timeFile, counted, result);
+    }
+}
+
+/// <summary>gdb -batch with a breakpoint whose commands are silent and continue; the count is info breakpoints'.</summary>
+internal sealed partial class GdbPeer(string? gdb) : Peer("gdb (break + silent/continue)")
+{
+    public override bool Slow => true;
+
+    public override string? Unavailable => gdb is null ? "gdb is not installed (apt-get install gdb)" : null;
+
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        var script = Path.Combine(fixture.Directory, "count.gdb");
+        await File.WriteAllTextAsync(script, $"""
+            set pagination off
+            set confirm off
+            set breakpoint pending on
+            set startup-with-shell off
+            break {Fixture.Function}
+            commands
+            silent
+            continue
+            end
+            run
+            info breakpoints
+
+            """);
+        var timeFile = fixture.NewTimeFile();
+        var result = await Tool.RunAsync(gdb!, ["-batch", "-nx", "-x", script, "--args", .. DriverArguments(fixture, calls, threads, timeFile)], RunLimit(calls));
+        var hit = HitLine().Match(result.Stdout);
+        var counted = hit.Success ? long.Parse(hit.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        var problem = result.Stdout.Contains("exited normally", StringComparison.Ordinal) ? null : $"the driver did not exit normally: {FirstLine(result.Stderr)}";
+        return FromTool(calls, timeFile, counted, result, problem);
+    }
+
+    /// <summary>Runs gdb to main of <paramref name="program"/> (or only loads it) and returns its whole wall time.</summary>
+    public async Task<TimeSpan> ToMainAsync(string program, bool run)
+    {
+        string[] args = run ? ["-batch", "-nx", "-ex", "break main", "-ex", "run", program] : ["-batch", "-nx", program];
+        var result = await Tool.RunAsync(gdb!, args, TimeSpan.FromMinutes(1));
+        if (run && !(result.Stdout.Contains("Breakpoint 1, ", StringComparison.Ordinal) && result.Stdout.Contains(" main ", StringComparison.Ordinal)))
+        {
+            throw new BenchFailure($"gdb did not stop at main:\n{result.Stdout}{result.Stderr}");
+        }
+
+        return result.Wall;
+    }
+
+    [GeneratedRegex(@"breakpoint already hit (\d+) time")]
+    private static partial Regex HitLine();
+}
+
+/// <summary>
+/// ltrace -c on the one function: it plants its breakpoint on the driver's PLT entry, so it counts exactly the calls
+/// the others count at the function itself. -f follows the driver's threads (without it ltrace counts no call made
+/// on a thread other than the first).
+/// </summary>
+internal sealed class LtracePeer(string? ltrace) : Peer("ltrace -c")
+{
+    public override bool Slow => true;
+
+    public override string? Unavailable => ltrace is null ? "ltrace is not installed (apt-get install ltrace)" : null;
+
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        var timeFile = fixture.NewTimeFile();
+        var output = Path.Combine(fixture.Directory, "ltrace.out");
+        var result = await Tool.RunAsync(ltrace!, ["-f", "-c", "-e", Fixture.Function, "-o", output, .. DriverArguments(fixture, calls, threads, timeFile)], RunLimit(calls));
+        long counted = 0;
+        if (File.Exists(output))
+        {
+            foreach (var line in await File.ReadAllLinesAsync(output))
+            {
+                // % time  seconds  usecs/call  calls  function
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length == 5 && parts[4] == Fixture.Function)
+                {
+                    counted = long.Parse(parts[3], CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return FromTool(calls, timeFile, counted, result);
+    }
+}
+
+/// <summary>The hand-written C tracer (c/ctrace.c): plain two-stop step-over, no stop of the other threads.</summary>
+internal sealed class CTracerPeer() : Peer("C ptrace tracer (two stops/hit)")
+{
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        var timeFile = fixture.NewTimeFile();
+        var result = await Tool.RunAsync(
+            fixture.CTracer,
+            [Hex(fixture.MainOffset), Fixture.Library, Hex(fixture.FunctionOffset), .. DriverArguments(fixture, calls, threads, timeFile)],
+            RunLimit(calls));
+        var line = result.Stdout.Split('\n').FirstOrDefault(l => l.StartsWith("hits ", StringComparison.Ordinal));
+        var counted = line is null ? 0 : long.Parse(line[5..], CultureInfo.InvariantCulture);
+        return FromTool(calls, timeFile, counted, result);
+    }
+
+    private static string Hex(ulong value) => value.ToString("x", CultureInfo.InvariantCulture);
+}
