@@ -36,7 +36,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private readonly Queue<(StopEvent Event, VictimThread? Thread)> _events = new();
     private readonly Lazy<ISymbolTable> _symbols;
     private readonly Action _resumeOnOwner;
-    private TaskCompletionSource<StopEvent>? _waiter;
+    private readonly StopWaiter _stopWaiter = new();
+    private StopWaiter? _waiter;
     private StopEvent? _final;
     private BreakpointPatch? _pendingStep;
     private int _currentTid;
@@ -96,7 +97,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     public ValueTask<StopEvent> WaitForStopAsync(CancellationToken cancellationToken)
     {
         ThrowIfReadOnly();
-        TaskCompletionSource<StopEvent> waiter;
+        ValueTask<StopEvent> wait;
         lock (_eventLock)
         {
             if (TryTakeLocked(out var ready))
@@ -109,28 +110,31 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
                 throw new InvalidOperationException($"pid {Pid}: a wait for a stop is already pending");
             }
 
-            waiter = new TaskCompletionSource<StopEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiter = waiter;
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            var registration = cancellationToken.Register(() =>
+            wait = _stopWaiter.Begin();
+            _waiter = _stopWaiter;
+            if (cancellationToken.CanBeCanceled)
             {
-                lock (_eventLock)
-                {
-                    if (ReferenceEquals(_waiter, waiter))
-                    {
-                        _waiter = null;
-                    }
-                }
-
-                waiter.TrySetCanceled(cancellationToken);
-            });
-            _ = waiter.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                // Under the lock, so no stop completes the wait before its cancellation is in place.
+                _stopWaiter.CancelOn(ForgetWaiter, cancellationToken);
+            }
         }
 
-        return new ValueTask<StopEvent>(waiter.Task);
+        return wait;
+    }
+
+    /// <summary>True when the pending wait was still unclaimed by a stop and is now forgotten.</summary>
+    private bool ForgetWaiter()
+    {
+        lock (_eventLock)
+        {
+            if (_waiter is null)
+            {
+                return false;
+            }
+
+            _waiter = null;
+            return true;
+        }
     }
 
     public void Resume()
@@ -1030,7 +1034,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             Interlocked.Increment(ref thread.Undelivered);
         }
 
-        TaskCompletionSource<StopEvent>? waiter;
+        StopWaiter? waiter;
         lock (_eventLock)
         {
             if (_final is not null)

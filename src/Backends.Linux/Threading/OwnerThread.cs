@@ -113,14 +113,71 @@ internal sealed class OwnerThread
         return call.Result;
     }
 
-    public void Invoke(Action work) => Invoke(() =>
+    /// <summary>
+    /// Runs <paramref name="work"/> on the owner; inline when already there. The per-hit calls (Resume) come
+    /// here with a cached delegate, and the call record is the calling thread's own, reused: nothing is allocated.
+    /// </summary>
+    public void Invoke(Action work)
     {
-        work();
-        return true;
-    });
+        if (IsCurrent)
+        {
+            work();
+            return;
+        }
+
+        var call = t_actionCall ??= new ActionCall();
+        call.Prepare(work);
+        _work.Enqueue(call.Run);
+        Wake();
+        call.Done.Wait();
+        call.ThrowIfFailed();
+    }
 
     [ThreadStatic]
     private static ManualResetEventSlim? t_invokeDone;
+
+    [ThreadStatic]
+    private static ActionCall? t_actionCall;
+
+    /// <summary>A calling thread's one blocking <see cref="Invoke(Action)"/> at a time, reused call after call.</summary>
+    private sealed class ActionCall
+    {
+        private Action? _work;
+        private System.Runtime.ExceptionServices.ExceptionDispatchInfo? _failure;
+
+        public ActionCall() => Run = RunOnOwner;
+
+        public ManualResetEventSlim Done { get; } = new(false);
+
+        /// <summary>The delegate the owner runs, made once.</summary>
+        public Action Run { get; }
+
+        public void Prepare(Action work)
+        {
+            _work = work;
+            _failure = null;
+            Done.Reset();
+        }
+
+        public void ThrowIfFailed() => _failure?.Throw();
+
+        private void RunOnOwner()
+        {
+            try
+            {
+                _work!();
+            }
+            catch (Exception e)
+            {
+                _failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+            finally
+            {
+                _work = null;
+                Done.Set();
+            }
+        }
+    }
 
     /// <summary>One blocking <see cref="Invoke{T}"/>: runs on the owner, then sets the caller's event.</summary>
     private sealed class SyncCall<T>(Func<T> work, ManualResetEventSlim done)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ProcHex.Breakpoints;
 using ProcHex.Ports;
 
@@ -72,6 +73,7 @@ internal sealed class ControlLoop
     /// Waits for the next stop. An interrupted wait is retried; any other failure means the backend can no longer
     /// tell us what the victim does, which is a loss of control (notified like one), never a silently dead loop.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // awaited once per stop: no box per stop
     private async ValueTask<StopEvent> NextStopAsync()
     {
         for (var attempt = 1; ; attempt++)
