@@ -386,6 +386,7 @@ public sealed partial class FakeKernel
         victim.Generation++;
         victim.RtldMessage = default;
         victim.Memory = new FakeMemory();
+        victim.Planted.Clear();
         victim.Mappings.Clear();
         victim.NextLibraryBase = FakeVictim.FirstLibraryBase;
         victim.Threads.Clear();

@@ -267,6 +267,7 @@ public sealed partial class FakeKernel
                 throw new TracerException($"pid {victim.Pid}: cannot plant a breakpoint at unmapped 0x{address:x}", Errno.EIO);
             }
 
+            victim.Planted.Add(address);
             Record(victim, $"plant 0x{address:x}");
             return new BreakpointPatch(address, original, 1);
         }
@@ -277,6 +278,13 @@ public sealed partial class FakeKernel
         lock (_gate)
         {
             var victim = Writable(process, FakeOperation.RemoveBreakpoint);
+            if (!victim.Planted.Remove(patch.Address))
+            {
+                // Planted before an exec: the new image never had it, so nothing is written.
+                Record(victim, $"forget 0x{patch.Address:x}");
+                return;
+            }
+
             Span<byte> original = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(original, patch.OriginalBytes);
             if (patch.Length is < 1 or > 8 || !victim.Memory.TryWrite(patch.Address, original[..patch.Length]))

@@ -34,6 +34,9 @@ internal sealed class FakeVictim
 
     public FakeImage Image { get; set; }
 
+    /// <summary>Addresses of traps planted into the current image; an exec forgets them.</summary>
+    public HashSet<ulong> Planted { get; } = [];
+
     public IReadOnlyList<string> Arguments { get; set; }
 
     public FakeMemory Memory { get; set; }

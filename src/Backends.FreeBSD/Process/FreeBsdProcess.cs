@@ -299,8 +299,13 @@ internal sealed class FreeBsdProcess : ITracedProcess
         lock (_gate)
         {
             RequireStopped("remove a breakpoint from");
+            if (!_planted.Remove(patch.Address))
+            {
+                // Planted before an exec: the new image never had it.
+                return;
+            }
+
             _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, patch.Address, [(byte)patch.OriginalBytes]);
-            _planted.Remove(patch.Address);
             _retired.Add(patch.Address);
         }
     }

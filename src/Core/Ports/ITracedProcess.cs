@@ -57,7 +57,11 @@ public interface ITracedProcess : IDisposable
     /// <exception cref="TracerException">The text could not be written (S15 keeps the breakpoint inactive).</exception>
     BreakpointPatch PlantBreakpoint(ulong address);
 
-    /// <summary>Puts the original instruction back.</summary>
+    /// <summary>
+    /// Puts the original instruction back. A patch planted before an exec belonged to the old image: removing it
+    /// afterwards writes nothing (the backend forgot it at the exec), while one planted into the new image is
+    /// restored like any other.
+    /// </summary>
     void RemoveBreakpoint(BreakpointPatch patch);
 
     /// <summary>

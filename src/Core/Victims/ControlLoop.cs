@@ -324,14 +324,16 @@ internal sealed class ControlLoop
 
     /// <summary>
     /// Enables rtld events and plants their breakpoints and a.out`main's, after attach or after an exec
-    /// (which first forgets every breakpoint without touching the new text, and re-reads the image).
+    /// (which first drops every breakpoint, restoring only those planted into the new image, and re-reads it).
     /// </summary>
     private void AttachToImage(bool afterExec)
     {
         if (afterExec)
         {
             Log.ExecCompleted(_victim.Logger, _victim.Pid);
-            _victim.Breakpoints.Clear(restoreText: false);
+            // Traps from the old image are gone with it (the backend writes nothing for them), but a client may have
+            // planted into the new image before this loop saw the exec: those must come out, not be forgotten.
+            _victim.Breakpoints.Clear(restoreText: true);
             _knownObjects = [];
             Try("reset symbols", static p => p.Symbols.Reset());
         }
