@@ -110,7 +110,7 @@ public class AttachTests
         var victim = Targets.Start("sleeper");
         try
         {
-            var result = Prochex.Run("inspect", Id(victim.Id), "--json");
+            var result = Prochex.InspectAsleep(victim.Id);
 
             Assert.True(result.ExitCode == 0, result.ToString());
             var report = Assert.Single(result.JsonLines);

@@ -28,7 +28,7 @@ public class JsonShapeTests
         var victim = Targets.Start("sleeper");
         try
         {
-            var result = Prochex.Run("inspect", "--json", victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var result = Prochex.InspectAsleep(victim.Id);
 
             Assert.True(result.ExitCode == 0, result.ToString());
             Snapshot.Match(result.JsonLines.Select(Shape).ToList());

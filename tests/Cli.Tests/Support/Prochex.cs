@@ -82,6 +82,27 @@ internal sealed partial class Prochex : IDisposable
 
     public static Prochex Start(params string[] args) => new(args);
 
+    /// <summary>
+    /// <c>prochex inspect --json PID</c> of a sleeper, run again (up to 10 times) while its thread is caught
+    /// running: a running thread has no PC to show (the kernel reports it as "running"), and on a loaded machine
+    /// a sleeper can wait for a CPU for a while.
+    /// </summary>
+    public static CliResult InspectAsleep(int pid)
+    {
+        var pidText = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        CliResult result = Run("inspect", "--json", pidText);
+        for (var attempt = 1; attempt < 10 && result.ExitCode == 0 && !HasThreadPc(result); attempt++)
+        {
+            Thread.Sleep(50);
+            result = Run("inspect", "--json", pidText);
+        }
+
+        return result;
+    }
+
+    private static bool HasThreadPc(CliResult result) =>
+        result.JsonLines.Count == 1 && result.JsonLines[0]["threads"]?.AsArray().All(t => t?["pc"] is not null) == true;
+
     /// <summary>Runs prochex as another user (through setpriv; the caller must be root).</summary>
     public static CliResult RunAs(int uid, params string[] args)
     {
