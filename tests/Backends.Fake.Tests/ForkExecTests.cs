@@ -122,6 +122,27 @@ public class ForkExecTests
     }
 
     [Fact]
+    [Trait("Spec", "S13")]
+    public void After_exec_removing_an_old_image_patch_writes_nothing_and_a_new_image_patch_is_restored()
+    {
+        // The port contract the core relies on when it drops every breakpoint at exec (simulation seed 1032).
+        var process = _kit.Start(_kit.Programs.Exec, "2");
+        var old = process.PlantBreakpointWhenStopped(_kit);
+        Assert.Equal(StopReason.Breakpoint, Stop(process, old).Reason);
+        Assert.Equal(StopReason.ExecDone, _kit.NextStop(process).Reason);
+        process.Symbols.Reset();
+
+        process.RemoveBreakpoint(old);
+        Assert.True(_kit.Kernel.TextIsOriginal(process.Pid));
+        Assert.Equal(0, TestKit.ReadCalls(process)); // the new image's memory was not written either
+
+        var fresh = process.PlantBreakpoint(TestKit.Address(process, "work"));
+        Assert.Contains(fresh.Address, _kit.Kernel.TextDifferences(process.Pid));
+        process.RemoveBreakpoint(fresh);
+        Assert.True(_kit.Kernel.TextIsOriginal(process.Pid));
+    }
+
+    [Fact]
     public void Exec_of_a_set_id_program_loses_control_and_the_program_runs_on_untraced()
     {
         var setId = new FakeImageBuilder("/usr/bin/passwd").Function("main").SetId().Program(Steps.Exit(3)).Build();
