@@ -77,6 +77,32 @@ public sealed class ChaosRegressionTests : LinuxTestBase
         bystander.Release(ReleaseMode.Run);
     }
 
+    /// <summary>
+    /// Found by the S20 churn test: a victim killed on release while a thread was being born. The kill swallowed the
+    /// clone event, so the new thread was unknown to us, yet traced by us; its zombie had to be reaped before the
+    /// leader's, and waiting for the leader alone blocked the owner thread (and every victim on it) for good.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S9")]
+    public async Task Killing_a_victim_while_it_creates_threads_reaps_every_thread_without_blocking()
+    {
+        var random = new Random(11);
+        for (var i = 0; i < 25; i++)
+        {
+            var p = await Create("churn");
+            p.Resume();
+            await Task.Delay(random.Next(1, 20));
+            var release = Task.Run(() => p.Release(ReleaseMode.Kill));
+            if (await Task.WhenAny(release, Task.Delay(TimeSpan.FromSeconds(20))) != release)
+            {
+                Assert.Fail($"round {i}: releasing (kill) pid {p.Pid} blocks; its threads: {string.Join(", ", Directory.EnumerateDirectories($"/proc/{p.Pid}/task").Select(Path.GetFileName))}");
+            }
+
+            await release;
+            Assert.True(await Observe.Eventually(() => Observe.State(p.Pid) is null), $"round {i}: pid {p.Pid} is not reaped");
+        }
+    }
+
     private static List<int> TracedBy(int tracer, string command)
     {
         var traced = new List<int>();

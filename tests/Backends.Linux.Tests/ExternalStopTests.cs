@@ -179,4 +179,111 @@ public sealed class ExternalStopTests : LinuxTestBase
         Assert.True(await Observe.Eventually(() => Observe.State(sleeper.Id) is 'S' or 'R'));
         sleeper.Kill();
     }
+
+    [Fact]
+    [Trait("Spec", "S20")]
+    public async Task A_SIGCONT_right_behind_a_SIGSTOP_lets_a_thread_churning_victim_run_again()
+    {
+        // Chaos seed 11: threads are born and exit all the time, so a SIGCONT often lands before every thread has
+        // reported the group-stop (or after one of them exited instead). The threads that did report must not be
+        // left in their stop, waiting for a report to the core that never comes.
+        var p = await Create("churn");
+        var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("churn")) + FixturePrograms.Symbol("churn", "calls");
+        using var stopDriving = new CancellationTokenSource();
+        var driver = AnswerLikeTheControlLoop(p, stopDriving.Token);
+        p.Resume();
+        for (var i = 0; i < 600; i++)
+        {
+            Assert.Equal(0, Kill(p.Pid, SIGSTOP));
+            Thread.SpinWait(i % 7 * 200);
+            Assert.Equal(0, Kill(p.Pid, SIGCONT));
+            await Task.Delay(i % 4);
+        }
+
+        var before = Observe.ReadLong(p.Pid, calls);
+        Assert.True(
+            await Observe.Eventually(() => Observe.ReadLong(p.Pid, calls) > before + 10),
+            $"the victim does not run after the last SIGCONT (state {Observe.State(p.Pid)})");
+        Assert.Empty(await Observe.StuckThreads(p.Pid));
+
+        await stopDriving.CancelAsync();
+        await driver;
+        p.RequestStop();
+        p.Release(ReleaseMode.Kill);
+    }
+
+    [Fact]
+    [Trait("Spec", "S20")]
+    [Trait("Spec", "S4")]
+    public async Task Grabs_racing_SIGSTOP_and_SIGCONT_from_outside_leave_the_victim_running()
+    {
+        // The stops the grab collects after its PTRACE_INTERRUPT may be group-stops, or notices of a SIGCONT: each
+        // grab must still end in a victim that runs, untraced, once the signals stop.
+        using var churn = Untraced.Start("churn");
+        TrackPid(churn.Id);
+        var bias = await GrabTests.WaitForMapping(churn.Id, "churn");
+        var calls = bias + FixturePrograms.Symbol("churn", "calls");
+        using var stopSignalling = new CancellationTokenSource();
+        var signaller = Task.Run(async () =>
+        {
+            for (var i = 0; !stopSignalling.IsCancellationRequested; i++)
+            {
+                _ = Kill(churn.Id, SIGSTOP);
+                Thread.SpinWait(i % 5 * 300);
+                _ = Kill(churn.Id, SIGCONT);
+                await Task.Delay(i % 3);
+            }
+        });
+
+        for (var round = 0; round < 10; round++)
+        {
+            var p = await Tracer.GrabAsync(churn.Id, GrabAccess.Control, Timeout());
+            using var stopDriving = new CancellationTokenSource();
+            var driver = AnswerLikeTheControlLoop(p, stopDriving.Token);
+            p.Resume();
+            await Task.Delay(30);
+            await stopDriving.CancelAsync();
+            await driver;
+            p.RequestStop();
+            p.Release(ReleaseMode.Run);
+            p.Dispose();
+        }
+
+        await stopSignalling.CancelAsync();
+        await signaller;
+        _ = Kill(churn.Id, SIGCONT);
+        Assert.Equal(0, Observe.TracerPid(churn.Id));
+        Assert.Empty(await Observe.StuckThreads(churn.Id));
+        var before = Observe.ReadLong(churn.Id, calls);
+        Assert.True(
+            await Observe.Eventually(() => Observe.ReadLong(churn.Id, calls) > before + 10),
+            $"the victim does not run after the last grab (state {Observe.State(churn.Id)})");
+    }
+
+    /// <summary>Answers stops the way the core does for S20: hold for others, resume on everything else.</summary>
+    private static async Task AnswerLikeTheControlLoop(ITracedProcess p, CancellationToken token)
+    {
+        while (true)
+        {
+            StopEvent e;
+            try
+            {
+                e = await p.WaitForStopAsync(token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            Assert.Equal(StopKind.Stopped, e.Kind);
+            if (e.Reason == StopReason.StoppedByOthers)
+            {
+                p.AwaitExternalResume();
+            }
+            else
+            {
+                p.Resume();
+            }
+        }
+    }
 }

@@ -178,9 +178,19 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _holdAll = false;
 
         // ResumeIfFree changes no thread table: no copy is needed (this runs on every hit).
+        var groupStopped = false;
         foreach (var thread in _threads.Values)
         {
             ResumeIfFree(thread);
+            groupStopped |= thread.GroupStopped;
+        }
+
+        if (groupStopped)
+        {
+            // Threads that joined a stop by someone else while we held the victim (a stop-all collected them), and
+            // which the core has not seen yet, stay stopped: parked, so a SIGCONT still reaches them.
+            ParkGroupStopped();
+            ReportGroupStopIfComplete();
         }
 
         if (stepFailure is not null)
@@ -444,14 +454,30 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     {
         if (thread.Listening || thread.GroupStopped)
         {
-            // Someone sent SIGCONT while we listened: the group-stop is over.
+            // Someone sent SIGCONT: this thread's group-stop is over.
             thread.Listening = false;
             thread.GroupStopped = false;
-            CheckResumedByOthers();
+            if (_listening || _groupStopReported)
+            {
+                // The core knows of the stop: it hears of the resume once every thread is back (or, when it has
+                // not called AwaitExternalResume yet, from that call).
+                CheckResumedByOthers();
+                return;
+            }
+
+            // The stop ended before every thread had reported it, so the core never heard of it: carry on.
+            ResumeIfFree(thread);
             return;
         }
 
-        // A PTRACE_INTERRUPT (ours, possibly stale) or a new thread's first stop: nothing for the core.
+        // A seized thread reports SIGTRAP here only while no group-stop is in effect: a PTRACE_INTERRUPT of ours
+        // (possibly stale), a new thread's first stop, or SIGCONT's notice to a thread that had not joined the stop
+        // yet. In that last case the threads that had joined wait for a notice of their own: let the kernel deliver it.
+        if (!_holdAll && !_collecting)
+        {
+            ParkGroupStopped();
+        }
+
         ResumeIfFree(thread);
     }
 
@@ -464,22 +490,57 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         thread.GroupStopped = true;
-        if (_listening && !_collecting)
+        if (_collecting)
         {
-            Log.Step(_logger, Pid, $"late group-stop, listen {thread.Tid}");
-            if (TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
-            {
-                thread.Listening = true;
-            }
-
             return;
         }
 
-        if (!_groupStopReported && !_collecting && _threads.Values.All(t => !t.Running))
+        if (_listening)
         {
-            _groupStopReported = true;
-            Deliver(StopEvent.Stopped(StopReason.StoppedByOthers, Pid, 0), null);
+            Park(thread);
+            return;
         }
+
+        ReportGroupStopIfComplete();
+    }
+
+    /// <summary>
+    /// A SIGCONT that comes before every thread has reported the group-stop (one was still running, or exited
+    /// instead) leaves the threads that did report in a plain trap stop, with the kernel's notice pending until
+    /// they are next resumed or parked: they would stay stopped for good (chaos seed 11). PTRACE_LISTEN keeps a
+    /// thread stopped while the group-stop lasts and wakes it, reporting SIGTRAP, once it is over. Owner only.
+    /// </summary>
+    private void ParkGroupStopped()
+    {
+        foreach (var t in _threads.Values)
+        {
+            if (t is { GroupStopped: true, Listening: false, Running: false })
+            {
+                Park(t);
+            }
+        }
+    }
+
+    private void Park(VictimThread thread)
+    {
+        Log.Step(_logger, Pid, $"listen {thread.Tid}");
+        if (TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
+        {
+            thread.Listening = true;
+        }
+    }
+
+    /// <summary>The core hears of a stop by someone else once every thread has stopped (S20).</summary>
+    private void ReportGroupStopIfComplete()
+    {
+        if (_groupStopReported || _collecting || _listening
+            || !_threads.Values.Any(t => t.GroupStopped) || _threads.Values.Any(t => t.Running))
+        {
+            return;
+        }
+
+        _groupStopReported = true;
+        Deliver(StopEvent.Stopped(StopReason.StoppedByOthers, Pid, 0), null);
     }
 
     private void CheckResumedByOthers()
@@ -562,8 +623,22 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             }
         }
 
+        // The leader's entry may be the old leader's, which exec replaced with the thread that called it: whatever
+        // group-stop it was in is over (nobody stops in the middle of an exec).
         var leader = _threads[Pid];
         leader.Running = false;
+        leader.GroupStopped = false;
+        leader.Listening = false;
+        leader.InjectSignal = 0;
+        if (_listening)
+        {
+            CheckResumedByOthers();
+        }
+        else
+        {
+            _groupStopReported = false;
+        }
+
         _planted.Clear();
         _memory.Reopen();
         var pc = GetRegs(Pid).rip;
@@ -607,7 +682,9 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _owner.Unregister(thread.Tid);
         if (thread.Tid != Pid)
         {
+            // It may have been the last thread yet to join a group-stop, or to leave one.
             CheckResumedByOthers();
+            ReportGroupStopIfComplete();
             return;
         }
 
@@ -655,15 +732,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             return;
         }
 
-        if (s.Stopped && s.Event == PTRACE_EVENT_STOP)
-        {
-            thread.Running = false;
-            ResumeIfFree(thread);
-        }
-        else
-        {
-            OnStatus(tid, s);
-        }
+        // Its first stop reports SIGSTOP rather than SIGTRAP when it was born into a group-stop: OnStatus tells.
+        OnStatus(tid, s);
     }
 
     /// <summary>fork: the child has a copy of our breakpoints. Take them out of its memory, then let it go.</summary>
@@ -972,17 +1042,28 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         _vforkChildren.Clear();
-        foreach (var tid in _threads.Keys.OrderBy(t => t == Pid ? 1 : 0).ToArray())
+
+        // The leader is reaped only after every other thread, and that includes a thread born just before the kill
+        // whose clone event the kill swallowed: traced by us all the same, unknown to the table, listed in /proc
+        // until reaped (waiting for the leader alone would block for good). No thread is born after a SIGKILL.
+        foreach (var tid in _threads.Keys.Concat(ProcFs.Threads(Pid)).Where(t => t != Pid).Distinct().ToArray())
         {
-            while (_owner.WaitFor(tid) is { } status && !status.Ended)
-            {
-            }
+            Reap(tid);
         }
+
+        Reap(Pid);
 
         _dead = true;
         LetGoOfOrphanedForkChildren();
         Forget();
         Deliver(StopEvent.Exited(Pid, ExitStatus.FromSignal(SIGKILL)), null);
+    }
+
+    private void Reap(int tid)
+    {
+        while (_owner.WaitFor(tid) is { } status && !status.Ended)
+        {
+        }
     }
 
     /// <summary>

@@ -20,6 +20,41 @@ internal static class Observe
         }
     }
 
+    /// <summary>
+    /// The threads that are stopped and stay so, without being scheduled once, for <paramref name="milliseconds"/>:
+    /// a thread stuck in a stop shows up here, one passing through stop after stop (clone events) does not.
+    /// </summary>
+    public static async Task<IReadOnlyList<int>> StuckThreads(int pid, int milliseconds = 300)
+    {
+        var first = ThreadStates(pid);
+        await Task.Delay(milliseconds);
+        var second = ThreadStates(pid);
+        return first.Where(t => t.Value.State is 't' or 'T' && second.TryGetValue(t.Key, out var now) && now == t.Value)
+            .Select(t => t.Key).ToList();
+    }
+
+    /// <summary>Each thread's state and its count of context switches (which a thread that stays stopped keeps).</summary>
+    private static Dictionary<int, (char State, string Switches)> ThreadStates(int pid)
+    {
+        var states = new Dictionary<int, (char, string)>();
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                if (int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out var tid) && State(tid) is { } state)
+                {
+                    var switches = string.Join(' ', File.ReadLines($"{dir}/status").Where(l => l.Contains("ctxt_switches", StringComparison.Ordinal)));
+                    states[tid] = (state, switches);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return states;
+    }
+
     public static int TracerPid(int pid)
     {
         try
@@ -135,7 +170,7 @@ internal static class Observe
         return atBase + BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(24));
     }
 
-    /// <summary>Reads another process's memory through /proc/PID/mem (as root or its parent).</summary>
+    /// <summary>Reads another process's memory through /proc/PID/mem (as root, or as its user while it is dumpable).</summary>
     public static byte[] Memory(int pid, ulong address, int length)
     {
         using SafeFileHandle h = File.OpenHandle($"/proc/{pid}/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
@@ -177,7 +212,8 @@ internal static class Observe
 
     /// <summary>
     /// Every executable file-backed mapping of <paramref name="pid"/> compared with its file: the addresses whose
-    /// bytes differ (a breakpoint left behind). Empty when the text is the file's, or when the process is gone.
+    /// bytes differ (a breakpoint left behind). Empty when the text is the file's, or when the process is gone (or
+    /// dying: then an unprivileged tester may no longer read it).
     /// </summary>
     public static IReadOnlyList<string> TextDifferences(int pid)
     {
@@ -188,6 +224,10 @@ internal static class Observe
             lines = File.ReadAllLines($"/proc/{pid}/maps");
         }
         catch (IOException)
+        {
+            return differences;
+        }
+        catch (UnauthorizedAccessException) when (State(pid) is null or 'Z')
         {
             return differences;
         }
@@ -211,6 +251,13 @@ internal static class Observe
             }
             catch (IOException)
             {
+                return differences;
+            }
+            catch (UnauthorizedAccessException) when (State(pid) is null or 'Z')
+            {
+                // It died meanwhile. Root never sees this; an unprivileged tester does: the kernel gives the /proc
+                // files of a process that has let go of its memory to root (task_dump_owner), so /proc/PID/mem
+                // fails with EACCES instead of reading nothing.
                 return differences;
             }
 
