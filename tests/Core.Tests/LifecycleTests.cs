@@ -127,6 +127,33 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Spec", "S2")]
+    public async Task Create_of_a_victim_whose_image_cannot_be_read_is_lost_with_the_S2_message()
+    {
+        // What a real unprivileged tracer meets creating a program it may not read (issue 8): the backend reports the
+        // loss, and nothing of the image can be read (the kernel gives a non-dumpable process's /proc files to root).
+        // The setup must carry on to the wait that says so, not end the loop on the failed lookup of main.
+        var tracer = new TracerScript();
+        var denied = new TracerException("cannot read the mappings of pid 100: permission denied", 13);
+        tracer.NewProcess = (pid, access) =>
+        {
+            var script = new PortScript(pid, access);
+            script.Symbols.TryLookup(Arg.Any<string?>(), Arg.Any<string>(), out Arg.Any<ulong>()).Returns(_ => throw denied);
+            script.Symbols.When(s => s.Refresh()).Do(_ => throw denied);
+            script.Push(StopEvent.Lost(pid, "process exec'd set-id or unobservable program"));
+            return script;
+        };
+        await using var session = tracer.Session();
+
+        var error = await Assert.ThrowsAsync<CreateFailedException>(
+            () => session.CreateAsync("/bin/victim", ["victim"], new CreateOptions { StopAt = Rendezvous.Main }));
+
+        Assert.Equal("failed to control pid 100: process exec'd set-id or unobservable program", error.Message);
+        Assert.Empty(session.Handles);
+        tracer.Last.Process.Received(1).Release(Arg.Any<ReleaseMode>());
+    }
+
+    [Fact]
     [Trait("Spec", "S3")]
     public async Task Grab_for_control_parks_at_the_grab_rendezvous_and_failures_name_the_pid_and_reason()
     {

@@ -347,7 +347,22 @@ internal sealed class ControlLoop
             _victim.StopMask.Replace(StopEvents.Postinit, StopEvents.Main);
         }
 
-        if (Process.Symbols.TryLookup("a.out", "main", out var main))
+        bool hasMain;
+        ulong main;
+        try
+        {
+            hasMain = Process.Symbols.TryLookup("a.out", "main", out main);
+        }
+        catch (TracerException ex)
+        {
+            // The image cannot be read: a victim that exec'd a program its (unprivileged) tracer may not read, whose
+            // /proc files the kernel then gives to root, or one that died. Like any failed port call: log it and
+            // carry on, the next wait says why (lost, S2, or exited).
+            Log.OperationFailed(_victim.Logger, _victim.Pid, "look up main", ex.Message);
+            return;
+        }
+
+        if (hasMain)
         {
             _victim.Breakpoints.Add(main, SiteRoles.Main, client: null, plant: true);
         }
