@@ -45,6 +45,28 @@ public sealed class HandleTableTests
     }
 
     [Fact]
+    [Trait("Spec", "S14")]
+    public async Task A_breakpoint_on_a_symbol_of_a_victim_that_cannot_be_read_is_a_typed_error_and_plants_nothing()
+    {
+        // Chaos seed 11: the victim died between the grab and the lookup; the backend's failure escaped untyped.
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var handle = await session.GrabAsync(500);
+        var gone = new TracerException("cannot read the mappings of pid 500: no such file or directory", 2);
+        tracer.Last.Symbols.TryLookup(Arg.Any<string?>(), Arg.Any<string>(), out Arg.Any<ulong>()).Returns(_ => throw gone);
+        var planted = Plants(tracer.Last.Process);
+
+        var error = await Assert.ThrowsAsync<ProcHexException>(() => session.SetBreakpointAsync(handle, "libc.so.6`malloc", _ => { }));
+
+        Assert.Equal("cannot read the mappings of pid 500: no such file or directory", error.Message);
+        Assert.Equal(2, error.ErrorNumber);
+        Assert.Equal(planted, Plants(tracer.Last.Process));
+    }
+
+    private static int Plants(ITracedProcess process) =>
+        process.ReceivedCalls().Count(c => c.GetMethodInfo().Name == nameof(ITracedProcess.PlantBreakpoint));
+
+    [Fact]
     [Trait("Spec", "S5")]
     public async Task Grabbing_a_held_pid_returns_the_same_handle_with_another_reference_at_the_front()
     {

@@ -11,6 +11,9 @@ public class ProcHexException : Exception
 
     /// <summary>The OS error number behind the failure, when there is one.</summary>
     public int ErrorNumber { get; init; }
+
+    /// <summary>A backend failure reaches the client with the backend's message and errno.</summary>
+    internal static ProcHexException FromBackend(Ports.TracerException ex) => new(ex.Message, ex) { ErrorNumber = ex.ErrorNumber };
 }
 
 /// <summary>Create failed (S2): "failed to execute FILE: REASON" or "failed to control pid N: ...".</summary>

@@ -78,15 +78,7 @@ public sealed class ProcessHandle
     /// <exception cref="ProcHexException">The OS would not show the victim's objects (the message says why).</exception>
     public ulong LookupSymbol(string objectSymbol)
     {
-        var victim = Victim.Checked();
-        try
-        {
-            return victim.LookupSymbol(objectSymbol);
-        }
-        catch (TracerException ex)
-        {
-            throw Failed(ex);
-        }
+        return Victim.Checked().LookupSymbol(objectSymbol);
     }
 
     /// <summary>Names an address as <c>object`symbol+0xoff</c>, or null when no object maps it.</summary>
@@ -106,6 +98,5 @@ public sealed class ProcessHandle
 
     public override string ToString() => $"pid {Pid} ({State})";
 
-    /// <summary>A backend failure reaches the client as a ProcHexException with the backend's message and errno.</summary>
-    private static ProcHexException Failed(TracerException ex) => new(ex.Message, ex) { ErrorNumber = ex.ErrorNumber };
+    private static ProcHexException Failed(TracerException ex) => ProcHexException.FromBackend(ex);
 }

@@ -129,11 +129,20 @@ internal sealed class Victim
     /// <summary>The session that holds this victim (S23 rejects handles of other sessions).</summary>
     public object? Owner { get; init; }
 
+    /// <exception cref="SymbolNotFoundException">No such object or symbol.</exception>
+    /// <exception cref="ProcHexException">The OS would not show the victim's objects (it died, or may not be read).</exception>
     public ulong LookupSymbol(string objectSymbol)
     {
         var (objectName, symbol) = SymbolSpec.Parse(objectSymbol);
-        return Process.Symbols.TryLookup(objectName, symbol, out var address)
-            ? address
-            : throw new SymbolNotFoundException(SymbolSpec.Describe(Pid, objectName, symbol, Process.Symbols));
+        try
+        {
+            return Process.Symbols.TryLookup(objectName, symbol, out var address)
+                ? address
+                : throw new SymbolNotFoundException(SymbolSpec.Describe(Pid, objectName, symbol, Process.Symbols));
+        }
+        catch (TracerException ex)
+        {
+            throw ProcHexException.FromBackend(ex);
+        }
     }
 }
