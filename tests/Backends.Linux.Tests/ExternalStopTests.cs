@@ -260,6 +260,49 @@ public sealed class ExternalStopTests : LinuxTestBase
             $"the victim does not run after the last grab (state {Observe.State(churn.Id)})");
     }
 
+    [Fact]
+    [Trait("Spec", "S20")]
+    [Trait("Spec", "S9")]
+    public async Task A_stop_by_others_the_core_did_not_hear_of_outlives_a_run_release()
+    {
+        // Chaos seed 15: someone else stopped a victim held by a handle without a control loop (the core never hears
+        // of it); the release (Run, since the core did not know) used to send SIGCONT when it found the detached
+        // victim stopped, ending a stop that was not ours. Whether it found it depends on how fast the detached
+        // victim stops (the chaos run's load made it likely; an idle machine rarely), so: rounds, both ways in turn,
+        // the SIGSTOP pending while held and the group-stop complete before the release.
+        using var sleeper = Untraced.Start("sleeper");
+        TrackPid(sleeper.Id);
+        LeftStopped.Add(sleeper.Id);
+        await GrabTests.WaitForMapping(sleeper.Id, "sleeper");
+        for (var round = 0; round < 15; round++)
+        {
+            var p = await Tracer.GrabAsync(sleeper.Id, GrabAccess.Control, Timeout());
+            if (round % 2 == 0)
+            {
+                Assert.Equal(0, Kill(sleeper.Id, SIGSTOP));
+                await Task.Delay(5);
+            }
+            else
+            {
+                p.Resume();
+                Assert.Equal(0, Kill(sleeper.Id, SIGSTOP));
+                Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
+            }
+
+            p.Release(ReleaseMode.Run);
+            p.Dispose();
+            Assert.Equal(0, Observe.TracerPid(sleeper.Id));
+            Assert.True(await Observe.Eventually(() => Observe.State(sleeper.Id) == 'T'), $"round {round}: state {Observe.State(sleeper.Id)}");
+            await Task.Delay(30);
+            Assert.Equal('T', Observe.State(sleeper.Id));
+
+            Assert.Equal(0, Kill(sleeper.Id, SIGCONT));
+            Assert.True(await Observe.Eventually(() => Observe.State(sleeper.Id) is 'S' or 'R'), $"round {round}: SIGCONT does not continue it");
+        }
+
+        sleeper.Kill();
+    }
+
     /// <summary>Answers stops the way the core does for S20: hold for others, resume on everything else.</summary>
     private static async Task AnswerLikeTheControlLoop(ITracedProcess p, CancellationToken token)
     {

@@ -10,4 +10,17 @@ public sealed class LinuxBackendOptions
     /// comparing the two paths and for ruling the emulator out when a victim misbehaves.
     /// </summary>
     public bool EmulateStepOver { get; set; } = true;
+
+    /// <summary>
+    /// Answer stops on the ptrace owner thread: the control loop's continuation (and with it the breakpoint
+    /// handlers, milestone and library callbacks) runs on the thread that took the stop, so a hit costs no thread
+    /// switch. On by default. Handlers then share that one thread with every victim: they must be short and must not
+    /// block. A victim whose answer keeps the owner longer than <see cref="SlowAnswerLimit"/> is switched to the
+    /// thread pool with a warning; turn this off when handlers block by design (they then run on the thread pool,
+    /// at the cost of two thread switches per hit).
+    /// </summary>
+    public bool AnswerStopsOnOwnerThread { get; set; } = true;
+
+    /// <summary>How long one answer may keep the owner thread before its victim is moved to the thread pool.</summary>
+    public TimeSpan SlowAnswerLimit { get; set; } = TimeSpan.FromMilliseconds(200);
 }

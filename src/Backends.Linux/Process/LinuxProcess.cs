@@ -18,7 +18,7 @@ namespace ProcHex.Backends.Linux;
 /// delivered by the backend at once (the core never sees <see cref="StopReason.Signal"/> from Linux); the stop
 /// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
 /// </remarks>
-internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink
+internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion
 {
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
@@ -38,6 +38,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private readonly Action _resumeOnOwner;
     private readonly StopWaiter _stopWaiter = new();
     private StopWaiter? _waiter;
+    private StopWaiter? _answering;
+    private StopEvent _answeringStop;
     private StopEvent? _final;
     private BreakpointPatch? _pendingStep;
     private int _currentTid;
@@ -77,6 +79,11 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
     /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
     internal bool EmulationEnabled { get; set; } = true;
+
+    /// <summary>See <see cref="LinuxBackendOptions.AnswerStopsOnOwnerThread"/>; cleared for good by a slow answer.</summary>
+    internal bool AnswerOnOwner { get; set; } = true;
+
+    internal long SlowAnswerTicks { get; set; } = System.Diagnostics.Stopwatch.Frequency / 5;
 
     /// <summary>Adds a thread we seized or that was born traced. Owner only.</summary>
     internal VictimThread AddThread(int tid, bool running)
@@ -1005,13 +1012,9 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, signal);
         }
 
+        // Run: a victim that stops again once detached was stopped by someone else (a SIGSTOP still pending while we
+        // held it, or a group-stop nobody has continued): that stop is theirs to end, not ours (S20, chaos seed 15).
         Forget();
-        if (mode == ReleaseMode.Run && ProcFs.State(Pid) is 'T' or 't')
-        {
-            // A detached victim can be left in a stopped state (a group-stop we absorbed): it should run.
-            _ = Kill(Pid, SIGCONT);
-        }
-
         if (mode == ReleaseMode.Hang)
         {
             AwaitGroupStop();
@@ -1138,7 +1141,34 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             _waiter = null;
         }
 
-        waiter.TrySetResult(stop);
+        if (AnswerOnOwner && _owner.IsCurrent)
+        {
+            // The core's answer runs on this thread, but only once the status at hand is fully handled.
+            _answering = waiter;
+            _answeringStop = stop;
+            _owner.Defer(this);
+            return;
+        }
+
+        waiter.TrySetResult(stop, inline: false);
+    }
+
+    /// <summary>
+    /// Runs the core's answer to the stop <see cref="Deliver"/> handed over: its continuation, up to the next wait
+    /// that has to block (handle the stop, step over, resume). Owner only, between statuses.
+    /// </summary>
+    void IDeferredCompletion.Complete()
+    {
+        var waiter = _answering!;
+        _answering = null;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        waiter.TrySetResult(_answeringStop, inline: true);
+        var elapsed = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+        if (elapsed > SlowAnswerTicks && AnswerOnOwner)
+        {
+            AnswerOnOwner = false;
+            Log.SlowAnswer(_logger, Pid, elapsed * 1000 / System.Diagnostics.Stopwatch.Frequency);
+        }
     }
 
     private bool TryTakeLocked(out StopEvent stop)

@@ -9,7 +9,7 @@ public sealed class LinuxTracer : IProcessTracer
 {
     private readonly ILogger _logger;
     private readonly Lazy<OwnerThread> _owner;
-    private readonly bool _emulateStepOver;
+    private readonly LinuxBackendOptions _options;
 
     public LinuxTracer(ILoggerFactory? loggerFactory = null)
         : this(null, loggerFactory)
@@ -19,7 +19,7 @@ public sealed class LinuxTracer : IProcessTracer
     public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null)
     {
         EnsureSupported();
-        _emulateStepOver = (options ?? new LinuxBackendOptions()).EmulateStepOver;
+        _options = options ?? new LinuxBackendOptions();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LinuxTracer>();
         _owner = new Lazy<OwnerThread>(() => OwnerThread.GetShared(_logger));
     }
@@ -46,7 +46,9 @@ public sealed class LinuxTracer : IProcessTracer
 
     private LinuxProcess Configured(LinuxProcess process)
     {
-        process.EmulationEnabled = _emulateStepOver;
+        process.EmulationEnabled = _options.EmulateStepOver;
+        process.AnswerOnOwner = _options.AnswerStopsOnOwnerThread;
+        process.SlowAnswerTicks = (long)(_options.SlowAnswerLimit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         return process;
     }
 

@@ -34,4 +34,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Trace, Message = "pid {Pid}: {What}")]
     public static partial void Step(ILogger logger, int pid, string what);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Debug, Message = "owner thread: SIGCHLD handler told to skip child stops (SA_NOCLDSTOP): ptrace stops no longer wake it")]
+    public static partial void ChildStopSignalsSkipped(ILogger logger);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "owner thread: a deferred completion failed")]
+    public static partial void DeferredFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "pid {Pid}: answering a stop kept the ptrace owner thread for {Milliseconds} ms (every victim waited meanwhile); this victim's stops are answered on the thread pool from now on. Handlers that block belong on the thread pool (UseLinux(o => o.AnswerStopsOnOwnerThread = false))")]
+    public static partial void SlowAnswer(ILogger logger, int pid, long milliseconds);
 }

@@ -30,11 +30,16 @@ internal sealed class StopWaiter : IValueTaskSource<StopEvent>
         {
             if (tryUnlink() && Interlocked.Exchange(ref _completed, 1) == 0)
             {
+                _core.RunContinuationsAsynchronously = true;
                 _core.SetException(new OperationCanceledException(token));
             }
         });
 
-    public bool TrySetResult(StopEvent stop)
+    /// <summary>
+    /// Completes the wait with <paramref name="stop"/>. <paramref name="inline"/>: the waiter's continuation runs
+    /// now, on this thread (unless it captured a synchronization context); otherwise on the thread pool.
+    /// </summary>
+    public bool TrySetResult(StopEvent stop, bool inline)
     {
         if (Interlocked.Exchange(ref _completed, 1) != 0)
         {
@@ -45,6 +50,7 @@ internal sealed class StopWaiter : IValueTaskSource<StopEvent>
         var cancellation = _cancellation;
         _cancellation = default;
         cancellation.Dispose();
+        _core.RunContinuationsAsynchronously = !inline;
         _core.SetResult(stop);
         return true;
     }

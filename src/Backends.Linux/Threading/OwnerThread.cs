@@ -47,6 +47,7 @@ internal sealed class OwnerThread
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly Dictionary<int, ITraceeStatusSink> _byTid = [];
     private readonly Dictionary<int, int> _orphans = [];
+    private readonly Queue<IDeferredCompletion> _deferred = new();
     private readonly Thread _thread;
     private readonly ILogger _logger;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -295,6 +296,7 @@ internal sealed class OwnerThread
 
         _started.SetResult();
         Log.OwnerStarted(_logger, _wakePid);
+        _ = ChildStopSignals.SkipStops();
         while (true)
         {
             // Raised: the owner is awake and will see new work without a signal.
@@ -330,6 +332,7 @@ internal sealed class OwnerThread
             // polling it in this loop kept the owner busy scanning (bench/ProcHex.Scale). With many tracees the
             // linger watches the queue only, and statuses wait for the blocking wait, at most Linger later.
             busy |= _byTid.Count <= PollingTraceeLimit && PollOnce();
+            busy |= RunDeferred();
             var now = System.Diagnostics.Stopwatch.GetTimestamp();
             if (busy)
             {
@@ -352,6 +355,35 @@ internal sealed class OwnerThread
         }
     }
 
+    /// <summary>
+    /// Queues <paramref name="completion"/> to run on the owner once the work at hand is done (it runs a control
+    /// loop's continuation: that must not happen in the middle of handling a status or of a sub-wait). Owner only.
+    /// </summary>
+    public void Defer(IDeferredCompletion completion) => _deferred.Enqueue(completion);
+
+    /// <summary>Runs the deferred completions, those they defer in turn included; true when there were any.</summary>
+    private bool RunDeferred()
+    {
+        if (_deferred.Count == 0)
+        {
+            return false;
+        }
+
+        while (_deferred.TryDequeue(out var completion))
+        {
+            try
+            {
+                completion.Complete();
+            }
+            catch (Exception e)
+            {
+                Log.DeferredFailed(_logger, e);
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>One non-blocking wait; true when it had a status to dispatch.</summary>
     private unsafe bool PollOnce()
     {
@@ -372,6 +404,11 @@ internal sealed class OwnerThread
         int status;
         var tid = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
         Interlocked.Increment(ref _waitReturns);
+        if (ChildStopSignals.SkipStops())
+        {
+            Log.ChildStopSignalsSkipped(_logger);
+        }
+
         if (tid <= 0)
         {
             // EINTR; ECHILD cannot happen while the wake process lives, but never spin if it does.
@@ -434,6 +471,12 @@ internal sealed class OwnerThread
 
         Volatile.Write(ref _wakePid, pid);
     }
+}
+
+/// <summary>Work the owner runs between statuses, never inside the handling of one (see <see cref="OwnerThread.Defer"/>).</summary>
+internal interface IDeferredCompletion
+{
+    void Complete();
 }
 
 /// <summary>Receives the wait statuses of the tids registered for it, on the owner thread.</summary>

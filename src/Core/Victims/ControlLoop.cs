@@ -458,6 +458,9 @@ internal sealed class ControlLoop
     /// <summary>The loop's end: notify once, take the breakpoints out (S16), let destroy know we are done.</summary>
     private async Task FinishAsync(bool notify)
     {
+        // A backend may run this loop on its own event thread (Linux answers stops on its ptrace owner thread):
+        // whoever awaits the loop's end (a release, the session's disposal) must not continue on that thread.
+        await Task.Yield();
         await _victim.Lock.AcquireAsync(_flow);
         try
         {

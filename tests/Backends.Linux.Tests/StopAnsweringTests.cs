@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using ProcHex.Backends.Linux;
+using ProcHex.Ports;
+using ProcHex.Tests.Support;
+
+namespace ProcHex.Tests;
+
+/// <summary>
+/// Where the core's answer to a stop runs (issue 7: no thread switch per hit) and what a host that starts processes
+/// of its own pays for every stop.
+/// </summary>
+[Trait("Backend", "Linux")]
+public sealed class StopAnsweringTests : LinuxTestBase
+{
+    private const string OwnerName = "ProcHex ptrace owner";
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task Breakpoint_handlers_run_on_the_owner_thread_and_nothing_awaiting_a_release_continues_there()
+    {
+        var names = await HandlerThreads(_ => { }, hits: 200);
+
+        // The first answers after Continue may come from the loop while it still runs on the pool (a hit that is
+        // already queued when it asks for the next one is answered where it asks); once it waits for the owner to
+        // deliver a stop, the owner answers every hit itself, and the loop never leaves it.
+        Assert.Equal(200, names.Count);
+        Assert.True(names.Skip(5).All(n => n == OwnerName), string.Join(", ", names.Select((n, i) => (n, i)).Where(x => x.n != OwnerName).Select(x => $"{x.i}:{x.n}")));
+    }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task With_answers_on_the_owner_thread_turned_off_no_handler_runs_there()
+    {
+        var names = await HandlerThreads(o => o.AnswerStopsOnOwnerThread = false, hits: 100);
+
+        Assert.Equal(100, names.Count);
+        Assert.DoesNotContain(OwnerName, names);
+    }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task A_handler_that_keeps_the_owner_thread_too_long_moves_its_victim_to_the_thread_pool()
+    {
+        var slept = 0;
+        var names = await HandlerThreads(
+            o => o.SlowAnswerLimit = TimeSpan.FromMilliseconds(30),
+            hits: 50,
+            onHit: () =>
+            {
+                if (Thread.CurrentThread.Name == OwnerName && Interlocked.Exchange(ref slept, 1) == 0)
+                {
+                    Thread.Sleep(100);
+                }
+            });
+
+        Assert.Equal(50, names.Count);
+        Assert.Equal(1, names.Count(n => n == OwnerName));
+    }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task A_host_that_starts_processes_keeps_its_SIGCHLD_handler_told_to_skip_child_stops()
+    {
+        // Process.Start makes the runtime handle SIGCHLD; every ptrace stop would then wake its signal thread.
+        using (var first = Process.Start("/bin/true")!)
+        {
+            await first.WaitForExitAsync();
+        }
+
+        var p = await Create("loop", "50");
+        var runner = new Support.Runner(p);
+        runner.Plant(BreakpointTests.WorkAddress(p, "loop"));
+        Assert.Equal(ExitStatus.FromCode(0), (await runner.RunToEnd()).Exit);
+        Assert.Equal(50, runner.Hits);
+
+        var (handler, flags) = SigChld();
+        Assert.NotEqual(Interop.Sys.SIG_DFL, handler);
+        Assert.NotEqual(0, flags & Interop.Sys.SA_NOCLDSTOP);
+
+        // The runtime still hears of children that end. Started off the owner thread, where this test may continue
+        // (the runner awaits the port's waits, which the owner answers): a child of the owner thread is reaped by
+        // its wait, and the runtime would never hear of it.
+        var exitCode = await Task.Run(async () =>
+        {
+            using var child = Process.Start("/bin/sh", ["-c", "exit 3"])!;
+            await child.WaitForExitAsync(Timeout());
+            return child.ExitCode;
+        });
+        Assert.Equal(3, exitCode);
+    }
+
+    private static unsafe (nint Handler, int Flags) SigChld()
+    {
+        Interop.Sys.SigAction current;
+        Assert.Equal(0, Interop.Sys.SigActionCall(Interop.Sys.SIGCHLD, null, &current));
+        return (current.Handler, current.Flags);
+    }
+
+    /// <summary>Runs the loop fixture through a session with a counting breakpoint; the names of the handler's threads.</summary>
+    private async Task<List<string?>> HandlerThreads(Action<LinuxBackendOptions> configure, int hits, Action? onHit = null)
+    {
+        var services = new ServiceCollection();
+        services.AddProcHex(b => b.UseLinux(configure));
+        await using var provider = services.BuildServiceProvider();
+        var session = provider.GetRequiredService<ProcHexSession>();
+        var path = FixturePrograms.PathOf("loop");
+        var handle = await session.CreateAsync(path, [path, hits.ToString(System.Globalization.CultureInfo.InvariantCulture)], new CreateOptions { StopAt = Rendezvous.Main });
+        TrackPid(handle.Pid);
+        var names = new ConcurrentQueue<string?>();
+        await session.SetBreakpointAsync(handle, "a.out`work", _ =>
+        {
+            names.Enqueue(Thread.CurrentThread.Name);
+            onHit?.Invoke();
+        });
+        session.Continue(handle);
+        var end = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(NotificationKind.Exited, end?.Kind);
+
+        // Whoever awaits the end of a victim continues off the owner thread (no synchronization context here).
+        await session.ReleaseAsync(handle).ConfigureAwait(false);
+        Assert.NotEqual(OwnerName, Thread.CurrentThread.Name);
+        return [.. names];
+    }
+}
