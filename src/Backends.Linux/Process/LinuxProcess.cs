@@ -473,6 +473,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             }
 
             // The stop ended before every thread had reported it, so the core never heard of it: carry on.
+            _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, Options);
             ResumeIfFree(thread);
             return;
         }
@@ -530,7 +531,10 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
     private void Park(VictimThread thread)
     {
+        // Options first (a listening thread takes no requests): while someone else's stop lasts, a crash of the
+        // tracer must leave even a created victim stopped (S20), so no EXITKILL; it comes back with the resume.
         Log.Step(_logger, Pid, $"listen {thread.Tid}");
+        _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, BaseOptions);
         if (TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
         {
             thread.Listening = true;
