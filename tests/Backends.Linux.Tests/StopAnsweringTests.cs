@@ -18,7 +18,7 @@ public sealed class StopAnsweringTests : LinuxTestBase
 
     [Fact]
     [Trait("Spec", "S14")]
-    public async Task Breakpoint_handlers_run_on_the_owner_thread_and_nothing_awaiting_a_release_continues_there()
+    public async Task Breakpoint_handlers_run_on_the_owner_thread()
     {
         var names = await HandlerThreads(_ => { }, hits: 200);
 
@@ -27,6 +27,40 @@ public sealed class StopAnsweringTests : LinuxTestBase
         // deliver a stop, the owner answers every hit itself, and the loop never leaves it.
         Assert.Equal(200, names.Count);
         Assert.True(names.Skip(5).All(n => n == OwnerName), string.Join(", ", names.Select((n, i) => (n, i)).Where(x => x.n != OwnerName).Select(x => $"{x.i}:{x.n}")));
+    }
+
+    [Fact]
+    [Trait("Spec", "S9")]
+    public async Task Releasing_a_victim_whose_loop_runs_on_the_owner_thread_continues_off_it()
+    {
+        // The release wakes the loop waiting for the owner; the loop ends on the owner thread, and the caller
+        // awaiting that end (no synchronization context here) must not be continued there.
+        var services = new ServiceCollection();
+        services.AddProcHex(b => b.UseLinux());
+        await using var provider = services.BuildServiceProvider();
+        var session = provider.GetRequiredService<ProcHexSession>();
+        var path = FixturePrograms.PathOf("loop");
+        var handle = await session.CreateAsync(path, [path, "1000000000"], new CreateOptions { StopAt = Rendezvous.Main });
+        TrackPid(handle.Pid);
+        var onOwner = 0;
+        await session.SetBreakpointAsync(handle, "a.out`work", _ =>
+        {
+            if (Thread.CurrentThread.Name == OwnerName)
+            {
+                Interlocked.Increment(ref onOwner);
+            }
+        });
+        session.Continue(handle);
+        Assert.True(await Observe.Eventually(() => Volatile.Read(ref onOwner) > 20), "no hit answered on the owner thread");
+
+        Assert.NotEqual(OwnerName, await ThreadAfterRelease(session, handle));
+    }
+
+    /// <summary>The thread the caller of a release is continued on, with no synchronization context to go back to.</summary>
+    private static async Task<string?> ThreadAfterRelease(ProcHexSession session, ProcessHandle handle)
+    {
+        await session.ReleaseAsync(handle).ConfigureAwait(false);
+        return Thread.CurrentThread.Name;
     }
 
     [Fact]
@@ -118,9 +152,7 @@ public sealed class StopAnsweringTests : LinuxTestBase
         var end = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(NotificationKind.Exited, end?.Kind);
 
-        // Whoever awaits the end of a victim continues off the owner thread (no synchronization context here).
-        await session.ReleaseAsync(handle).ConfigureAwait(false);
-        Assert.NotEqual(OwnerName, Thread.CurrentThread.Name);
+        await session.ReleaseAsync(handle);
         return [.. names];
     }
 }

@@ -459,8 +459,13 @@ internal sealed class ControlLoop
     private async Task FinishAsync(bool notify)
     {
         // A backend may run this loop on its own event thread (Linux answers stops on its ptrace owner thread):
-        // whoever awaits the loop's end (a release, the session's disposal) must not continue on that thread.
-        await Task.Yield();
+        // whoever awaits the loop's end (a release, the session's disposal) must not continue on that thread. A pool
+        // thread is fine, and under a synchronization context (the deterministic simulation) awaiters resume on it.
+        if (SynchronizationContext.Current is null && !Thread.CurrentThread.IsThreadPoolThread)
+        {
+            await Task.Yield();
+        }
+
         await _victim.Lock.AcquireAsync(_flow);
         try
         {
