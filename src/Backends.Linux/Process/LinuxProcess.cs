@@ -39,6 +39,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private readonly StopWaiter _stopWaiter = new();
     private StopWaiter? _waiter;
     private StopWaiter? _answering;
+    private List<VictimThread>? _stopTargets = [];
     private StopEvent _answeringStop;
     private StopEvent? _final;
     private BreakpointPatch? _pendingStep;
@@ -831,14 +832,27 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _holdAll = true;
         _listening = false;
         var stopped = false;
-        var targets = new List<VictimThread>();
-        foreach (var thread in _threads.Values.Where(t => t.Running || t.Listening).ToArray())
+
+        // The plain step-over stops every thread on every hit: the list is reused (taken, so a nested call would
+        // get its own), and nothing else here allocates.
+        var targets = _stopTargets ?? [];
+        _stopTargets = null;
+        foreach (var thread in _threads.Values)
         {
+            if (!thread.Running && !thread.Listening)
+            {
+                continue;
+            }
+
             thread.Listening = false;
             thread.Running = true;
 
             // ESRCH: the thread is exiting; its exit status reaches the main loop.
-            Log.Step(_logger, Pid, $"interrupt {thread.Tid}");
+            if (_logger.IsEnabled(LogLevel.Trace))
+            {
+                Log.Step(_logger, Pid, $"interrupt {thread.Tid}");
+            }
+
             if (TryPtrace(PTRACE_INTERRUPT, thread.Tid, 0, 0) == 0)
             {
                 targets.Add(thread);
@@ -866,6 +880,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         finally
         {
             _collecting = false;
+            targets.Clear();
+            _stopTargets = targets;
         }
 
         return stopped;
