@@ -218,18 +218,19 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             }
 
             _listening = true;
-            foreach (var thread in _threads.Values.ToArray())
+            foreach (var thread in _threads.Values)
             {
                 // Without EXITKILL a crash of the tracer detaches the victim, and a detached victim in a
-                // group-stop stays stopped: exactly what S20 asks for.
-                _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, BaseOptions);
-                Log.Step(_logger, Pid, $"await external: {thread.Tid} running={thread.Running} group={thread.GroupStopped}");
-                if (thread is { Running: false, GroupStopped: true } && TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
+                // group-stop stays stopped: exactly what S20 asks for. (Parked threads dropped it already.)
+                if (!thread.Listening)
                 {
-                    thread.Listening = true;
+                    _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, BaseOptions);
                 }
             }
 
+            // Never a thread parked already: one that SIGCONT woke may have its report still unread, and a second
+            // LISTEN would succeed on its new trap stop and park it for good, with no notice left to wake it.
+            ParkGroupStopped();
             CheckResumedByOthers();
         });
     }
