@@ -23,7 +23,12 @@ internal sealed class LibraryPeer(bool emulate) : Peer(emulate ? "ProcHex librar
             if (_provider is null)
             {
                 var services = new ServiceCollection();
-                services.AddProcHex(b => b.UseLinux(o => o.EmulateStepOver = Emulate));
+                // Answers on the owner thread, as the CLI: the handler only counts (Tool starts peers off that thread).
+                services.AddProcHex(b => b.UseLinux(o =>
+                {
+                    o.EmulateStepOver = Emulate;
+                    o.AnswerStopsOnOwnerThread = true;
+                }));
                 _provider = services.BuildServiceProvider();
             }
 

@@ -28,8 +28,10 @@ internal static class Tool
             start.ArgumentList.Add(argument);
         }
 
+        // Started from the thread pool: this process answers ProcHex stops on the ptrace owner thread, and a child
+        // forked from that thread would be reaped by its wait (WaitForExit would never return).
         var clock = Stopwatch.StartNew();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {file}");
+        using var process = await Task.Run(() => Process.Start(start)) ?? throw new InvalidOperationException($"cannot start {file}");
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

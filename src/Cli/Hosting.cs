@@ -47,7 +47,8 @@ internal static class Hosting
         {
             services.AddProcHex(builder => _ = backend switch
             {
-                Linux => builder.UseLinux(),
+                // Its handlers only count, and it starts no processes of its own: stops are answered on the owner.
+                Linux => builder.UseLinux(o => o.AnswerStopsOnOwnerThread = true),
                 FreeBsd => builder.UseFreeBsd(),
                 _ => builder.UseFake(kernel ?? new FakeKernel()),
             });

@@ -20,7 +20,7 @@ public sealed class StopAnsweringTests : LinuxTestBase
     [Trait("Spec", "S14")]
     public async Task Breakpoint_handlers_run_on_the_owner_thread()
     {
-        var names = await HandlerThreads(_ => { }, hits: 500);
+        var names = await HandlerThreads(o => o.AnswerStopsOnOwnerThread = true, hits: 500);
 
         // The first answers after Continue come from the loop on the pool for as long as it finds the next hit
         // already queued when it asks (a loaded machine, a fast victim). Once the owner has answered one hit the
@@ -40,7 +40,7 @@ public sealed class StopAnsweringTests : LinuxTestBase
         // The release wakes the loop waiting for the owner; the loop ends on the owner thread, and the caller
         // awaiting that end (no synchronization context here) must not be continued there.
         var services = new ServiceCollection();
-        services.AddProcHex(b => b.UseLinux());
+        services.AddProcHex(b => b.UseLinux(o => o.AnswerStopsOnOwnerThread = true));
         await using var provider = services.BuildServiceProvider();
         var session = provider.GetRequiredService<ProcHexSession>();
         var path = FixturePrograms.PathOf("loop");
@@ -69,9 +69,9 @@ public sealed class StopAnsweringTests : LinuxTestBase
 
     [Fact]
     [Trait("Spec", "S14")]
-    public async Task With_answers_on_the_owner_thread_turned_off_no_handler_runs_there()
+    public async Task By_default_no_handler_runs_on_the_owner_thread()
     {
-        var names = await HandlerThreads(o => o.AnswerStopsOnOwnerThread = false, hits: 100);
+        var names = await HandlerThreads(_ => { }, hits: 100);
 
         Assert.Equal(100, names.Count);
         Assert.DoesNotContain(OwnerName, names);
@@ -83,7 +83,11 @@ public sealed class StopAnsweringTests : LinuxTestBase
     {
         var slept = 0;
         var names = await HandlerThreads(
-            o => o.SlowAnswerLimit = TimeSpan.FromMilliseconds(30),
+            o =>
+            {
+                o.AnswerStopsOnOwnerThread = true;
+                o.SlowAnswerLimit = TimeSpan.FromMilliseconds(30);
+            },
             hits: 50,
             onHit: () =>
             {

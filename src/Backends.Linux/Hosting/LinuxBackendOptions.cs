@@ -14,12 +14,14 @@ public sealed class LinuxBackendOptions
     /// <summary>
     /// Answer stops on the ptrace owner thread: the control loop's continuation (and with it the breakpoint
     /// handlers, milestone and library callbacks) runs on the thread that took the stop, so a hit costs no thread
-    /// switch. On by default. Handlers then share that one thread with every victim: they must be short and must not
-    /// block. A victim whose answer keeps the owner longer than <see cref="SlowAnswerLimit"/> is switched to the
-    /// thread pool with a warning; turn this off when handlers block by design (they then run on the thread pool,
-    /// at the cost of two thread switches per hit).
+    /// switch (about a fifth more hits per second). Off by default: handlers then share that one thread with every
+    /// victim, so they must be short, must not block, and must not start processes (a child forked from the owner
+    /// thread is reaped by its wait, and the runtime never sees it end); code that awaits ProcHex from a handler's
+    /// flow can end up on that thread too. Turn it on when the handlers are yours and small (the prochex CLI does).
+    /// A victim whose answer keeps the owner longer than <see cref="SlowAnswerLimit"/> is moved to the thread pool
+    /// with a warning.
     /// </summary>
-    public bool AnswerStopsOnOwnerThread { get; set; } = true;
+    public bool AnswerStopsOnOwnerThread { get; set; }
 
     /// <summary>How long one answer may keep the owner thread before its victim is moved to the thread pool.</summary>
     public TimeSpan SlowAnswerLimit { get; set; } = TimeSpan.FromMilliseconds(200);

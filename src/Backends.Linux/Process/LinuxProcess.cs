@@ -82,7 +82,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     internal bool EmulationEnabled { get; set; } = true;
 
     /// <summary>See <see cref="LinuxBackendOptions.AnswerStopsOnOwnerThread"/>; cleared for good by a slow answer.</summary>
-    internal bool AnswerOnOwner { get; set; } = true;
+    internal bool AnswerOnOwner { get; set; }
 
     internal long SlowAnswerTicks { get; set; } = System.Diagnostics.Stopwatch.Frequency / 5;
 

@@ -41,6 +41,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "owner thread: a deferred completion failed")]
     public static partial void DeferredFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "pid {Pid}: answering a stop kept the ptrace owner thread for {Milliseconds} ms (every victim waited meanwhile); this victim's stops are answered on the thread pool from now on. Handlers that block belong on the thread pool (UseLinux(o => o.AnswerStopsOnOwnerThread = false))")]
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "pid {Pid}: answering a stop kept the ptrace owner thread for {Milliseconds} ms (every victim waited meanwhile); this victim's stops are answered on the thread pool from now on. Handlers that block belong on the thread pool (leave UseLinux(o => o.AnswerStopsOnOwnerThread) off)")]
     public static partial void SlowAnswer(ILogger logger, int pid, long milliseconds);
 }
