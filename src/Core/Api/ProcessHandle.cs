@@ -35,7 +35,7 @@ public sealed class ProcessHandle
             }
             catch (TracerException ex)
             {
-                throw Failed(ex);
+                throw ProcHexException.FromBackend(ex);
             }
         }
     }
@@ -53,7 +53,7 @@ public sealed class ProcessHandle
             }
             catch (TracerException ex)
             {
-                throw Failed(ex);
+                throw ProcHexException.FromBackend(ex);
             }
         }
     }
@@ -69,7 +69,7 @@ public sealed class ProcessHandle
         }
         catch (TracerException ex)
         {
-            throw Failed(ex);
+            throw ProcHexException.FromBackend(ex);
         }
     }
 
@@ -92,11 +92,9 @@ public sealed class ProcessHandle
         }
         catch (TracerException ex)
         {
-            throw Failed(ex);
+            throw ProcHexException.FromBackend(ex);
         }
     }
 
     public override string ToString() => $"pid {Pid} ({State})";
-
-    private static ProcHexException Failed(TracerException ex) => ProcHexException.FromBackend(ex);
 }
