@@ -104,14 +104,24 @@ public sealed class HostileInputTests : LinuxTestBase
     [Trait("Spec", "S23")]
     public async Task Releases_racing_continues_and_breakpoint_changes_on_one_handle_release_once_and_lose_nothing()
     {
-        using var victim = Untraced.Start("sleeper");
+        using var victim = Untraced.StartWatched("sleeper");
         TrackPid(victim.Id);
         await GrabTests.WaitForMapping(victim.Id, "sleeper");
         await using var session = new ProcHexSession(Tracer);
 
         for (var round = 0; round < 5; round++)
         {
-            var handle = await session.GrabAsync(victim.Id);
+            ProcessHandle handle;
+            try
+            {
+                handle = await session.GrabAsync(victim.Id);
+            }
+            catch (GrabFailedException e)
+            {
+                await Observe.Eventually(() => victim.Ending is not null);
+                throw new InvalidOperationException($"round {round}: {e.Message}; the victim {victim.Ending ?? "lives"}", e);
+            }
+
             var hits = 0;
             await session.SetBreakpointAsync(handle, "a.out`work", _ => Interlocked.Increment(ref hits));
             session.Continue(handle);
@@ -153,6 +163,7 @@ public sealed class HostileInputTests : LinuxTestBase
             Assert.Empty(session.Handles);
             Assert.True(await Observe.Eventually(() => Observe.TracerPid(victim.Id) == 0), "still traced after the race");
             Assert.Empty(Observe.TextDifferences(victim.Id));
+            Assert.True(victim.Ending is null && Observe.State(victim.Id) is not (null or 'Z'), $"round {round}: the victim died: {victim.Ending}");
         }
 
         Assert.True(await Observe.Eventually(() => Observe.State(victim.Id) is not ('T' or 't')));

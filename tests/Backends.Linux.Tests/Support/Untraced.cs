@@ -9,16 +9,51 @@ namespace ProcHex.Tests.Support;
 /// </summary>
 internal sealed class Untraced : IDisposable
 {
-    private Untraced(int id) => Id = id;
+    private readonly string? _statusFile;
+
+    private Untraced(int id, string? statusFile = null)
+    {
+        Id = id;
+        _statusFile = statusFile;
+    }
 
     public int Id { get; }
 
+    /// <summary>How a watched victim ended ("exited 0", "killed by signal 5"), or null while it lives.</summary>
+    public string? Ending
+    {
+        get
+        {
+            if (_statusFile is null || !File.Exists(_statusFile) || File.ReadAllText(_statusFile).Trim() is not { Length: > 0 } status)
+            {
+                return null;
+            }
+
+            var code = int.Parse(status, CultureInfo.InvariantCulture);
+            return code > 128 ? $"killed by signal {code - 128}" : $"exited {code}";
+        }
+    }
+
     public static Untraced Start(string program, params string[] args)
     {
-        var command = string.Join(' ', new[] { FixturePrograms.PathOf(program) }.Concat(args).Select(a => $"'{a}'"));
-        var output = FixturePrograms.Run("/bin/sh", "-c", $"{command} </dev/null >/dev/null 2>&1 & echo $!");
+        var output = FixturePrograms.Run("/bin/sh", "-c", $"{Command(program, args)} </dev/null >/dev/null 2>&1 & echo $!");
         return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture));
     }
+
+    /// <summary>
+    /// Like <see cref="Start"/>, but a shell stays behind as the victim's parent and writes down how it ended
+    /// (<see cref="Ending"/>), for tests whose victim must not die.
+    /// </summary>
+    public static Untraced StartWatched(string program, params string[] args)
+    {
+        var statusFile = Path.Combine(FixturePrograms.Dir, $"ending-{Guid.NewGuid():N}");
+        var watcher = $"( {Command(program, args)} </dev/null >/dev/null 2>&1 & echo $!; exec >/dev/null 2>&1; wait $!; echo $? >'{statusFile}' ) &";
+        var output = FixturePrograms.Run("/bin/sh", "-c", watcher);
+        return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture), statusFile);
+    }
+
+    private static string Command(string program, string[] args) =>
+        string.Join(' ', new[] { FixturePrograms.PathOf(program) }.Concat(args).Select(a => $"'{a}'"));
 
     public void Kill()
     {
