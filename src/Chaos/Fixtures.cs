@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ProcHex.CFixtures;
 
 namespace ProcHex.Chaos;
 
@@ -27,12 +28,12 @@ internal sealed class Fixtures : IDisposable
         var fixtures = new Fixtures(dir);
         foreach (var (name, source) in Reused.Select(n => (n, shared)).Concat(Own.Select(n => (n, own))))
         {
-            Run("gcc", "-O0", "-g", "-pthread", "-I", shared, "-o", Path.Combine(dir, name), Path.Combine(source, name + ".c"));
+            FixturePrograms.Compile(Path.Combine(source, name + ".c"), dir, "-I", shared);
         }
 
         foreach (var name in Reused.Append("churn"))
         {
-            fixtures._calls[name] = Symbol(Path.Combine(dir, name), "calls");
+            fixtures._calls[name] = FixturePrograms.Symbol(Path.Combine(dir, name), "calls");
         }
 
         return fixtures;
@@ -51,7 +52,7 @@ internal sealed class Fixtures : IDisposable
     public async Task<(int Pid, int Nanny)?> StartExternalAsync(string statusFile, string program, IReadOnlyList<string> arguments)
     {
         var words = new[] { PathOf("nanny"), statusFile, PathOf(program), program }.Concat(arguments).Select(w => $"'{w}'");
-        var nanny = int.Parse(Run("/bin/sh", "-c", $"{string.Join(' ', words)} </dev/null >/dev/null 2>&1 & echo $!").Trim(), CultureInfo.InvariantCulture);
+        var nanny = int.Parse(FixturePrograms.Run("/bin/sh", "-c", $"{string.Join(' ', words)} </dev/null >/dev/null 2>&1 & echo $!").Trim(), CultureInfo.InvariantCulture);
         var deadline = Stopwatch.StartNew();
         while (deadline.ElapsedMilliseconds < 5000)
         {
@@ -77,20 +78,6 @@ internal sealed class Fixtures : IDisposable
         }
     }
 
-    private static ulong Symbol(string file, string symbol)
-    {
-        foreach (var line in Run("nm", file).Split('\n'))
-        {
-            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 3 && parts[2] == symbol)
-            {
-                return ulong.Parse(parts[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidOperationException($"{symbol} not found in {file}");
-    }
-
     private static string FindRepository()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory, Path.GetDirectoryName(ThisFile()) ?? "/" })
@@ -108,26 +95,6 @@ internal sealed class Fixtures : IDisposable
     }
 
     private static string ThisFile([System.Runtime.CompilerServices.CallerFilePath] string path = "") => path;
-
-    public static string Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000))
-        {
-            p.Kill();
-            throw new TimeoutException($"{file} timed out");
-        }
-
-        return p.ExitCode == 0 ? stdout.Result : throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {stderr.Result}");
-    }
 }
 
 /// <summary>What a nanny wrote: the victim's pid and, once it ended, how.</summary>

@@ -126,14 +126,14 @@ public class CreateAndGrabTests
     public async Task Read_only_grab_neither_stops_nor_traces_and_reads_symbols_from_the_mapped_ELF_files()
     {
         var kernel = FakeCatalogue.NewKernel();
-        var sleeper = FixtureFiles.PathOf("sleeper");
+        var sleeper = FixturePrograms.PathOf("sleeper");
         var pid = kernel.StartUntraced(sleeper);
 
         using var process = await GrabAsync(kernel, pid, GrabAccess.ReadOnly);
 
         Assert.DoesNotContain(kernel.Calls, c => c.StartsWith("PT_", StringComparison.Ordinal));
         Assert.Equal((FakeState.Running, false), kernel.Observe(pid));
-        Assert.Equal([sleeper, FixtureFiles.RtldStubPath], process.Symbols.Objects.Select(o => o.Path));
+        Assert.Equal([sleeper, FakeRtld.StubPath], process.Symbols.Objects.Select(o => o.Path));
         Assert.True(process.Symbols.TryLookup("a.out", "work", out var work));
         Assert.True(process.Symbols.TryResolve(work + 1, out var where));
         Assert.Equal("sleeper`work+0x1", where.ToString());
@@ -152,7 +152,7 @@ public class CreateAndGrabTests
     public async Task Rtld_agent_finds_ld_elf_by_AT_BASE_and_tells_preinit_postinit_and_dlopen_apart()
     {
         var kernel = FakeCatalogue.NewKernel();
-        using var process = await CreateAsync(kernel, FixtureFiles.PathOf("dlopen"), "1");
+        using var process = await CreateAsync(kernel, FixturePrograms.PathOf("dlopen"), "1");
         process.BeginControl();
         var rtld = process.OpenRtldAgent();
         Assert.NotNull(rtld);

@@ -82,7 +82,7 @@ public class AttachTests
     [Fact]
     public void Sigterm_during_run_kills_the_created_victim_and_exits_143()
     {
-        using var prochex = Prochex.Start("run", "--count", "work", "--", Fixtures.PathOf("sleeper"));
+        using var prochex = Prochex.Start("run", "--count", "work", "--", FixturePrograms.PathOf("sleeper"));
         var pid = Prochex.PidIn(prochex.WaitForStderr(": created ", TimeSpan.FromSeconds(30)));
         prochex.WaitForStderr("counting work", TimeSpan.FromSeconds(30));
         prochex.Signal(15);
@@ -95,7 +95,7 @@ public class AttachTests
     [Fact]
     public void A_created_victim_never_outlives_a_killed_prochex()
     {
-        using var prochex = Prochex.Start("run", "--count", "work", "--", Fixtures.PathOf("sleeper"));
+        using var prochex = Prochex.Start("run", "--count", "work", "--", FixturePrograms.PathOf("sleeper"));
         var pid = Prochex.PidIn(prochex.WaitForStderr(": created ", TimeSpan.FromSeconds(30)));
         prochex.WaitForStderr("counting work", TimeSpan.FromSeconds(30));
         prochex.Signal(9);
@@ -116,7 +116,7 @@ public class AttachTests
             var report = Assert.Single(result.JsonLines);
             Assert.Equal("inspect", (string?)report["event"]);
             var paths = report["objects"]!.AsArray().Select(o => (string)o!["path"]!).ToList();
-            Assert.Equal(Fixtures.PathOf("sleeper"), paths[0]);
+            Assert.Equal(FixturePrograms.PathOf("sleeper"), paths[0]);
             Assert.Contains(paths, p => p.EndsWith("/libc.so.6", StringComparison.Ordinal));
             Assert.All(report["objects"]!.AsArray(), o => Assert.StartsWith("0x", (string)o!["base"]!, StringComparison.Ordinal));
             var thread = Assert.Single(report["threads"]!.AsArray());

@@ -33,7 +33,7 @@ public class FailureTests
     [Fact]
     public void An_unknown_bare_symbol_fails_and_the_created_victim_does_not_outlive_it()
     {
-        var result = Prochex.Run("run", "--count", "no_such_symbol_anywhere", "--", Fixtures.PathOf("sleeper"));
+        var result = Prochex.Run("run", "--count", "no_such_symbol_anywhere", "--", FixturePrograms.PathOf("sleeper"));
 
         Assert.True(result.ExitCode == 1, result.ToString());
         Assert.Contains(result.StderrLines, l => l.StartsWith("prochex: unknown SPEC 'no_such_symbol_anywhere'", StringComparison.Ordinal));
@@ -44,7 +44,7 @@ public class FailureTests
     [Fact]
     public void An_unknown_symbol_of_a_loaded_object_fails_at_the_rendezvous()
     {
-        var result = Prochex.Run("run", "--count", "a.out`no_such_symbol", "--", Fixtures.PathOf("sleeper"));
+        var result = Prochex.Run("run", "--count", "a.out`no_such_symbol", "--", FixturePrograms.PathOf("sleeper"));
 
         Assert.True(result.ExitCode == 1, result.ToString());
         Assert.Contains("prochex: unknown SPEC 'a.out`no_such_symbol': ", result.Stderr, StringComparison.Ordinal);

@@ -12,7 +12,7 @@ public class JsonShapeTests
     public void Run_json_lines_parse_and_keep_their_shape()
     {
         var result = Prochex.Run(
-            "run", "--json", "--count", "work", "--count", "libwork.so`libwork", "--", Fixtures.PathOf("dlopen"), "3");
+            "run", "--json", "--count", "work", "--count", "libwork.so`libwork", "--", FixturePrograms.PathOf("dlopen"), "3");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var lines = result.JsonLines;

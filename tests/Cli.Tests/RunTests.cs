@@ -8,7 +8,7 @@ public class RunTests
     [Fact]
     public void Counts_every_call_of_an_executable_function_and_prints_the_table()
     {
-        var result = Prochex.Run("run", "--count", "work", "--", Fixtures.PathOf("loop"), "1000");
+        var result = Prochex.Run("run", "--count", "work", "--", FixturePrograms.PathOf("loop"), "1000");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var row = result.Stdout.Split('\n').Single(l => l.Contains(" work ", StringComparison.Ordinal));
@@ -21,7 +21,7 @@ public class RunTests
     [Fact]
     public void Counts_exactly_the_calls_made_from_four_threads()
     {
-        var result = Prochex.Run("run", "--json", "--count", "work", "--", Fixtures.PathOf("threads"), "4000");
+        var result = Prochex.Run("run", "--json", "--count", "work", "--", FixturePrograms.PathOf("threads"), "4000");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(4000, result.Count("work"));
@@ -31,7 +31,7 @@ public class RunTests
     public void A_spec_on_a_library_loaded_with_dlopen_stays_pending_until_it_loads_and_counts_exactly()
     {
         var result = Prochex.Run(
-            "run", "--json", "--count", "libwork.so`libwork", "--count", "work", "--", Fixtures.PathOf("dlopen"), "500");
+            "run", "--json", "--count", "libwork.so`libwork", "--count", "work", "--", FixturePrograms.PathOf("dlopen"), "500");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(500, result.Count("libwork.so`libwork"));
@@ -46,7 +46,7 @@ public class RunTests
     [Fact]
     public void A_fork_is_reported_and_only_the_parents_calls_are_counted()
     {
-        var result = Prochex.Run("run", "--json", "--count", "work", "--", Fixtures.PathOf("fork"), "4");
+        var result = Prochex.Run("run", "--json", "--count", "work", "--", FixturePrograms.PathOf("fork"), "4");
 
         Assert.Equal(0, result.ExitCode);
         var fork = Assert.Single(result.JsonLines, e => (string?)e["event"] == "fork");
@@ -58,18 +58,18 @@ public class RunTests
     [Fact]
     public void Counting_goes_on_in_the_new_image_after_an_exec()
     {
-        var result = Prochex.Run("run", "--json", "--count", "work", "--", Fixtures.PathOf("exec"), "5");
+        var result = Prochex.Run("run", "--json", "--count", "work", "--", FixturePrograms.PathOf("exec"), "5");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(1 + 5, result.Count("work"));
         var exec = Assert.Single(result.JsonLines, e => (string?)e["event"] == "exec");
-        Assert.Equal(Fixtures.PathOf("loop"), (string?)exec["program"]);
+        Assert.Equal(FixturePrograms.PathOf("loop"), (string?)exec["program"]);
     }
 
     [Fact]
     public void Stopping_at_main_still_counts_every_call_made_from_main()
     {
-        var result = Prochex.Run("run", "--json", "--stop-at", "main", "--count", "a.out`work", "--", Fixtures.PathOf("loop"), "25");
+        var result = Prochex.Run("run", "--json", "--stop-at", "main", "--count", "a.out`work", "--", FixturePrograms.PathOf("loop"), "25");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(25, result.Count("a.out`work"));
@@ -79,7 +79,7 @@ public class RunTests
     [Fact]
     public void Exits_with_the_programs_own_status()
     {
-        var result = Prochex.Run("run", "--count", "work", "--", Fixtures.PathOf("loop"), "3", "7");
+        var result = Prochex.Run("run", "--count", "work", "--", FixturePrograms.PathOf("loop"), "3", "7");
 
         Assert.True(result.ExitCode == 7, result.ToString());
     }
@@ -87,7 +87,7 @@ public class RunTests
     [Fact]
     public void Exits_128_plus_the_signal_that_killed_the_program()
     {
-        var result = Prochex.Run("run", "--json", "--count", "work", "--", Fixtures.PathOf("crash"));
+        var result = Prochex.Run("run", "--json", "--count", "work", "--", FixturePrograms.PathOf("crash"));
 
         Assert.True(result.ExitCode == 128 + 11, result.ToString());
         Assert.Equal(1, result.Count("work"));

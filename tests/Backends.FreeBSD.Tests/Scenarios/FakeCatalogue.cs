@@ -24,7 +24,7 @@ internal sealed class FakeCatalogue
 
     private FakeCatalogue()
     {
-        _rtld = Load(FixtureFiles.RtldStubPath, RtldBase);
+        _rtld = Load(FakeRtld.StubPath, RtldBase);
     }
 
     /// <summary>A kernel with every catalogue program installed at its fixture path.</summary>
@@ -42,7 +42,7 @@ internal sealed class FakeCatalogue
     {
         foreach (var kind in Enum.GetValues<ProgramKind>())
         {
-            var exe = Load(FixtureFiles.PathOf(FileName(kind)), ExecutableBase);
+            var exe = Load(FixturePrograms.PathOf(FileName(kind)), ExecutableBase);
             kernel.AddFile(new FakeImage
             {
                 Path = exe.Path,
@@ -78,10 +78,10 @@ internal sealed class FakeCatalogue
             case ProgramKind.Fork:
                 return [new Fork([.. Enumerable.Repeat(work, n), new Exit(7)]), .. Enumerable.Repeat(work, n), new Exit(0)];
             case ProgramKind.Vfork:
-                var loop = FixtureFiles.PathOf(FileName(ProgramKind.Loop));
+                var loop = FixturePrograms.PathOf(FileName(ProgramKind.Loop));
                 return [new Fork([new Exec(loop, ["loop", n.ToString(CultureInfo.InvariantCulture)])], Vfork: true), .. Enumerable.Repeat(work, n), new Exit(0)];
             case ProgramKind.Exec:
-                return [work, new Exec(FixtureFiles.PathOf(FileName(ProgramKind.Loop)), ["loop", n.ToString(CultureInfo.InvariantCulture)])];
+                return [work, new Exec(FixturePrograms.PathOf(FileName(ProgramKind.Loop)), ["loop", n.ToString(CultureInfo.InvariantCulture)])];
             case ProgramKind.SelfStop:
                 return [new Raise(Signals.SIGSTOP), work, new Exit(0)];
             case ProgramKind.Crash:
@@ -110,7 +110,7 @@ internal sealed class FakeCatalogue
     /// <summary>dlopen, N rounds of libwork() and work(), dlclose, as rtld reports them (rtld.c: GDB_STATE).</summary>
     private IEnumerable<FakeStep> Dlopen(Call work, int n)
     {
-        var library = Load(FixtureFiles.PathOf("libwork.so"), LibraryBase);
+        var library = Load(FixturePrograms.PathOf("libwork.so"), LibraryBase);
         var state = _rtld.Address("r_debug") + 24;
         var hello = new Call(_rtld.Address("r_debug_state"));
         return

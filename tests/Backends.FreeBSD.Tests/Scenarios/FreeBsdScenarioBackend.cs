@@ -45,7 +45,7 @@ public sealed class FreeBsdScenarioBackend : IScenarioBackend
 
     public ScenarioProgram Program(ProgramKind kind)
     {
-        var path = FixtureFiles.PathOf(FakeCatalogue.FileName(kind));
+        var path = FixturePrograms.PathOf(FakeCatalogue.FileName(kind));
         return new ScenarioProgram(path, [path]);
     }
 

@@ -8,7 +8,7 @@ internal static partial class Targets
 {
     public static Process Start(string fixture, params string[] args)
     {
-        var info = new ProcessStartInfo(Fixtures.PathOf(fixture)) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(FixturePrograms.PathOf(fixture)) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
