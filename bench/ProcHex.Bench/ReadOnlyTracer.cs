@@ -36,6 +36,8 @@ internal sealed class ReadOnlyTracer : IProcessTracer
 
         public ValueTask<StopEvent> WaitForStopAsync(CancellationToken cancellationToken) => throw Unused();
 
+        public StopEvent? TakeReadyStop() => throw Unused();
+
         public void Resume() => throw Unused();
 
         public void AwaitExternalResume() => throw Unused();

@@ -128,6 +128,21 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>The report a wait would return at once, if one is queued; never blocks.</summary>
+    internal StopEvent? TakeReadyStop(FakeProcess process)
+    {
+        lock (_gate)
+        {
+            var (victim, attachment) = Controlled(process, FakeOperation.TakeReadyStop, allowEnded: true);
+            if (attachment.Waiter is not null)
+            {
+                throw new InvalidOperationException($"pid {victim.Pid}: a wait is pending");
+            }
+
+            return attachment.Reports.TryDequeue(out var stop) ? stop : null;
+        }
+    }
+
     private void AbandonWait(FakeAttachment attachment, TaskCompletionSource<StopEvent> waiter, CancellationToken cancellationToken)
     {
         lock (_gate)

@@ -44,6 +44,8 @@ public sealed class FakeProcess : ITracedProcess
         }
     }
 
+    public StopEvent? TakeReadyStop() => _kernel.TakeReadyStop(this);
+
     public void Resume() => _kernel.Resume(this);
 
     public void AwaitExternalResume() => _kernel.AwaitExternalResume(this);

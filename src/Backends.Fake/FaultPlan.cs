@@ -7,6 +7,7 @@ public enum FakeOperation
     Grab,
     BeginControl,
     WaitForStop,
+    TakeReadyStop,
     Resume,
     AwaitExternalResume,
     RequestStop,

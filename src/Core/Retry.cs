@@ -35,6 +35,20 @@ internal static class Retry
         }
     }
 
+    public static TResult Persistently<TState, TResult>(TState state, Func<TState, TResult> operation)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return operation(state);
+            }
+            catch (TracerException) when (attempt < Attempts)
+            {
+            }
+        }
+    }
+
     public static TResult OnInterrupt<TState, TResult>(TState state, Func<TState, TResult> operation)
     {
         for (var attempt = 1; ; attempt++)

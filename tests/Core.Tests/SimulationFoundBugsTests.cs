@@ -144,6 +144,42 @@ public class SimulationFoundBugsTests
         Assert.False(_kernel.Observe(pid).Stopped);
     }
 
+    [Theory]
+    [Trait("Spec", "S20")]
+    [Trait("Spec", "S9")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_SIGCONT_racing_the_release_of_a_victim_stopped_by_others_gets_it_killed_or_run_not_hung(bool created)
+    {
+        var pid = created ? 0 : _kernel.Spawn(_programs.Sleeper);
+
+        DeterministicScheduler.Run(
+            async () =>
+            {
+                await using var session = new ProcHexSession(new FakeTracer(_kernel));
+                var handle = created
+                    ? await session.CreateAsync(_programs.Sleeper.Path, [_programs.Sleeper.Path])
+                    : await session.GrabAsync(pid);
+                pid = handle.Pid;
+                session.Continue(handle);
+                await _kernel.WaitStepsAsync(3);
+
+                // In one turn, before the loop runs again: it is handed the stop by others, the release asks it to quit
+                // (Interrupted is queued), and the SIGCONT lands before the loop arranges to hear of one, so arranging it
+                // queues ResumedByOthers too. The loop quits with both unread.
+                _kernel.SendSignal(pid, Signals.Stop);
+                var release = session.ReleaseAsync(handle);
+                _kernel.SendSignal(pid, Signals.Cont);
+                await release;
+            },
+            _kernel,
+            new DeterministicSchedulerOptions { Seed = 5, ForeignWorkGrace = TimeSpan.FromMilliseconds(50) });
+
+        Assert.DoesNotContain($"pid {pid}: released (Hang)", _kernel.Log);
+        Assert.Contains($"pid {pid}: released ({(created ? ReleaseMode.Kill : ReleaseMode.Run)})", _kernel.Log);
+        Assert.Equal(created ? FakeObservation.Gone : new FakeObservation(true, false, false, false), _kernel.Observe(pid));
+    }
+
     [Fact]
     [Trait("Spec", "S12")]
     [Trait("Spec", "S13")]

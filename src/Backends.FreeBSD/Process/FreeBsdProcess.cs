@@ -173,6 +173,39 @@ internal sealed class FreeBsdProcess : ITracedProcess
         }
     }
 
+    /// <summary>What <see cref="WaitForStopAsync"/> would return at once: the same sources, without blocking.</summary>
+    public StopEvent? TakeReadyStop()
+    {
+        RequireControl();
+        lock (_gate)
+        {
+            if (_interruptPending)
+            {
+                _interruptPending = false;
+                return StopEvent.Stopped(StopReason.Interrupted, _lastLwp);
+            }
+
+            while (true)
+            {
+                WaitResult result;
+                if (_stashed is { } stashed)
+                {
+                    _stashed = null;
+                    result = stashed;
+                }
+                else if (!_waiter!.TryNext(_awaitingExternalResume ? Wait.WCONTINUED : 0, out result))
+                {
+                    return null;
+                }
+
+                if (Interpret(result) is { } stop)
+                {
+                    return stop;
+                }
+            }
+        }
+    }
+
     public void Resume()
     {
         RequireControl();

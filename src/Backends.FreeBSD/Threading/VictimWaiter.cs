@@ -70,6 +70,41 @@ internal sealed class VictimWaiter : IDisposable
         }
     }
 
+    /// <summary>
+    /// A status that is there now, without blocking: that of a pending wait once it has completed, else a waitpid with
+    /// WNOHANG on the caller's thread. False when there is none yet (a pending wait keeps its status for its caller).
+    /// </summary>
+    public bool TryNext(int options, out WaitResult result)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_quit, this);
+            if (_pending is { } pending)
+            {
+                var ready = pending.Task.IsCompletedSuccessfully;
+                result = ready ? pending.Task.Result : default;
+                if (ready)
+                {
+                    _pending = null;
+                }
+
+                return ready;
+            }
+        }
+
+        int r;
+        int status;
+        int errno;
+        do
+        {
+            r = _kernel.WaitPid(_pid, out status, options | Interop.Wait.WNOHANG, out errno);
+        }
+        while (r == -1 && errno == Interop.Errno.EINTR);
+
+        result = new WaitResult(r, status, errno);
+        return r != 0;
+    }
+
     /// <summary>Blocks the caller for the next status (used inside Resume and Release, where the victim is known to stop soon).</summary>
     public WaitResult Next(int options)
     {

@@ -130,6 +130,32 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         return wait;
     }
 
+    /// <summary>
+    /// What a wait would return at once: a queued event, once the statuses the kernel already holds for our threads
+    /// (and the owner has not read yet) have been handled; null otherwise. Never blocks.
+    /// </summary>
+    public StopEvent? TakeReadyStop()
+    {
+        ThrowIfReadOnly();
+        return _owner.Invoke<StopEvent?>(() =>
+        {
+            foreach (var tid in _threads.Keys.ToArray())
+            {
+                _ = _owner.PollFor(tid);
+            }
+
+            lock (_eventLock)
+            {
+                if (_waiter is not null)
+                {
+                    throw new InvalidOperationException($"pid {Pid}: a wait for a stop is pending");
+                }
+
+                return TryTakeLocked(out var stop) ? stop : null;
+            }
+        });
+    }
+
     /// <summary>True when the pending wait was still unclaimed by a stop and is now forgotten.</summary>
     private bool ForgetWaiter()
     {

@@ -273,6 +273,23 @@ internal sealed class OwnerThread
         }
     }
 
+    /// <summary>
+    /// Dispatches the status the kernel already holds for <paramref name="tid"/>, if any, without blocking; true when
+    /// there was one. Owner only, between statuses (from work it runs).
+    /// </summary>
+    public unsafe bool PollFor(int tid)
+    {
+        int status;
+        if (Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL | Interop.Sys.WNOHANG) != tid)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _waitReturns);
+        Dispatch(tid, new WaitStatus(status));
+        return true;
+    }
+
     private void Wake()
     {
         // One signal per drain is enough: the owner clears the flag before it looks at the queue.

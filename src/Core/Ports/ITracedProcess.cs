@@ -26,6 +26,13 @@ public interface ITracedProcess : IDisposable
     /// </summary>
     ValueTask<StopEvent> WaitForStopAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The stop, exit or loss that <see cref="WaitForStopAsync"/> would return at once, taken without waiting; null
+    /// when a wait would block. Never called while a wait is pending. Destroy reads what is left this way once the
+    /// control loop has quit, so that the victim is let go as it is, not as the loop last saw it (S9).
+    /// </summary>
+    StopEvent? TakeReadyStop();
+
     /// <summary>Sets the stopped victim running again, delivering any signal it stopped for.</summary>
     void Resume();
 

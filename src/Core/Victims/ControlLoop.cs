@@ -135,9 +135,14 @@ internal sealed class ControlLoop
             return false;
         }
 
+        if (stop.Reason == StopReason.ResumedByOthers)
+        {
+            // In any state (a loop that quit in set-up is still Created or Grabbed): destroy picks the release mode by it.
+            _victim.HeldByOthers = false;
+        }
+
         if (stop.Reason == StopReason.ResumedByOthers && _victim.State == VictimState.HeldByOthers)
         {
-            _victim.HeldByOthers = false;
             _victim.Lifecycle.Fire(VictimTrigger.ResumeByOthers);
         }
         else if (_victim.State == VictimState.Running)
@@ -455,6 +460,41 @@ internal sealed class ControlLoop
 
     private void RefreshSymbols() => Try("refresh symbols", static p => p.Symbols.Refresh());
 
+    /// <summary>
+    /// S9, S20: a loop told to quit stops reading at the stop that woke it, but stops already queued behind it still
+    /// say where the victim is. A resume by others that raced the release, left unread, makes a victim nobody holds
+    /// look held by others: destroy would leave it stopped (hang) instead of killing or running it. So the stops that
+    /// are ready are read, without waiting, and those about who holds the victim or whether it lives are answered as
+    /// the loop would; the rest are moot, the release takes every breakpoint out. True when it turned out dead or lost.
+    /// </summary>
+    private async ValueTask<bool> AnswerReadyStopsAsync()
+    {
+        var notify = false;
+        while (_victim.Quit && !_victim.Lifecycle.IsOver && TakeReadyStop() is { } stop)
+        {
+            if (stop.Kind != StopKind.Stopped || stop.Reason is StopReason.StoppedByOthers or StopReason.ResumedByOthers)
+            {
+                notify |= await HandleAsync(stop);
+            }
+        }
+
+        return notify;
+    }
+
+    private StopEvent? TakeReadyStop()
+    {
+        try
+        {
+            // Like the stop request that woke the loop: one transient failure must not decide how the victim is let go.
+            return Retry.Persistently(Process, static p => p.TakeReadyStop());
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(_victim.Logger, _victim.Pid, "take a ready stop", ex.Message);
+            return null;
+        }
+    }
+
     /// <summary>The loop's end: notify once, take the breakpoints out (S16), let destroy know we are done.</summary>
     private async Task FinishAsync(bool notify)
     {
@@ -469,6 +509,7 @@ internal sealed class ControlLoop
         await _victim.Lock.AcquireAsync(_flow);
         try
         {
+            notify |= await AnswerReadyStopsAsync();
             _victim.Breakpoints.Clear(restoreText: _victim.IsAlive);
         }
         finally
