@@ -19,6 +19,7 @@ internal static partial class Interop
         internal const int PTRACE_SEIZE = 0x4206;
         internal const int PTRACE_INTERRUPT = 0x4207;
         internal const int PTRACE_LISTEN = 0x4208;
+        internal const int PTRACE_PEEKSIGINFO = 0x4209;
 
         internal const int PTRACE_O_TRACESYSGOOD = 0x1;
         internal const int PTRACE_O_TRACEFORK = 0x2;
@@ -120,6 +121,29 @@ internal static partial class Interop
             // siginfo_t is 128 bytes: si_signo, si_errno, si_code, then the union.
             var info = stackalloc int[32];
             return Ptrace(PTRACE_GETSIGINFO, tid, 0, info) == -1 ? null : info[2];
+        }
+
+        /// <summary>
+        /// Whether a SIGTRAP the kernel raised (an int3: si_code SI_KERNEL) waits in the private queue of the stopped
+        /// thread <paramref name="tid"/>, not yet taken (PTRACE_PEEKSIGINFO, Linux 3.10).
+        /// </summary>
+        internal static unsafe bool HasPendingKernelTrap(int tid)
+        {
+            const int Peek = 8;
+            var args = stackalloc ulong[2];
+            args[0] = 0;                       // off
+            args[1] = (ulong)(uint)Peek << 32; // flags 0 (the thread's own queue), nr
+            var infos = stackalloc int[32 * Peek];
+            var n = (int)Ptrace(PTRACE_PEEKSIGINFO, tid, (nint)args, infos);
+            for (var i = 0; i < n; i++)
+            {
+                if (infos[32 * i] == SIGTRAP && infos[(32 * i) + 2] == SI_KERNEL)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 }

@@ -1037,6 +1037,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         _ = StopAll();
+        TakePendingTraps();
         var groupStopped = _threads.Values.Any(t => t.GroupStopped);
         foreach (var (address, original) in _planted)
         {
@@ -1068,6 +1069,56 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         Log.Released(_logger, Pid, mode.ToString());
+    }
+
+    /// <summary>
+    /// A thread that ran into one of our traps just as a stop-all interrupted it reports the interrupt first and
+    /// keeps the SIGTRAP queued: detached like that, it takes the signal untraced and the victim dies of it (seen in
+    /// the release race test, about once in 30 runs). Resumed while still ours, it takes the signal at once, before
+    /// any instruction, as an ordinary trap stop that <see cref="OnTrap"/> answers: the PC goes back to the
+    /// breakpoint and the signal is dropped. A thread in someone else's group-stop leaves it to do that, so it is
+    /// detached with SIGSTOP, which puts it back into the stop. Owner only.
+    /// </summary>
+    private void TakePendingTraps()
+    {
+        foreach (var thread in _threads.Values.ToArray())
+        {
+            // A signal it stopped for waits for the detach: delivered now, its handler's frame would come first.
+            var held = thread.InjectSignal;
+            thread.InjectSignal = 0;
+            var resumed = false;
+            for (var attempt = 0; attempt < 4 && _threads.ContainsKey(thread.Tid) && !thread.Running && HasPendingKernelTrap(thread.Tid); attempt++)
+            {
+                Log.Step(_logger, Pid, $"thread {thread.Tid} has a trap pending: take it before the detach");
+                resumed |= ResumeAndCollect(thread);
+            }
+
+            if (thread.InjectSignal == 0)
+            {
+                thread.InjectSignal = held != 0 ? held : resumed && thread.GroupStopped ? SIGSTOP : 0;
+            }
+        }
+    }
+
+    /// <summary>Resumes a held thread and handles its next status (it stays held: _holdAll). False when it did not run.</summary>
+    private bool ResumeAndCollect(VictimThread thread)
+    {
+        if (TryPtrace(PTRACE_CONT, thread.Tid, 0, 0) != 0)
+        {
+            return false;
+        }
+
+        thread.Running = true;
+        if (_owner.WaitFor(thread.Tid) is { } status)
+        {
+            _owner.Dispatch(thread.Tid, status);
+        }
+        else
+        {
+            ThreadEnded(thread, new WaitStatus(0));
+        }
+
+        return true;
     }
 
     /// <summary>
