@@ -57,8 +57,9 @@ public static class Invariants
         var log = kernel.Log;
         var stoppedByOthers = ExternallyStopped(log);
 
-        // S16: the text of a victim whose control was lost is not the core's to restore (a failed wait is a loss too).
-        var lost = run.LostPids;
+        // S16: the text of a victim the kernel took out of the tracer's reach (an unobservable exec) is not the core's
+        // to restore. A loss that is only a failed wait leaves it in reach: that victim is checked like any other.
+        var lost = ControlLostByKernel(log);
         foreach (var line in log)
         {
             if (line.Contains("untraced", StringComparison.Ordinal) && !(TryPid(line, out var hit) && lost.Contains(hit)))
@@ -126,6 +127,21 @@ public static class Invariants
         }
 
         return stopped;
+    }
+
+    /// <summary>The pids whose control the kernel took away, from the kernel log.</summary>
+    private static HashSet<int> ControlLostByKernel(IReadOnlyList<string> kernelLog)
+    {
+        var lost = new HashSet<int>();
+        foreach (var line in kernelLog)
+        {
+            if (line.Contains(": control lost: ", StringComparison.Ordinal) && TryPid(line, out var pid))
+            {
+                lost.Add(pid);
+            }
+        }
+
+        return lost;
     }
 
     private static bool TryPid(string line, out int pid)

@@ -203,4 +203,36 @@ public class SimulationFoundBugsTests
         Assert.DoesNotContain(_kernel.Log, line => line.Contains("untraced", StringComparison.Ordinal));
         Assert.True(!_kernel.Exists(child) || _kernel.TextIsOriginal(child));
     }
+
+    [Fact]
+    [Trait("Spec", "S16")]
+    [Trait("Spec", "S13")]
+    [Trait("Spec", "S9")]
+    public void A_victim_whose_wait_failed_is_let_go_without_traps_so_the_child_it_forks_gets_clean_text()
+    {
+        // The 4th wait, the one after main's breakpoint: it fails while the victim runs on, every trap planted, to its
+        // fork (as in simulation seed 7074 once ControlLoop.FinishAsync always yields).
+        _kernel.Faults = new FaultPlan().FailAt(FakeOperation.WaitForStop, 4, Errno.ESRCH);
+        var pid = _kernel.Spawn(_programs.Fork, _programs.Fork.Path, "1000");
+
+        var (lost, childText) = DeterministicScheduler.Run(
+            async () =>
+            {
+                await using var session = new ProcHexSession(new FakeTracer(_kernel));
+                var handle = await session.GrabAsync(pid);
+                session.Continue(handle);
+                var lost = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
+                await _kernel.WaitUntilAsync(k => k.Observe(pid).Stopped); // at its fork, for a tracer no longer listening
+                await session.ReleaseAsync(handle);
+                await _kernel.WaitUntilAsync(k => k.ChildrenOf(pid).Count > 0);
+                return (lost, _kernel.TextDifferences(_kernel.ChildrenOf(pid)[0]));
+            },
+            _kernel,
+            seed: 6);
+
+        Assert.Equal(NotificationKind.Lost, lost?.Kind);
+        Assert.Contains($"pid {pid}: released (Run)", _kernel.Log);
+        Assert.Empty(childText);
+        Assert.True(_kernel.TextIsOriginal(pid));
+    }
 }
