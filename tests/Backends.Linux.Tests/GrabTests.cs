@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -91,6 +92,36 @@ public sealed class GrabTests : LinuxTestBase
 
         churn.Kill();
         await churn.WaitForExitAsync();
+    }
+
+    /// <summary>
+    /// The kernel reports a dying group's leader only once every other thread is reaped, and threads we seized are
+    /// reaped by us. A grab that waited for the leader alone while the victim died blocked the owner thread, and
+    /// every victim with it, for good. The leader here waits in vfork, which no PTRACE_INTERRUPT ends, so the grab
+    /// is surely waiting for it when the victim is killed.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task A_victim_killed_while_the_grab_waits_for_its_leader_fails_the_grab_without_blocking()
+    {
+        using var victim = Untraced.Start("vforkwait", "5");
+        TrackPid(victim.Id);
+        Assert.True(
+            await Observe.Eventually(() => Tasks(victim.Id).Count() == 3 && Observe.State(victim.Id) == 'D'),
+            $"the victim did not settle in vfork (state {Observe.State(victim.Id)}, {Tasks(victim.Id).Count()} threads)");
+
+        var grab = Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(20)).AsTask();
+        await Task.Delay(300);
+        Assert.Equal(0, Kill(victim.Id, 9));
+
+        var error = await Assert.ThrowsAsync<GrabException>(() => grab);
+        Assert.Equal(Interop.Errno.ESRCH, error.ErrorNumber);
+        Assert.Contains("exited while being grabbed", error.Message, StringComparison.Ordinal);
+
+        // The owner thread is free: it still serves other victims.
+        var p = await Create("loop", "3");
+        p.Resume();
+        Assert.Equal(StopKind.Exited, (await Next(p)).Kind);
     }
 
     private static IEnumerable<int> Tasks(int pid)

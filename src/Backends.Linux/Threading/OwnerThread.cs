@@ -35,9 +35,12 @@ namespace ProcHex.Backends.Linux;
 /// that is hit over and over this turns two wake-process stops per hit into none; an idle owner still sits in one
 /// blocking wait.</para>
 /// <para><b>Synchronous sub-waits.</b> A few operations (stop all threads, step over a breakpoint, collect a new
-/// thread's or child's first stop, kill and reap) wait for one specific tid with <c>waitpid(tid, __WALL)</c>
-/// on the owner. Statuses of other tracees stay queued in the kernel meanwhile; a status of a tid nobody knows
-/// yet (a new thread whose parent's clone event is still unread) is kept as an orphan and claimed later.</para>
+/// thread's or child's first stop, kill and reap) wait for one specific tid on the owner. While that tid has
+/// nothing to report the owner waits for any tracee, and what the others report is kept as an <i>early status</i>,
+/// dispatched before the owner waits again (or claimed by a sub-wait for that tid): blocking in
+/// <c>waitpid(tid)</c> alone would deadlock on a dying group, whose leader the kernel reports only after we have
+/// reaped every other traced thread. A status of a tid nobody knows yet (a new thread whose parent's clone event
+/// is still unread) is kept as an orphan and claimed later.</para>
 /// </remarks>
 internal sealed class OwnerThread
 {
@@ -47,6 +50,7 @@ internal sealed class OwnerThread
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly Dictionary<int, ITraceeStatusSink> _byTid = [];
     private readonly Dictionary<int, int> _orphans = [];
+    private readonly List<(int Tid, int Status)> _early = [];
     private readonly Queue<IDeferredCompletion> _deferred = new();
     private readonly Thread _thread;
     private readonly ILogger _logger;
@@ -243,42 +247,65 @@ internal sealed class OwnerThread
     public bool IsRegistered(int tid) => _byTid.ContainsKey(tid);
 
     /// <summary>
-    /// Waits for the next status of one tracee (owner only): an orphan kept earlier, or a fresh blocking wait.
+    /// Waits for the next status of one tracee (owner only): an orphan or early status kept before, or a fresh wait.
     /// Null when the tid is no longer ours to wait for (ECHILD).
     /// </summary>
+    /// <remarks>
+    /// It does not block in waitpid(tid): the kernel reports a dying group's leader only once every other thread
+    /// of the group is reaped (and a multithreaded exec waits for that too), and threads we trace are reaped by us.
+    /// Blocked on the leader alone we would wait for good. So while <paramref name="tid"/> has nothing to report
+    /// the owner waits for any tracee and keeps what the others report as early statuses, dispatched before it
+    /// waits again or claimed by a sub-wait for them.
+    /// </remarks>
     public unsafe WaitStatus? WaitFor(int tid)
     {
-        if (_orphans.Remove(tid, out var kept))
+        if (TakeKept(tid) is { } kept)
         {
-            return new WaitStatus(kept);
+            return kept;
         }
 
-        Log.Step(_logger, tid, "owner blocks for this tid alone");
+        Log.Step(_logger, tid, "owner waits for this tid");
         while (true)
         {
             int status;
-            var r = Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL);
+            var r = Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
+            if (r == 0)
+            {
+                r = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
+            }
+
+            if (r == -1)
+            {
+                if (Interop.Sys.LastErrno == Interop.Errno.EINTR)
+                {
+                    continue;
+                }
+
+                return null;
+            }
+
             Interlocked.Increment(ref _waitReturns);
             if (r == tid)
             {
                 return new WaitStatus(status);
             }
 
-            if (r == -1 && Interop.Sys.LastErrno == Interop.Errno.EINTR)
-            {
-                continue;
-            }
-
-            return null;
+            _early.Add((r, status));
         }
     }
 
     /// <summary>
-    /// Dispatches the status the kernel already holds for <paramref name="tid"/>, if any, without blocking; true when
-    /// there was one. Owner only, between statuses (from work it runs).
+    /// Dispatches the status the kernel already holds for <paramref name="tid"/>, or one kept for it, if any, without
+    /// blocking; true when there was one. Owner only, between statuses (from work it runs).
     /// </summary>
     public unsafe bool PollFor(int tid)
     {
+        if (TakeKept(tid) is { } kept)
+        {
+            Dispatch(tid, kept);
+            return true;
+        }
+
         int status;
         if (Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL | Interop.Sys.WNOHANG) != tid)
         {
@@ -287,6 +314,46 @@ internal sealed class OwnerThread
 
         Interlocked.Increment(ref _waitReturns);
         Dispatch(tid, new WaitStatus(status));
+        return true;
+    }
+
+    /// <summary>The orphan stop, or else the first early status, kept for <paramref name="tid"/>: taken.</summary>
+    private WaitStatus? TakeKept(int tid)
+    {
+        if (_orphans.Remove(tid, out var orphan))
+        {
+            return new WaitStatus(orphan);
+        }
+
+        for (var i = 0; i < _early.Count; i++)
+        {
+            if (_early[i].Tid == tid)
+            {
+                var status = _early[i].Status;
+                _early.RemoveAt(i);
+                return new WaitStatus(status);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Dispatches the statuses sub-waits read for other tids; true when there were any. Owner only.</summary>
+    private bool DispatchEarly()
+    {
+        if (_early.Count == 0)
+        {
+            return false;
+        }
+
+        // Dispatching may start sub-waits that keep more: take them in turn.
+        while (_early.Count > 0)
+        {
+            var (tid, status) = _early[0];
+            _early.RemoveAt(0);
+            Dispatch(tid, new WaitStatus(status));
+        }
+
         return true;
     }
 
@@ -348,6 +415,7 @@ internal sealed class OwnerThread
             // waitpid(-1) costs the kernel one look at every tracee (wait_consider_task): with 1,000 victims,
             // polling it in this loop kept the owner busy scanning (bench/ProcHex.Scale). With many tracees the
             // linger watches the queue only, and statuses wait for the blocking wait, at most Linger later.
+            busy |= DispatchEarly();
             busy |= _byTid.Count <= PollingTraceeLimit && PollOnce();
             busy |= RunDeferred();
             var now = System.Diagnostics.Stopwatch.GetTimestamp();
