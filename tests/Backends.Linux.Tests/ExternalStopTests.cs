@@ -303,6 +303,45 @@ public sealed class ExternalStopTests : LinuxTestBase
         sleeper.Kill();
     }
 
+    /// <summary>
+    /// Like BreakpointTests' release test, with someone else's SIGSTOP landing as the threads run into the trap: a
+    /// thread can then enter the group-stop (or our interrupt) with the SIGTRAP still queued. The release must take
+    /// that trap while the thread is ours and still leave the victim in the other party's stop.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S20")]
+    [Trait("Spec", "S16")]
+    public async Task Releasing_a_victim_stopped_by_others_as_its_threads_hit_a_breakpoint_leaves_it_stopped_and_alive()
+    {
+        using var victim = Untraced.StartWatched("threads", "1000000000000");
+        TrackPid(victim.Id);
+        await GrabTests.WaitForMapping(victim.Id, "threads");
+        for (var round = 0; round < 60; round++)
+        {
+            var p = await Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout());
+            p.PlantBreakpoint(BreakpointTests.WorkAddress(p, "threads"));
+            p.Resume();
+            Assert.Equal(0, Kill(victim.Id, SIGSTOP));
+            p.RequestStop();
+            p.Release(ReleaseMode.Run);
+            p.Dispose();
+            Assert.True(
+                await Observe.Eventually(() => victim.Ending is not null || Observe.State(victim.Id) == 'T'),
+                $"round {round}: state {Observe.State(victim.Id)}, not in the SIGSTOP's stop");
+            Assert.True(victim.Ending is null, $"round {round}: the victim died: {victim.Ending}");
+            Assert.Empty(Observe.TextDifferences(victim.Id));
+
+            Assert.Equal(0, Kill(victim.Id, SIGCONT));
+            Assert.True(
+                await Observe.Eventually(() => victim.Ending is not null || Observe.State(victim.Id) is 'R' or 'S'),
+                $"round {round}: SIGCONT does not continue it (state {Observe.State(victim.Id)})");
+            Assert.True(victim.Ending is null, $"round {round}: the victim died after SIGCONT: {victim.Ending}");
+        }
+
+        await Task.Delay(100);
+        Assert.True(victim.Ending is null, $"the victim died after the last round: {victim.Ending}");
+    }
+
     /// <summary>Answers stops the way the core does for S20: hold for others, resume on everything else.</summary>
     private static async Task AnswerLikeTheControlLoop(ITracedProcess p, CancellationToken token)
     {
