@@ -106,9 +106,7 @@ public sealed class GrabTests : LinuxTestBase
     {
         using var victim = Untraced.Start("vforkwait", "5");
         TrackPid(victim.Id);
-        Assert.True(
-            await Observe.Eventually(() => Tasks(victim.Id).Count() == 3 && Observe.State(victim.Id) == 'D'),
-            $"the victim did not settle in vfork (state {Observe.State(victim.Id)}, {Tasks(victim.Id).Count()} threads)");
+        await SettledInVfork(victim.Id);
 
         var grab = Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(20)).AsTask();
         await Task.Delay(300);
@@ -123,6 +121,52 @@ public sealed class GrabTests : LinuxTestBase
         p.Resume();
         Assert.Equal(StopKind.Exited, (await Next(p)).Kind);
     }
+
+    /// <summary>
+    /// A leader waiting in vfork stops only when its child execs or exits. The grab waits for that; the thread that
+    /// traces every victim must not: another victim is created and run to its end meanwhile.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task A_grab_held_up_by_a_leader_in_vfork_holds_up_no_other_victim()
+    {
+        using var victim = Untraced.Start("vforkwait", "3");
+        TrackPid(victim.Id);
+        await SettledInVfork(victim.Id);
+
+        var grab = Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(20)).AsTask();
+        var other = await Create("loop", "3");
+        other.Resume();
+        Assert.Equal(StopKind.Exited, (await Next(other)).Kind);
+        Assert.False(grab.IsCompleted, "the grab was done before another victim could run: it held up the owner thread");
+
+        // Once the child has exited the leader stops: the grab ends with every thread stopped and ours.
+        var p = await grab;
+        Assert.All(Tasks(victim.Id), tid => Assert.Equal('t', Observe.State(tid)));
+        p.Release(ReleaseMode.Run);
+        p.Dispose();
+    }
+
+    /// <summary>Given up before the leader could stop, the grab is let go as soon as it stops: nothing stays traced.</summary>
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task A_grab_given_up_while_the_leader_waits_in_vfork_lets_the_victim_go_once_it_stops()
+    {
+        using var victim = Untraced.Start("vforkwait", "2");
+        TrackPid(victim.Id);
+        await SettledInVfork(victim.Id);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(1)));
+        Assert.True(
+            await Observe.Eventually(() => Tasks(victim.Id).All(t => Observe.TracerPid(t) == 0), 10_000),
+            "a thread is still traced after the vfork child exited");
+        Assert.True(await Observe.Eventually(() => Observe.State(victim.Id) is 'S' or 'R' or 'Z' or null), $"state {Observe.State(victim.Id)}");
+    }
+
+    private static async Task SettledInVfork(int pid) =>
+        Assert.True(
+            await Observe.Eventually(() => Tasks(pid).Count() == 3 && Observe.State(pid) == 'D'),
+            $"the victim did not settle in vfork (state {Observe.State(pid)}, {Tasks(pid).Count()} threads)");
 
     private static IEnumerable<int> Tasks(int pid)
     {

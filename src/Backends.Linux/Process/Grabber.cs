@@ -6,8 +6,8 @@ using static ProcHex.Backends.Linux.Interop.Sys;
 namespace ProcHex.Backends.Linux;
 
 /// <summary>
-/// Grab (S3, S4): PTRACE_SEIZE every thread in /proc/PID/task, again for threads born meanwhile, then
-/// PTRACE_INTERRUPT and collect every stop. Read-only grabs touch nothing.
+/// Grab (S3, S4): PTRACE_SEIZE and PTRACE_INTERRUPT every thread in /proc/PID/task, again for threads born
+/// meanwhile; the grab is done when every one has stopped. Read-only grabs touch nothing.
 /// </summary>
 internal static class Grabber
 {
@@ -16,19 +16,23 @@ internal static class Grabber
 
     internal const string PermissionHint = "permission denied (needs CAP_SYS_PTRACE or root; check kernel.yama.ptrace_scope)";
 
-    /// <summary>Owner thread only for <see cref="GrabAccess.Control"/>.</summary>
-    public static LinuxProcess Grab(OwnerThread owner, int pid, GrabAccess access, ILogger logger)
+    /// <summary>
+    /// Owner thread only for <see cref="GrabAccess.Control"/>: seizes and interrupts every thread, then completes
+    /// once each has stopped, from the statuses the owner goes on dispatching.
+    /// </summary>
+    public static Task<LinuxProcess> Grab(OwnerThread owner, int pid, GrabAccess access, ILogger logger, Action<LinuxProcess>? configure = null)
     {
         Check(pid, access);
         var process = new LinuxProcess(owner, pid, access, created: false, logger);
+        configure?.Invoke(process);
         if (access == GrabAccess.ReadOnly)
         {
-            return process;
+            return Task.FromResult(process);
         }
 
         try
         {
-            SeizeAll(owner, process, pid);
+            SeizeAll(process, pid);
         }
         catch
         {
@@ -36,8 +40,7 @@ internal static class Grabber
             throw;
         }
 
-        Log.Grabbed(logger, pid, process.ThreadIds.Count);
-        return process;
+        return process.AwaitSeizedThreads();
     }
 
     private static void Check(int pid, GrabAccess access)
@@ -88,10 +91,10 @@ internal static class Grabber
         }
     }
 
-    private static void SeizeAll(OwnerThread owner, LinuxProcess process, int pid)
+    private static void SeizeAll(LinuxProcess process, int pid)
     {
         var seen = new HashSet<int>();
-        var pending = new List<VictimThread>();
+        var seized = 0;
         while (true)
         {
             var fresh = ProcFs.Threads(pid).Where(seen.Add).OrderBy(t => t == pid ? 0 : 1).ToList();
@@ -105,7 +108,8 @@ internal static class Grabber
                 var error = TryPtrace(PTRACE_SEIZE, tid, 0, process.Options);
                 if (error == 0)
                 {
-                    pending.Add(process.AddThread(tid, running: true));
+                    _ = process.AddThread(tid, running: true);
+                    seized++;
                     _ = TryPtrace(PTRACE_INTERRUPT, tid, 0, 0);
                 }
                 else if (error == Interop.Errno.ESRCH)
@@ -120,32 +124,15 @@ internal static class Grabber
                 else if (error == Interop.Errno.EPERM && ProcFs.TracerPid(tid) != 0)
                 {
                     // Born after we seized its creator: already ours (TRACECLONE), its first stop is on the way.
-                    pending.Add(process.AddThread(tid, running: true));
+                    _ = process.AddThread(tid, running: true);
+                    seized++;
                 }
             }
 
-            if (seen.Count > 0 && pending.Count == 0)
+            if (seen.Count > 0 && seized == 0)
             {
                 throw new GrabException("no such process", Interop.Errno.ESRCH);
             }
-        }
-
-        foreach (var thread in pending)
-        {
-            while (thread.Running && process.ThreadIds.Contains(thread.Tid))
-            {
-                if (owner.WaitFor(thread.Tid) is not { } status)
-                {
-                    break;
-                }
-
-                owner.Dispatch(thread.Tid, status);
-            }
-        }
-
-        if (process.IsDead)
-        {
-            throw new GrabException("no such process (it exited while being grabbed)", Interop.Errno.ESRCH);
         }
     }
 

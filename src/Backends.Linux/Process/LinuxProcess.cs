@@ -42,6 +42,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private List<VictimThread>? _stopTargets = [];
     private StopEvent _answeringStop;
     private StopEvent? _final;
+    private TaskCompletionSource<LinuxProcess>? _seizing;
     private BreakpointPatch? _pendingStep;
     private int _currentTid;
     private bool _holdAll = true;
@@ -420,6 +421,45 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     // ---- owner-thread internals -------------------------------------------------------------------------
 
     public void OnStatus(int tid, WaitStatus status)
+    {
+        HandleStatus(tid, status);
+        if (_seizing is not null)
+        {
+            CheckSeized();
+        }
+    }
+
+    /// <summary>
+    /// A grab's end: completes once every seized thread has reported its first stop, or the victim died. The
+    /// owner keeps dispatching meanwhile, so a thread that cannot stop yet (a leader waiting in vfork for a child
+    /// that has not exec'd) holds up this grab only, not every other victim. Owner only.
+    /// </summary>
+    internal Task<LinuxProcess> AwaitSeizedThreads()
+    {
+        _seizing = new TaskCompletionSource<LinuxProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seized = _seizing.Task;
+        CheckSeized();
+        return seized;
+    }
+
+    private void CheckSeized()
+    {
+        var seizing = _seizing!;
+        if (_dead)
+        {
+            _seizing = null;
+            ReleaseOnOwner(ReleaseMode.Run);
+            seizing.SetException(new GrabException("no such process (it exited while being grabbed)", Interop.Errno.ESRCH));
+        }
+        else if (!_threads.Values.Any(t => t.Running))
+        {
+            _seizing = null;
+            Log.Grabbed(_logger, Pid, _threads.Count);
+            seizing.SetResult(this);
+        }
+    }
+
+    private void HandleStatus(int tid, WaitStatus status)
     {
         if (!_threads.TryGetValue(tid, out var thread))
         {

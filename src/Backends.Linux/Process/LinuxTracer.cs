@@ -38,10 +38,11 @@ public sealed class LinuxTracer : IProcessTracer
         cancellationToken.ThrowIfCancellationRequested();
         if (access == GrabAccess.ReadOnly)
         {
-            return Grabber.Grab(_owner.Value, pid, access, _logger);
+            return await Grabber.Grab(_owner.Value, pid, access, _logger);
         }
 
-        return await Abandonable(_owner.Value.InvokeAsync(() => Configured(Grabber.Grab(_owner.Value, pid, access, _logger))), cancellationToken);
+        var grab = _owner.Value.InvokeAsync(() => Grabber.Grab(_owner.Value, pid, access, _logger, p => Configured(p))).Unwrap();
+        return await Abandonable(grab, cancellationToken);
     }
 
     private LinuxProcess Configured(LinuxProcess process)

@@ -61,6 +61,6 @@ internal static partial class UnprivilegedOwner
             await Owner.Value.InvokeAsync(() => AsNobody(() => Trampoline.Create(Owner.Value, request, NullLogger.Instance)));
 
         public async ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken) =>
-            await Owner.Value.InvokeAsync(() => AsNobody(() => Grabber.Grab(Owner.Value, pid, access, NullLogger.Instance)));
+            await await Owner.Value.InvokeAsync(() => AsNobody(() => Grabber.Grab(Owner.Value, pid, access, NullLogger.Instance)));
     }
 }
