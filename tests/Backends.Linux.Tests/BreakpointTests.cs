@@ -87,9 +87,7 @@ public sealed class BreakpointTests : LinuxTestBase
     [Trait("Spec", "S16")]
     public async Task Releasing_a_victim_just_resumed_onto_a_breakpoint_never_kills_it()
     {
-        using var victim = Untraced.StartWatched("threads", "1000000000000");
-        TrackPid(victim.Id);
-        await GrabTests.WaitForMapping(victim.Id, "threads");
+        using var victim = await StartBusyThreads();
         for (var round = 0; round < 200; round++)
         {
             var p = await Grab(victim.Id);

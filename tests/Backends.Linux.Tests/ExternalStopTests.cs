@@ -313,9 +313,7 @@ public sealed class ExternalStopTests : LinuxTestBase
     [Trait("Spec", "S16")]
     public async Task Releasing_a_victim_stopped_by_others_as_its_threads_hit_a_breakpoint_leaves_it_stopped_and_alive()
     {
-        using var victim = Untraced.StartWatched("threads", "1000000000000");
-        TrackPid(victim.Id);
-        await GrabTests.WaitForMapping(victim.Id, "threads");
+        using var victim = await StartBusyThreads();
         for (var round = 0; round < 60; round++)
         {
             var p = await Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout());

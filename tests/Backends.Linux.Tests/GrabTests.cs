@@ -104,9 +104,7 @@ public sealed class GrabTests : LinuxTestBase
     [Trait("Spec", "S3")]
     public async Task A_victim_killed_while_the_grab_waits_for_its_leader_fails_the_grab_without_blocking()
     {
-        using var victim = Untraced.Start("vforkwait", "5");
-        TrackPid(victim.Id);
-        await SettledInVfork(victim.Id);
+        using var victim = await StartInVfork(childSeconds: 5);
 
         var grab = Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(20)).AsTask();
         await Task.Delay(300);
@@ -117,9 +115,7 @@ public sealed class GrabTests : LinuxTestBase
         Assert.Contains("exited while being grabbed", error.Message, StringComparison.Ordinal);
 
         // The owner thread is free: it still serves other victims.
-        var p = await Create("loop", "3");
-        p.Resume();
-        Assert.Equal(StopKind.Exited, (await Next(p)).Kind);
+        await RunAnotherVictimToItsEnd();
     }
 
     /// <summary>
@@ -130,14 +126,10 @@ public sealed class GrabTests : LinuxTestBase
     [Trait("Spec", "S3")]
     public async Task A_grab_held_up_by_a_leader_in_vfork_holds_up_no_other_victim()
     {
-        using var victim = Untraced.Start("vforkwait", "3");
-        TrackPid(victim.Id);
-        await SettledInVfork(victim.Id);
+        using var victim = await StartInVfork(childSeconds: 3);
 
         var grab = Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(20)).AsTask();
-        var other = await Create("loop", "3");
-        other.Resume();
-        Assert.Equal(StopKind.Exited, (await Next(other)).Kind);
+        await RunAnotherVictimToItsEnd();
         Assert.False(grab.IsCompleted, "the grab was done before another victim could run: it held up the owner thread");
 
         // Once the child has exited the leader stops: the grab ends with every thread stopped and ours.
@@ -152,9 +144,7 @@ public sealed class GrabTests : LinuxTestBase
     [Trait("Spec", "S3")]
     public async Task A_grab_given_up_while_the_leader_waits_in_vfork_lets_the_victim_go_once_it_stops()
     {
-        using var victim = Untraced.Start("vforkwait", "2");
-        TrackPid(victim.Id);
-        await SettledInVfork(victim.Id);
+        using var victim = await StartInVfork(childSeconds: 2);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(1)));
         Assert.True(
@@ -163,10 +153,23 @@ public sealed class GrabTests : LinuxTestBase
         Assert.True(await Observe.Eventually(() => Observe.State(victim.Id) is 'S' or 'R' or 'Z' or null), $"state {Observe.State(victim.Id)}");
     }
 
-    private static async Task SettledInVfork(int pid) =>
+    /// <summary>A vforkwait victim whose leader waits in vfork, its child exiting after <paramref name="childSeconds"/>.</summary>
+    private async Task<Untraced> StartInVfork(int childSeconds)
+    {
+        var victim = Untraced.Start("vforkwait", childSeconds.ToString(CultureInfo.InvariantCulture));
+        TrackPid(victim.Id);
         Assert.True(
-            await Observe.Eventually(() => Tasks(pid).Count() == 3 && Observe.State(pid) == 'D'),
-            $"the victim did not settle in vfork (state {Observe.State(pid)}, {Tasks(pid).Count()} threads)");
+            await Observe.Eventually(() => Tasks(victim.Id).Count() == 3 && Observe.State(victim.Id) == 'D'),
+            $"the victim did not settle in vfork (state {Observe.State(victim.Id)}, {Tasks(victim.Id).Count()} threads)");
+        return victim;
+    }
+
+    private async Task RunAnotherVictimToItsEnd()
+    {
+        var p = await Create("loop", "3");
+        p.Resume();
+        Assert.Equal(StopKind.Exited, (await Next(p)).Kind);
+    }
 
     private static IEnumerable<int> Tasks(int pid)
     {

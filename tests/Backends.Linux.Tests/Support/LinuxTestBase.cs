@@ -21,6 +21,15 @@ public abstract class LinuxTestBase : IAsyncLifetime
     /// <summary>Pids a test deliberately leaves stopped (S20 hang); killed by the cleanup.</summary>
     protected HashSet<int> LeftStopped { get; } = [];
 
+    /// <summary>The threads fixture, untraced and watched: four threads that call work() without a pause, until killed.</summary>
+    internal async Task<Untraced> StartBusyThreads()
+    {
+        var victim = Untraced.StartWatched("threads", "1000000000000");
+        TrackPid(victim.Id);
+        await GrabTests.WaitForMapping(victim.Id, "threads");
+        return victim;
+    }
+
     protected static CancellationToken Timeout(int seconds = 30) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
 
     internal async Task<ITracedProcess> Create(string program, params string[] args)
