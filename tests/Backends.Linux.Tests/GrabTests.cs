@@ -107,7 +107,8 @@ public sealed class GrabTests : LinuxTestBase
         using var victim = await StartInVfork(childSeconds: 5);
 
         var grab = Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout(20)).AsTask();
-        await Task.Delay(300);
+        Assert.True(await Observe.Eventually(() => Observe.TracerPid(victim.Id) != 0), "the grab did not seize the leader");
+        await Task.Delay(100);
         Assert.Equal(0, Kill(victim.Id, 9));
 
         var error = await Assert.ThrowsAsync<GrabException>(() => grab);
