@@ -367,14 +367,32 @@ public sealed partial class FakeKernel
         }
     }
 
-    /// <summary>A vfork child stopped borrowing its parent's memory: the parent thread completes its vfork.</summary>
-    private static void ReleaseVforkParent(FakeVictim child)
+    /// <summary>
+    /// A vfork child stopped borrowing its parent's memory: the parent thread completes its vfork. Now it can stop,
+    /// so what waited for that (a grab, the report of a group-stop) happens before it runs on.
+    /// </summary>
+    private void ReleaseVforkParent(FakeVictim child)
     {
-        if (child.VforkParentThread is { } parentThread)
+        if (child.VforkParentThread is not { } parentThread)
         {
-            child.VforkParentThread = null;
-            parentThread.VforkChild = null;
-            parentThread.VforkDonePending = true;
+            return;
+        }
+
+        child.VforkParentThread = null;
+        parentThread.VforkChild = null;
+        parentThread.VforkDonePending = true;
+        if (child.Parent is not { Life: VictimLife.Alive, Attachment: { } attachment } parent || parent.WaitsInVfork)
+        {
+            return;
+        }
+
+        if (attachment.PendingGrab is not null)
+        {
+            CompleteGrab(parent, attachment);
+        }
+        else if (!attachment.Stopped && parent.GroupStopped && !parent.GroupStopReported)
+        {
+            ReportGroupStop(parent, attachment);
         }
     }
 
@@ -518,7 +536,9 @@ public sealed partial class FakeKernel
         victim.GroupStopped = true;
         victim.GroupStopReported = false;
         Record(victim, "stopped by others");
-        if (victim.Attachment is { Stopped: false } attachment)
+
+        // Reported once every thread has stopped (S20): a thread waiting in vfork joins when the vfork ends.
+        if (victim.Attachment is { Stopped: false } attachment && !victim.WaitsInVfork)
         {
             ReportGroupStop(victim, attachment);
         }
@@ -590,6 +610,12 @@ public sealed partial class FakeKernel
         if (victim.Life != VictimLife.Alive)
         {
             return;
+        }
+
+        if (victim.Attachment is { PendingGrab: not null } seizing)
+        {
+            DropPendingGrab(victim, seizing, "failed: it died").Completion
+                .TrySetException(new GrabException("no such process (it exited while being grabbed)", Errno.ESRCH));
         }
 
         victim.Life = VictimLife.Zombie;

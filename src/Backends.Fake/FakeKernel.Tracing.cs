@@ -31,7 +31,12 @@ public sealed partial class FakeKernel
         }
     }
 
-    internal FakeProcess Grab(int pid, GrabAccess access)
+    /// <summary>
+    /// Completes at once, unless a thread waits in vfork for its child: as on Linux (a killable sleep that
+    /// PTRACE_INTERRUPT does not end), it stops, and the grab completes, only once the child execs or exits.
+    /// Meanwhile the victim is traced and its other threads are held; the rest of the world runs on.
+    /// </summary>
+    internal ValueTask<ITracedProcess> Grab(int pid, GrabAccess access, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -59,7 +64,7 @@ public sealed partial class FakeKernel
             if (access == GrabAccess.ReadOnly)
             {
                 Record(victim, "grabbed read-only");
-                return new FakeProcess(this, victim, null, access);
+                return ValueTask.FromResult<ITracedProcess>(new FakeProcess(this, victim, null, access));
             }
 
             if (victim.TracedByOthers || victim.Attachment is not null)
@@ -69,10 +74,60 @@ public sealed partial class FakeKernel
 
             var attachment = new FakeAttachment();
             victim.Attachment = attachment;
-            HoldWithoutReport(victim, attachment);
-            Record(victim, "grabbed");
-            return new FakeProcess(this, victim, attachment, access);
+            if (!victim.WaitsInVfork)
+            {
+                HoldWithoutReport(victim, attachment);
+                Record(victim, "grabbed");
+                return ValueTask.FromResult<ITracedProcess>(new FakeProcess(this, victim, attachment, access));
+            }
+
+            var grab = new PendingGrab(access);
+            attachment.PendingGrab = grab;
+            attachment.Stopped = true;
+            grab.Registration = cancellationToken.UnsafeRegister(_ => AbandonGrab(victim, attachment, grab, cancellationToken), null);
+            Record(victim, "grab waits for the vfork to end");
+            CheckWatches();
+            return new ValueTask<ITracedProcess>(grab.Completion.Task);
         }
+    }
+
+    /// <summary>The vfork is over: the thread that waited stops before running anything, and the grab completes.</summary>
+    private void CompleteGrab(FakeVictim victim, FakeAttachment attachment)
+    {
+        var grab = attachment.PendingGrab!;
+        attachment.PendingGrab = null;
+        grab.Registration.Unregister();
+        HoldWithoutReport(victim, attachment);
+        Record(victim, "grabbed");
+        grab.Completion.TrySetResult(new FakeProcess(this, victim, attachment, grab.Access));
+    }
+
+    /// <summary>The grab ends without a hold (given up, the victim died, the tracer crashed): the victim is untraced again.</summary>
+    private PendingGrab DropPendingGrab(FakeVictim victim, FakeAttachment attachment, string why)
+    {
+        var grab = attachment.PendingGrab!;
+        attachment.PendingGrab = null;
+        grab.Registration.Unregister();
+        victim.Attachment = null;
+        attachment.Stopped = false;
+        attachment.Released = true;
+        Record(victim, $"grab {why}");
+        return grab;
+    }
+
+    private void AbandonGrab(FakeVictim victim, FakeAttachment attachment, PendingGrab grab, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            // Linux lets the victim go once the thread stops; the fake at once, as nothing was done to it yet.
+            if (attachment.PendingGrab == grab)
+            {
+                _ = DropPendingGrab(victim, attachment, "given up");
+                CheckWatches();
+            }
+        }
+
+        grab.Completion.TrySetCanceled(cancellationToken);
     }
 
     /// <summary>The stop that create and grab return in: the caller knows of it, so it is not reported.</summary>
@@ -181,7 +236,7 @@ public sealed partial class FakeKernel
                 attachment.PendingSignal = 0;
                 Terminate(victim, ExitStatus.FromSignal(signal, coreDumped: signal is Signals.Segv or Signals.Trap));
             }
-            else if (victim.GroupStopped && !victim.GroupStopReported)
+            else if (victim.GroupStopped && !victim.GroupStopReported && !victim.WaitsInVfork)
             {
                 ReportGroupStop(victim, attachment);
             }
@@ -246,6 +301,9 @@ public sealed partial class FakeKernel
                 return;
             }
 
+            // Not held up by a thread waiting in vfork, as on Linux: there the stop comes only once the child execs or
+            // exits, and the owner thread is blocked until then (a known limit, see the Linux README). Modelled, it
+            // hangs teardown whenever that child is stopped; the core plants nothing between ForkStarting and VforkDone.
             var thread = victim.Threads[0];
             Record(victim, "stop requested");
             StopFor(victim, attachment, StopEvent.Stopped(StopReason.Interrupted, thread.Tid, thread.Pc));

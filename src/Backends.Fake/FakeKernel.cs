@@ -180,7 +180,12 @@ public sealed partial class FakeKernel
         {
             foreach (var victim in _victims.Values.ToList())
             {
-                if (victim.Attachment is { } attachment)
+                if (victim.Attachment is { PendingGrab: not null } seizing)
+                {
+                    DropPendingGrab(victim, seizing, "failed: the tracer is gone").Completion
+                        .TrySetException(new GrabException("the tracer is gone", Errno.ESRCH));
+                }
+                else if (victim.Attachment is { } attachment)
                 {
                     CloseWithoutRelease(victim, attachment);
                 }
@@ -324,6 +329,11 @@ public sealed partial class FakeKernel
                 {
                     text.Append(attachment.Stopped ? $", trace-stopped ({Format(attachment.LastStop)})" : ", traced");
                     text.Append(CultureInfo.InvariantCulture, $", {attachment.Reports.Count} unread report(s), waiter {(attachment.Waiter is null ? "none" : "pending")}");
+                    if (attachment.PendingGrab is not null)
+                    {
+                        text.Append(", grab waiting for the vfork to end");
+                    }
+
                     if (attachment.AwaitingExternalResume)
                     {
                         text.Append(", awaiting external resume");

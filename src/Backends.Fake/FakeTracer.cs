@@ -42,7 +42,7 @@ public sealed class FakeTracer : IProcessTracer
 
         try
         {
-            return ValueTask.FromResult<ITracedProcess>(Kernel.Grab(pid, access));
+            return Kernel.Grab(pid, access, cancellationToken);
         }
         catch (TracerException e)
         {

@@ -81,6 +81,9 @@ internal sealed class FakeVictim
     /// <summary>Set on a vfork child: the parent thread waiting for it to exec or exit.</summary>
     public FakeThread? VforkParentThread { get; set; }
 
+    /// <summary>A thread waits in vfork for its child to exec or exit: it cannot stop before (see FakeKernel.Grab).</summary>
+    public bool WaitsInVfork => Threads.Exists(t => t.VforkChild is not null);
+
     public FakeThread? FindThread(int tid) => Threads.Find(t => t.Tid == tid);
 
     public FakeMapping? MappingAt(ulong address) => Mappings.Find(m => m.Contains(address));
@@ -108,10 +111,23 @@ internal sealed class FakeAttachment
     /// <summary>A fatal signal the victim stopped for; Resume delivers it.</summary>
     public int PendingSignal { get; set; }
 
+    /// <summary>The grab that attached, still waiting for a thread in vfork to stop; null once it completed.</summary>
+    public PendingGrab? PendingGrab { get; set; }
+
     /// <summary>Created by us: closing without release kills it.</summary>
     public bool KillOnLastClose { get; set; }
 
     public bool Lost { get; set; }
 
     public bool Released { get; set; }
+}
+
+/// <summary>A grab for control that waits for its victim to stop: the kernel completes or fails it.</summary>
+internal sealed class PendingGrab(GrabAccess access)
+{
+    public GrabAccess Access { get; } = access;
+
+    public TaskCompletionSource<ITracedProcess> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public CancellationTokenRegistration Registration { get; set; }
 }

@@ -103,6 +103,65 @@ public class ForkExecTests
         Assert.True(_kit.Kernel.Observe(child).Exists);
     }
 
+    /// <summary>As on Linux, a thread waiting in vfork does not stop for a grab: the grab completes once the child execs.</summary>
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task A_grab_of_a_vfork_parent_completes_only_once_its_stopped_child_is_continued_and_execs()
+    {
+        var (parent, child) = SpawnInVfork();
+        _kit.Kernel.SendSignal(child, Signals.Stop);
+
+        var grab = _kit.Tracer.GrabAsync(parent, GrabAccess.Control, default).AsTask();
+        Assert.Equal(0, _kit.Kernel.RunUntilQuiet());
+        Assert.False(grab.IsCompleted);
+        Assert.True(_kit.Kernel.Observe(parent).Traced);
+        Assert.Contains("already traced", (await Assert.ThrowsAsync<GrabException>(() => _kit.Tracer.GrabAsync(parent, GrabAccess.Control, default).AsTask())).Message, StringComparison.Ordinal);
+
+        _kit.Kernel.ContinueByOthers(child);
+        while (!grab.IsCompleted)
+        {
+            Assert.True(_kit.Kernel.Step());
+        }
+
+        var process = (FakeProcess)await grab;
+        Assert.Equal(_kit.Programs.Loop, _kit.Kernel.ImageOf(child));
+        process.PlantBreakpoint(TestKit.Address(process, "work"));
+        Assert.True(_kit.Kernel.TextIsOriginal(child));
+    }
+
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task A_vfork_parent_killed_while_a_grab_waits_for_it_fails_the_grab()
+    {
+        var (parent, child) = SpawnInVfork();
+        _kit.Kernel.SendSignal(child, Signals.Stop);
+        var grab = _kit.Tracer.GrabAsync(parent, GrabAccess.Control, default).AsTask();
+
+        _kit.Kernel.Kill(parent);
+
+        var error = await Assert.ThrowsAsync<GrabException>(() => grab);
+        Assert.Equal(Errno.ESRCH, error.ErrorNumber);
+        Assert.False(_kit.Kernel.Exists(parent));
+    }
+
+    [Fact]
+    [Trait("Spec", "S3")]
+    public async Task A_grab_of_a_vfork_parent_given_up_leaves_it_untraced()
+    {
+        var (parent, child) = SpawnInVfork();
+        _kit.Kernel.SendSignal(child, Signals.Stop);
+        using var cancel = new CancellationTokenSource();
+        var grab = _kit.Tracer.GrabAsync(parent, GrabAccess.Control, cancel.Token).AsTask();
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => grab);
+        Assert.False(_kit.Kernel.Observe(parent).Traced);
+        _kit.Kernel.ContinueByOthers(child);
+        _kit.Kernel.RunUntilQuiet();
+        Assert.Equal(ExitStatus.FromCode(0), _kit.Kernel.ExitStatusOf(parent));
+    }
+
     [Fact]
     [Trait("Spec", "S13")]
     public void Exec_replaces_the_text_and_wipes_breakpoints()
@@ -180,6 +239,18 @@ public class ForkExecTests
         var exit = _kit.NextStop(process);
 
         Assert.Equal(StopEvent.Exited(process.Pid, ExitStatus.FromCode(0)), exit);
+    }
+
+    /// <summary>An untraced vfork parent waiting for its child, which has not exec'd yet.</summary>
+    private (int Parent, int Child) SpawnInVfork()
+    {
+        var parent = _kit.Kernel.Spawn(_kit.Programs.Vfork, "1");
+        while (_kit.Kernel.ChildrenOf(parent).Count == 0)
+        {
+            Assert.True(_kit.Kernel.Step());
+        }
+
+        return (parent, _kit.Kernel.ChildrenOf(parent)[0]);
     }
 
     private StopEvent Stop(FakeProcess process, BreakpointPatch patch)

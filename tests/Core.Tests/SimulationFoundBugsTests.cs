@@ -235,4 +235,51 @@ public class SimulationFoundBugsTests
         Assert.Empty(childText);
         Assert.True(_kernel.TextIsOriginal(pid));
     }
+
+    /// <summary>
+    /// Simulation seed 12797: the fake let a grab of a vfork parent complete while its child, stopped before its exec,
+    /// still ran in the parent's memory; the core planted its traps there, the parent was killed, and the child kept
+    /// them. On Linux the thread waiting in vfork stops only once the child execs or exits, and the grab waits for it.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S3")]
+    [Trait("Spec", "S16")]
+    public void A_grab_of_a_vfork_parent_waits_for_the_child_to_exec_so_no_trap_is_left_in_the_child()
+    {
+        var pid = _kernel.Spawn(_programs.Vfork, "3");
+        while (_kernel.ChildrenOf(pid).Count == 0)
+        {
+            Assert.True(_kernel.Step());
+        }
+
+        var child = _kernel.ChildrenOf(pid)[0];
+        _kernel.SendSignal(child, Signals.Stop);
+        var time = new SimulatedTime();
+
+        DeterministicScheduler.Run(
+            async () =>
+            {
+                await using var session = new ProcHexSession(new FakeTracer(_kernel), new ProcHexOptions { TimeProvider = time });
+                var grab = session.GrabAsync(pid);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), time);
+                Assert.False(grab.IsCompleted, "the grab completed while the parent waited in vfork for its stopped child");
+
+                // The rest of the world runs meanwhile.
+                var other = await session.CreateAsync(_programs.Loop.Path, [_programs.Loop.Path, "2"]);
+                session.Continue(other);
+                Assert.Equal(NotificationKind.Exited, (await session.WaitForNotificationAsync(TimeSpan.FromSeconds(5)))?.Kind);
+                Assert.False(grab.IsCompleted);
+                Assert.True(_kernel.TextIsOriginal(child));
+
+                _kernel.ContinueByOthers(child);
+                var handle = await grab;
+                Assert.Same(_programs.Loop, _kernel.ImageOf(child));
+                session.Continue(handle);
+                await _kernel.WaitStepsAsync(3);
+                _kernel.Kill(pid);
+                Assert.True(!_kernel.Exists(child) || _kernel.TextIsOriginal(child));
+            },
+            _kernel,
+            new DeterministicSchedulerOptions { Seed = 7, Time = time, ForeignWorkGrace = TimeSpan.FromMilliseconds(50) });
+    }
 }
