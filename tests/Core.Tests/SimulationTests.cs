@@ -51,6 +51,22 @@ public class SimulationTests
     }
 
     [Fact]
+    [Trait("Spec", "S16")]
+    [Trait("Spec", "S13")]
+    public void Seed_37838_a_breakpoint_removed_as_its_victim_is_lost_to_a_failed_wait_leaves_no_trap()
+    {
+        // A client's removal waited for the victim lock while the loop turned a failed wait into a loss; it then found
+        // the victim Lost and dropped the site without restoring the text, and the loop's clean-up no longer knew of
+        // it. Pinned to this seed: the first two asserts fail, rather than pass for nothing, if a change moves it off
+        // that path (then pin the case again).
+        var result = SimulationRunner.Run(37838, new SimulationOptions { Faults = true });
+
+        Assert.Contains(result.Trace, line => line.Contains("fault WaitForStop EPERM", StringComparison.Ordinal));
+        Assert.Contains(result.Trace, line => line.Contains("remove breakpoint 0x401080 of h3 (Running)", StringComparison.Ordinal));
+        Assert.Null(result.Violation);
+    }
+
+    [Fact]
     [Trait("Spec", "S10")]
     public void The_idle_check_catches_a_breakpoint_byte_left_in_an_idle_victims_text()
     {

@@ -475,7 +475,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         if (breakpoint.IsPlanted)
         {
             breakpoint.IsPlanted = false;
-            victim.Breakpoints.RemoveClient(breakpoint, victim.IsAlive);
+            victim.Breakpoints.RemoveClient(breakpoint, victim.TextInReach);
         }
     }
 

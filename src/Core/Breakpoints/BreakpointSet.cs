@@ -59,8 +59,8 @@ internal sealed class BreakpointSet
         return site;
     }
 
-    /// <summary>Drops a client; a site nobody wants any more gets its original text back.</summary>
-    public void RemoveClient(ClientBreakpoint client, bool victimAlive)
+    /// <summary>Drops a client; a site nobody wants any more gets its original text back, if the text is in reach (S16).</summary>
+    public void RemoveClient(ClientBreakpoint client, bool restoreText)
     {
         if (!_sites.TryGetValue(client.Address, out var site))
         {
@@ -70,7 +70,7 @@ internal sealed class BreakpointSet
         site.RemoveClient(client);
         if (site.IsUnused)
         {
-            if (site.Active && victimAlive)
+            if (site.Active && restoreText)
             {
                 TryRemove(site);
             }

@@ -21,7 +21,6 @@ internal sealed class ControlLoop
     private IRtldAgent? _rtld;
     private IReadOnlyList<LoadedObject> _knownObjects = [];
     private object _flow = null!;
-    private bool _waitFailed;
 
     private ControlLoop(Victim victim, IControlHost host)
     {
@@ -88,7 +87,7 @@ internal sealed class ControlLoop
             }
             catch (TracerException ex)
             {
-                _waitFailed = true;
+                _victim.WaitFailed = true;
                 return StopEvent.Lost(_victim.Pid, $"waiting for the victim failed: {ex.Message}");
             }
         }
@@ -497,13 +496,6 @@ internal sealed class ControlLoop
         }
     }
 
-    /// <summary>
-    /// S16 leaves the text of a dead or lost victim alone: it is gone, or out of reach (an unobservable exec). A loss
-    /// that is only a failed wait is not: the victim may run on, traced, with every trap planted, and the release lets
-    /// it (and every child it forks) run into them.
-    /// </summary>
-    private bool TextInReach => _victim.IsAlive || _waitFailed;
-
     /// <summary>The loop's end: notify once, take the breakpoints out (S16), let destroy know we are done.</summary>
     private async Task FinishAsync(bool notify)
     {
@@ -519,7 +511,7 @@ internal sealed class ControlLoop
         try
         {
             notify |= await AnswerReadyStopsAsync();
-            _victim.Breakpoints.Clear(restoreText: TextInReach);
+            _victim.Breakpoints.Clear(restoreText: _victim.TextInReach);
         }
         finally
         {

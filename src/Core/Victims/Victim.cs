@@ -83,6 +83,16 @@ internal sealed class Victim
 
     public bool IsAlive => State is not (VictimState.Undead or VictimState.Lost or VictimState.Released);
 
+    /// <summary>The control loop lost the victim because a wait for it failed, not because the kernel took it away.</summary>
+    public bool WaitFailed { get; set; }
+
+    /// <summary>
+    /// Whether its text is ours to restore (S16). Not for a dead victim, nor for one the kernel took out of reach
+    /// (an unobservable exec); but a loss that is only a failed wait leaves the victim running on, traced, every
+    /// trap planted, and the release would let it (and every child it forks) run into them.
+    /// </summary>
+    public bool TextInReach => IsAlive || (State == VictimState.Lost && WaitFailed);
+
     public ReleaseMode ReleaseMode =>
         HeldByOthers ? ReleaseMode.Hang : IsCreated ? ReleaseMode.Kill : ReleaseMode.Run;
 
