@@ -614,8 +614,7 @@ public sealed partial class FakeKernel
 
         if (victim.Attachment is { PendingGrab: not null } seizing)
         {
-            DropPendingGrab(victim, seizing, "failed: it died").Completion
-                .TrySetException(new GrabException("no such process (it exited while being grabbed)", Errno.ESRCH));
+            FailPendingGrab(victim, seizing, "it died", "no such process (it exited while being grabbed)");
         }
 
         victim.Life = VictimLife.Zombie;

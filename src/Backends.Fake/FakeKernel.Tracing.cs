@@ -115,6 +115,9 @@ public sealed partial class FakeKernel
         return grab;
     }
 
+    private void FailPendingGrab(FakeVictim victim, FakeAttachment attachment, string why, string reason) =>
+        DropPendingGrab(victim, attachment, $"failed: {why}").Completion.TrySetException(new GrabException(reason, Errno.ESRCH));
+
     private void AbandonGrab(FakeVictim victim, FakeAttachment attachment, PendingGrab grab, CancellationToken cancellationToken)
     {
         lock (_gate)

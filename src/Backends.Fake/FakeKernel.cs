@@ -182,8 +182,7 @@ public sealed partial class FakeKernel
             {
                 if (victim.Attachment is { PendingGrab: not null } seizing)
                 {
-                    DropPendingGrab(victim, seizing, "failed: the tracer is gone").Completion
-                        .TrySetException(new GrabException("the tracer is gone", Errno.ESRCH));
+                    FailPendingGrab(victim, seizing, "the tracer is gone", "the tracer is gone");
                 }
                 else if (victim.Attachment is { } attachment)
                 {

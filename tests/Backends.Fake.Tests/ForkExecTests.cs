@@ -108,8 +108,7 @@ public class ForkExecTests
     [Trait("Spec", "S3")]
     public async Task A_grab_of_a_vfork_parent_completes_only_once_its_stopped_child_is_continued_and_execs()
     {
-        var (parent, child) = SpawnInVfork();
-        _kit.Kernel.SendSignal(child, Signals.Stop);
+        var (parent, child) = SpawnInVforkWithTheChildStopped();
 
         var grab = _kit.Tracer.GrabAsync(parent, GrabAccess.Control, default).AsTask();
         Assert.Equal(0, _kit.Kernel.RunUntilQuiet());
@@ -133,8 +132,7 @@ public class ForkExecTests
     [Trait("Spec", "S3")]
     public async Task A_vfork_parent_killed_while_a_grab_waits_for_it_fails_the_grab()
     {
-        var (parent, child) = SpawnInVfork();
-        _kit.Kernel.SendSignal(child, Signals.Stop);
+        var (parent, child) = SpawnInVforkWithTheChildStopped();
         var grab = _kit.Tracer.GrabAsync(parent, GrabAccess.Control, default).AsTask();
 
         _kit.Kernel.Kill(parent);
@@ -148,8 +146,7 @@ public class ForkExecTests
     [Trait("Spec", "S3")]
     public async Task A_grab_of_a_vfork_parent_given_up_leaves_it_untraced()
     {
-        var (parent, child) = SpawnInVfork();
-        _kit.Kernel.SendSignal(child, Signals.Stop);
+        var (parent, child) = SpawnInVforkWithTheChildStopped();
         using var cancel = new CancellationTokenSource();
         var grab = _kit.Tracer.GrabAsync(parent, GrabAccess.Control, cancel.Token).AsTask();
 
@@ -242,7 +239,8 @@ public class ForkExecTests
     }
 
     /// <summary>An untraced vfork parent waiting for its child, which has not exec'd yet.</summary>
-    private (int Parent, int Child) SpawnInVfork()
+    /// <summary>A parent waiting in vfork for a child someone else stopped before its exec.</summary>
+    private (int Parent, int Child) SpawnInVforkWithTheChildStopped()
     {
         var parent = _kit.Kernel.Spawn(_kit.Programs.Vfork, "1");
         while (_kit.Kernel.ChildrenOf(parent).Count == 0)
@@ -250,7 +248,9 @@ public class ForkExecTests
             Assert.True(_kit.Kernel.Step());
         }
 
-        return (parent, _kit.Kernel.ChildrenOf(parent)[0]);
+        var child = _kit.Kernel.ChildrenOf(parent)[0];
+        _kit.Kernel.SendSignal(child, Signals.Stop);
+        return (parent, child);
     }
 
     private StopEvent Stop(FakeProcess process, BreakpointPatch patch)

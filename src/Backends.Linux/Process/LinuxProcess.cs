@@ -77,8 +77,6 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
     internal IReadOnlyCollection<int> ThreadIds => _owner.Invoke(() => _threads.Keys.ToArray());
 
-    internal bool IsDead => _dead;
-
     /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
     internal bool EmulationEnabled { get; set; } = true;
 
@@ -931,15 +929,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         {
             foreach (var thread in targets)
             {
-                while (_threads.ContainsKey(thread.Tid) && thread.Running)
+                while (_threads.ContainsKey(thread.Tid) && thread.Running && CollectNext(thread))
                 {
-                    if (_owner.WaitFor(thread.Tid) is not { } status)
-                    {
-                        ThreadEnded(thread, new WaitStatus(0));
-                        break;
-                    }
-
-                    _owner.Dispatch(thread.Tid, status);
                     stopped = true;
                 }
             }
@@ -1149,15 +1140,20 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         thread.Running = true;
-        if (_owner.WaitFor(thread.Tid) is { } status)
-        {
-            _owner.Dispatch(thread.Tid, status);
-        }
-        else
+        _ = CollectNext(thread);
+        return true;
+    }
+
+    /// <summary>Waits for the thread's next status and handles it; false when it is no longer ours (gone). Owner only.</summary>
+    private bool CollectNext(VictimThread thread)
+    {
+        if (_owner.WaitFor(thread.Tid) is not { } status)
         {
             ThreadEnded(thread, new WaitStatus(0));
+            return false;
         }
 
+        _owner.Dispatch(thread.Tid, status);
         return true;
     }
 
