@@ -563,6 +563,10 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             _groupStopAcknowledged = false;
         }
 
+        // A report ends a listen: a parked thread reports again only when the kernel took it out of PTRACE_LISTEN
+        // (here, to report a new group-stop). Still marked parked, it would never be parked again, and the next
+        // SIGCONT would leave it in a plain trap-stop for good.
+        thread.Listening = false;
         thread.GroupStopped = true;
         if (_collecting)
         {
