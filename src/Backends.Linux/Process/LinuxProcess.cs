@@ -18,7 +18,7 @@ namespace ProcHex.Backends.Linux;
 /// delivered by the backend at once (the core never sees <see cref="StopReason.Signal"/> from Linux); the stop
 /// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
 /// </remarks>
-internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion
+internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion, StopByOthers.IThreadTable
 {
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
@@ -37,6 +37,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private readonly Lazy<ISymbolTable> _symbols;
     private readonly Action _resumeOnOwner;
     private readonly StopWaiter _stopWaiter = new();
+    private readonly StopByOthers _stops;
     private StopWaiter? _waiter;
     private StopWaiter? _answering;
     private List<VictimThread>? _stopTargets = [];
@@ -47,9 +48,6 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private int _currentTid;
     private bool _holdAll = true;
     private bool _collecting;
-    private bool _listening;
-    private bool _groupStopReported;
-    private volatile bool _groupStopAcknowledged;
     private volatile bool _dead;
     private bool _lost;
     private bool _released;
@@ -65,6 +63,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _memory = new MemoryFile(pid);
         _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(pid, this));
         _resumeOnOwner = ResumeOnOwner;
+        _stops = new StopByOthers(this);
     }
 
     public int Pid { get; }
@@ -84,6 +83,12 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     internal bool AnswerOnOwner { get; set; }
 
     internal long SlowAnswerTicks { get; set; } = System.Diagnostics.Stopwatch.Frequency / 5;
+
+    bool StopByOthers.IThreadTable.Collecting => _collecting;
+
+    bool StopByOthers.IThreadTable.HoldAll => _holdAll;
+
+    bool StopByOthers.IThreadTable.AnyRunning => _threads.Values.Any(t => t.Running);
 
     /// <summary>Adds a thread we seized or that was born traced. Owner only.</summary>
     internal VictimThread AddThread(int tid, bool running)
@@ -211,19 +216,14 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _holdAll = false;
 
         // ResumeIfFree changes no thread table: no copy is needed (this runs on every hit).
-        var groupStopped = false;
         foreach (var thread in _threads.Values)
         {
             ResumeIfFree(thread);
-            groupStopped |= thread.GroupStopped;
         }
 
-        if (groupStopped)
+        if (_stops.AnyMember)
         {
-            // Threads that joined a stop by someone else while we held the victim (a stop-all collected them), and
-            // which the core has not seen yet, stay stopped: parked, so a SIGCONT still reaches them.
-            ParkGroupStopped();
-            ReportGroupStopIfComplete();
+            Apply(_stops.CoreResumed());
         }
 
         if (stepFailure is not null)
@@ -242,21 +242,9 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
                 return;
             }
 
-            _listening = true;
-            foreach (var thread in _threads.Values)
-            {
-                // Without EXITKILL a crash of the tracer detaches the victim, and a detached victim in a
-                // group-stop stays stopped: exactly what S20 asks for. (Parked threads dropped it already.)
-                if (!thread.Listening)
-                {
-                    _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, BaseOptions);
-                }
-            }
-
-            // Never a thread parked already: one that SIGCONT woke may have its report still unread, and a second
-            // LISTEN would succeed on its new trap stop and park it for good, with no notice left to wake it.
-            ParkGroupStopped();
-            CheckResumedByOthers();
+            // Without EXITKILL a crash of the tracer detaches the victim, and a detached victim in a group-stop
+            // stays stopped: exactly what S20 asks for.
+            Apply(_stops.AwaitResume(_threads.Keys));
         });
     }
 
@@ -480,14 +468,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         switch (status.Event)
         {
             case PTRACE_EVENT_STOP:
-                if (signal == SIGTRAP)
-                {
-                    OnTrapStop(thread);
-                }
-                else
-                {
-                    OnGroupStop(thread);
-                }
+                Apply(signal == SIGTRAP ? _stops.TrapStopReported(tid) : _stops.GroupStopReported(tid));
 
                 break;
             case PTRACE_EVENT_CLONE:
@@ -523,123 +504,59 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
     }
 
-    private void OnTrapStop(VictimThread thread)
+    /// <summary>
+    /// Carries out what <see cref="StopByOthers"/> decided. The machine's own list is read as it stands: nothing done
+    /// here raises another event in it (a listen's outcome only updates a member). Owner only.
+    /// </summary>
+    private void Apply(IReadOnlyList<StopAction> actions)
     {
-        if (thread.Listening || thread.GroupStopped)
+        for (var i = 0; i < actions.Count; i++)
         {
-            // Someone sent SIGCONT: this thread's group-stop is over.
-            thread.Listening = false;
-            thread.GroupStopped = false;
-            if (_listening || _groupStopReported)
+            var action = actions[i];
+            switch (action.Kind)
             {
-                // The core knows of the stop: it hears of the resume once every thread is back (or, when it has
-                // not called AwaitExternalResume yet, from that call).
-                CheckResumedByOthers();
-                return;
+                case StopActionKind.Park:
+                    Park(action.Tid);
+                    break;
+                case StopActionKind.Resume when _threads.TryGetValue(action.Tid, out var thread):
+                    ResumeIfFree(thread);
+                    break;
+                case StopActionKind.RestoreOptions when action.Tid == 0:
+                    foreach (var tid in _threads.Keys)
+                    {
+                        _ = TryPtrace(PTRACE_SETOPTIONS, tid, 0, Options);
+                    }
+
+                    break;
+                case StopActionKind.RestoreOptions:
+                    _ = TryPtrace(PTRACE_SETOPTIONS, action.Tid, 0, Options);
+                    break;
+                case StopActionKind.DropExitKill:
+                    _ = TryPtrace(PTRACE_SETOPTIONS, action.Tid, 0, BaseOptions);
+                    break;
+                case StopActionKind.ReportStopped:
+                    Deliver(StopEvent.Stopped(StopReason.StoppedByOthers, Pid, 0), null);
+                    break;
+                case StopActionKind.ReportResumed:
+                    _holdAll = true;
+                    Deliver(StopEvent.Stopped(StopReason.ResumedByOthers, Pid, 0), null);
+                    break;
             }
-
-            // The stop ended before every thread had reported it, so the core never heard of it: carry on.
-            _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, Options);
-            ResumeIfFree(thread);
-            return;
         }
-
-        // A seized thread reports SIGTRAP here only while no group-stop is in effect: a PTRACE_INTERRUPT of ours
-        // (possibly stale), a new thread's first stop, or SIGCONT's notice to a thread that had not joined the stop
-        // yet. In that last case the threads that had joined wait for a notice of their own: let the kernel deliver it.
-        if (!_holdAll && !_collecting)
-        {
-            ParkGroupStopped();
-        }
-
-        ResumeIfFree(thread);
-    }
-
-    private void OnGroupStop(VictimThread thread)
-    {
-        if (!_threads.Values.Any(t => t.GroupStopped))
-        {
-            // A new stop by someone else: no thread of it may run again until the core has seen it.
-            _groupStopAcknowledged = false;
-        }
-
-        // A report ends a listen: a parked thread reports again only when the kernel took it out of PTRACE_LISTEN
-        // (here, to report a new group-stop). Still marked parked, it would never be parked again, and the next
-        // SIGCONT would leave it in a plain trap-stop for good.
-        thread.Listening = false;
-        thread.GroupStopped = true;
-        if (_collecting)
-        {
-            return;
-        }
-
-        if (_listening)
-        {
-            Park(thread);
-            return;
-        }
-
-        ReportGroupStopIfComplete();
     }
 
     /// <summary>
-    /// A SIGCONT that comes before every thread has reported the group-stop (one was still running, or exited
-    /// instead) leaves the threads that did report in a plain trap stop, with the kernel's notice pending until
-    /// they are next resumed or parked: they would stay stopped for good (chaos seed 11). PTRACE_LISTEN keeps a
-    /// thread stopped while the group-stop lasts and wakes it, reporting SIGTRAP, once it is over. Owner only.
+    /// PTRACE_LISTEN keeps a thread stopped while someone else's stop lasts and wakes it, reporting SIGTRAP, once it
+    /// is over: a SIGCONT that comes before every thread has reported the group-stop would otherwise leave the ones
+    /// that did in a plain trap-stop for good (chaos seed 11). Options first (a listening thread takes no requests):
+    /// while the stop lasts, a crash of the tracer must leave even a created victim stopped (S20), so no EXITKILL;
+    /// it comes back with the resume. Owner only.
     /// </summary>
-    private void ParkGroupStopped()
+    private void Park(int tid)
     {
-        foreach (var t in _threads.Values)
-        {
-            if (t is { GroupStopped: true, Listening: false, Running: false })
-            {
-                Park(t);
-            }
-        }
-    }
-
-    private void Park(VictimThread thread)
-    {
-        // Options first (a listening thread takes no requests): while someone else's stop lasts, a crash of the
-        // tracer must leave even a created victim stopped (S20), so no EXITKILL; it comes back with the resume.
-        Log.Step(_logger, Pid, $"listen {thread.Tid}");
-        _ = TryPtrace(PTRACE_SETOPTIONS, thread.Tid, 0, BaseOptions);
-        if (TryPtrace(PTRACE_LISTEN, thread.Tid, 0, 0) == 0)
-        {
-            thread.Listening = true;
-        }
-    }
-
-    /// <summary>The core hears of a stop by someone else once every thread has stopped (S20).</summary>
-    private void ReportGroupStopIfComplete()
-    {
-        if (_groupStopReported || _collecting || _listening
-            || !_threads.Values.Any(t => t.GroupStopped) || _threads.Values.Any(t => t.Running))
-        {
-            return;
-        }
-
-        _groupStopReported = true;
-        Deliver(StopEvent.Stopped(StopReason.StoppedByOthers, Pid, 0), null);
-    }
-
-    private void CheckResumedByOthers()
-    {
-        if (!_listening || _threads.Values.Any(t => t.Listening || t.GroupStopped))
-        {
-            return;
-        }
-
-        _listening = false;
-        _groupStopReported = false;
-        foreach (var t in _threads.Values)
-        {
-            _ = TryPtrace(PTRACE_SETOPTIONS, t.Tid, 0, Options);
-        }
-
-        _holdAll = true;
-        Deliver(StopEvent.Stopped(StopReason.ResumedByOthers, Pid, 0), null);
+        Log.Step(_logger, Pid, $"listen {tid}");
+        _ = TryPtrace(PTRACE_SETOPTIONS, tid, 0, BaseOptions);
+        _stops.ListenReturned(tid, TryPtrace(PTRACE_LISTEN, tid, 0, 0) == 0);
     }
 
     private void OnTrap(VictimThread thread)
@@ -708,17 +625,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         // group-stop it was in is over (nobody stops in the middle of an exec).
         var leader = _threads[Pid];
         leader.Running = false;
-        leader.GroupStopped = false;
-        leader.Listening = false;
         leader.InjectSignal = 0;
-        if (_listening)
-        {
-            CheckResumedByOthers();
-        }
-        else
-        {
-            _groupStopReported = false;
-        }
+        Apply(_stops.Exec());
 
         _planted.Clear();
         _memory.Reopen();
@@ -764,8 +672,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         if (thread.Tid != Pid)
         {
             // It may have been the last thread yet to join a group-stop, or to leave one.
-            CheckResumedByOthers();
-            ReportGroupStopIfComplete();
+            Apply(_stops.ThreadGone(thread.Tid));
             return;
         }
 
@@ -776,6 +683,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         _threads.Clear();
+        _stops.Clear();
         _dead = true;
 
         // A vfork child waits, stopped, for the next Resume to let it go; a parent that died first never gets one.
@@ -866,21 +774,14 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
     private void ResumeIfFree(VictimThread thread)
     {
-        if (_holdAll || thread.Running || thread.Listening || Volatile.Read(ref thread.Undelivered) > 0)
-        {
-            return;
-        }
-
-        // Resuming a group-stopped thread would cancel someone else's SIGSTOP before the core has even seen it
-        // (PTRACE_CONT ends a group-stop of a seized thread).
-        if (thread.GroupStopped && !_groupStopAcknowledged)
+        if (_holdAll || thread.Running || Volatile.Read(ref thread.Undelivered) > 0 || !_stops.MayResume(thread.Tid))
         {
             return;
         }
 
         var signal = thread.InjectSignal;
         thread.InjectSignal = 0;
-        thread.GroupStopped = false;
+        _stops.Resumed(thread.Tid);
         if (_logger.IsEnabled(LogLevel.Trace))
         {
             Log.Step(_logger, Pid, $"cont {thread.Tid} sig {signal}");
@@ -899,7 +800,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     private bool StopAll()
     {
         _holdAll = true;
-        _listening = false;
+        _stops.StopAllBegins();
         var stopped = false;
 
         // The plain step-over stops every thread on every hit: the list is reused (taken, so a nested call would
@@ -908,12 +809,12 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _stopTargets = null;
         foreach (var thread in _threads.Values)
         {
-            if (!thread.Running && !thread.Listening)
+            if (!thread.Running && !_stops.IsParked(thread.Tid))
             {
                 continue;
             }
 
-            thread.Listening = false;
+            _stops.Interrupted(thread.Tid);
             thread.Running = true;
 
             // ESRCH: the thread is exiting; its exit status reaches the main loop.
@@ -1073,7 +974,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
         _ = StopAll();
         TakePendingTraps();
-        var groupStopped = _threads.Values.Any(t => t.GroupStopped);
+        var groupStopped = _stops.AnyMember;
         foreach (var (address, original) in _planted)
         {
             try
@@ -1130,7 +1031,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
             if (thread.InjectSignal == 0)
             {
-                thread.InjectSignal = held != 0 ? held : resumed && thread.GroupStopped ? SIGSTOP : 0;
+                thread.InjectSignal = held != 0 ? held : resumed && _stops.IsMember(thread.Tid) ? SIGSTOP : 0;
             }
         }
     }
@@ -1246,6 +1147,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         }
 
         _threads.Clear();
+        _stops.Clear();
         _planted.Clear();
     }
 
@@ -1321,7 +1223,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
             _currentTid = entry.Event.ThreadId;
             if (entry.Event.Reason == StopReason.StoppedByOthers)
             {
-                _groupStopAcknowledged = true;
+                _stops.Acknowledge();
             }
 
             stop = entry.Event;

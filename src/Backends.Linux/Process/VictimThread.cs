@@ -8,12 +8,6 @@ internal sealed class VictimThread(int tid)
     /// <summary>Running as far as we know (we resumed it and have not read a stop since).</summary>
     public bool Running { get; set; } = true;
 
-    /// <summary>In a group-stop (SIGSTOP and friends from someone else).</summary>
-    public bool GroupStopped { get; set; }
-
-    /// <summary>Parked with PTRACE_LISTEN, waiting for someone else's SIGCONT (S20).</summary>
-    public bool Listening { get; set; }
-
     /// <summary>The signal to deliver when this thread is next resumed.</summary>
     public int InjectSignal { get; set; }
 
