@@ -5,6 +5,7 @@ using ProcHex.Tests.Support;
 namespace ProcHex.Tests;
 
 [Trait("Backend", "Linux")]
+[Trait("Timing", "Race")] // races real signals and threads: .ci/run runs this class again in a loop
 public sealed class ExternalStopTests : LinuxTestBase
 {
     private const int SIGSTOP = 19;

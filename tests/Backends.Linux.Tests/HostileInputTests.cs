@@ -10,6 +10,7 @@ namespace ProcHex.Tests;
 /// class checks those after every test).
 /// </summary>
 [Trait("Backend", "Linux")]
+[Trait("Timing", "Race")] // races real signals and threads: .ci/run runs this class again in a loop
 public sealed class HostileInputTests : LinuxTestBase
 {
     [Theory]
