@@ -25,7 +25,7 @@ internal static class Bench
         var gdb = new GdbPeer(Tool.Find("gdb"));
         var ltrace = new LtracePeer(Tool.Find("ltrace"));
         var ctracer = new CTracerPeer();
-        var cli = new CliPeer(DotnetHost(), CliDll());
+        var cli = new CliPeer("ProcHex CLI (prochex run --count)", DotnetHost(), CliDll());
         Peer[] peers = [emulated, plain, cli, ctracer, gdb, ltrace];
         try
         {
@@ -276,7 +276,7 @@ internal static class Bench
         return md.ToString();
     }
 
-    private static string CliDll()
+    public static string CliDll()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "prochex.dll");
         return File.Exists(dll) && File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json"))
@@ -284,7 +284,7 @@ internal static class Bench
             : throw new BenchFailure($"the CLI is not next to the bench ({dll} and its runtimeconfig.json)");
     }
 
-    private static string DotnetHost()
+    public static string DotnetHost()
     {
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host))
         {

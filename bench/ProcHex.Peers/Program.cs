@@ -11,6 +11,7 @@ internal static class Program
 {
     private const string Usage = """
         usage: ProcHex.Peers (--quick | --full) [--runs K] [--calls N] [--slow-calls N] [--markdown FILE]
+               ProcHex.Peers --startup --native PATH [--runs K] [--trap-runs K] [--calls N] [--markdown FILE]
           --quick       smoke run: 1 run, 2,000 calls (gdb and ltrace 200)
           --full        the numbers: 7 runs, 50,000 calls (gdb and ltrace 5,000)
           --runs K      runs per peer and threading (the figure is their median, with min-max)
@@ -18,6 +19,10 @@ internal static class Program
           --slow-calls N  calls per run for gdb and ltrace
           --markdown F  also write the report to F
           --alloc-profile  only run the emulated library path and list the types it allocates (GC allocation ticks)
+          --startup     start-to-exit and peak RSS of `prochex run --count malloc -- /bin/true`, native and JIT,
+                        against gdb and ltrace (median of 20 rounds), then the trap path of both CLIs (5 runs
+                        of 20,000 calls); --native names the published native prochex
+          --trap-runs K runs per CLI of the --startup trap path
         """;
 
     public static async Task<int> Main(string[] args)
@@ -36,7 +41,7 @@ internal static class Program
                 return 0;
             }
 
-            var report = await Bench.RunAsync(settings);
+            var report = settings.Mode == "startup" ? await Startup.RunAsync(settings) : await Bench.RunAsync(settings);
             Console.Write(report.Markdown);
             if (settings.MarkdownFile is { } file)
             {
@@ -45,7 +50,7 @@ internal static class Program
 
             if (report.ProcHexMiscounted)
             {
-                await Console.Error.WriteLineAsync("FAILED: a ProcHex path did not count exactly N hits (see the table)");
+                await Console.Error.WriteLineAsync("FAILED: a ProcHex path did not count exactly N hits, or a start-up run failed (see the table)");
                 return 1;
             }
 
@@ -63,13 +68,19 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
 {
     public bool AllocationProfile { get; init; }
 
+    /// <summary>The published native prochex (--startup).</summary>
+    public string? NativeCli { get; init; }
+
+    /// <summary>Runs per CLI of the --startup trap path.</summary>
+    public int TrapRuns { get; init; } = 1;
+
     public static bool TryParse(string[] args, out Settings settings, out string error)
     {
         settings = null!;
         error = "";
         Settings? chosen = null;
-        int? runs = null, calls = null, slowCalls = null;
-        string? markdown = null;
+        int? runs = null, calls = null, slowCalls = null, trapRuns = null;
+        string? markdown = null, native = null;
         var profile = false;
         for (var i = 0; i < args.Length; i++)
         {
@@ -84,6 +95,15 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
                         break;
                     case "--full":
                         chosen = new Settings("full", 7, 50_000, 5_000, 5_000, 9, null);
+                        break;
+                    case "--startup":
+                        chosen = new Settings("startup", 20, 20_000, 0, 0, 0, null) { TrapRuns = 5 };
+                        break;
+                    case "--native":
+                        native = Value();
+                        break;
+                    case "--trap-runs":
+                        trapRuns = Count();
                         break;
                     case "--runs":
                         runs = Count();
@@ -114,7 +134,7 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
 
         if (chosen is null)
         {
-            error = "choose --quick or --full";
+            error = "choose --quick, --full or --startup";
             return false;
         }
 
@@ -125,6 +145,8 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
             SlowCalls = slowCalls ?? chosen.SlowCalls,
             MarkdownFile = markdown,
             AllocationProfile = profile,
+            NativeCli = native,
+            TrapRuns = trapRuns ?? chosen.TrapRuns,
         };
         return true;
     }

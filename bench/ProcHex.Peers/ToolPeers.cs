@@ -4,8 +4,11 @@ using System.Text.RegularExpressions;
 
 namespace ProcHex.Peers;
 
-/// <summary>ProcHex through its CLI: <c>dotnet prochex.dll run --json --count SPEC -- driver ...</c>; the count is the summary's.</summary>
-internal sealed class CliPeer(string dotnet, string cliDll) : Peer("ProcHex CLI (prochex run --count)")
+/// <summary>
+/// ProcHex through its CLI: <c>dotnet prochex.dll run --json --count SPEC -- driver ...</c> (or the native prochex,
+/// <paramref name="launcher"/> being the command line that starts it); the count is the summary's.
+/// </summary>
+internal sealed class CliPeer(string name, params string[] launcher) : Peer(name)
 {
     public override bool IsProcHex => true;
 
@@ -13,8 +16,8 @@ internal sealed class CliPeer(string dotnet, string cliDll) : Peer("ProcHex CLI 
     {
         var timeFile = fixture.NewTimeFile();
         var result = await Tool.RunAsync(
-            dotnet,
-            [cliDll, "run", "--json", "--count", Fixture.Spec, "--", .. DriverArguments(fixture, calls, threads, timeFile)],
+            launcher[0],
+            [.. launcher[1..], "run", "--json", "--count", Fixture.Spec, "--", .. DriverArguments(fixture, calls, threads, timeFile)],
             RunLimit(calls));
         long counted = 0;
         foreach (var line in result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
@@ -43,18 +42,14 @@ internal abstract class Reporter : IDisposable
 
     public static string Hex(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
 
-    public static JsonObject ExitFields(ExitStatus? exit) => exit switch
-    {
-        null => [],
-        { Signaled: true } e => new JsonObject { ["signal"] = e.Signal, ["core_dumped"] = e.CoreDumped },
-        { } e => new JsonObject { ["code"] = e.Code },
-    };
+    /// <summary>How a process ended as the fields of an event (empty when unknown).</summary>
+    public static JsonObject ExitFields(ExitStatus? exit) =>
+        ExitLine.Of(exit) is { } line ? JsonSerializer.SerializeToNode(line, CliJson.Default.ExitLine)!.AsObject() : [];
 }
 
 /// <summary>JSON lines on a private copy of stdout.</summary>
 internal sealed class JsonReporter(TextWriter output) : Reporter
 {
-    private static readonly JsonSerializerOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly Lock _gate = new();
 
     public override void Event(string name, JsonObject fields, string text)
@@ -66,64 +61,40 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
             line[key] = value;
         }
 
-        Write(line);
+        Write(CliJson.Line(line, CliJson.Default.JsonObject));
     }
 
     public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
     {
-        var countObject = new JsonObject();
-        var details = new JsonArray();
+        var countsBySpec = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var c in counts)
         {
-            countObject[c.Spec] = c.Hits;
-            details.Add(new JsonObject { ["spec"] = c.Spec, ["location"] = c.Location, ["hits"] = c.Hits, ["status"] = c.Status });
+            countsBySpec[c.Spec] = c.Hits;
         }
 
-        Write(new JsonObject
-        {
-            ["event"] = "summary",
-            ["counts"] = countObject,
-            ["specs"] = details,
-            ["exit"] = exit is null ? null : ExitFields(exit),
-            ["elapsed_seconds"] = Math.Round(elapsed.TotalSeconds, 3),
-        });
+        var line = new SummaryLine("summary", countsBySpec, counts, ExitLine.Of(exit), Math.Round(elapsed.TotalSeconds, 3));
+        Write(CliJson.Line(line, CliJson.Default.SummaryLine));
     }
 
     public override void Inspect(InspectReport report)
     {
-        var objects = new JsonArray();
-        foreach (var o in report.Objects)
-        {
-            objects.Add(new JsonObject { ["path"] = o.Path, ["base"] = Hex(o.BaseAddress) });
-        }
-
-        var threads = new JsonArray();
-        foreach (var t in report.Threads)
-        {
-            threads.Add(new JsonObject
-            {
-                ["tid"] = t.Id,
-                ["pc"] = t.ProgramCounter is { } pc ? Hex(pc) : null,
-                ["where"] = t.Where,
-            });
-        }
-
-        var line = new JsonObject { ["event"] = "inspect", ["pid"] = report.Pid, ["state"] = report.State, ["objects"] = objects, ["threads"] = threads };
-        if (report.ThreadsUnavailable is { } why)
-        {
-            line["threads_unavailable"] = why;
-        }
-
-        Write(line);
+        var line = new InspectLine(
+            "inspect",
+            report.Pid,
+            report.State,
+            [.. report.Objects.Select(o => new InspectedObjectLine(o.Path, Hex(o.BaseAddress)))],
+            [.. report.Threads.Select(t => new InspectedThreadLine(t.Id, t.ProgramCounter is { } pc ? Hex(pc) : null, t.Where))],
+            report.ThreadsUnavailable);
+        Write(CliJson.Line(line, CliJson.Default.InspectLine));
     }
 
     public override void Dispose() => output.Flush();
 
-    private void Write(JsonObject line)
+    private void Write(string line)
     {
         lock (_gate)
         {
-            output.WriteLine(line.ToJsonString(Options));
+            output.WriteLine(line);
             output.Flush();
         }
     }

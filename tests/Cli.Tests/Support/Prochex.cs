@@ -31,7 +31,8 @@ internal sealed partial class Prochex : IDisposable
 
     private Prochex(IEnumerable<string> args, int? uid = null)
     {
-        var info = new ProcessStartInfo(uid is null ? DotnetHost() : "setpriv")
+        var launcher = Launcher();
+        var info = new ProcessStartInfo(uid is null ? launcher[0] : "setpriv")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -40,13 +41,17 @@ internal sealed partial class Prochex : IDisposable
         };
         if (uid is { } id)
         {
-            foreach (var a in (string[])[$"--reuid={id}", $"--regid={id}", "--clear-groups", DotnetHost()])
+            foreach (var a in (string[])[$"--reuid={id}", $"--regid={id}", "--clear-groups", launcher[0]])
             {
                 info.ArgumentList.Add(a);
             }
         }
 
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "prochex.dll"));
+        foreach (var a in launcher.Skip(1))
+        {
+            info.ArgumentList.Add(a);
+        }
+
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);
@@ -181,6 +186,22 @@ internal sealed partial class Prochex : IDisposable
         {
             to.Append(line).Append('\n');
         }
+    }
+
+    /// <summary>
+    /// The command line that starts prochex: the native binary when PROCHEX_CLI names one (CI runs this suite
+    /// against the NativeAOT build that way), else the dotnet host with the prochex.dll built beside the tests.
+    /// </summary>
+    private static string[] Launcher()
+    {
+        if (Environment.GetEnvironmentVariable("PROCHEX_CLI") is { Length: > 0 } native)
+        {
+            return File.Exists(native)
+                ? [Path.GetFullPath(native)]
+                : throw new FileNotFoundException($"PROCHEX_CLI names {native}, which does not exist (publish it first)", native);
+        }
+
+        return [DotnetHost(), Path.Combine(AppContext.BaseDirectory, "prochex.dll")];
     }
 
     private static string DotnetHost()
