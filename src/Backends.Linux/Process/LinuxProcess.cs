@@ -18,7 +18,7 @@ namespace ProcHex.Backends.Linux;
 /// delivered by the backend at once (the core never sees <see cref="StopReason.Signal"/> from Linux); the stop
 /// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
 /// </remarks>
-internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion
+internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion
 {
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
@@ -62,7 +62,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _created = created;
         _logger = logger;
         _currentTid = pid;
-        _memory = new MemoryFile(pid);
+        _memory = new MemoryFile(owner.Kernel, pid);
         _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(pid, this));
         _resumeOnOwner = ResumeOnOwner;
     }
@@ -295,7 +295,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     }
 
     /// <summary>From /proc: any thread, read-only handle or not, is listed without a ptrace call or a stop.</summary>
-    public IReadOnlyList<ThreadSnapshot> ReadThreads() => ProcFs.ThreadSnapshots(Pid);
+    public IReadOnlyList<ThreadSnapshot> ReadThreads() => Kernel.ThreadSnapshots(Pid);
 
     public BreakpointPatch PlantBreakpoint(ulong address)
     {
@@ -851,7 +851,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         {
             try
             {
-                MemoryFile.WriteOnce(pid, address, [original]);
+                MemoryFile.WriteOnce(Kernel, pid, address, [original]);
             }
             catch (TracerException e)
             {
@@ -1163,7 +1163,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     /// </summary>
     private void AwaitGroupStop()
     {
-        for (var i = 0; i < 200 && ProcFs.State(Pid) is { } state && state != 'T'; i++)
+        for (var i = 0; i < 200 && Kernel.State(Pid) is { } state && state != 'T'; i++)
         {
             Thread.Sleep(1);
         }
@@ -1183,7 +1183,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         // The leader is reaped only after every other thread, and that includes a thread born just before the kill
         // whose clone event the kill swallowed: traced by us all the same, unknown to the table, listed in /proc
         // until reaped (waiting for the leader alone would block for good). No thread is born after a SIGKILL.
-        foreach (var tid in _threads.Keys.Concat(ProcFs.Threads(Pid)).Where(t => t != Pid).Distinct().ToArray())
+        foreach (var tid in _threads.Keys.Concat(Kernel.Threads(Pid)).Where(t => t != Pid).Distinct().ToArray())
         {
             Reap(tid);
         }
@@ -1214,18 +1214,12 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     /// </summary>
     private void LetGoOfOrphanedForkChildren()
     {
-        if (new DirectoryInfo("/proc/thread-self").LinkTarget is not { } link
-            || !int.TryParse(Path.GetFileName(link), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var self))
+        var self = Kernel.GetTid();
+        foreach (var pid in Kernel.Processes())
         {
-            return;
-        }
-
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
-                || pid == Pid || _owner.IsRegistered(pid) || ProcFs.TracerPid(pid) != self
-                || ProcFs.StatField(pid, 4) is not { } parent || parent == (ulong)Environment.ProcessId
-                || ProcFs.TracerPid((int)parent) == self)
+            if (pid == Pid || _owner.IsRegistered(pid) || Kernel.TracerPid(pid) != self
+                || Kernel.StatField(pid, 4) is not { } parent || parent == (ulong)Environment.ProcessId
+                || Kernel.TracerPid((int)parent) == self)
             {
                 continue;
             }
@@ -1332,18 +1326,6 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
         stop = default;
         return false;
-    }
-
-    private unsafe int ReadWithVmReadv(ulong address, Span<byte> destination, out int errno)
-    {
-        fixed (byte* p = destination)
-        {
-            var local = new Interop.IoVec { Base = p, Length = (nuint)destination.Length };
-            var remote = new Interop.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
-            var n = ProcessVmReadv(Pid, &local, 1, &remote, 1, 0);
-            errno = n < 0 ? LastErrno : 0;
-            return (int)n;
-        }
     }
 
     private void ThrowIfReadOnly()
