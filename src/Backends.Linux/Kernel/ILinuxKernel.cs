@@ -117,6 +117,21 @@ internal interface ILinuxKernel
     /// <summary>The tids in /proc/PID/task; empty when gone.</summary>
     IReadOnlyList<int> Threads(int pid);
 
+    /// <summary>The text of /proc/PID/maps.</summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    string ReadMaps(int pid);
+
+    /// <summary>The bytes of /proc/PID/auxv (readable with the access ptrace-reading the process needs).</summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    byte[] ReadAuxv(int pid);
+
+    /// <summary><c>readlink("/proc/PID/exe")</c>, a trailing " (deleted)" included; null when it is no link.</summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    string? ReadExeLink(int pid);
+
     /// <summary>
     /// Each thread of /proc/PID/task with the user PC of /proc/PID/task/TID/syscall, without stopping anything.
     /// </summary>

@@ -265,4 +265,10 @@ internal sealed class LinuxKernel : ILinuxKernel
     public IReadOnlyList<int> Threads(int pid) => ProcFs.Threads(pid);
 
     public IReadOnlyList<ThreadSnapshot> ThreadSnapshots(int pid) => ProcFs.ThreadSnapshots(pid);
+
+    public string ReadMaps(int pid) => ProcFs.Maps(pid);
+
+    public byte[] ReadAuxv(int pid) => ProcFs.Auxv(pid);
+
+    public string? ReadExeLink(int pid) => ProcFs.ExeLink(pid);
 }

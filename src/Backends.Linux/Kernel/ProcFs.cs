@@ -68,6 +68,12 @@ internal static class ProcFs
     public static int TracerPid(int pid) =>
         int.TryParse(StatusField(pid, "TracerPid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var tracer) ? tracer : 0;
 
+    public static string Maps(int pid) => File.ReadAllText($"/proc/{pid}/maps");
+
+    public static byte[] Auxv(int pid) => File.ReadAllBytes($"/proc/{pid}/auxv");
+
+    public static string? ExeLink(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget;
+
     public static IReadOnlyList<int> Processes() =>
         [.. Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)

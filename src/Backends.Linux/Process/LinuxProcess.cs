@@ -63,7 +63,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _logger = logger;
         _currentTid = pid;
         _memory = new MemoryFile(owner.Kernel, pid);
-        _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(pid, this));
+        _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(owner.Kernel, pid, this));
         _resumeOnOwner = ResumeOnOwner;
     }
 
@@ -385,7 +385,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _owner.Invoke(() => _memory.Write(address, copy));
     }
 
-    public IRtldAgent? OpenRtldAgent() => SymbolSource.OpenRtldAgent(Pid, this, Symbols);
+    public IRtldAgent? OpenRtldAgent() => SymbolSource.OpenRtldAgent(Kernel, Pid, this, Symbols);
 
     public void Release(ReleaseMode mode)
     {
