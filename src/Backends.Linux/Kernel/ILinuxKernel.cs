@@ -36,7 +36,7 @@ internal interface ILinuxKernel
     int SetRegs(int tid, in Interop.UserRegs regs);
 
     /// <summary><c>ptrace(PTRACE_GETEVENTMSG, tid, 0, &amp;message)</c>: 0 or the errno.</summary>
-    int GetEventMsg(int tid, out ulong message);
+    int GetEventMessage(int tid, out ulong message);
 
     /// <summary><c>ptrace(PTRACE_GETSIGINFO, tid, 0, &amp;siginfo)</c>, the fields the adapter reads: 0 or the errno.</summary>
     int GetSigInfo(int tid, out SigInfo info);
@@ -48,11 +48,11 @@ internal interface ILinuxKernel
     bool HasPendingKernelTrap(int tid);
 
     /// <summary>
-    /// <c>waitpid(pid, &amp;status, options)</c>: the tid reported, 0 (WNOHANG, nothing to report) or -1 with
-    /// <paramref name="errno"/> set. Blocks unless WNOHANG is given. Never pid -1 without __WNOTHREAD: the host's own
-    /// children (Process.Start) would be reaped, and the runtime fails fast when it finds them gone.
+    /// <c>waitpid(pid, &amp;status, options)</c>: Result is the tid reported, 0 (WNOHANG, nothing to report) or -1
+    /// with Errno set. Blocks unless WNOHANG is given. Never pid -1 without __WNOTHREAD: the host's own children
+    /// (Process.Start) would be reaped, and the runtime fails fast when it finds them gone.
     /// </summary>
-    int WaitPid(int pid, int options, out int status, out int errno);
+    (int Result, int Status, int Errno) WaitPid(int pid, int options);
 
     /// <summary><c>kill(pid, signal)</c>: 0 or the errno.</summary>
     int Kill(int pid, int signal);

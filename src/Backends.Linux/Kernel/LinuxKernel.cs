@@ -39,7 +39,7 @@ internal sealed class LinuxKernel : ILinuxKernel
         return Interop.Sys.Ptrace(PTRACE_SETREGS, tid, 0, &copy) == -1 ? LastErrno : 0;
     }
 
-    public unsafe int GetEventMsg(int tid, out ulong message)
+    public unsafe int GetEventMessage(int tid, out ulong message)
     {
         ulong value = 0;
         var errno = Interop.Sys.Ptrace(PTRACE_GETEVENTMSG, tid, 0, &value) == -1 ? LastErrno : 0;
@@ -80,13 +80,11 @@ internal sealed class LinuxKernel : ILinuxKernel
         return false;
     }
 
-    public unsafe int WaitPid(int pid, int options, out int status, out int errno)
+    public unsafe (int Result, int Status, int Errno) WaitPid(int pid, int options)
     {
-        var raw = 0;
-        var result = Interop.Sys.WaitPid(pid, &raw, options);
-        status = raw;
-        errno = result == -1 ? LastErrno : 0;
-        return result;
+        var status = 0;
+        var result = Interop.Sys.WaitPid(pid, &status, options);
+        return (result, status, result == -1 ? LastErrno : 0);
     }
 
     public int Kill(int pid, int signal) => Interop.Sys.Kill(pid, signal) == -1 ? LastErrno : 0;

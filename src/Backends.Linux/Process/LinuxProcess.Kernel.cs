@@ -19,7 +19,7 @@ internal sealed partial class LinuxProcess
     private void SetRegs(int tid, in Interop.UserRegs regs) => Kernel.WriteRegs(tid, regs);
 
     /// <summary>The new tid or child pid of a clone, fork or vfork event; 0 when it cannot be read.</summary>
-    private ulong GetEventMessage(int tid) => Kernel.GetEventMsg(tid, out var message) == 0 ? message : 0;
+    private ulong GetEventMessage(int tid) => Kernel.GetEventMessage(tid, out var message) == 0 ? message : 0;
 
     /// <summary>The si_code of the signal <paramref name="tid"/> is stopped for, or null when it cannot be read.</summary>
     private int? GetSignalCode(int tid) => Kernel.GetSigInfo(tid, out var info) == 0 ? info.Code : null;

@@ -61,7 +61,7 @@ internal static class Trampoline
     private static void FollowToExec(OwnerThread owner, int pid, string path, int argumentCount)
     {
         var kernel = owner.Kernel;
-        var r = kernel.WaitPid(pid, WUNTRACED, out var raw, out var errno);
+        var (r, raw, errno) = kernel.WaitPid(pid, WUNTRACED);
         var first = new WaitStatus(raw);
         if (r != pid || !first.Stopped)
         {

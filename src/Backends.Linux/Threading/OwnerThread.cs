@@ -275,10 +275,10 @@ internal sealed class OwnerThread
         Log.Step(_logger, tid, "owner waits for this tid");
         while (true)
         {
-            var r = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG, out var status, out var errno);
+            var (r, status, errno) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
             if (r == 0)
             {
-                r = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD, out status, out errno);
+                (r, status, errno) = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
             }
 
             if (r == -1)
@@ -313,7 +313,8 @@ internal sealed class OwnerThread
             return true;
         }
 
-        if (_kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG, out var status, out _) != tid)
+        var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
+        if (r != tid)
         {
             return false;
         }
@@ -478,7 +479,7 @@ internal sealed class OwnerThread
     /// <summary>One non-blocking wait; true when it had a status to dispatch.</summary>
     private bool PollOnce()
     {
-        var tid = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD | Interop.Sys.WNOHANG, out var status, out _);
+        var (tid, status, _) = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD | Interop.Sys.WNOHANG);
         if (tid <= 0)
         {
             return false;
@@ -491,7 +492,7 @@ internal sealed class OwnerThread
 
     private void WaitOnce()
     {
-        var tid = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD, out var status, out var errno);
+        var (tid, status, errno) = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
         Interlocked.Increment(ref _waitReturns);
 
         // The runtime installs its SIGCHLD handler only when the host first starts a process, at any time: look
