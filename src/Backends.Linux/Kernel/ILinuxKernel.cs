@@ -12,8 +12,9 @@ namespace ProcHex.Backends.Linux;
 /// Failures come back as errno values, 0 meaning success, because only the adapter decides which errno is an error
 /// (ESRCH from a thread that is exiting is not). The /proc readers are the exception: they fail as the file reads
 /// they stand for do, with <see cref="IOException"/> (gone) or <see cref="UnauthorizedAccessException"/>, or say
-/// null, as documented per member. Linux binds a tracee to the thread that attached it, so the ptrace and waitpid
-/// members are called on the owner thread only; the others from any thread.
+/// null, as documented per member. Linux binds a tracee to the thread that attached it (and waitpid(-1) sees only
+/// the calling thread's children), so the ptrace, waitpid and spawn members are called on the owner thread only; the
+/// others from any thread.
 /// </remarks>
 internal interface ILinuxKernel
 {
