@@ -63,7 +63,7 @@ internal sealed class RealKernel : IScenarioKernel
     {
         foreach (var tid in new[] { k.Leader, k.Worker })
         {
-            Assert.Equal(0, Interop.Sys.TryPtrace(Interop.Sys.PTRACE_SEIZE, tid, 0, Interop.Sys.PTRACE_O_TRACECLONE));
+            Assert.Equal(0, LinuxKernel.Instance.Ptrace(Interop.Sys.PTRACE_SEIZE, tid, 0, Interop.Sys.PTRACE_O_TRACECLONE));
         }
 
         try
@@ -95,7 +95,7 @@ internal sealed class RealKernel : IScenarioKernel
         throw new TimeoutException($"spin2 ({pid}) did not start its worker");
     }
 
-    public int Ptrace(int request, int tid, int data) => Interop.Sys.TryPtrace(request, tid, 0, data);
+    public int Ptrace(int request, int tid, int data) => LinuxKernel.Instance.Ptrace(request, tid, 0, data);
 
     public int Kill(int signal) => Interop.Sys.Kill(_pid, signal) == 0 ? 0 : Marshal.GetLastPInvokeError();
 

@@ -30,7 +30,7 @@ public sealed class EmulatorTests : LinuxTestBase
         OwnerThread.Shared.Invoke(() =>
         {
             var tid = hit.ThreadId;
-            var before = Interop.Sys.GetRegs(tid);
+            var before = OwnerThread.Shared.Kernel.ReadRegs(tid);
             var code = new byte[16];
             p.ReadMemory(address, code);
             code[0] = (byte)patch.OriginalBytes;
@@ -38,10 +38,10 @@ public sealed class EmulatorTests : LinuxTestBase
             Assert.True(InstructionEmulator.TryEmulate(ref emulated, code, out var write), $"{label} is not emulated");
 
             p.RemoveBreakpoint(patch);
-            Assert.Equal(0, Interop.Sys.TryPtrace(Interop.Sys.PTRACE_SINGLESTEP, tid, 0, 0));
+            Assert.Equal(0, OwnerThread.Shared.Kernel.Ptrace(Interop.Sys.PTRACE_SINGLESTEP, tid, 0, 0));
             var status = OwnerThread.Shared.WaitFor(tid);
             Assert.True(status is { Stopped: true, StopSignal: 5 }, $"step ended with {status}");
-            var stepped = Interop.Sys.GetRegs(tid);
+            var stepped = OwnerThread.Shared.Kernel.ReadRegs(tid);
 
             Assert.Equal(Describe(stepped), Describe(emulated));
             if (write is { } w)

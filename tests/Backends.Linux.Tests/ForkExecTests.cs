@@ -81,7 +81,7 @@ public sealed class ForkExecTests : LinuxTestBase
     {
         // The tracer is a thread: when it ends (a crashed tracer), PTRACE_O_EXITKILL must take its victims along.
         // A short-lived thread plays the owner for one create, then exits.
-        var spare = new OwnerThread(null);
+        var spare = new OwnerThread(LinuxKernel.Instance, null);
         var pid = 0;
         var tracer = new Thread(() =>
         {

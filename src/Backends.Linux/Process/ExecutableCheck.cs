@@ -12,7 +12,7 @@ internal static class ExecutableCheck
 {
     /// <summary>The path to execute: FILE itself when it has a slash, else the first match on the PATH.</summary>
     /// <exception cref="ProcessStartException">Not found, not executable, or a missing interpreter.</exception>
-    public static string Resolve(string file, IReadOnlyList<string> environment)
+    public static string Resolve(ILinuxKernel kernel, string file, IReadOnlyList<string> environment)
     {
         if (string.IsNullOrEmpty(file))
         {
@@ -20,7 +20,7 @@ internal static class ExecutableCheck
         }
 
         var path = file.Contains('/', StringComparison.Ordinal) ? file : SearchPath(file, environment);
-        Check(path);
+        Check(kernel, path);
         return path;
     }
 
@@ -40,11 +40,10 @@ internal static class ExecutableCheck
         return file;
     }
 
-    private static void Check(string path)
+    private static void Check(ILinuxKernel kernel, string path)
     {
-        if (Interop.Sys.Access(path, Interop.Sys.X_OK) != 0)
+        if (kernel.Access(path, Interop.Sys.X_OK) is var errno and not 0)
         {
-            var errno = Interop.Sys.LastErrno;
             throw new ProcessStartException(Interop.Sys.DescribeError(errno), errno);
         }
 
@@ -67,10 +66,9 @@ internal static class ExecutableCheck
         }
 
         var interpreter = Interpreter(head);
-        if (interpreter is not null && Interop.Sys.Access(interpreter, Interop.Sys.X_OK) != 0)
+        if (interpreter is not null && kernel.Access(interpreter, Interop.Sys.X_OK) is var missing and not 0)
         {
-            var errno = Interop.Sys.LastErrno;
-            throw new ProcessStartException($"{interpreter}: bad interpreter: {Interop.Sys.DescribeError(errno)}", errno);
+            throw new ProcessStartException($"{interpreter}: bad interpreter: {Interop.Sys.DescribeError(missing)}", missing);
         }
     }
 

@@ -22,7 +22,8 @@ internal static class Grabber
     /// </summary>
     public static Task<LinuxProcess> Grab(OwnerThread owner, int pid, GrabAccess access, ILogger logger, Action<LinuxProcess>? configure = null)
     {
-        Check(pid, access);
+        var kernel = owner.Kernel;
+        Check(kernel, pid, access);
         var process = new LinuxProcess(owner, pid, access, created: false, logger);
         configure?.Invoke(process);
         if (access == GrabAccess.ReadOnly)
@@ -32,7 +33,7 @@ internal static class Grabber
 
         try
         {
-            SeizeAll(process, pid);
+            SeizeAll(kernel, process, pid);
         }
         catch
         {
@@ -43,14 +44,14 @@ internal static class Grabber
         return process.AwaitSeizedThreads();
     }
 
-    private static void Check(int pid, GrabAccess access)
+    private static void Check(ILinuxKernel kernel, int pid, GrabAccess access)
     {
         if (pid == Environment.ProcessId)
         {
             throw new GrabException("cannot grab our own process", Interop.Errno.EPERM);
         }
 
-        var state = pid > 0 ? ProcFs.State(pid) : null;
+        var state = pid > 0 ? kernel.State(pid) : null;
         if (state is null)
         {
             throw new GrabException("no such process", Interop.Errno.ESRCH);
@@ -61,12 +62,12 @@ internal static class Grabber
             throw new GrabException("process is a zombie", Interop.Errno.ESRCH);
         }
 
-        if (ProcFs.StatusField(pid, "Tgid") is { } tgid && tgid != pid.ToString(CultureInfo.InvariantCulture))
+        if (kernel.StatusField(pid, "Tgid") is { } tgid && tgid != pid.ToString(CultureInfo.InvariantCulture))
         {
             throw new GrabException($"pid {pid} is a thread of process {tgid}; grab {tgid}", Interop.Errno.ESRCH);
         }
 
-        if ((ProcFs.StatField(pid, 9) & KernelThreadFlag) != 0)
+        if ((kernel.StatField(pid, 9) & KernelThreadFlag) != 0)
         {
             throw new GrabException("process is a kernel thread", Interop.Errno.EPERM);
         }
@@ -77,12 +78,12 @@ internal static class Grabber
             return;
         }
 
-        if (ProcFs.TracerPid(pid) is var tracer and not 0)
+        if (kernel.TracerPid(pid) is var tracer and not 0)
         {
             throw new GrabException($"already traced by pid {tracer}", Interop.Errno.EPERM);
         }
 
-        if (ProcFs.StatField(pid, 4) == (ulong)Environment.ProcessId)
+        if (kernel.StatField(pid, 4) == (ulong)Environment.ProcessId)
         {
             // Our own child: its stops would be reported to any thread of this process that waits for it, and
             // the runtime waits for the children Process.Start made, so it would steal them and hang the grab.
@@ -91,13 +92,13 @@ internal static class Grabber
         }
     }
 
-    private static void SeizeAll(LinuxProcess process, int pid)
+    private static void SeizeAll(ILinuxKernel kernel, LinuxProcess process, int pid)
     {
         var seen = new HashSet<int>();
         var seized = 0;
         while (true)
         {
-            var fresh = ProcFs.Threads(pid).Where(seen.Add).OrderBy(t => t == pid ? 0 : 1).ToList();
+            var fresh = kernel.Threads(pid).Where(seen.Add).OrderBy(t => t == pid ? 0 : 1).ToList();
             if (fresh.Count == 0)
             {
                 break;
@@ -105,12 +106,12 @@ internal static class Grabber
 
             foreach (var tid in fresh)
             {
-                var error = TryPtrace(PTRACE_SEIZE, tid, 0, process.Options);
+                var error = kernel.Ptrace(PTRACE_SEIZE, tid, 0, process.Options);
                 if (error == 0)
                 {
                     _ = process.AddThread(tid, running: true);
                     seized++;
-                    _ = TryPtrace(PTRACE_INTERRUPT, tid, 0, 0);
+                    _ = kernel.Ptrace(PTRACE_INTERRUPT, tid, 0, 0);
                 }
                 else if (error == Interop.Errno.ESRCH)
                 {
@@ -119,9 +120,9 @@ internal static class Grabber
                 }
                 else if (tid == pid || seen.Count == 1)
                 {
-                    throw Reason(pid, error);
+                    throw Reason(kernel, pid, error);
                 }
-                else if (error == Interop.Errno.EPERM && ProcFs.TracerPid(tid) != 0)
+                else if (error == Interop.Errno.EPERM && kernel.TracerPid(tid) != 0)
                 {
                     // Born after we seized its creator: already ours (TRACECLONE), its first stop is on the way.
                     _ = process.AddThread(tid, running: true);
@@ -136,10 +137,10 @@ internal static class Grabber
         }
     }
 
-    private static GrabException Reason(int pid, int error) => error switch
+    private static GrabException Reason(ILinuxKernel kernel, int pid, int error) => error switch
     {
         Interop.Errno.ESRCH => new GrabException("no such process", error),
-        Interop.Errno.EPERM when ProcFs.TracerPid(pid) is var tracer and not 0 => new GrabException($"already traced by pid {tracer}", error),
+        Interop.Errno.EPERM when kernel.TracerPid(pid) is var tracer and not 0 => new GrabException($"already traced by pid {tracer}", error),
         Interop.Errno.EPERM or Interop.Errno.EACCES => new GrabException(PermissionHint, error),
         _ => new GrabException(DescribeError(error), error),
     };

@@ -18,7 +18,7 @@ namespace ProcHex.Backends.Linux;
 /// delivered by the backend at once (the core never sees <see cref="StopReason.Signal"/> from Linux); the stop
 /// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
 /// </remarks>
-internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion, StopByOthers.IThreadTable
+internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion, StopByOthers.IThreadTable
 {
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
@@ -60,8 +60,8 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _created = created;
         _logger = logger;
         _currentTid = pid;
-        _memory = new MemoryFile(pid);
-        _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(pid, this));
+        _memory = new MemoryFile(owner.Kernel, pid);
+        _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(owner.Kernel, pid, this));
         _resumeOnOwner = ResumeOnOwner;
         _stops = new StopByOthers(this);
     }
@@ -283,7 +283,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     }
 
     /// <summary>From /proc: any thread, read-only handle or not, is listed without a ptrace call or a stop.</summary>
-    public IReadOnlyList<ThreadSnapshot> ReadThreads() => ProcFs.ThreadSnapshots(Pid);
+    public IReadOnlyList<ThreadSnapshot> ReadThreads() => Kernel.ThreadSnapshots(Pid);
 
     public BreakpointPatch PlantBreakpoint(ulong address)
     {
@@ -373,7 +373,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         _owner.Invoke(() => _memory.Write(address, copy));
     }
 
-    public IRtldAgent? OpenRtldAgent() => SymbolSource.OpenRtldAgent(Pid, this, Symbols);
+    public IRtldAgent? OpenRtldAgent() => SymbolSource.OpenRtldAgent(Kernel, Pid, this, Symbols);
 
     public void Release(ReleaseMode mode)
     {
@@ -763,7 +763,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         {
             try
             {
-                MemoryFile.WriteOnce(pid, address, [original]);
+                MemoryFile.WriteOnce(Kernel, pid, address, [original]);
             }
             catch (TracerException e)
             {
@@ -1068,7 +1068,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     /// </summary>
     private void AwaitGroupStop()
     {
-        for (var i = 0; i < 200 && ProcFs.State(Pid) is { } state && state != 'T'; i++)
+        for (var i = 0; i < 200 && Kernel.State(Pid) is { } state && state != 'T'; i++)
         {
             Thread.Sleep(1);
         }
@@ -1088,7 +1088,7 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
         // The leader is reaped only after every other thread, and that includes a thread born just before the kill
         // whose clone event the kill swallowed: traced by us all the same, unknown to the table, listed in /proc
         // until reaped (waiting for the leader alone would block for good). No thread is born after a SIGKILL.
-        foreach (var tid in _threads.Keys.Concat(ProcFs.Threads(Pid)).Where(t => t != Pid).Distinct().ToArray())
+        foreach (var tid in _threads.Keys.Concat(Kernel.Threads(Pid)).Where(t => t != Pid).Distinct().ToArray())
         {
             Reap(tid);
         }
@@ -1119,18 +1119,12 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
     /// </summary>
     private void LetGoOfOrphanedForkChildren()
     {
-        if (new DirectoryInfo("/proc/thread-self").LinkTarget is not { } link
-            || !int.TryParse(Path.GetFileName(link), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var self))
+        var self = Kernel.GetTid();
+        foreach (var pid in Kernel.Processes())
         {
-            return;
-        }
-
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
-                || pid == Pid || _owner.IsRegistered(pid) || ProcFs.TracerPid(pid) != self
-                || ProcFs.StatField(pid, 4) is not { } parent || parent == (ulong)Environment.ProcessId
-                || ProcFs.TracerPid((int)parent) == self)
+            if (pid == Pid || _owner.IsRegistered(pid) || Kernel.TracerPid(pid) != self
+                || Kernel.StatField(pid, 4) is not { } parent || parent == (ulong)Environment.ProcessId
+                || Kernel.TracerPid((int)parent) == self)
             {
                 continue;
             }
@@ -1238,18 +1232,6 @@ internal sealed class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatu
 
         stop = default;
         return false;
-    }
-
-    private unsafe int ReadWithVmReadv(ulong address, Span<byte> destination, out int errno)
-    {
-        fixed (byte* p = destination)
-        {
-            var local = new Interop.IoVec { Base = p, Length = (nuint)destination.Length };
-            var remote = new Interop.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
-            var n = ProcessVmReadv(Pid, &local, 1, &remote, 1, 0);
-            errno = n < 0 ? LastErrno : 0;
-            return (int)n;
-        }
     }
 
     private void ThrowIfReadOnly()

@@ -1,71 +1,61 @@
 namespace ProcHex.Backends.Linux;
 
 /// <summary>
-/// /proc/PID/mem of one image. The descriptor is bound to the address space it was opened on, so it is reopened
+/// /proc/PID/mem of one image. The file is bound to the address space it was opened on, so it is reopened
 /// after exec. Writes go here (text included: the kernel breaks copy-on-write for us).
 /// </summary>
 internal sealed class MemoryFile : IDisposable
 {
+    private readonly ILinuxKernel _kernel;
     private readonly int _pid;
-    private Interop.SafeFileDescriptorHandle? _fd;
+    private IProcMemFile? _file;
 
-    public MemoryFile(int pid) => _pid = pid;
+    public MemoryFile(ILinuxKernel kernel, int pid)
+    {
+        _kernel = kernel;
+        _pid = pid;
+    }
 
     public void Reopen()
     {
-        _fd?.Dispose();
-        _fd = null;
+        _file?.Dispose();
+        _file = null;
     }
 
-    public unsafe int Read(ulong address, Span<byte> destination)
+    public int Read(ulong address, Span<byte> destination)
     {
-        var fd = Open();
-        fixed (byte* p = destination)
-        {
-            var n = Interop.Sys.PRead(fd, p, (nuint)destination.Length, unchecked((long)address));
-            return n >= 0 ? (int)n : throw Interop.Sys.Failure($"cannot read memory of pid {_pid} at 0x{address:x}", Interop.Sys.LastErrno);
-        }
+        var n = Open().PRead(address, destination, out var errno);
+        return n >= 0 ? n : throw Interop.Sys.Failure($"cannot read memory of pid {_pid} at 0x{address:x}", errno);
     }
 
-    public unsafe void Write(ulong address, ReadOnlySpan<byte> source)
+    public void Write(ulong address, ReadOnlySpan<byte> source)
     {
-        var fd = Open();
-        fixed (byte* p = source)
+        var n = Open().PWrite(address, source, out var errno);
+        if (n != source.Length)
         {
-            var n = Interop.Sys.PWrite(fd, p, (nuint)source.Length, unchecked((long)address));
-            if (n != source.Length)
-            {
-                var errno = n < 0 ? Interop.Sys.LastErrno : Interop.Errno.EIO;
-                throw Interop.Sys.Failure($"cannot write memory of pid {_pid} at 0x{address:x}", errno);
-            }
+            throw Interop.Sys.Failure($"cannot write memory of pid {_pid} at 0x{address:x}", n < 0 ? errno : Interop.Errno.EIO);
         }
     }
 
     /// <summary>Writes into another process's memory once (a fork child's copy of our breakpoints).</summary>
-    public static void WriteOnce(int pid, ulong address, ReadOnlySpan<byte> source)
+    public static void WriteOnce(ILinuxKernel kernel, int pid, ulong address, ReadOnlySpan<byte> source)
     {
-        using var file = new MemoryFile(pid);
+        using var file = new MemoryFile(kernel, pid);
         file.Write(address, source);
     }
 
-    private Interop.SafeFileDescriptorHandle Open()
+    private IProcMemFile Open()
     {
-        if (_fd is { IsInvalid: false, IsClosed: false })
+        if (_file is not null)
         {
-            return _fd;
+            return _file;
         }
 
-        var fd = Interop.Sys.Open($"/proc/{_pid}/mem", Interop.Sys.O_RDWR | Interop.Sys.O_CLOEXEC);
-        if (fd.IsInvalid)
-        {
-            var errno = Interop.Sys.LastErrno;
-            fd.Dispose();
-            throw Interop.Sys.Failure($"cannot open /proc/{_pid}/mem", errno == Interop.Errno.ENOENT ? Interop.Errno.ESRCH : errno);
-        }
-
-        _fd = fd;
-        return fd;
+        var file = _kernel.OpenProcMem(_pid, out var errno)
+            ?? throw Interop.Sys.Failure($"cannot open /proc/{_pid}/mem", errno == Interop.Errno.ENOENT ? Interop.Errno.ESRCH : errno);
+        _file = file;
+        return file;
     }
 
-    public void Dispose() => _fd?.Dispose();
+    public void Dispose() => Reopen();
 }

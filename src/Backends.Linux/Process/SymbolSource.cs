@@ -11,8 +11,9 @@ namespace ProcHex.Backends.Linux;
 /// </summary>
 internal static class SymbolSource
 {
-    public static ISymbolTable CreateSymbolTable(int pid, IVictimMemory memory) => new ProcMapsSymbolTable(pid, memory);
+    public static ISymbolTable CreateSymbolTable(ILinuxKernel kernel, int pid, IVictimMemory memory) =>
+        new ProcMapsSymbolTable(kernel, pid, memory);
 
-    public static IRtldAgent? OpenRtldAgent(int pid, IVictimMemory memory, ISymbolTable symbols) =>
-        GlibcRtldAgent.TryOpen(pid, memory, symbols);
+    public static IRtldAgent? OpenRtldAgent(ILinuxKernel kernel, int pid, IVictimMemory memory, ISymbolTable symbols) =>
+        GlibcRtldAgent.TryOpen(kernel, pid, memory, symbols);
 }

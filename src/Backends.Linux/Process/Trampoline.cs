@@ -25,18 +25,23 @@ internal static class Trampoline
     /// <summary>Owner thread only.</summary>
     public static LinuxProcess Create(OwnerThread owner, ProcessStartRequest request, ILogger logger)
     {
+        var kernel = owner.Kernel;
         var environment = request.Environment ?? InheritedEnvironment();
-        var path = ExecutableCheck.Resolve(request.File, environment);
+        var path = ExecutableCheck.Resolve(kernel, request.File, environment);
         var argv = new List<string> { Shell, "-c", Script, path };
         argv.AddRange(request.Arguments);
-        var pid = Spawner.Spawn(Shell, argv, environment);
+        if (kernel.PosixSpawn(Shell, argv, environment, out var pid) is var error and not 0)
+        {
+            throw new ProcessStartException(DescribeError(error), error);
+        }
+
         try
         {
             FollowToExec(owner, pid, path, request.Arguments.Count);
         }
         catch
         {
-            _ = Kill(pid, SIGKILL);
+            _ = kernel.Kill(pid, SIGKILL);
             while (owner.WaitFor(pid) is { Ended: false })
             {
             }
@@ -49,22 +54,23 @@ internal static class Trampoline
         Log.Created(logger, pid, path);
 
         // An image we may not read (an unprivileged tracer, an execute-only program): the first wait says lost.
-        _ = process.CheckObservable(GetRegs(pid).rip);
+        _ = process.CheckObservable(kernel.ReadRegs(pid).rip);
         return process;
     }
 
-    private static unsafe void FollowToExec(OwnerThread owner, int pid, string path, int argumentCount)
+    private static void FollowToExec(OwnerThread owner, int pid, string path, int argumentCount)
     {
-        int raw;
-        var r = WaitPid(pid, &raw, WUNTRACED);
+        var kernel = owner.Kernel;
+        var (r, raw, errno) = kernel.WaitPid(pid, WUNTRACED);
         var first = new WaitStatus(raw);
         if (r != pid || !first.Stopped)
         {
-            throw new TracerException($"the start-up shell {Shell} ended before it could be traced ({first})", ECHILDOrLast());
+            throw new TracerException(
+                $"the start-up shell {Shell} ended before it could be traced ({first})", errno == 0 ? Interop.Errno.ECHILD : errno);
         }
 
-        PtraceOrThrow(PTRACE_SEIZE, pid, 0, LinuxProcess.BaseOptions | PTRACE_O_EXITKILL, "cannot trace the new process");
-        _ = Kill(pid, SIGCONT);
+        kernel.PtraceOrThrow(PTRACE_SEIZE, pid, 0, LinuxProcess.BaseOptions | PTRACE_O_EXITKILL, "cannot trace the new process");
+        _ = kernel.Kill(pid, SIGCONT);
         var redirected = false;
         while (true)
         {
@@ -86,53 +92,51 @@ internal static class Trampoline
                 case PTRACE_EVENT_EXEC:
                     return;
                 case 0 when signal == (SIGTRAP | 0x80):
-                    var regs = GetRegs(pid);
+                    var regs = kernel.ReadRegs(pid);
                     var entry = unchecked((long)regs.rax) == -Interop.Errno.ENOSYS;
                     if (entry && (long)regs.orig_rax == SysExecve && !redirected)
                     {
-                        Redirect(pid, ref regs, path, argumentCount);
-                        SetRegs(pid, regs);
+                        Redirect(kernel, pid, ref regs, path, argumentCount);
+                        kernel.WriteRegs(pid, regs);
                         redirected = true;
                     }
                     else if (!entry && redirected && (long)regs.orig_rax == SysExecve)
                     {
-                        var errno = (int)-unchecked((long)regs.rax);
-                        throw new ProcessStartException(DescribeError(errno), errno);
+                        var failure = (int)-unchecked((long)regs.rax);
+                        throw new ProcessStartException(DescribeError(failure), failure);
                     }
 
-                    PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");
+                    kernel.PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");
                     break;
                 case 0 when signal is not SIGCONT and not SIGSTOP and not SIGTRAP:
-                    PtraceOrThrow(PTRACE_SYSCALL, pid, 0, signal, "cannot follow the new process");
+                    kernel.PtraceOrThrow(PTRACE_SYSCALL, pid, 0, signal, "cannot follow the new process");
                     break;
                 default:
                     // The group-stop left from kill -STOP, its end, and the SIGCONT itself.
-                    PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");
+                    kernel.PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");
                     break;
             }
         }
     }
 
-    private static int ECHILDOrLast() => LastErrno == 0 ? Interop.Errno.ECHILD : LastErrno;
-
     /// <summary>
     /// Points execve at the trampoline's initial stack: argc at mm->start_stack, then argv[], NULL, envp[], NULL.
     /// Checks what it finds there before trusting it.
     /// </summary>
-    private static void Redirect(int pid, ref Interop.UserRegs regs, string path, int argumentCount)
+    private static void Redirect(ILinuxKernel kernel, int pid, ref Interop.UserRegs regs, string path, int argumentCount)
     {
-        var startStack = ProcFs.StatField(pid, 28) ?? throw new TracerException($"cannot read /proc/{pid}/stat");
-        var argc = ReadU64(pid, startStack);
+        var startStack = kernel.StatField(pid, 28) ?? throw new TracerException($"cannot read /proc/{pid}/stat");
+        var argc = ReadU64(kernel, pid, startStack);
         if (argc != (ulong)(TrampolineArgs + argumentCount))
         {
             throw new TracerException($"unexpected start-up stack in pid {pid} (argc {argc})");
         }
 
         var argvArray = startStack + 8;
-        var pathPointer = ReadU64(pid, argvArray + (8 * 3));
+        var pathPointer = ReadU64(kernel, pid, argvArray + (8 * 3));
         var expected = Encoding.UTF8.GetBytes(path + "\0");
         var actual = new byte[expected.Length];
-        if (ReadRemote(pid, pathPointer, actual) != actual.Length || !actual.AsSpan().SequenceEqual(expected))
+        if (kernel.ProcessVmReadv(pid, pathPointer, actual, out _) != actual.Length || !actual.AsSpan().SequenceEqual(expected))
         {
             throw new TracerException($"unexpected start-up stack in pid {pid} (path)");
         }
@@ -142,20 +146,10 @@ internal static class Trampoline
         regs.rdx = argvArray + (8 * (argc + 1));
     }
 
-    private static ulong ReadU64(int pid, ulong address)
+    private static ulong ReadU64(ILinuxKernel kernel, int pid, ulong address)
     {
         Span<byte> b = stackalloc byte[8];
-        return ReadRemote(pid, address, b) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(b) : throw new TracerException($"cannot read pid {pid} at 0x{address:x}");
-    }
-
-    private static unsafe int ReadRemote(int pid, ulong address, Span<byte> destination)
-    {
-        fixed (byte* p = destination)
-        {
-            var local = new Interop.IoVec { Base = p, Length = (nuint)destination.Length };
-            var remote = new Interop.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
-            return (int)ProcessVmReadv(pid, &local, 1, &remote, 1, 0);
-        }
+        return kernel.ProcessVmReadv(pid, address, b, out _) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(b) : throw new TracerException($"cannot read pid {pid} at 0x{address:x}");
     }
 
     private static List<string> InheritedEnvironment()

@@ -19,18 +19,22 @@ public static class GlibcRtldAgent
     /// from the exec stop on, so the events are known before the linker has run.
     /// </summary>
     /// <exception cref="TracerException">The victim's auxiliary vector cannot be read.</exception>
-    public static IRtldAgent? TryOpen(int pid, IVictimMemory memory, ISymbolTable symbols)
+    public static IRtldAgent? TryOpen(int pid, IVictimMemory memory, ISymbolTable symbols) =>
+        TryOpen(LinuxKernel.Instance, pid, memory, symbols);
+
+    /// <inheritdoc cref="TryOpen(int, IVictimMemory, ISymbolTable)"/>
+    internal static IRtldAgent? TryOpen(ILinuxKernel kernel, int pid, IVictimMemory memory, ISymbolTable symbols)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(symbols);
         ProcAuxv auxv;
         try
         {
-            auxv = ProcAuxv.Read(pid);
+            auxv = ProcAuxv.Parse(kernel.ReadAuxv(pid));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", e) { IsGone = !Directory.Exists($"/proc/{pid}") };
+            throw new TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", e) { IsGone = kernel.State(pid) is null };
         }
 
         return auxv.InterpreterBase == 0 ? null : GlibcRtld.Open(memory, symbols, auxv);

@@ -26,7 +26,7 @@ public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong
     /// <summary>Reads /proc/PID/auxv (needs the same access as ptrace-reading the process).</summary>
     /// <exception cref="IOException">The process is gone or the file is not readable.</exception>
     /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
-    public static ProcAuxv Read(int pid) => Parse(File.ReadAllBytes($"/proc/{pid}/auxv"));
+    public static ProcAuxv Read(int pid) => Parse(LinuxKernel.Instance.ReadAuxv(pid));
 
     /// <summary>Parses 64-bit (type, value) pairs up to AT_NULL or the end of the bytes.</summary>
     public static ProcAuxv Parse(ReadOnlySpan<byte> bytes)

@@ -49,7 +49,7 @@ public static class ProcMaps
     /// <summary>Reads the current mappings of <paramref name="pid"/>.</summary>
     /// <exception cref="IOException">The process is gone or its maps are not readable.</exception>
     /// <exception cref="FormatException">A line does not have the maps format.</exception>
-    public static IReadOnlyList<ProcMapsEntry> Read(int pid) => Parse(File.ReadAllText($"/proc/{pid}/maps"));
+    public static IReadOnlyList<ProcMapsEntry> Read(int pid) => Parse(LinuxKernel.Instance.ReadMaps(pid));
 
     public static IReadOnlyList<ProcMapsEntry> Parse(string text)
     {

@@ -22,6 +22,7 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
 {
     private const string VdsoName = "[vdso]";
 
+    private readonly ILinuxKernel _kernel;
     private readonly IVictimMemory _memory;
     private readonly ObjectSymbolTable _table;
     private readonly ElfFileCache _files = new();
@@ -33,8 +34,15 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     private StrongBox<ProcAuxv> _auxv = new(default);
 
     public ProcMapsSymbolTable(int pid, IVictimMemory memory)
+        : this(LinuxKernel.Instance, pid, memory)
+    {
+    }
+
+    /// <summary>Reads /proc through <paramref name="kernel"/>: a victim's own owner's.</summary>
+    internal ProcMapsSymbolTable(ILinuxKernel kernel, int pid, IVictimMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
+        _kernel = kernel;
         Pid = pid;
         _memory = memory;
         _table = new ObjectSymbolTable(Discover);
@@ -93,11 +101,11 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
         IReadOnlyList<ProcMapsEntry> maps;
         try
         {
-            maps = ProcMaps.Read(Pid);
+            maps = ProcMaps.Parse(_kernel.ReadMaps(Pid));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TracerException($"cannot read the mappings of pid {Pid}: {e.Message}", e) { IsGone = !Directory.Exists($"/proc/{Pid}") };
+            throw new TracerException($"cannot read the mappings of pid {Pid}: {e.Message}", e) { IsGone = _kernel.State(Pid) is null };
         }
 
         var auxv = ReadAuxv();
@@ -204,7 +212,7 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     {
         try
         {
-            return ProcAuxv.Read(Pid);
+            return ProcAuxv.Parse(_kernel.ReadAuxv(Pid));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -216,7 +224,7 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     {
         try
         {
-            var target = new FileInfo($"/proc/{Pid}/exe").LinkTarget;
+            var target = _kernel.ReadExeLink(Pid);
             return target?.EndsWith(" (deleted)", StringComparison.Ordinal) == true ? target[..^" (deleted)".Length] : target;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -17,6 +17,9 @@ namespace ProcHex.Backends.Linux;
 /// runs. The only state shared with other threads is the work queue (lock-free) and each victim's event queue
 /// (guarded by that victim's own small event lock, never held across a ptrace call). Memory reads use
 /// process_vm_readv and may run on any thread.</para>
+/// <para><b>Through one seam.</b> Every call into the kernel (ptrace, waitpid, kill, /proc, the wake process below)
+/// goes through the owner's <see cref="ILinuxKernel"/>, which the victims it holds use too: <see cref="LinuxKernel"/>
+/// in production, a fake kernel in the deterministic simulation.</para>
 /// <para><b>How it waits.</b> The owner blocks in <c>waitpid(-1, __WALL | __WNOTHREAD)</c>: one call covers
 /// every victim (1,000 victims cost nothing extra) and, thanks to __WNOTHREAD, never touches the children the
 /// host application starts with Process.Start (the runtime fails fast if anyone reaps those). To wake it for
@@ -54,6 +57,7 @@ internal sealed class OwnerThread
     private readonly Queue<IDeferredCompletion> _deferred = new();
     private readonly Thread _thread;
     private readonly ILogger _logger;
+    private readonly ILinuxKernel _kernel;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>How long the owner keeps looking for work after its last piece of work, before it blocks.</summary>
@@ -65,8 +69,9 @@ internal sealed class OwnerThread
     private int _wakeSignalled;
     private long _waitReturns;
 
-    public OwnerThread(ILogger? logger)
+    public OwnerThread(ILinuxKernel kernel, ILogger? logger)
     {
+        _kernel = kernel;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _thread = new Thread(Run) { IsBackground = true, Name = "ProcHex ptrace owner" };
         _thread.Start();
@@ -81,13 +86,16 @@ internal sealed class OwnerThread
     {
         lock (SharedLock)
         {
-            return _shared ??= new OwnerThread(logger);
+            return _shared ??= new OwnerThread(LinuxKernel.Instance, logger);
         }
     }
 
     public bool IsCurrent => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
 
     public ILogger Logger => _logger;
+
+    /// <summary>The kernel this owner traces through: every victim it holds makes its calls here.</summary>
+    public ILinuxKernel Kernel => _kernel;
 
     /// <summary>How many times a wait of the owner has returned: a victim that is waited for without polling adds none.</summary>
     public long WaitReturns => Interlocked.Read(ref _waitReturns);
@@ -257,7 +265,7 @@ internal sealed class OwnerThread
     /// the owner waits for any tracee and keeps what the others report as early statuses, dispatched before it
     /// waits again or claimed by a sub-wait for them.
     /// </remarks>
-    public unsafe WaitStatus? WaitFor(int tid)
+    public WaitStatus? WaitFor(int tid)
     {
         if (TakeKept(tid) is { } kept)
         {
@@ -267,16 +275,15 @@ internal sealed class OwnerThread
         Log.Step(_logger, tid, "owner waits for this tid");
         while (true)
         {
-            int status;
-            var r = Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
+            var (r, status, errno) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
             if (r == 0)
             {
-                r = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
+                (r, status, errno) = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
             }
 
             if (r == -1)
             {
-                if (Interop.Sys.LastErrno == Interop.Errno.EINTR)
+                if (errno == Interop.Errno.EINTR)
                 {
                     continue;
                 }
@@ -298,7 +305,7 @@ internal sealed class OwnerThread
     /// Dispatches the status the kernel already holds for <paramref name="tid"/>, or one kept for it, if any, without
     /// blocking; true when there was one. Owner only, between statuses (from work it runs).
     /// </summary>
-    public unsafe bool PollFor(int tid)
+    public bool PollFor(int tid)
     {
         if (TakeKept(tid) is { } kept)
         {
@@ -306,8 +313,8 @@ internal sealed class OwnerThread
             return true;
         }
 
-        int status;
-        if (Interop.Sys.WaitPid(tid, &status, Interop.Sys.__WALL | Interop.Sys.WNOHANG) != tid)
+        var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
+        if (r != tid)
         {
             return false;
         }
@@ -362,7 +369,7 @@ internal sealed class OwnerThread
         // One signal per drain is enough: the owner clears the flag before it looks at the queue.
         if (Interlocked.CompareExchange(ref _wakeSignalled, 1, 0) == 0)
         {
-            _ = Interop.Sys.Kill(Volatile.Read(ref _wakePid), Interop.Sys.SIGUSR1);
+            _kernel.Wake(Volatile.Read(ref _wakePid));
         }
     }
 
@@ -380,7 +387,7 @@ internal sealed class OwnerThread
 
         _started.SetResult();
         Log.OwnerStarted(_logger, _wakePid);
-        _ = ChildStopSignals.SkipStops();
+        _ = _kernel.SkipChildStopSignals();
         while (true)
         {
             // Raised: the owner is awake and will see new work without a signal.
@@ -470,10 +477,9 @@ internal sealed class OwnerThread
     }
 
     /// <summary>One non-blocking wait; true when it had a status to dispatch.</summary>
-    private unsafe bool PollOnce()
+    private bool PollOnce()
     {
-        int status;
-        var tid = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD | Interop.Sys.WNOHANG);
+        var (tid, status, _) = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD | Interop.Sys.WNOHANG);
         if (tid <= 0)
         {
             return false;
@@ -484,12 +490,14 @@ internal sealed class OwnerThread
         return true;
     }
 
-    private unsafe void WaitOnce()
+    private void WaitOnce()
     {
-        int status;
-        var tid = Interop.Sys.WaitPid(-1, &status, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
+        var (tid, status, errno) = _kernel.WaitPid(-1, Interop.Sys.__WALL | Interop.Sys.__WNOTHREAD);
         Interlocked.Increment(ref _waitReturns);
-        if (ChildStopSignals.SkipStops())
+
+        // The runtime installs its SIGCHLD handler only when the host first starts a process, at any time: look
+        // again whenever the owner wakes from an idle wait.
+        if (_kernel.SkipChildStopSignals())
         {
             Log.ChildStopSignalsSkipped(_logger);
         }
@@ -497,7 +505,7 @@ internal sealed class OwnerThread
         if (tid <= 0)
         {
             // EINTR; ECHILD cannot happen while the wake process lives, but never spin if it does.
-            if (Interop.Sys.LastErrno == Interop.Errno.ECHILD)
+            if (errno == Interop.Errno.ECHILD)
             {
                 StartWakeProcess();
             }
@@ -520,7 +528,7 @@ internal sealed class OwnerThread
             }
             else
             {
-                _ = Interop.Sys.TryPtrace(Interop.Sys.PTRACE_CONT, tid, 0, 0);
+                _ = _kernel.Ptrace(Interop.Sys.PTRACE_CONT, tid, 0, 0);
             }
 
             return;
@@ -544,18 +552,7 @@ internal sealed class OwnerThread
         }
     }
 
-    private void StartWakeProcess()
-    {
-        var sleep = File.Exists("/bin/sleep") ? "/bin/sleep" : "/usr/bin/sleep";
-        var pid = Spawner.Spawn(sleep, [sleep, "infinity"], []);
-        if (Interop.Sys.TryPtrace(Interop.Sys.PTRACE_SEIZE, pid, 0, Interop.Sys.PTRACE_O_EXITKILL) is var err and not 0)
-        {
-            _ = Interop.Sys.Kill(pid, Interop.Sys.SIGKILL);
-            throw Interop.Sys.Failure("cannot trace the owner thread's wake process (is ptrace permitted?)", err);
-        }
-
-        Volatile.Write(ref _wakePid, pid);
-    }
+    private void StartWakeProcess() => Volatile.Write(ref _wakePid, _kernel.StartWakeProcess());
 }
 
 /// <summary>Work the owner runs between statuses, never inside the handling of one (see <see cref="OwnerThread.Defer"/>).</summary>

@@ -20,7 +20,7 @@ internal static partial class UnprivilegedOwner
     private const long SysSetresuid = 117;
     private const long SysSetresgid = 119;
 
-    private static readonly Lazy<OwnerThread> Owner = new(() => new OwnerThread(null), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<OwnerThread> Owner = new(() => new OwnerThread(LinuxKernel.Instance, null), LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>The tracer (root is needed to drop and take back a thread's ids, as in CI).</summary>
     public static IProcessTracer Tracer { get; } = new DroppingTracer();

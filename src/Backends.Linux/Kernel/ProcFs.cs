@@ -3,7 +3,7 @@ using ProcHex.Ports;
 
 namespace ProcHex.Backends.Linux;
 
-/// <summary>What /proc says about a process, read without tracing it.</summary>
+/// <summary>What /proc says about a process, read without tracing it. Only <see cref="LinuxKernel"/> reads it.</summary>
 internal static class ProcFs
 {
     /// <summary>The process state letter from /proc/PID/stat ('R', 'S', 'T', 't', 'Z', ...), or null when gone.</summary>
@@ -67,6 +67,17 @@ internal static class ProcFs
 
     public static int TracerPid(int pid) =>
         int.TryParse(StatusField(pid, "TracerPid"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var tracer) ? tracer : 0;
+
+    public static string Maps(int pid) => File.ReadAllText($"/proc/{pid}/maps");
+
+    public static byte[] Auxv(int pid) => File.ReadAllBytes($"/proc/{pid}/auxv");
+
+    public static string? ExeLink(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget;
+
+    public static IReadOnlyList<int> Processes() =>
+        [.. Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
+            .Where(pid => pid > 0)];
 
     public static IReadOnlyList<int> Threads(int pid)
     {

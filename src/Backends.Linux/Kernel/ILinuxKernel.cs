@@ -1,0 +1,160 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Linux;
+
+/// <summary>
+/// Every kernel interaction of the Linux adapter, and nothing else: ptrace, waitpid, kill, process_vm_readv,
+/// /proc/PID/mem, posix_spawn, access, sigaction and the /proc files. <see cref="LinuxKernel"/> calls glibc and reads
+/// /proc; the deterministic simulation's fake kernel (src/Backends.Linux.Simulation) implements the same members, so
+/// everything above this line (owner thread, grab, create, stop handling) runs unchanged over either.
+/// </summary>
+/// <remarks>
+/// Failures come back as errno values, 0 meaning success, because only the adapter decides which errno is an error
+/// (ESRCH from a thread that is exiting is not). The /proc readers are the exception: they fail as the file reads
+/// they stand for do, with <see cref="IOException"/> (gone) or <see cref="UnauthorizedAccessException"/>, or say
+/// null, as documented per member. Linux binds a tracee to the thread that attached it (and waitpid(-1) sees only
+/// the calling thread's children), so the ptrace, waitpid and spawn members are called on the owner thread only; the
+/// others from any thread.
+/// </remarks>
+internal interface ILinuxKernel
+{
+    /// <summary>
+    /// <c>ptrace(request, tid, address, data)</c> for the requests that return no data: SEIZE, INTERRUPT, LISTEN,
+    /// CONT, DETACH, SETOPTIONS, SINGLESTEP, SYSCALL, KILL. Returns 0 or the errno.
+    /// </summary>
+    int Ptrace(int request, int tid, nint address, nint data);
+
+    /// <summary>
+    /// <c>ptrace(PTRACE_PEEKDATA, tid, address)</c>, the word itself unused: 0 or the errno. It checks the credentials
+    /// the tracer attached with, unlike /proc/PID/mem and process_vm_readv (EIO when they no longer allow access).
+    /// </summary>
+    int PeekData(int tid, ulong address);
+
+    /// <summary><c>ptrace(PTRACE_GETREGS, tid, 0, &amp;regs)</c>: 0 or the errno.</summary>
+    int GetRegs(int tid, out Interop.UserRegs regs);
+
+    /// <summary><c>ptrace(PTRACE_SETREGS, tid, 0, &amp;regs)</c>: 0 or the errno.</summary>
+    int SetRegs(int tid, in Interop.UserRegs regs);
+
+    /// <summary><c>ptrace(PTRACE_GETEVENTMSG, tid, 0, &amp;message)</c>: 0 or the errno.</summary>
+    int GetEventMessage(int tid, out ulong message);
+
+    /// <summary><c>ptrace(PTRACE_GETSIGINFO, tid, 0, &amp;siginfo)</c>, the fields the adapter reads: 0 or the errno.</summary>
+    int GetSigInfo(int tid, out SigInfo info);
+
+    /// <summary>
+    /// <c>ptrace(PTRACE_PEEKSIGINFO, tid, ...)</c> over the stopped thread's private queue: whether a SIGTRAP the
+    /// kernel raised (an int3, si_code SI_KERNEL) waits there, not yet taken. False when it cannot be read.
+    /// </summary>
+    bool HasPendingKernelTrap(int tid);
+
+    /// <summary>
+    /// <c>waitpid(pid, &amp;status, options)</c>: Result is the tid reported, 0 (WNOHANG, nothing to report) or -1
+    /// with Errno set. Blocks unless WNOHANG is given. Never pid -1 without __WNOTHREAD: the host's own children
+    /// (Process.Start) would be reaped, and the runtime fails fast when it finds them gone.
+    /// </summary>
+    (int Result, int Status, int Errno) WaitPid(int pid, int options);
+
+    /// <summary><c>kill(pid, signal)</c>: 0 or the errno.</summary>
+    int Kill(int pid, int signal);
+
+    /// <summary>
+    /// <c>process_vm_readv</c> of one range into <paramref name="destination"/>: the bytes read, or -1 with
+    /// <paramref name="errno"/> set. Any thread, traced or not; stops at the first unreadable page.
+    /// </summary>
+    int ProcessVmReadv(int pid, ulong address, Span<byte> destination, out int errno);
+
+    /// <summary>
+    /// <c>open("/proc/PID/mem", O_RDWR | O_CLOEXEC)</c>: the file, or null with <paramref name="errno"/> set. It is
+    /// bound to the address space it was opened on (an exec needs a new one).
+    /// </summary>
+    IProcMemFile? OpenProcMem(int pid, out int errno);
+
+    /// <summary>
+    /// <c>posix_spawn(&amp;pid, path, NULL, attr, argv, envp)</c> as a child of the calling thread, with every signal
+    /// set to its default and none blocked. Returns 0 or the errno.
+    /// </summary>
+    int PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, out int pid);
+
+    /// <summary><c>access(path, mode)</c>: 0 or the errno.</summary>
+    int Access(string path, int mode);
+
+    /// <summary>
+    /// <c>sigaction(SIGCHLD)</c> read, then written back with SA_NOCLDSTOP added when a handler (not SIG_DFL or
+    /// SIG_IGN) is in place without it. True when it changed the disposition.
+    /// </summary>
+    bool SkipChildStopSignals();
+
+    /// <summary>
+    /// Starts the owner's wake process (owner only): a tracee of the calling thread, seized with EXITKILL, that stops
+    /// for every <see cref="Wake"/>. The owner continues it (PTRACE_CONT, the signal dropped) after each stop and
+    /// starts another when it ends. Returns its pid.
+    /// </summary>
+    /// <exception cref="TracerException">It could not be traced (ptrace not permitted).</exception>
+    /// <exception cref="ProcessStartException">It could not be started.</exception>
+    int StartWakeProcess();
+
+    /// <summary><c>kill(wakePid, SIGUSR1)</c>: makes the owner's blocking <see cref="WaitPid"/> return. Any thread.</summary>
+    void Wake(int wakePid);
+
+    /// <summary>The calling thread's tid (gettid), which /proc/PID/status names as TracerPid of what it traces.</summary>
+    int GetTid();
+
+    /// <summary>The numeric entries of /proc: every process's pid.</summary>
+    IReadOnlyList<int> Processes();
+
+    /// <summary>The state letter of /proc/PID/stat ('R', 'S', 'T', 't', 'Z', ...), or null when gone.</summary>
+    char? State(int pid);
+
+    /// <summary>Field <paramref name="number"/> (1-based, as in proc(5)) of /proc/PID/stat, or null.</summary>
+    ulong? StatField(int pid, int number);
+
+    /// <summary>The value of a "Name:\tvalue" line of /proc/PID/status, or null.</summary>
+    string? StatusField(int pid, string name);
+
+    /// <summary>TracerPid of /proc/PID/status: the tid of the thread tracing it, 0 when untraced or gone.</summary>
+    int TracerPid(int pid);
+
+    /// <summary>The tids in /proc/PID/task; empty when gone.</summary>
+    IReadOnlyList<int> Threads(int pid);
+
+    /// <summary>The text of /proc/PID/maps.</summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    string ReadMaps(int pid);
+
+    /// <summary>The bytes of /proc/PID/auxv (readable with the access ptrace-reading the process needs).</summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    byte[] ReadAuxv(int pid);
+
+    /// <summary><c>readlink("/proc/PID/exe")</c>, a trailing " (deleted)" included; null when it is no link.</summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    string? ReadExeLink(int pid);
+
+    /// <summary>
+    /// Each thread of /proc/PID/task with the user PC of /proc/PID/task/TID/syscall, without stopping anything.
+    /// </summary>
+    /// <exception cref="TracerException">Gone (<see cref="TracerException.IsGone"/>), or not allowed to read them.</exception>
+    IReadOnlyList<ThreadSnapshot> ThreadSnapshots(int pid);
+}
+
+/// <summary>/proc/PID/mem opened by <see cref="ILinuxKernel.OpenProcMem"/>. Owner only.</summary>
+internal interface IProcMemFile : IDisposable
+{
+    /// <summary><c>pread</c> at <paramref name="address"/>: the bytes read, or -1 with <paramref name="errno"/> set.</summary>
+    int PRead(ulong address, Span<byte> destination, out int errno);
+
+    /// <summary>
+    /// <c>pwrite</c> at <paramref name="address"/> (text included: the kernel breaks copy-on-write): the bytes
+    /// written, or -1 with <paramref name="errno"/> set.
+    /// </summary>
+    int PWrite(ulong address, ReadOnlySpan<byte> source, out int errno);
+}
+
+/// <summary>The fields of a <c>siginfo_t</c> the adapter reads.</summary>
+/// <param name="Signo">si_signo.</param>
+/// <param name="Code">si_code: SI_KERNEL for an int3, SI_USER for kill(2), ...</param>
+/// <param name="Pid">si_pid: the sender, for signals sent with kill(2).</param>
+internal readonly record struct SigInfo(int Signo, int Code, int Pid);

@@ -1,0 +1,34 @@
+namespace ProcHex.Backends.Linux;
+
+/// <summary>
+/// The kernel calls of <see cref="LinuxProcess"/>, under the names and shapes its code uses, made through its
+/// owner's <see cref="ILinuxKernel"/>: so a fake kernel stands in for every one of them.
+/// </summary>
+internal sealed partial class LinuxProcess
+{
+    private ILinuxKernel Kernel => _owner.Kernel;
+
+    /// <summary>A ptrace request whose failure the caller handles: returns 0 or the errno.</summary>
+    private int TryPtrace(int request, int tid, nint address, nint data) => Kernel.Ptrace(request, tid, address, data);
+
+    /// <summary>May we, as this victim's tracer, still access its memory? 0, or the errno (EIO when not).</summary>
+    private int TryPeekData(int tid, ulong address) => Kernel.PeekData(tid, address);
+
+    private Interop.UserRegs GetRegs(int tid) => Kernel.ReadRegs(tid);
+
+    private void SetRegs(int tid, in Interop.UserRegs regs) => Kernel.WriteRegs(tid, regs);
+
+    /// <summary>The new tid or child pid of a clone, fork or vfork event; 0 when it cannot be read.</summary>
+    private ulong GetEventMessage(int tid) => Kernel.GetEventMessage(tid, out var message) == 0 ? message : 0;
+
+    /// <summary>The si_code of the signal <paramref name="tid"/> is stopped for, or null when it cannot be read.</summary>
+    private int? GetSignalCode(int tid) => Kernel.GetSigInfo(tid, out var info) == 0 ? info.Code : null;
+
+    private bool HasPendingKernelTrap(int tid) => Kernel.HasPendingKernelTrap(tid);
+
+    /// <summary>0 or the errno; every caller here discards it.</summary>
+    private int Kill(int pid, int signal) => Kernel.Kill(pid, signal);
+
+    private int ReadWithVmReadv(ulong address, Span<byte> destination, out int errno) =>
+        Kernel.ProcessVmReadv(Pid, address, destination, out errno);
+}
