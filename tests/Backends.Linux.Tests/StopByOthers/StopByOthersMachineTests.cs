@@ -204,12 +204,12 @@ public sealed class StopByOthersMachineTests
 
         public void Run() => Visit([]);
 
-        private World Build(List<Move> path, bool finalSigcont = false, int extra = 0)
+        private World Build(List<Move> path, int? finalSigcontAt)
         {
             var world = new World(threads, signals, exits, births);
             for (var i = 0; i < path.Count; i++)
             {
-                if (finalSigcont && i == extra)
+                if (i == finalSigcontAt)
                 {
                     world.AllowOneMoreSignal();
                 }
@@ -220,79 +220,39 @@ public sealed class StopByOthersMachineTests
             return world;
         }
 
-        private void Visit(List<Move> path)
+        /// <summary>
+        /// One state and everything reachable from it. After the final SIGCONT (<paramref name="finalSigcontAt"/>, its
+        /// index in the path) no signal is left to send, and each quiescent state must be a victim running again.
+        /// </summary>
+        private void Visit(List<Move> path, int? finalSigcontAt = null)
         {
             if (Failure is not null)
             {
                 return;
             }
 
-            var world = Build(path);
-            if (!_seen.Add(world.Signature))
+            var world = Build(path, finalSigcontAt);
+            var afterFinalSigcont = finalSigcontAt is not null;
+            if (!(afterFinalSigcont ? _seenAfterLastSigcont : _seen).Add(world.Signature))
             {
                 return;
             }
 
-            if (Check(world, path) is { } failure)
-            {
-                Failure = failure;
-                return;
-            }
-
-            if (world.Quiescent)
+            Failure = Check(world, path);
+            if (Failure is null && world.Quiescent)
             {
                 QuiescentStates++;
-                if (CheckQuiescent(world, path, afterFinalSigcont: false) is { } quiet)
-                {
-                    Failure = quiet;
-                    return;
-                }
-
-                if (world.Kernel.GroupStop && world.SignalsLeft == 0)
+                Failure = CheckQuiescent(world, path, afterFinalSigcont);
+                if (Failure is null && !afterFinalSigcont && world.Kernel.GroupStop && world.SignalsLeft == 0)
                 {
                     // Liveness: someone sends the SIGCONT; whatever happens next, every thread runs again.
-                    VisitAfterLastSigcont([.. path, new Move(Kind.SigCont)], path.Count);
+                    Visit([.. path, new Move(Kind.SigCont)], path.Count);
                 }
             }
 
-            foreach (var move in world.Moves().ToList())
+            foreach (var move in Failure is null ? world.Moves().ToList() : [])
             {
-                Visit([.. path, move]);
-            }
-        }
-
-        private void VisitAfterLastSigcont(List<Move> path, int sigcontAt)
-        {
-            if (Failure is not null)
-            {
-                return;
-            }
-
-            var world = Build(path, finalSigcont: true, extra: sigcontAt);
-            if (!_seenAfterLastSigcont.Add(world.Signature))
-            {
-                return;
-            }
-
-            if (Check(world, path) is { } failure)
-            {
-                Failure = failure;
-                return;
-            }
-
-            if (world.Quiescent)
-            {
-                if (CheckQuiescent(world, path, afterFinalSigcont: true) is { } quiet)
-                {
-                    Failure = quiet;
-                }
-
-                return;
-            }
-
-            foreach (var move in world.Moves().ToList())
-            {
-                VisitAfterLastSigcont([.. path, move], sigcontAt);
+                Visit([.. path, move], finalSigcontAt);
             }
         }
 
