@@ -74,8 +74,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
     internal int Options => BaseOptions | (_created ? PTRACE_O_EXITKILL : 0);
 
-    internal IReadOnlyCollection<int> ThreadIds => _owner.Invoke(() => _threads.Keys.ToArray());
-
     /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
     internal bool EmulationEnabled { get; set; } = true;
 
@@ -487,7 +485,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                 Deliver(StopEvent.Stopped(StopReason.VforkDone, tid, 0), thread);
                 break;
             case PTRACE_EVENT_EXEC:
-                OnExec(thread);
+                OnExec();
                 break;
             case 0 when signal == SIGTRAP:
                 OnTrap(thread);
@@ -596,7 +594,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         return ReadWithVmReadv(address, b, out _) == 1 && b[0] == Int3;
     }
 
-    private void OnExec(VictimThread thread)
+    private void OnExec()
     {
         // The kernel reports the exec on the leader's tid whichever thread called it; the others are gone.
         foreach (var other in _threads.Keys.Where(t => t != Pid).ToArray())
@@ -631,7 +629,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _planted.Clear();
         _memory.Reopen();
         var pc = GetRegs(Pid).rip;
-        _ = thread;
         if (CheckObservable(pc))
         {
             Deliver(StopEvent.Stopped(StopReason.ExecDone, Pid, pc), leader);

@@ -27,8 +27,6 @@ internal sealed class BreakpointSet
     /// </summary>
     public bool Disabled { get; private set; }
 
-    public IEnumerable<BreakpointSite> Sites => _sites.Values;
-
     public bool TryGet(ulong address, out BreakpointSite site) => _sites.TryGetValue(address, out site!);
 
     public bool IsActive(ulong address) => _sites.TryGetValue(address, out var site) && site.Active;
