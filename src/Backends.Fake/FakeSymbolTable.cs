@@ -64,6 +64,21 @@ internal sealed class FakeSymbolTable : ISymbolTable
         return false;
     }
 
+    public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName)
+    {
+        var mappings = _mappings;
+        for (var i = 0; i < mappings.Count; i++)
+        {
+            if (objectName is not null && Matches(mappings[i].Path, objectName, i == 0))
+            {
+                var bias = mappings[i].Bias;
+                return [.. mappings[i].File.Symbols.OrderBy(s => s.Value).Select(s => new FunctionSymbol(s.Key, s.Value + bias))];
+            }
+        }
+
+        return [];
+    }
+
     /// <summary>"a.out" names the executable; otherwise a full path or a basename; null matches everything.</summary>
     public static bool Matches(string path, string? objectName, bool isExecutable) =>
         objectName is null

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
+using System.Text.Json.Nodes;
 using ProcHex.Backends.Fake;
+using ProcHex.Elf;
 
 namespace ProcHex.Cli;
 
@@ -20,15 +22,22 @@ internal static class CliApp
         };
         backend.AcceptOnlyFromAmong(Hosting.Linux, Hosting.FreeBsd, Hosting.Fake);
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Debug logging on stderr.", Recursive = true };
+        var noDemangle = new Option<bool>("--no-demangle")
+        {
+            Description = "Show C++ symbols raw (mangled) instead of demangled. SPECs match both forms either way.",
+            Recursive = true,
+        };
 
         var root = new RootCommand("prochex: run, attach to and inspect processes with ProcHex (DTrace's libproc for .NET).")
         {
             backend,
             verbose,
+            noDemangle,
         };
-        root.Subcommands.Add(RunCommand(backend, verbose));
-        root.Subcommands.Add(AttachCommand(backend, verbose));
-        root.Subcommands.Add(InspectCommand(backend, verbose));
+        var common = new CommonOptions(backend, verbose, noDemangle);
+        root.Subcommands.Add(RunCommand(common));
+        root.Subcommands.Add(AttachCommand(common));
+        root.Subcommands.Add(InspectCommand(common));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -41,9 +50,10 @@ internal static class CliApp
         return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
     }
 
-    private static Command RunCommand(Option<string> backend, Option<bool> verbose)
+    private static Command RunCommand(CommonOptions common)
     {
         var count = CountOption();
+        var strict = StrictOption();
         var stopAt = new Option<string>("--stop-at")
         {
             Description = "Where the breakpoints are planted: create, preinit, postinit or main (default: create, and each SPEC as soon as its object is loaded).",
@@ -60,11 +70,12 @@ internal static class CliApp
         var command = new Command("run", "Run PROGRAM under control, count hits per SPEC, exit with its status (128+N if killed by signal N).")
         {
             count,
+            strict,
             stopAt,
             json,
             program,
         };
-        command.SetAction((parse, _) => ExecuteAsync(parse, backend, verbose, json, (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, Specs(parse, count), (context, session) =>
         {
             var rendezvous = parse.GetValue(stopAt) switch
             {
@@ -73,14 +84,15 @@ internal static class CliApp
                 "main" => ProcHex.Rendezvous.Main,
                 _ => ProcHex.Rendezvous.Create,
             };
-            return Commands.RunAsync(context, session, Specs(parse, count), rendezvous, parse.GetRequiredValue(program));
+            return Commands.RunAsync(context, session, Counting(parse, count, strict), rendezvous, parse.GetRequiredValue(program));
         }));
         return command;
     }
 
-    private static Command AttachCommand(Option<string> backend, Option<bool> verbose)
+    private static Command AttachCommand(CommonOptions common)
     {
         var count = CountOption();
+        var strict = StrictOption();
         var duration = new Option<double?>("--duration")
         {
             Description = "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).",
@@ -104,25 +116,26 @@ internal static class CliApp
         {
             pid,
             count,
+            strict,
             duration,
             json,
         };
-        command.SetAction((parse, _) => ExecuteAsync(parse, backend, verbose, json, (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, Specs(parse, count), (context, session) =>
             Commands.AttachAsync(
                 context,
                 session,
                 parse.GetValue(pid),
-                Specs(parse, count),
+                Counting(parse, count, strict),
                 parse.GetValue(duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : null)));
         return command;
     }
 
-    private static Command InspectCommand(Option<string> backend, Option<bool> verbose)
+    private static Command InspectCommand(CommonOptions common)
     {
         var json = JsonOption();
         var pid = PidArgument();
         var command = new Command("inspect", "Show a process's loaded objects and state without stopping it.") { pid, json };
-        command.SetAction((parse, _) => ExecuteAsync(parse, backend, verbose, json, (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, [], (context, session) =>
             Commands.InspectAsync(context, session, parse.GetValue(pid))));
         return command;
     }
@@ -131,7 +144,9 @@ internal static class CliApp
     {
         var count = new Option<string[]>("--count", "-c")
         {
-            Description = "Count hits of SPEC: object`symbol or a bare symbol (executable first, then libraries). Repeatable.",
+            Description = "Count hits of SPEC: object`symbol or a bare symbol (executable first, then libraries); C++ names raw or " +
+                "demangled (ns::Class::method, ns::f(int)); * and ? wildcards. A SPEC no image defines yet stays pending through " +
+                "exec and dlopen; counts are per SPEC over the whole run. Repeatable.",
             HelpName = "SPEC",
             AllowMultipleArgumentsPerToken = false,
         };
@@ -148,6 +163,14 @@ internal static class CliApp
         });
         return count;
     }
+
+    private static Option<bool> StrictOption() => new("--strict")
+    {
+        Description = "Exit 1 when a SPEC is not defined in the final image (default: a warning; the program's status decides).",
+    };
+
+    private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict) =>
+        new(Specs(parse, count), parse.GetValue(strict));
 
     private static Option<bool> JsonOption() => new("--json") { Description = "JSON lines on stdout: one object per event, then a summary." };
 
@@ -177,22 +200,34 @@ internal static class CliApp
     /// <summary>Sets up output, signals and the backend, runs the command, and turns failures into one line and an exit code.</summary>
     private static async Task<int> ExecuteAsync(
         ParseResult parse,
-        Option<string> backendOption,
-        Option<bool> verboseOption,
+        CommonOptions common,
         Option<bool> jsonOption,
+        IReadOnlyList<CountSpec> specs,
         Func<CliContext, ProcHexSession, Task<int>> body)
     {
-        var backend = parse.GetValue(backendOption) ?? Hosting.DefaultBackend;
+        var backend = parse.GetValue(common.Backend) ?? Hosting.DefaultBackend;
         var json = parse.GetValue(jsonOption);
         using var termination = new Termination();
         using Reporter reporter = json
             ? new JsonReporter(StdoutDiversion.Divert())
             : new TextReporter(Console.Out, Console.Error, liveLine: !Console.IsErrorRedirected);
-        var context = new CliContext(reporter, termination, backend);
+
+        // Started here, on the main thread, before any victim: never from the ptrace owner thread (see CxxFiltDemangler).
+        using var demangler = new CxxFiltDemangler();
+        Func<string, string> show = parse.GetValue(common.NoDemangle) ? static name => name : demangler.Show;
+        var context = new CliContext(reporter, termination, backend, show);
+        if (demangler.Unavailable is { } why && specs.FirstOrDefault(s => s.IsCxxName) is { } cxx)
+        {
+            reporter.Event(
+                "warning",
+                new JsonObject { ["spec"] = cxx.Text, ["message"] = why },
+                $"warning: C++ names cannot be demangled, so SPEC '{cxx.Text}' matches raw names only: {why}");
+        }
+
         try
         {
             var kernel = backend == Hosting.Fake ? Hosting.FakeKernelWithPrograms() : null;
-            await using var services = Hosting.Build(backend, parse.GetValue(verboseOption), kernel);
+            await using var services = Hosting.Build(backend, parse.GetValue(common.Verbose), kernel, demangler);
             var session = services.GetRequiredService<ProcHexSession>();
             if (kernel is null)
             {
@@ -235,3 +270,6 @@ internal static class CliApp
         }
     }
 }
+
+/// <summary>The options every command takes.</summary>
+internal sealed record CommonOptions(Option<string> Backend, Option<bool> Verbose, Option<bool> NoDemangle);

@@ -4,6 +4,9 @@ using System.Text.Json.Nodes;
 
 namespace ProcHex.Cli;
 
+/// <summary>What run and attach count: the SPECs, and whether one the final image lacks fails the command (--strict).</summary>
+internal sealed record CountingOptions(IReadOnlyList<CountSpec> Specs, bool Strict);
+
 /// <summary>The three commands, over the public API of ProcHex only.</summary>
 internal static class Commands
 {
@@ -14,13 +17,14 @@ internal static class Commands
     public static async Task<int> RunAsync(
         CliContext context,
         ProcHexSession session,
-        IReadOnlyList<CountSpec> specs,
+        CountingOptions counting,
         Rendezvous stopAt,
         IReadOnlyList<string> command)
     {
         var reporter = context.Reporter;
-        var counter = new SpecCounter(session, reporter, specs);
+        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show);
         session.LibraryListChanged = counter.OnLibraryListChanged;
+        session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
         var elapsed = Stopwatch.StartNew();
 
@@ -50,7 +54,7 @@ internal static class Commands
                 "rendezvous",
                 new JsonObject { ["pid"] = pid, ["at"] = Name(stopAt) },
                 $"pid {pid}: stopped at {Name(stopAt)}");
-            counter.PlantAtRendezvous(handle, initialLibrariesLoaded: stopAt != Rendezvous.Create);
+            await counter.PlantAtRendezvousAsync(handle);
             session.Continue(handle);
 
             var outcome = await Counting.WaitAsync(context, session, handle, counter, duration: null, elapsed);
@@ -64,16 +68,15 @@ internal static class Commands
 
             switch (outcome.End)
             {
-                case CountingEnd.UnknownSpec:
-                    throw new CliFailure(CliFailure.Failed, outcome.Message!);
                 case CountingEnd.Lost:
-                    reporter.Summary(counter.Counts, null, elapsed.Elapsed);
+                    Summarize(reporter, counter, null, elapsed);
                     throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}");
                 case CountingEnd.Signal:
-                    reporter.Summary(counter.Counts, null, elapsed.Elapsed);
+                    Summarize(reporter, counter, null, elapsed);
                     return 128 + context.Termination.Signal;
                 default:
-                    reporter.Summary(counter.Counts, outcome.Exit, elapsed.Elapsed);
+                    Summarize(reporter, counter, outcome.Exit, elapsed);
+                    Strict(counting, counter);
                     return outcome.Exit is { } exit ? Counting.ExitCodeOf(exit) : 0;
             }
         }
@@ -81,7 +84,7 @@ internal static class Commands
         {
             if (!released)
             {
-                // An unknown SPEC at the rendezvous or a failure: the created victim must not outlive us.
+                // A failure (the victim died or could not be read): the created victim must not outlive us.
                 await session.ReleaseAsync(handle);
                 reporter.Event("released", new JsonObject { ["pid"] = pid, ["how"] = "killed" }, $"pid {pid}: killed");
             }
@@ -96,12 +99,13 @@ internal static class Commands
         CliContext context,
         ProcHexSession session,
         int pid,
-        IReadOnlyList<CountSpec> specs,
+        CountingOptions counting,
         TimeSpan? duration)
     {
         var reporter = context.Reporter;
-        var counter = new SpecCounter(session, reporter, specs);
+        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show);
         session.LibraryListChanged = counter.OnLibraryListChanged;
+        session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
         var elapsed = Stopwatch.StartNew();
 
@@ -123,7 +127,7 @@ internal static class Commands
         try
         {
             reporter.Event("grabbed", new JsonObject { ["pid"] = pid }, $"pid {pid}: grabbed");
-            counter.PlantAtRendezvous(handle, initialLibrariesLoaded: true);
+            await counter.PlantAtRendezvousAsync(handle);
             session.Continue(handle);
 
             var outcome = await Counting.WaitAsync(context, session, handle, counter, duration, elapsed);
@@ -135,15 +139,14 @@ internal static class Commands
                 reporter.Event("released", new JsonObject { ["pid"] = pid, ["how"] = "detached" }, $"pid {pid}: released, running");
             }
 
-            if (outcome.End == CountingEnd.UnknownSpec)
+            Summarize(reporter, counter, outcome.Exit, elapsed);
+            if (outcome.End == CountingEnd.Lost)
             {
-                throw new CliFailure(CliFailure.Failed, outcome.Message!);
+                throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}");
             }
 
-            reporter.Summary(counter.Counts, outcome.Exit, elapsed.Elapsed);
-            return outcome.End == CountingEnd.Lost
-                ? throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}")
-                : 0;
+            Strict(counting, counter);
+            return 0;
         }
         finally
         {
@@ -170,7 +173,7 @@ internal static class Commands
 
         try
         {
-            var (threads, unavailable) = InspectThreads(handle);
+            var (threads, unavailable) = InspectThreads(handle, context.Show);
             context.Reporter.Inspect(new InspectReport(pid, handle.State.ToString(), handle.Objects, threads, unavailable));
             return 0;
         }
@@ -188,10 +191,59 @@ internal static class Commands
         _ => "main",
     };
 
-    /// <summary>Fork and vfork get a lifecycle line of their own (exec and rendezvous lines come from the SPEC counter).</summary>
+    /// <summary>
+    /// The table or summary line, after a warning for each SPEC no image ever defined (the program's exit status
+    /// still decides ours, unless --strict).
+    /// </summary>
+    private static void Summarize(Reporter reporter, SpecCounter counter, ExitStatus? exit, Stopwatch elapsed)
+    {
+        foreach (var missing in counter.NeverFound)
+        {
+            var images = string.Join(", ", missing.Images);
+            var message = $"SPEC '{missing.Spec}' was not found in any image (searched: {(images.Length == 0 ? "none" : images)})";
+            reporter.Event(
+                "warning",
+                new JsonObject
+                {
+                    ["spec"] = missing.Spec,
+                    ["message"] = message,
+                    ["images"] = new JsonArray([.. missing.Images.Select(i => (JsonNode)i)]),
+                },
+                "warning: " + message);
+        }
+
+        reporter.Summary(counter.Counts, exit, elapsed.Elapsed);
+    }
+
+    /// <summary>--strict: a SPEC the final image does not define fails the command (exit 1), after the table.</summary>
+    private static void Strict(CountingOptions counting, SpecCounter counter)
+    {
+        if (!counting.Strict)
+        {
+            return;
+        }
+
+        var missing = counter.MissingInFinalImage.ToList();
+        if (missing.Count > 0)
+        {
+            var final = missing[0].Images.Count > 0 ? missing[0].Images[^1] : "the final image";
+            throw new CliFailure(
+                CliFailure.Failed,
+                $"--strict: {string.Join(", ", missing.Select(m => $"'{m.Spec}'"))} not defined in the final image ({final})");
+        }
+    }
+
+    /// <summary>Fork, vfork and exec get a lifecycle line of their own (rendezvous lines come from the commands).</summary>
     private static void ReportMilestone(Reporter reporter, Milestone milestone)
     {
         var pid = milestone.Handle.Pid;
+        if (milestone.Kind == MilestoneKind.ExecDone)
+        {
+            var path = ExecutablePath(milestone.Handle);
+            reporter.Event("exec", new JsonObject { ["pid"] = pid, ["path"] = path }, $"pid {pid}: exec'd {path}");
+            return;
+        }
+
         var text = milestone.Kind switch
         {
             MilestoneKind.ForkFollowed => "forked; the child runs on untraced, without our breakpoints",
@@ -205,8 +257,21 @@ internal static class Commands
         }
     }
 
+    /// <summary>The executable of the victim's current image (the first object), or "?" when its objects cannot be read.</summary>
+    private static string ExecutablePath(ProcessHandle handle)
+    {
+        try
+        {
+            return handle.Objects is [var first, ..] ? first.Path : "?";
+        }
+        catch (ProcHexException)
+        {
+            return "?";
+        }
+    }
+
     /// <summary>Each thread with its PC symbolized; an OS that cannot list them says why instead of failing inspect.</summary>
-    private static (IReadOnlyList<InspectedThread> Threads, string? Unavailable) InspectThreads(ProcessHandle handle)
+    private static (IReadOnlyList<InspectedThread> Threads, string? Unavailable) InspectThreads(ProcessHandle handle, Func<string, string> show)
     {
         IReadOnlyList<ThreadSnapshot> snapshots;
         try
@@ -218,12 +283,12 @@ internal static class Commands
             return ([], ex.Message);
         }
 
-        return ([.. snapshots.Select(t => new InspectedThread(t.ThreadId, t.ProgramCounter, t.ProgramCounter is { } pc ? Where(handle, pc) : null))], null);
+        return ([.. snapshots.Select(t => new InspectedThread(t.ThreadId, t.ProgramCounter, t.ProgramCounter is { } pc ? Where(handle, pc, show) : null))], null);
     }
 
-    private static string? Where(ProcessHandle handle, ulong pc) => handle.ResolveAddress(pc) is not { } at
+    private static string? Where(ProcessHandle handle, ulong pc, Func<string, string> show) => handle.ResolveAddress(pc) is not { } at
         ? null
         : at.Symbol is null
             ? string.Create(CultureInfo.InvariantCulture, $"{at.ObjectName}+0x{at.Offset:x}")
-            : string.Create(CultureInfo.InvariantCulture, $"{at.ObjectName}`{at.Symbol}+0x{at.Offset:x}");
+            : string.Create(CultureInfo.InvariantCulture, $"{at.ObjectName}`{show(at.Symbol)}+0x{at.Offset:x}");
 }

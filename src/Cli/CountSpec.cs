@@ -18,7 +18,7 @@ internal sealed record CountSpec(string Text, string? ObjectName, string Symbol)
             return null;
         }
 
-        if (text.Any(char.IsWhiteSpace))
+        if (HasWhiteSpaceOutsideBrackets(text))
         {
             error = $"SPEC '{text}' contains white space";
             return null;
@@ -41,10 +41,29 @@ internal sealed record CountSpec(string Text, string? ObjectName, string Symbol)
         return new CountSpec(text, objectName, symbol);
     }
 
-    /// <summary>True when <paramref name="loaded"/> is the object this SPEC names.</summary>
-    public bool Names(LoadedObject loaded, bool isExecutable) =>
-        ObjectName is { } name &&
-        ((name == "a.out" && isExecutable) || loaded.Name == name || loaded.Path == name);
+    /// <summary>True when the symbol is written as C++ (<c>ns::f</c>, <c>f(int)</c>): it needs the demangler.</summary>
+    public bool IsCxxName => Symbol.Contains("::", StringComparison.Ordinal) || Symbol.Contains('(', StringComparison.Ordinal);
+
+    /// <summary>
+    /// <c>ns::f(int, char) const</c> and <c>ns::Box&lt;std::pair&lt;int, int&gt; &gt;::get</c> are one SPEC (white space
+    /// inside brackets or after a parameter list); <c>a b</c> is not.
+    /// </summary>
+    private static bool HasWhiteSpaceOutsideBrackets(string text)
+    {
+        var depth = 0;
+        var parameters = false;
+        foreach (var c in text)
+        {
+            depth += c switch { '(' or '<' => 1, ')' or '>' when depth > 0 => -1, _ => 0 };
+            parameters |= c == '(';
+            if (char.IsWhiteSpace(c) && depth == 0 && !parameters)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public override string ToString() => Text;
 }

@@ -11,7 +11,6 @@ internal enum CountingEnd
     Lost,
     Duration,
     Signal,
-    UnknownSpec,
 }
 
 /// <summary>The end of counting: why, and the victim's exit status or a message.</summary>
@@ -19,7 +18,7 @@ internal sealed record CountingOutcome(CountingEnd End, ExitStatus? Exit, string
 
 /// <summary>
 /// The part run and attach share: with breakpoints planted and the victim continued, wait for its death, the
-/// duration, a termination signal or an unknown SPEC, showing the live line meanwhile.
+/// duration or a termination signal, showing the live line meanwhile.
 /// </summary>
 internal static class Counting
 {
@@ -44,15 +43,7 @@ internal static class Counting
         {
             while (true)
             {
-                var next = session.WaitForNotificationAsync(Timeout.InfiniteTimeSpan, stop.Token);
-                if (await Task.WhenAny(next, counter.Fatal.Task) != next)
-                {
-                    await stop.CancelAsync();
-                    await IgnoreCancellation(next);
-                    return new CountingOutcome(CountingEnd.UnknownSpec, null, await counter.Fatal.Task);
-                }
-
-                var notification = await next;
+                var notification = await session.WaitForNotificationAsync(Timeout.InfiniteTimeSpan, stop.Token);
                 if (notification is null || notification.Pid != handle.Pid)
                 {
                     continue;
@@ -108,18 +99,6 @@ internal static class Counting
 
     /// <summary>The shell's convention: the status, or 128+N for death by signal N.</summary>
     public static int ExitCodeOf(ExitStatus exit) => exit.Signaled ? 128 + exit.Signal : exit.Code;
-
-    private static async Task IgnoreCancellation(Task task)
-    {
-        try
-        {
-            await task;
-        }
-        catch (OperationCanceledException)
-        {
-            // Expected: we cancelled it.
-        }
-    }
 
     private static async Task ShowLiveAsync(Reporter reporter, SpecCounter counter, Stopwatch elapsed, CancellationToken token)
     {

@@ -5,8 +5,11 @@ using ProcHex.Backends.Fake;
 namespace ProcHex.Cli;
 
 /// <summary>What every command gets: its output, the termination signals, and the backend it runs on.</summary>
-internal sealed class CliContext(Reporter reporter, Termination termination, string backend)
+internal sealed class CliContext(Reporter reporter, Termination termination, string backend, Func<string, string> show)
 {
+    /// <summary>How a raw symbol name is shown: demangled, or as it is with --no-demangle.</summary>
+    public Func<string, string> Show { get; } = show;
+
     public Reporter Reporter { get; } = reporter;
 
     public Termination Termination { get; } = termination;
@@ -26,7 +29,7 @@ internal static class Hosting
 
     /// <summary>The container: logging (to stderr, only with -v) and ProcHex on the chosen backend.</summary>
     /// <exception cref="CliFailure">The backend does not run here.</exception>
-    public static ServiceProvider Build(string backend, bool verbose, FakeKernel? kernel)
+    public static ServiceProvider Build(string backend, bool verbose, FakeKernel? kernel, ISymbolDemangler demangler)
     {
         var services = new ServiceCollection();
         services.AddLogging(logging =>
@@ -45,13 +48,13 @@ internal static class Hosting
 
         try
         {
-            services.AddProcHex(builder => _ = backend switch
+            services.AddProcHex(builder => _ = (backend switch
             {
                 // Its handlers only count, and it starts no processes of its own: stops are answered on the owner.
                 Linux => builder.UseLinux(o => o.AnswerStopsOnOwnerThread = true),
                 FreeBsd => builder.UseFreeBsd(),
                 _ => builder.UseFake(kernel ?? new FakeKernel()),
-            });
+            }).Configure(o => o.Demangler = demangler));
         }
         catch (PlatformNotSupportedException ex)
         {

@@ -5,8 +5,15 @@ using Spectre.Console;
 
 namespace ProcHex.Cli;
 
-/// <summary>Hits of one SPEC at the end of a run.</summary>
-internal sealed record SpecCount(string Spec, string? Location, long Hits, string Status);
+/// <summary>
+/// Hits of one SPEC over the whole run; where it was counted (in the last image that had it); its status: planted
+/// (the final image defines it), not found (no image did), not in final image (counted in an earlier image, or
+/// its library was unloaded); and the images (executables) it was looked up in.
+/// </summary>
+internal sealed record SpecCount(string Spec, string? Location, long Hits, string Status, IReadOnlyList<string> Images)
+{
+    public const string Planted = "planted", NotFound = "not found", NotInFinalImage = "not in final image";
+}
 
 /// <summary>What a command learned about a process for <c>inspect</c>.</summary>
 internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects, IReadOnlyList<InspectedThread> Threads, string? ThreadsUnavailable);
@@ -161,7 +168,12 @@ internal sealed class TextReporter : Reporter
         table.AddColumn("WHERE");
         foreach (var c in counts)
         {
-            var where = c.Status == "planted" ? c.Location ?? "" : $"{c.Location} ({c.Status})".TrimStart();
+            var where = c.Status switch
+            {
+                SpecCount.Planted => c.Location ?? "",
+                SpecCount.NotFound => $"(not found in {(c.Images.Count == 0 ? "any image" : string.Join(", ", c.Images))})",
+                _ => $"{c.Location} ({c.Status})".TrimStart(),
+            };
             table.AddRow(
                 c.Hits.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(c.Spec),

@@ -3,61 +3,62 @@ using System.Text.Json.Nodes;
 namespace ProcHex.Cli;
 
 /// <summary>
-/// Plants one counting breakpoint per SPEC and keeps the SPECs whose object is not loaded yet pending until the
-/// library list brings it in (the library-list callback runs on the victim's control loop, with the victim
-/// stopped and locked, so planting from there completes at once).
+/// Sets one pending breakpoint per SPEC (the session looks each up again at every library change and in every image
+/// an exec brings) and turns what happens to them into events and the final table: counts are per SPEC over the
+/// whole run, whatever images it was counted in.
 /// </summary>
 internal sealed class SpecCounter
 {
     private readonly ProcHexSession _session;
     private readonly Reporter _reporter;
+    private readonly Func<string, string> _show;
     private readonly List<Entry> _entries;
     private readonly Lock _gate = new();
     private readonly List<LibraryListChange> _early = [];
-    private ProcessHandle? _handle;
     private bool _armed;
-    private bool _initialLibrariesLoaded;
-    private bool _sawPreinit;
 
-    public SpecCounter(ProcHexSession session, Reporter reporter, IEnumerable<CountSpec> specs)
+    /// <summary>Counts <paramref name="specs"/>; <paramref name="show"/> says how a raw symbol name is shown (demangled, unless --no-demangle).</summary>
+    public SpecCounter(ProcHexSession session, Reporter reporter, IEnumerable<CountSpec> specs, Func<string, string> show)
     {
         _session = session;
         _reporter = reporter;
+        _show = show;
         _entries = [.. specs.DistinctBy(s => s.Text).Select(s => new Entry(s))];
     }
 
-    /// <summary>Completes with the message of a SPEC found unknown after the start (a pending one whose library came without it).</summary>
-    public TaskCompletionSource<string> Fatal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public long TotalHits => _entries.Sum(e => Interlocked.Read(ref e.Hits));
+    public long TotalHits => _entries.Sum(e => e.Hits);
 
     /// <summary>The live line: each SPEC's hits so far.</summary>
-    public string LiveText => string.Join("  ", _entries.Select(e => $"{e.Spec.Text} {Interlocked.Read(ref e.Hits)}"));
+    public string LiveText => string.Join("  ", _entries.Select(e => $"{e.Spec.Text} {e.Hits}"));
 
+    /// <summary>Each SPEC at the end: its hits over the run, where it was counted, and whether the final image had it.</summary>
     public IReadOnlyList<SpecCount> Counts
     {
         get
         {
             lock (_gate)
             {
-                return [.. _entries.Select(e => new SpecCount(e.Spec.Text, e.Location, Interlocked.Read(ref e.Hits), e.Status))];
+                return [.. _entries.Select(Count)];
             }
         }
     }
 
+    /// <summary>The SPECs no image ever defined (each gets a warning and the status "not found").</summary>
+    public IEnumerable<SpecCount> NeverFound => Counts.Where(c => c.Status == SpecCount.NotFound);
+
+    /// <summary>The SPECs the final image does not define (what --strict fails on).</summary>
+    public IEnumerable<SpecCount> MissingInFinalImage => Counts.Where(c => c.Status != SpecCount.Planted);
+
     /// <summary>
-    /// At the rendezvous, with the victim idle: plants every SPEC whose object is loaded and leaves the rest pending.
-    /// <paramref name="initialLibrariesLoaded"/> is false at the create rendezvous, where a bare symbol not in the
-    /// executable waits for the initial libraries.
+    /// At the rendezvous, with the victim idle: sets every SPEC's pending breakpoint (planted now where the current
+    /// image defines it, pending otherwise).
     /// </summary>
-    /// <exception cref="CliFailure">A SPEC names a loaded object without that symbol, or a symbol no object has.</exception>
-    public void PlantAtRendezvous(ProcessHandle handle, bool initialLibrariesLoaded)
+    public async Task PlantAtRendezvousAsync(ProcessHandle handle)
     {
         List<LibraryListChange> early;
         lock (_gate)
         {
-            _handle = handle;
-            _initialLibrariesLoaded = initialLibrariesLoaded;
+            _armed = true;
             early = [.. _early];
             _early.Clear();
         }
@@ -67,21 +68,13 @@ internal sealed class SpecCounter
             ReportChange(change);
         }
 
-        lock (_gate)
+        foreach (var entry in _entries)
         {
-            foreach (var entry in _entries)
-            {
-                if (TryPlant(handle, entry) is { } error)
-                {
-                    throw new CliFailure(1, error);
-                }
-            }
-
-            _armed = true;
+            entry.Breakpoint = await _session.SetPendingBreakpointAsync(handle, entry.Spec.Text, static _ => { });
         }
     }
 
-    /// <summary>The session's library-list callback: report, forget what went away, plant what became possible.</summary>
+    /// <summary>The session's library-list callback: one event per change (held back until the rendezvous line is out).</summary>
     public void OnLibraryListChanged(LibraryListChange change)
     {
         lock (_gate)
@@ -94,164 +87,55 @@ internal sealed class SpecCounter
         }
 
         ReportChange(change);
-        lock (_gate)
-        {
-            _initialLibrariesLoaded = true;
-            foreach (var entry in _entries)
-            {
-                Unplant(change, entry);
-            }
-
-            foreach (var entry in _entries.Where(e => e.Status is "pending" or "unloaded"))
-            {
-                if (TryPlant(change.Handle, entry) is { } error)
-                {
-                    entry.Status = "unknown";
-                    Fatal.TrySetResult(error);
-                }
-            }
-        }
     }
 
-    /// <summary>Plants <paramref name="entry"/> if its object is loaded; returns an error for an unknown SPEC.</summary>
-    private string? TryPlant(ProcessHandle handle, Entry entry)
+    /// <summary>The session's pending-breakpoint callback: "planted" and "pending" events.</summary>
+    public void OnPendingBreakpointChanged(PendingBreakpointChange change)
     {
-        var spec = entry.Spec;
-        string lookup;
-        if (spec.IsBare)
+        var spec = change.Breakpoint.Spec;
+        if (change.Kind == PendingBreakpointChangeKind.Pending)
         {
-            // Before the initial libraries are in, only the executable can answer for a bare symbol.
-            lookup = _initialLibrariesLoaded ? spec.Symbol : "a.out`" + spec.Symbol;
-        }
-        else
-        {
-            var objects = handle.Objects;
-            if (!objects.Select((o, i) => spec.Names(o, i == 0)).Any(x => x))
-            {
-                SetPending(entry, $"{spec.ObjectName} is not loaded yet");
-                return null;
-            }
-
-            lookup = spec.Text;
+            _reporter.Event("pending", new JsonObject { ["spec"] = spec, ["reason"] = change.Reason }, $"{spec} is pending: {change.Reason}");
+            return;
         }
 
-        ulong address;
-        try
-        {
-            address = handle.LookupSymbol(lookup);
-        }
-        catch (SymbolNotFoundException ex)
-        {
-            if (spec.IsBare && !_initialLibrariesLoaded)
-            {
-                SetPending(entry, "not in the executable; waiting for the initial libraries");
-                return null;
-            }
-
-            entry.Status = "unknown";
-            return $"unknown SPEC '{spec.Text}': {ex.Message}";
-        }
-
-        var resolved = handle.ResolveAddress(address);
-        var location = resolved switch
-        {
-            { Offset: 0 } r => $"{r.ObjectName}`{spec.Symbol}",
-            { } r => r.ToString(),
-            null => Reporter.Hex(address),
-        };
-        var planting = _session.SetBreakpointAsync(handle, address, _ => Interlocked.Increment(ref entry.Hits));
-        entry.Location = location;
-        entry.Status = "planted";
-        entry.ObjectName = resolved?.ObjectName;
-        if (planting.IsCompletedSuccessfully)
-        {
-            entry.Breakpoint = planting.Result;
-        }
-        else
-        {
-            // Not expected (the victim is idle or the control loop holds its lock), but never block here.
-            planting.ContinueWith(
-                t =>
-                {
-                    lock (_gate)
-                    {
-                        if (t.IsCompletedSuccessfully)
-                        {
-                            entry.Breakpoint = t.Result;
-                        }
-                    }
-                },
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
-        }
-
+        var locations = change.Sites.Select(Location).ToList();
+        var first = change.Sites[0];
+        var text = locations.Count == 1
+            ? $"counting {spec} at {locations[0]} ({Reporter.Hex(first.Address)})"
+            : $"counting {spec} at {locations.Count} places: {string.Join(", ", locations.Take(4))}{(locations.Count > 4 ? ", ..." : "")}";
         _reporter.Event(
             "planted",
-            new JsonObject { ["spec"] = spec.Text, ["address"] = Reporter.Hex(address), ["location"] = location },
-            $"counting {spec.Text} at {location} ({Reporter.Hex(address)})");
-        return null;
+            new JsonObject
+            {
+                ["spec"] = spec,
+                ["address"] = Reporter.Hex(first.Address),
+                ["location"] = locations[0],
+                ["sites"] = change.Sites.Count,
+                ["image"] = first.Image,
+            },
+            text);
     }
 
-    /// <summary>A planted SPEC whose image was replaced (exec) or whose library was unloaded goes back to pending.</summary>
-    private void Unplant(LibraryListChange change, Entry entry)
+    private string Location(PlantedSymbol site) => $"{site.ObjectName}`{_show(site.Symbol)}";
+
+    private SpecCount Count(Entry entry)
     {
-        if (entry.Status != "planted" || entry.Breakpoint is not { } breakpoint)
-        {
-            return;
-        }
+        var breakpoint = entry.Breakpoint;
+        var ever = breakpoint?.EverPlanted ?? [];
+        var images = breakpoint?.ImagesSearched ?? [];
+        var status = breakpoint is { FoundInCurrentImage: true } ? SpecCount.Planted
+            : ever.Count == 0 ? SpecCount.NotFound
+            : SpecCount.NotInFinalImage;
 
-        if (!breakpoint.IsPlanted)
-        {
-            entry.Breakpoint = null;
-            SetPending(entry, "its image was replaced", "unloaded");
-            return;
-        }
-
-        if (change.Removed.Any(o => o.Name == entry.ObjectName || o.Path == entry.ObjectName))
-        {
-            entry.Breakpoint = null;
-            try
-            {
-                _ = _session.RemoveBreakpointAsync(breakpoint);
-            }
-            catch (ProcHexException)
-            {
-                // Already gone with the victim.
-            }
-
-            SetPending(entry, $"{entry.ObjectName} was unloaded", "unloaded");
-        }
-    }
-
-    private void SetPending(Entry entry, string reason, string status = "pending")
-    {
-        if (entry.Status is "pending" or "unloaded")
-        {
-            return;
-        }
-
-        entry.Status = status;
-        _reporter.Event("pending", new JsonObject { ["spec"] = entry.Spec.Text, ["reason"] = reason }, $"{entry.Spec.Text} is pending: {reason}");
+        // Where it was counted last: the final image's sites, or the last image that had it.
+        var lastImage = ever.Count == 0 ? null : ever[^1].Image;
+        var location = string.Join(", ", ever.Where(s => s.Image == lastImage).Select(Location).Distinct(StringComparer.Ordinal));
+        return new SpecCount(entry.Spec.Text, location.Length == 0 ? null : location, entry.Hits, status, images);
     }
 
     private void ReportChange(LibraryListChange change)
     {
-        if (change.Event == RtldEventKind.Preinit)
-        {
-            // Preinit comes once per image: a second one means the process exec'd a new program.
-            if (_sawPreinit && change.Added.Count > 0)
-            {
-                var program = change.Added[0].Path;
-                _reporter.Event(
-                    "exec",
-                    new JsonObject { ["pid"] = change.Handle.Pid, ["program"] = program },
-                    $"pid {change.Handle.Pid}: exec'd {program}");
-            }
-
-            _sawPreinit = true;
-        }
-
         var added = new JsonArray([.. change.Added.Select(o => (JsonNode)o.Path)]);
         var removed = new JsonArray([.. change.Removed.Select(o => (JsonNode)o.Path)]);
         var kind = change.Event switch
@@ -269,16 +153,10 @@ internal sealed class SpecCounter
 
     private sealed class Entry(CountSpec spec)
     {
-        public long Hits;
-
         public CountSpec Spec { get; } = spec;
 
-        public ClientBreakpoint? Breakpoint { get; set; }
+        public PendingBreakpoint? Breakpoint { get; set; }
 
-        public string? Location { get; set; }
-
-        public string? ObjectName { get; set; }
-
-        public string Status { get; set; } = "new";
+        public long Hits => Breakpoint?.Hits ?? 0;
     }
 }

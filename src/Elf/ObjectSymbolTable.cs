@@ -123,6 +123,35 @@ public sealed class ObjectSymbolTable : ISymbolTable
         return true;
     }
 
+    public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName)
+    {
+        ArgumentNullException.ThrowIfNull(objectName);
+        if (Current.Find(objectName) is not { } mapped)
+        {
+            return [];
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var functions = new List<FunctionSymbol>();
+        foreach (var symbol in mapped.Image.Symbols.ByValue)
+        {
+            if (symbol.Type is not (ElfSymbolType.Function or ElfSymbolType.IndirectFunction))
+            {
+                continue;
+            }
+
+            // .symtab spells versioned definitions name@@VERSION; .dynsym and a SPEC do not.
+            var at = symbol.Name.IndexOf('@', StringComparison.Ordinal);
+            var name = at > 0 ? symbol.Name[..at] : symbol.Name;
+            if (seen.Add(name))
+            {
+                functions.Add(new FunctionSymbol(name, unchecked(mapped.LoadBias + symbol.Value)));
+            }
+        }
+
+        return functions;
+    }
+
     /// <summary>The object mapped at <paramref name="address"/>.</summary>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped)
     {

@@ -6,7 +6,8 @@ namespace ProcHex.CFixtures;
 
 /// <summary>
 /// The C programs in tests/fixtures, compiled once per process into a temporary directory: with gcc on Linux
-/// (<c>.ci/run</c> installs it when it is missing), with the system's <c>cc</c> elsewhere (clang on FreeBSD).
+/// (<c>.ci/run</c> installs it when it is missing), with the system's <c>cc</c> elsewhere (clang on FreeBSD). The
+/// C++ ones (*.cpp) with g++ (<c>c++</c> elsewhere).
 /// </summary>
 public static class FixturePrograms
 {
@@ -14,6 +15,8 @@ public static class FixturePrograms
     private static readonly Dictionary<(string, string), ulong> Symbols = [];
 
     public static string Compiler { get; } = OperatingSystem.IsLinux() ? "gcc" : "cc";
+
+    public static string CxxCompiler { get; } = OperatingSystem.IsLinux() ? "g++" : "c++";
 
     /// <summary>The directory of the compiled fixtures (compiled on first use).</summary>
     public static string Dir => Compiled.Value;
@@ -33,7 +36,8 @@ public static class FixturePrograms
         }
         else
         {
-            Run(Compiler, ["-O0", "-g", "-pthread", "-o", Path.Combine(dir, name), file, .. BuildFlags(file, dir), .. flags]);
+            var compiler = file.EndsWith(".cpp", StringComparison.Ordinal) ? CxxCompiler : Compiler;
+            Run(compiler, ["-O0", "-g", "-pthread", "-o", Path.Combine(dir, name), file, .. BuildFlags(file, dir), .. flags]);
         }
     }
 
@@ -91,7 +95,8 @@ public static class FixturePrograms
     {
         var dir = Path.Combine(Path.GetTempPath(), $"prochex-fixtures-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
-        foreach (var file in Directory.EnumerateFiles(FindSources(), "*.c").OrderBy(f => Path.GetFileName(f).StartsWith("lib", StringComparison.Ordinal) ? 0 : 1))
+        var sources = Directory.EnumerateFiles(FindSources(), "*.c").Concat(Directory.EnumerateFiles(FindSources(), "*.cpp"));
+        foreach (var file in sources.OrderBy(f => Path.GetFileName(f).StartsWith("lib", StringComparison.Ordinal) ? 0 : 1))
         {
             Compile(file, dir);
         }

@@ -31,37 +31,41 @@ public class FailureTests
     }
 
     [Fact]
-    public void An_unknown_bare_symbol_fails_and_the_created_victim_does_not_outlive_it()
+    public void An_unknown_bare_symbol_is_a_warning_and_the_programs_status_stands_but_strict_exits_1_leaving_no_victim()
     {
-        var result = Prochex.Run("run", "--count", "no_such_symbol_anywhere", "--", FixturePrograms.PathOf("sleeper"));
+        var lenient = Prochex.Run("run", "--count", "no_such_symbol_anywhere", "--", FixturePrograms.PathOf("loop"), "2", "6");
+        var strict = Prochex.Run("run", "--strict", "--count", "no_such_symbol_anywhere", "--", FixturePrograms.PathOf("loop"), "2", "6");
 
-        Assert.True(result.ExitCode == 1, result.ToString());
-        Assert.Contains(result.StderrLines, l => l.StartsWith("prochex: unknown SPEC 'no_such_symbol_anywhere'", StringComparison.Ordinal));
-        var pid = Prochex.PidIn(result.StderrLines.First(l => l.Contains(": created ", StringComparison.Ordinal)));
+        Assert.True(lenient.ExitCode == 6, lenient.ToString());
+        Assert.Contains(lenient.StderrLines, l => l.StartsWith("prochex: warning: SPEC 'no_such_symbol_anywhere' was not found in any image", StringComparison.Ordinal));
+        Assert.True(strict.ExitCode == 1, strict.ToString());
+        Assert.Contains(strict.StderrLines, l => l.StartsWith("prochex: --strict: 'no_such_symbol_anywhere' not defined in the final image", StringComparison.Ordinal));
+        var pid = Prochex.PidIn(strict.StderrLines.First(l => l.Contains(": created ", StringComparison.Ordinal)));
         Assert.False(Targets.IsAlive(pid));
     }
 
     [Fact]
-    public void An_unknown_symbol_of_a_loaded_object_fails_at_the_rendezvous()
+    public void An_unknown_symbol_of_a_loaded_object_stays_pending_and_is_reported_not_found()
     {
-        var result = Prochex.Run("run", "--count", "a.out`no_such_symbol", "--", FixturePrograms.PathOf("sleeper"));
+        var result = Prochex.Run("run", "--json", "--count", "a.out`no_such_symbol", "--", FixturePrograms.PathOf("loop"), "1");
 
-        Assert.True(result.ExitCode == 1, result.ToString());
-        Assert.Contains("prochex: unknown SPEC 'a.out`no_such_symbol': ", result.Stderr, StringComparison.Ordinal);
-        var pid = Prochex.PidIn(result.StderrLines.First(l => l.Contains(": created ", StringComparison.Ordinal)));
-        Assert.False(Targets.IsAlive(pid));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var pending = Assert.Single(result.JsonLines, e => (string?)e["event"] == "pending");
+        Assert.Contains("a.out does not define no_such_symbol", (string?)pending["reason"], StringComparison.Ordinal);
+        Assert.Equal("not found", (string?)result.Summary["specs"]![0]!["status"]);
     }
 
     [Fact]
-    public void An_unknown_spec_on_attach_releases_the_process_untouched()
+    public void An_unknown_spec_on_attach_stays_pending_and_strict_exits_1_releasing_the_process_untouched()
     {
         var victim = Targets.Start("sleeper");
         try
         {
-            var result = Prochex.Run("attach", victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--count", "no_such_symbol_anywhere");
+            var result = Prochex.Run("attach", victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--strict", "--duration", "0.5", "--count", "no_such_symbol_anywhere");
 
             Assert.True(result.ExitCode == 1, result.ToString());
-            Assert.Contains("prochex: unknown SPEC 'no_such_symbol_anywhere'", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains("prochex: no_such_symbol_anywhere is pending: no object of ", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains("prochex: --strict: 'no_such_symbol_anywhere' not defined in the final image", result.Stderr, StringComparison.Ordinal);
             Assert.Equal("0", Targets.Status(victim.Id, "TracerPid"));
             Assert.True(Targets.IsAlive(victim.Id));
             Assert.False(Targets.Status(victim.Id, "State")!.StartsWith('T'));

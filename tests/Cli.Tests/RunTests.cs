@@ -63,7 +63,7 @@ public class RunTests
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal(1 + 5, result.Count("work"));
         var exec = Assert.Single(result.JsonLines, e => (string?)e["event"] == "exec");
-        Assert.Equal(FixturePrograms.PathOf("loop"), (string?)exec["program"]);
+        Assert.Equal(FixturePrograms.PathOf("loop"), (string?)exec["path"]);
     }
 
     [Fact]

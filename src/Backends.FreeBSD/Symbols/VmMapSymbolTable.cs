@@ -45,6 +45,8 @@ internal sealed class VmMapSymbolTable : ISymbolTable
 
     public bool TryResolve(ulong address, out SymbolLocation location) => _table.TryResolve(address, out location);
 
+    public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => _table.FunctionsOf(objectName);
+
     /// <summary>The object mapped at <paramref name="address"/> (the rtld agent finds ld-elf.so.1 by AT_BASE).</summary>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);
 

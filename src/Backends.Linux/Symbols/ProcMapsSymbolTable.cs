@@ -92,6 +92,8 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
 
     public bool TryResolve(ulong address, out SymbolLocation location) => _table.TryResolve(address, out location);
 
+    public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => _table.FunctionsOf(objectName);
+
     public bool TryFindObject(string objectName, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(objectName, out mapped);
 
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);

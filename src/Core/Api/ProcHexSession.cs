@@ -47,6 +47,12 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <summary>Called on the control loop at preinit, postinit, main, fork, vfork done and exec of every controlled victim.</summary>
     public MilestoneHandler? MilestoneReached { get; set; }
 
+    /// <summary>Called with the victim locked and stopped whenever a pending breakpoint is planted or goes (back) to pending.</summary>
+    public PendingBreakpointChangedHandler? PendingBreakpointChanged { get; set; }
+
+    /// <summary>The demangler SPECs are matched with (<see cref="ProcHexOptions.Demangler"/>).</summary>
+    public ISymbolDemangler? Demangler => _options.Demangler;
+
     /// <summary>Every handle held, most recently used first.</summary>
     public IReadOnlyList<ProcessHandle> Handles
     {
@@ -250,6 +256,48 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         var victim = Controlled(handle);
         var address = victim.LookupSymbol(objectSymbol);
         return SetBreakpointCoreAsync(victim, address, handler, VictimLock.CurrentFlow);
+    }
+
+    /// <summary>
+    /// Sets a breakpoint on a SPEC that need not be defined yet: <c>object`symbol</c> or a bare symbol, C++ names
+    /// raw or demangled (<c>ns::Class::method</c> for every overload, <c>ns::f(int)</c> for one), <c>*</c> and
+    /// <c>?</c> wildcards. It is looked up in the current image now, again at every library-list change and in every
+    /// image an exec brings, and planted wherever it is found (see <see cref="PendingBreakpoint"/>);
+    /// <see cref="PendingBreakpointChanged"/> tells when. <paramref name="handler"/> runs on every hit, in any image.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="spec"/> is not <c>object`symbol</c> or <c>symbol</c>.</exception>
+    public async Task<PendingBreakpoint> SetPendingBreakpointAsync(ProcessHandle handle, string spec, BreakpointHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var (objectName, symbol) = SymbolSpec.Parse(spec);
+        var victim = Controlled(handle);
+        var flow = VictimLock.CurrentFlow;
+        using var _ = await victim.Lock.EnterAsync(flow);
+        if (victim.Quit)
+        {
+            throw new InvalidHandleException($"pid {victim.Pid}: the process handle was released");
+        }
+
+        if (!victim.IsAlive)
+        {
+            throw new ProcHexException($"pid {victim.Pid}: cannot set a breakpoint, the process is {victim.State}");
+        }
+
+        var breakpoint = new PendingBreakpoint(victim.Handle, spec, objectName, symbol, handler);
+        victim.PendingBreakpoints.Add(victim, this, breakpoint);
+        return breakpoint;
+    }
+
+    /// <summary>Removes a pending breakpoint from every address it is planted on; it is looked up no more.</summary>
+    public async Task RemovePendingBreakpointAsync(PendingBreakpoint breakpoint)
+    {
+        ArgumentNullException.ThrowIfNull(breakpoint);
+        var victim = Held(breakpoint.Handle);
+        using var _ = await victim.Lock.EnterAsync(VictimLock.CurrentFlow);
+        if (breakpoint.State != PendingBreakpointState.Removed)
+        {
+            victim.PendingBreakpoints.Remove(victim, breakpoint);
+        }
     }
 
     /// <summary>Removes a client breakpoint, restoring the text if nobody else wants the address.</summary>

@@ -11,4 +11,10 @@ public sealed class ProcHexOptions
 
     /// <summary>Clock for notification wait timeouts; the simulation replaces it.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Demangles C++ names so that pending breakpoints match <c>ns::Class::method</c> and <c>ns::f(int)</c>; null
+    /// (the default) matches raw names only. ProcHex.Elf's <c>CxxFiltDemangler</c> drives binutils' c++filt.
+    /// </summary>
+    public Ports.ISymbolDemangler? Demangler { get; set; }
 }

@@ -20,7 +20,17 @@ public interface ISymbolTable
 
     /// <summary>Names the code at <paramref name="address"/> as object, symbol and offset.</summary>
     bool TryResolve(ulong address, out SymbolLocation location);
+
+    /// <summary>
+    /// The function symbols (raw names, without <c>@VERSION</c>; their addresses in the victim) of the object
+    /// <paramref name="objectName"/> names as <see cref="TryLookup"/> would find it: what matching a SPEC against
+    /// demangled names or a wildcard needs. A table that cannot list them returns none (exact names still work).
+    /// </summary>
+    IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => [];
 }
+
+/// <summary>A function an object defines: its raw (mangled) name and where it is in the victim.</summary>
+public readonly record struct FunctionSymbol(string Name, ulong Address);
 
 /// <summary>A mapped object: executable, shared library, the vDSO.</summary>
 /// <param name="Path">Full path as mapped (or a pseudo-name such as "[vdso]").</param>

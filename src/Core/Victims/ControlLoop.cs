@@ -106,6 +106,8 @@ internal sealed class ControlLoop
             Log.OperationFailed(_victim.Logger, _victim.Pid, "begin control", ex.Message);
         }
         AttachToImage(afterExec: false);
+        // A grabbed victim has its libraries; a created one waits for the linker to bring them (preinit).
+        _victim.PendingBreakpoints.InitialLibrariesLoaded = !_victim.IsCreated || _rtld is null;
         await StopIfRequestedAsync(_victim.IsCreated ? StopEvents.Create : StopEvents.Grab);
         Resume();
     }
@@ -167,6 +169,10 @@ internal sealed class ControlLoop
             case StopReason.ExecDone:
                 AttachToImage(afterExec: true);
                 Report(MilestoneKind.ExecDone, stop.ThreadId);
+                // Pending breakpoints follow the program through wrappers: look them up in the new image.
+                _victim.PendingBreakpoints.OnExec(_victim, _host);
+                _victim.PendingBreakpoints.InitialLibrariesLoaded = _rtld is null;
+                _victim.PendingBreakpoints.ResolveAll(_victim, _host);
                 break;
         }
 
@@ -270,7 +276,9 @@ internal sealed class ControlLoop
         }
 
         RefreshSymbols();
-        ReportLibraryChanges(message.Kind);
+        var removed = ReportLibraryChanges(message.Kind);
+        _victim.PendingBreakpoints.InitialLibrariesLoaded = true;
+        _victim.PendingBreakpoints.OnLibrariesChanged(_victim, _host, removed);
         switch (message.Kind)
         {
             case RtldEventKind.Preinit:
@@ -284,8 +292,8 @@ internal sealed class ControlLoop
         }
     }
 
-    /// <summary>Tells the client which objects came and went since it last heard; its failure becomes a notification.</summary>
-    private void ReportLibraryChanges(RtldEventKind kind)
+    /// <summary>Tells the client which objects came and went since it last heard; its failure becomes a notification. Returns those that went.</summary>
+    private List<LoadedObject> ReportLibraryChanges(RtldEventKind kind)
     {
         var now = Process.Symbols.Objects;
         var added = now.Where(o => !_knownObjects.Contains(o)).ToList();
@@ -293,7 +301,7 @@ internal sealed class ControlLoop
         _knownObjects = now;
         if ((added.Count == 0 && removed.Count == 0) || _host.LibraryListChanged is not { } callback)
         {
-            return;
+            return removed;
         }
 
         try
@@ -306,6 +314,8 @@ internal sealed class ControlLoop
         {
             _host.Notify(_victim, NotificationKind.Error, ex.Message);
         }
+
+        return removed;
     }
 
     /// <summary>Tells the client a milestone was passed; like the library callback, its failure becomes a notification.</summary>

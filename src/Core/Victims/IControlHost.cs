@@ -9,4 +9,9 @@ internal interface IControlHost
     LibraryListChangedHandler? LibraryListChanged { get; }
 
     MilestoneHandler? MilestoneReached { get; }
+
+    PendingBreakpointChangedHandler? PendingBreakpointChanged { get; }
+
+    /// <summary>Turns raw names into C++ ones for SPEC matching; null matches raw names only.</summary>
+    Ports.ISymbolDemangler? Demangler { get; }
 }

@@ -49,6 +49,9 @@ internal sealed class Victim
 
     public BreakpointSet Breakpoints { get; }
 
+    /// <summary>Breakpoints on SPECs, looked up again at every library change and exec.</summary>
+    public PendingBreakpointSet PendingBreakpoints { get; } = new();
+
     public StopMask StopMask { get; }
 
     public ExitStatus? Exit { get; set; }

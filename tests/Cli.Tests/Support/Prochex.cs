@@ -138,6 +138,34 @@ internal sealed partial class Prochex : IDisposable
         throw new TimeoutException($"prochex never said '{text}'; stderr so far:\n{Stderr}");
     }
 
+    /// <summary>Waits until stdout (--json) has a line containing <paramref name="text"/>.</summary>
+    public string WaitForStdout(string text, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            string output;
+            lock (_gate)
+            {
+                output = _stdout.ToString();
+            }
+
+            if (output.Split('\n').FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal)) is { } line)
+            {
+                return line;
+            }
+
+            if (_process.HasExited)
+            {
+                break;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        throw new TimeoutException($"prochex never printed '{text}'; stderr so far:\n{Stderr}");
+    }
+
     public void Signal(int signal) => Assert.Equal(0, Kill(Pid, signal));
 
     public CliResult WaitForExit(TimeSpan timeout)

@@ -1,0 +1,151 @@
+namespace ProcHex;
+
+/// <summary>Where a <see cref="PendingBreakpoint"/> stands.</summary>
+public enum PendingBreakpointState
+{
+    /// <summary>No object of the current image defines the SPEC (yet): it is looked up again at every library change and exec.</summary>
+    Pending,
+
+    /// <summary>Planted on every function the SPEC matches in one object of the current image.</summary>
+    Planted,
+
+    /// <summary>Removed by the client, or its victim was released.</summary>
+    Removed,
+}
+
+/// <summary>One address a pending breakpoint was planted on: the raw symbol there, its object, and the image (executable) it belonged to.</summary>
+public sealed record PlantedSymbol(ulong Address, string ObjectName, string Symbol, string Image);
+
+/// <summary>
+/// A breakpoint on a SPEC (<c>object`symbol</c> or a bare symbol; C++ names demangled or raw; <c>*</c> and <c>?</c>
+/// wildcards) rather than on an address: what a tracer's <c>-c cmd</c> needs when the program it wants is only
+/// reached through wrappers (<c>env</c>, shell scripts that <c>exec "$@"</c>, version-manager shims) or loads the
+/// library later. The session looks it up in the current image now, again at every library-list change (dlopen,
+/// dlclose) and in every new image an exec brings, and plants it wherever it is found; hits are counted over the
+/// whole run, across images.
+/// </summary>
+/// <remarks>
+/// A bare symbol is searched in the executable and, once the initial libraries are in, in every object in load
+/// order: the first object that defines it wins (all the overloads a C++ name matches in that object are planted).
+/// An <c>object`symbol</c> SPEC waits for its object. Planted once, a SPEC stays on those addresses until their
+/// object is unloaded or the image is replaced; then it is pending again.
+/// </remarks>
+public sealed class PendingBreakpoint
+{
+    private readonly Lock _gate = new();
+    private readonly List<string> _images = [];
+    private readonly List<PlantedSymbol> _everPlanted = [];
+    private PlantedSymbol[] _sites = [];
+    private long _hits;
+
+    internal PendingBreakpoint(ProcessHandle handle, string spec, string? objectName, string symbol, BreakpointHandler handler)
+    {
+        Handle = handle;
+        Spec = spec;
+        ObjectName = objectName;
+        Pattern = new Breakpoints.SymbolPattern(symbol);
+        Handler = handler;
+    }
+
+    public ProcessHandle Handle { get; }
+
+    /// <summary>The SPEC as given.</summary>
+    public string Spec { get; }
+
+    /// <summary>Hits of every address it was planted on, in every image, since it was set.</summary>
+    public long Hits => Interlocked.Read(ref _hits);
+
+    public PendingBreakpointState State { get; internal set; } = PendingBreakpointState.Pending;
+
+    /// <summary>Where it is planted in the current image (empty while pending).</summary>
+    public IReadOnlyList<PlantedSymbol> Sites => Volatile.Read(ref _sites);
+
+    /// <summary>Every address it was ever planted on, in every image, in order.</summary>
+    public IReadOnlyList<PlantedSymbol> EverPlanted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _everPlanted];
+            }
+        }
+    }
+
+    /// <summary>The executables of every image it was looked up in, in order (an image exec'd twice is listed once).</summary>
+    public IReadOnlyList<string> ImagesSearched
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _images];
+            }
+        }
+    }
+
+    /// <summary>True once it was found in the current image (false again after each exec until it is found there).</summary>
+    public bool FoundInCurrentImage { get; internal set; }
+
+    internal string? ObjectName { get; }
+
+    internal Breakpoints.SymbolPattern Pattern { get; }
+
+    internal BreakpointHandler Handler { get; }
+
+    internal ClientBreakpoint[] Clients { get; set; } = [];
+
+    /// <summary>The last pending reason told to the client, so a reason is told once, not at every library change.</summary>
+    internal string? ToldReason { get; set; }
+
+    internal void OnHit(BreakpointHit hit)
+    {
+        Interlocked.Increment(ref _hits);
+        Handler(hit);
+    }
+
+    internal void Searched(string image)
+    {
+        lock (_gate)
+        {
+            if (!_images.Contains(image))
+            {
+                _images.Add(image);
+            }
+        }
+    }
+
+    internal void SetSites(PlantedSymbol[] sites)
+    {
+        lock (_gate)
+        {
+            _everPlanted.AddRange(sites);
+        }
+
+        Volatile.Write(ref _sites, sites);
+    }
+
+    internal void ClearSites() => Volatile.Write(ref _sites, []);
+
+    public override string ToString() => $"{Spec} ({State}, {Hits} hits)";
+}
+
+/// <summary>What happened to a <see cref="PendingBreakpoint"/>.</summary>
+public enum PendingBreakpointChangeKind
+{
+    /// <summary>Found and planted: <see cref="PendingBreakpointChange.Sites"/> says where.</summary>
+    Planted,
+
+    /// <summary>Not (or no longer) planted: <see cref="PendingBreakpointChange.Reason"/> says why (told once per reason).</summary>
+    Pending,
+}
+
+/// <summary>A pending breakpoint was planted or went (back) to pending.</summary>
+public sealed record PendingBreakpointChange(
+    PendingBreakpoint Breakpoint,
+    PendingBreakpointChangeKind Kind,
+    IReadOnlyList<PlantedSymbol> Sites,
+    string? Reason);
+
+/// <summary>Runs with the victim locked and stopped (on its control loop, or in the call that set the breakpoint); an exception becomes a notification.</summary>
+public delegate void PendingBreakpointChangedHandler(PendingBreakpointChange change);

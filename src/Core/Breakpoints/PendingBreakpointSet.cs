@@ -1,0 +1,266 @@
+using ProcHex.Ports;
+using ProcHex.Victims;
+
+namespace ProcHex.Breakpoints;
+
+/// <summary>
+/// A victim's pending breakpoints (SPECs, not addresses) and when they are looked up: when set, at every consistent
+/// library-list change, and in every new image after exec. Callers hold the victim lock.
+/// </summary>
+internal sealed class PendingBreakpointSet
+{
+    private readonly List<PendingBreakpoint> _all = [];
+
+    /// <summary>
+    /// False from an exec (or a create) until the dynamic linker has the initial libraries in: until then a bare
+    /// symbol is looked up in the executable only (the linker's own copies of libc functions are not the program's).
+    /// </summary>
+    public bool InitialLibrariesLoaded { get; set; }
+
+    public int Count => _all.Count;
+
+    public void Add(Victim victim, IControlHost host, PendingBreakpoint breakpoint)
+    {
+        _all.Add(breakpoint);
+        Resolve(victim, host, breakpoint);
+    }
+
+    public void Remove(Victim victim, PendingBreakpoint breakpoint)
+    {
+        _all.Remove(breakpoint);
+        Unplant(victim, breakpoint, restoreText: victim.TextInReach);
+        breakpoint.State = PendingBreakpointState.Removed;
+    }
+
+    /// <summary>The image was replaced: its traps went with it (the control loop forgot them); everything is pending again.</summary>
+    public void OnExec(Victim victim, IControlHost host)
+    {
+        InitialLibrariesLoaded = false;
+        foreach (var breakpoint in _all)
+        {
+            breakpoint.FoundInCurrentImage = false;
+            var wasPlanted = breakpoint.State == PendingBreakpointState.Planted;
+            Unplant(victim, breakpoint, restoreText: false);
+            breakpoint.State = PendingBreakpointState.Pending;
+            if (wasPlanted)
+            {
+                Tell(victim, host, breakpoint, "its image was replaced by an exec");
+            }
+        }
+    }
+
+    /// <summary>Objects went away (dlclose): what was planted in them is pending again. Then everything pending is looked up.</summary>
+    public void OnLibrariesChanged(Victim victim, IControlHost host, IReadOnlyList<LoadedObject> removed)
+    {
+        foreach (var breakpoint in _all)
+        {
+            var gone = breakpoint.Sites.FirstOrDefault(s => removed.Any(o => o.Name == s.ObjectName || o.Path == s.ObjectName));
+            if (breakpoint.State == PendingBreakpointState.Planted && gone is not null)
+            {
+                // The text went with the object: nothing to restore.
+                Unplant(victim, breakpoint, restoreText: false);
+                breakpoint.State = PendingBreakpointState.Pending;
+                Tell(victim, host, breakpoint, $"{gone.ObjectName} was unloaded");
+            }
+        }
+
+        ResolveAll(victim, host);
+    }
+
+    public void ResolveAll(Victim victim, IControlHost host)
+    {
+        foreach (var breakpoint in _all.ToList())
+        {
+            Resolve(victim, host, breakpoint);
+        }
+    }
+
+    private static void Resolve(Victim victim, IControlHost host, PendingBreakpoint breakpoint)
+    {
+        if (breakpoint.State != PendingBreakpointState.Pending || !victim.IsAlive)
+        {
+            return;
+        }
+
+        var symbols = victim.Process.Symbols;
+        List<FunctionSymbol> found;
+        string image;
+        try
+        {
+            var objects = symbols.Objects;
+            image = objects.Count > 0 ? objects[0].Path : "(no image)";
+            found = Find(victim, host, breakpoint, symbols);
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(victim.Logger, victim.Pid, $"look up {breakpoint.Spec}", ex.Message);
+            return;
+        }
+
+        breakpoint.Searched(image);
+        if (found.Count == 0)
+        {
+            Tell(victim, host, breakpoint, WhyNotFound(victim, breakpoint, symbols, image));
+            return;
+        }
+
+        var plant = victim.State != VictimState.Idle && !victim.Breakpoints.Disabled;
+        var clients = new ClientBreakpoint[found.Count];
+        var sites = new PlantedSymbol[found.Count];
+        for (var i = 0; i < found.Count; i++)
+        {
+            var (name, address) = found[i];
+            clients[i] = new ClientBreakpoint(victim.Handle, address, breakpoint.OnHit);
+            victim.Breakpoints.Add(address, SiteRoles.None, clients[i], plant);
+            var objectName = TryResolve(symbols, address, out var at) ? at.ObjectName : "?";
+            sites[i] = new PlantedSymbol(address, objectName, name, image);
+        }
+
+        breakpoint.Clients = clients;
+        breakpoint.SetSites(sites);
+        breakpoint.State = PendingBreakpointState.Planted;
+        breakpoint.FoundInCurrentImage = true;
+        breakpoint.ToldReason = null;
+        Notify(victim, host, new PendingBreakpointChange(breakpoint, PendingBreakpointChangeKind.Planted, sites, null));
+    }
+
+    private static bool TryResolve(ISymbolTable symbols, ulong address, out SymbolLocation location)
+    {
+        try
+        {
+            return symbols.TryResolve(address, out location);
+        }
+        catch (TracerException)
+        {
+            location = default;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The functions the SPEC names in the current image, each with the raw name it is known by: a plain SPEC by the
+    /// name as written (<c>malloc</c>, not the alias <c>__libc_malloc</c> at the same address), a pattern by the
+    /// symbol that matched.
+    /// </summary>
+    private static List<FunctionSymbol> Find(Victim victim, IControlHost host, PendingBreakpoint breakpoint, ISymbolTable symbols)
+    {
+        var pattern = breakpoint.Pattern;
+        var everywhere = breakpoint.ObjectName is null && victim.PendingBreakpoints.InitialLibrariesLoaded;
+        if (pattern.IsPlain)
+        {
+            var scope = breakpoint.ObjectName ?? (everywhere ? null : "a.out");
+            return symbols.TryLookup(scope, pattern.Text, out var address) ? [new FunctionSymbol(pattern.Text, address)] : [];
+        }
+
+        IEnumerable<string> scopes = breakpoint.ObjectName is { } named ? [named] : everywhere ? symbols.Objects.Select(o => o.Path) : ["a.out"];
+        foreach (var scope in scopes)
+        {
+            var functions = symbols.FunctionsOf(scope);
+            var demangled = Demangle(host.Demangler, functions);
+            var found = new List<FunctionSymbol>();
+            for (var i = 0; i < functions.Count; i++)
+            {
+                if (pattern.Matches(functions[i].Name, demangled[i]) && !found.Exists(f => f.Address == functions[i].Address))
+                {
+                    found.Add(functions[i]);
+                }
+            }
+
+            if (found.Count > 0)
+            {
+                return found;
+            }
+        }
+
+        return [];
+    }
+
+    private static DemangledName?[] Demangle(ISymbolDemangler? demangler, IReadOnlyList<FunctionSymbol> functions)
+    {
+        var result = new DemangledName?[functions.Count];
+        if (demangler is null)
+        {
+            return result;
+        }
+
+        var indices = new List<int>();
+        for (var i = 0; i < functions.Count; i++)
+        {
+            if (SymbolPattern.IsDemanglable(functions[i].Name))
+            {
+                indices.Add(i);
+            }
+        }
+
+        if (indices.Count > 0)
+        {
+            var names = demangler.Demangle([.. indices.Select(i => functions[i].Name)]);
+            for (var k = 0; k < indices.Count && k < names.Count; k++)
+            {
+                result[indices[k]] = names[k];
+            }
+        }
+
+        return result;
+    }
+
+    private static string WhyNotFound(Victim victim, PendingBreakpoint breakpoint, ISymbolTable symbols, string image)
+    {
+        if (breakpoint.ObjectName is { } name)
+        {
+            var loaded = name == "a.out" || symbols.Objects.Any(o => o.Name == name || o.Path == name || o.Name.Split('.')[0] == name);
+            return loaded
+                ? $"{name} does not define {breakpoint.Pattern.Text} (in {image}); waiting for an exec"
+                : $"{name} is not loaded (in {image}); waiting for a dlopen or an exec";
+        }
+
+        return victim.PendingBreakpoints.InitialLibrariesLoaded
+            ? $"no object of {image} defines {breakpoint.Pattern.Text}; waiting for a dlopen or an exec"
+            : $"{image} does not define {breakpoint.Pattern.Text}; waiting for the initial libraries";
+    }
+
+    private static void Unplant(Victim victim, PendingBreakpoint breakpoint, bool restoreText)
+    {
+        foreach (var client in breakpoint.Clients)
+        {
+            if (client.IsPlanted)
+            {
+                client.IsPlanted = false;
+                victim.Breakpoints.RemoveClient(client, restoreText);
+            }
+        }
+
+        breakpoint.Clients = [];
+        breakpoint.ClearSites();
+    }
+
+    private static void Tell(Victim victim, IControlHost host, PendingBreakpoint breakpoint, string reason)
+    {
+        if (breakpoint.ToldReason == reason)
+        {
+            return;
+        }
+
+        breakpoint.ToldReason = reason;
+        Notify(victim, host, new PendingBreakpointChange(breakpoint, PendingBreakpointChangeKind.Pending, [], reason));
+    }
+
+    private static void Notify(Victim victim, IControlHost host, PendingBreakpointChange change)
+    {
+        if (host.PendingBreakpointChanged is not { } callback)
+        {
+            return;
+        }
+
+        try
+        {
+            callback(change);
+        }
+#pragma warning disable CA1031 // Like the library-list callback: a client's failure becomes a notification.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            host.Notify(victim, NotificationKind.Error, ex.Message);
+        }
+    }
+}
