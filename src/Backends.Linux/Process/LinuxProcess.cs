@@ -72,6 +72,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
     public ISymbolTable Symbols => _symbols.Value;
 
+    /// <summary>The S20 machine of this victim (the simulation observes it).</summary>
+    internal StopByOthers StopMachine => _stops;
+
     internal int Options => BaseOptions | (_created ? PTRACE_O_EXITKILL : 0);
 
     internal IReadOnlyCollection<int> ThreadIds => _owner.Invoke(() => _threads.Keys.ToArray());
@@ -1070,7 +1073,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     {
         for (var i = 0; i < 200 && Kernel.State(Pid) is { } state && state != 'T'; i++)
         {
-            Thread.Sleep(1);
+            Kernel.Sleep(1);
         }
     }
 
