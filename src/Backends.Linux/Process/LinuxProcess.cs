@@ -926,6 +926,15 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                     return;
                 }
 
+                if (status.Event == PTRACE_EVENT_STOP && status.StopSignal != SIGTRAP)
+                {
+                    // Its part of someone else's group-stop, before the instruction ran: stepping on would end that
+                    // part (S20; linux simulation seed 5). The machine takes the report (parks it); the step is
+                    // abandoned with the PC still at the breakpoint, which the thread meets again once it runs.
+                    _owner.Dispatch(tid, status);
+                    return;
+                }
+
                 if (status.Event == PTRACE_EVENT_STOP)
                 {
                     // A PTRACE_INTERRUPT left pending by an earlier stop-all fired before the instruction ran.

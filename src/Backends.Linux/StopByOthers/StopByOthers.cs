@@ -267,7 +267,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         }
     }
 
-    private IReadOnlyList<StopAction> Observed(string name, Phase before)
+    private List<StopAction> Observed(string name, Phase before)
     {
         Observer?.Invoke(name, before, Current, _actions);
         return _actions;
