@@ -1001,11 +1001,18 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
         _planted.Clear();
         DetachVforkChildren();
+        if (mode == ReleaseMode.Hang && !groupStopped)
+        {
+            // Hang: a victim that is not already in a group-stop gets a SIGSTOP, queued before the detach so that it
+            // stays put. Not as the detach's signal: the threads are in interrupt stops, and a signal given to a
+            // restart from any stop but a signal-delivery-stop is ignored (ptrace(2), "Signal injection and
+            // suppression"; linux simulation seed 37 left a hang-released victim running).
+            _ = Kill(Pid, SIGSTOP);
+        }
+
         foreach (var thread in _threads.Values)
         {
-            // Hang: a victim that is not already in a group-stop gets SIGSTOP with the detach, so it stays put.
-            var signal = mode == ReleaseMode.Hang && !groupStopped && thread.Tid == Pid ? SIGSTOP : thread.InjectSignal;
-            _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, signal);
+            _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, thread.InjectSignal);
         }
 
         // Run: a victim that stops again once detached was stopped by someone else (a SIGSTOP still pending while we
