@@ -631,6 +631,8 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         leader.InjectSignal = 0;
         Apply(_stops.Exec());
 
+        // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
+        LetGoOfOrphanedForkChildren(afterExec: true);
         _planted.Clear();
         _memory.Reopen();
         var pc = GetRegs(Pid).rip;
@@ -1133,17 +1135,18 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// stop, traced, for good (chaos seed 5). A process we trace that is no victim's and whose parent we do not
     /// trace is such a child (the parent of a live victim's child is traced: its event is on the way, and a vfork
     /// child waiting for the next Resume has a traced parent too): it is let go like any fork
-    /// child, without the breakpoints it copied. Only after a death by a signal, the only way to lose the event.
-    /// Owner only.
+    /// child, without the breakpoints it copied. After a death by a signal, or after an exec (<paramref name="afterExec"/>):
+    /// exec kills every other thread, one that sat in an unread fork event included, so a child of ours with a traced
+    /// parent is orphaned too (linux simulation seed 80). Owner only.
     /// </summary>
-    private void LetGoOfOrphanedForkChildren()
+    private void LetGoOfOrphanedForkChildren(bool afterExec = false)
     {
         var self = Kernel.GetTid();
         foreach (var pid in Kernel.Processes())
         {
-            if (pid == Pid || _owner.IsRegistered(pid) || Kernel.TracerPid(pid) != self
+            if (pid == Pid || _owner.IsRegistered(pid) || _vforkChildren.Contains(pid) || Kernel.TracerPid(pid) != self
                 || Kernel.StatField(pid, 4) is not { } parent || parent == (ulong)Environment.ProcessId
-                || Kernel.TracerPid((int)parent) == self)
+                || (Kernel.TracerPid((int)parent) == self && !(afterExec && parent == (ulong)Pid)))
             {
                 continue;
             }
