@@ -124,8 +124,10 @@ internal sealed class LinuxSimulationRun
         }
         else if (roll < 27)
         {
-            // The core's stop request: a quit while it holds the victim for others (it lets go); else a stop it resumes.
-            Note("core: request stop");
+            // The core's stop request: held for others, only a quit asks for it (Victim.RequestQuit sets Quit first,
+            // so the loop resumes nothing after it); otherwise a stop it answers with a resume.
+            _quit = _held;
+            Note(_quit ? "core: quit (request stop)" : "core: request stop");
             _process!.RequestStop();
         }
 
@@ -265,10 +267,7 @@ internal sealed class LinuxSimulationRun
                 }
 
                 break;
-            case StopReason.Interrupted when _held:
-                // The core asks for a stop only to quit (Victim.RequestQuit): held by others, it answers by letting go.
-                _quit = true;
-                return;
+
             case StopReason.Breakpoint when _patches.TryGetValue(stop.ProgramCounter, out var patch):
                 process.StepOverBreakpoint(patch);
                 break;
