@@ -903,7 +903,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private void StepOutOfLine(int tid, BreakpointPatch patch)
     {
         _ = StopAll();
-        var thread = _threads[tid];
+        if (!_threads.TryGetValue(tid, out var thread))
+        {
+            // It ended while the others stopped (another thread's exec, an exit_group): nothing is left to step.
+            return;
+        }
+
         _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
         try
         {
