@@ -60,6 +60,3 @@ internal static class WaitStatus
 
     public static int TermSignal(int status) => status & 0x7f;
 }
-
-/// <summary>The part of a siginfo_t the adapter reads: si_signo, si_code, si_pid.</summary>
-internal readonly record struct SigInfo(int Signo, int Code, int Pid);

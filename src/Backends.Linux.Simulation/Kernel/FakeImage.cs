@@ -20,6 +20,8 @@ internal sealed class FakeImage
 
     public ulong Entry => AddressOf("main");
 
+    public int FunctionCount => _functions.Count;
+
     public FakeImage Function(string name, params ProgramStep[] steps)
     {
         if (steps.Length == 0 || (ulong)steps.Length > FunctionSpan)

@@ -24,6 +24,15 @@ internal sealed partial class FakeLinuxKernel
 
     public IEnumerable<int> Pids => _groups.Keys.Order();
 
+    /// <summary>The task with <paramref name="tid"/>, for checks that look inside the kernel (the simulation's invariants).</summary>
+    public FakeTask? TaskOf(int tid) => Find(tid);
+
+    /// <summary>The process <paramref name="pid"/>, until reaped.</summary>
+    public FakeThreadGroup? GroupOf(int pid) => _groups.GetValueOrDefault(pid);
+
+    /// <summary>Every process not yet reaped.</summary>
+    public IEnumerable<FakeThreadGroup> Groups => _groups.Values;
+
     /// <summary>process_vm_readv: bytes read, or -errno (EFAULT where nothing is mapped, ESRCH once gone).</summary>
     public int ProcessVmReadv(int pid, ulong address, Span<byte> buffer)
     {

@@ -22,6 +22,7 @@ internal sealed partial class FakeLinuxKernel
             return;
         }
 
+        UserStepObserver?.Invoke(t);
         Perform(t, group.Image.StepAt(t.Rip)!);
         if (t.SingleStepping && t.IsAlive)
         {
@@ -106,7 +107,7 @@ internal sealed partial class FakeLinuxKernel
     private void ForkProcess(FakeTask parent, string function, bool vfork)
     {
         var memory = vfork ? parent.Group.Memory : parent.Group.Memory.Copy();
-        var group = NewGroup(parent.Group.Image, memory);
+        var group = NewGroup(parent.Group.Image, memory, parent: parent.Group.Pid);
         group.BorrowsMemory = vfork;
         var child = NewTask(group, group.Image.AddressOf(function));
         var option = vfork ? Sys.PTRACE_O_TRACEVFORK : Sys.PTRACE_O_TRACEFORK;

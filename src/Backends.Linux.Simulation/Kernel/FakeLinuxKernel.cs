@@ -15,7 +15,9 @@ internal sealed partial class FakeLinuxKernel
     /// <summary>The tracer's pid (si_pid of its signals); it is not a simulated process.</summary>
     public const int TracerPid = 1;
 
-    private const int FirstPid = 100;
+    /// <summary>The real parent of every spawned process (init), which reaps it at once.</summary>
+    public const int InitPid = 1;
+
 
     private readonly Random _random;
     private readonly Dictionary<int, FakeTask> _tasks = [];
@@ -24,9 +26,15 @@ internal sealed partial class FakeLinuxKernel
     /// <summary>The tracer's ptraced list, in attach order (the kernel adds at the head; wait scans newest first).</summary>
     private readonly List<FakeTask> _tracees = [];
 
-    private int _nextPid = FirstPid;
+    private int _nextPid;
 
-    public FakeLinuxKernel(int seed) => _random = new Random(seed);
+    /// <param name="seed">Decides every choice of the scheduler.</param>
+    /// <param name="firstPid">The first pid handed out (the simulation starts above any real pid).</param>
+    public FakeLinuxKernel(int seed, int firstPid = 100)
+    {
+        _random = new Random(seed);
+        _nextPid = firstPid;
+    }
 
     public Outsider Outsider { get; } = new();
 
@@ -42,7 +50,7 @@ internal sealed partial class FakeLinuxKernel
     /// <summary>Starts <paramref name="image"/> as a new untraced process (its real parent is init); returns its pid.</summary>
     public int Spawn(FakeImage image)
     {
-        var group = NewGroup(image, image.Load());
+        var group = NewGroup(image, image.Load(), parent: InitPid);
         NewTask(group, image.Entry);
         return group.Pid;
     }
@@ -115,9 +123,9 @@ internal sealed partial class FakeLinuxKernel
     private static bool IsRunnable(FakeTask t) =>
         t.State == TaskState.Running || (t.State == TaskState.Blocked && (t.WaitCondition?.Invoke() ?? true));
 
-    private FakeThreadGroup NewGroup(FakeImage image, FakeMemory memory)
+    private FakeThreadGroup NewGroup(FakeImage image, FakeMemory memory, int parent)
     {
-        var group = new FakeThreadGroup(_nextPid, image, memory);
+        var group = new FakeThreadGroup(_nextPid, image, memory) { Parent = parent };
         _groups[group.Pid] = group;
         return group;
     }

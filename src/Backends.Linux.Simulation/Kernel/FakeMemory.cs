@@ -39,6 +39,9 @@ internal sealed class FakeMemory
         return data.Length;
     }
 
+    /// <summary>The mapped addresses holding <paramref name="value"/>, in order.</summary>
+    public IEnumerable<ulong> Find(byte value) => _bytes.Where(b => b.Value == value).Select(b => b.Key).Order();
+
     /// <summary>fork: the child's copy-on-write copy, here simply a copy.</summary>
     public FakeMemory Copy()
     {

@@ -15,6 +15,9 @@ internal sealed class FakeThreadGroup
 
     public int Pid { get; }
 
+    /// <summary>The real parent's pid (field 4 of /proc/PID/stat): init for a spawned process, the forker for a child.</summary>
+    public int Parent { get; init; }
+
     public FakeImage Image { get; set; }
 
     public FakeMemory Memory { get; set; }

@@ -97,6 +97,12 @@ internal interface ILinuxKernel
     /// <summary><c>kill(wakePid, SIGUSR1)</c>: makes the owner's blocking <see cref="WaitPid"/> return. Any thread.</summary>
     void Wake(int wakePid);
 
+    /// <summary>
+    /// Lets about <paramref name="milliseconds"/> pass (nanosleep) while the caller waits for the victim to get
+    /// somewhere on its own. The fake kernel runs its world instead: time there is what its victims do.
+    /// </summary>
+    void Sleep(int milliseconds);
+
     /// <summary>The calling thread's tid (gettid), which /proc/PID/status names as TracerPid of what it traces.</summary>
     int GetTid();
 

@@ -248,6 +248,8 @@ internal sealed class LinuxKernel : ILinuxKernel
 
     public void Wake(int wakePid) => _ = Kill(wakePid, SIGUSR1);
 
+    public void Sleep(int milliseconds) => Thread.Sleep(milliseconds);
+
     public int GetTid() => Interop.Sys.GetTid();
 
     public IReadOnlyList<int> Processes() => ProcFs.Processes();

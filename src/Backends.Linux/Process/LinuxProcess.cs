@@ -72,6 +72,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
     public ISymbolTable Symbols => _symbols.Value;
 
+    /// <summary>The S20 machine of this victim (the simulation observes it).</summary>
+    internal StopByOthers StopMachine => _stops;
+
     internal int Options => BaseOptions | (_created ? PTRACE_O_EXITKILL : 0);
 
     /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
@@ -626,6 +629,8 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         leader.InjectSignal = 0;
         Apply(_stops.Exec());
 
+        // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
+        LetGoOfOrphanedForkChildren(afterExec: true);
         _planted.Clear();
         _memory.Reopen();
         var pc = GetRegs(Pid).rip;
@@ -895,7 +900,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private void StepOutOfLine(int tid, BreakpointPatch patch)
     {
         _ = StopAll();
-        var thread = _threads[tid];
+        if (!_threads.TryGetValue(tid, out var thread))
+        {
+            // It ended while the others stopped (another thread's exec, an exit_group): nothing is left to step.
+            return;
+        }
+
         _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
         try
         {
@@ -917,6 +927,15 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                 thread.Running = false;
                 if (status.Event == 0 && status.StopSignal == SIGTRAP)
                 {
+                    return;
+                }
+
+                if (status.Event == PTRACE_EVENT_STOP && status.StopSignal != SIGTRAP)
+                {
+                    // Its part of someone else's group-stop, before the instruction ran: stepping on would end that
+                    // part (S20; linux simulation seed 5). The machine takes the report (parks it); the step is
+                    // abandoned with the PC still at the breakpoint, which the thread meets again once it runs.
+                    _owner.Dispatch(tid, status);
                     return;
                 }
 
@@ -986,11 +1005,18 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
         _planted.Clear();
         DetachVforkChildren();
+        if (mode == ReleaseMode.Hang && !groupStopped)
+        {
+            // Hang: a victim that is not already in a group-stop gets a SIGSTOP, queued before the detach so that it
+            // stays put. Not as the detach's signal: the threads are in interrupt stops, and a signal given to a
+            // restart from any stop but a signal-delivery-stop is ignored (ptrace(2), "Signal injection and
+            // suppression"; linux simulation seed 37 left a hang-released victim running).
+            _ = Kill(Pid, SIGSTOP);
+        }
+
         foreach (var thread in _threads.Values)
         {
-            // Hang: a victim that is not already in a group-stop gets SIGSTOP with the detach, so it stays put.
-            var signal = mode == ReleaseMode.Hang && !groupStopped && thread.Tid == Pid ? SIGSTOP : thread.InjectSignal;
-            _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, signal);
+            _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, thread.InjectSignal);
         }
 
         // Run: a victim that stops again once detached was stopped by someone else (a SIGSTOP still pending while we
@@ -1067,7 +1093,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     {
         for (var i = 0; i < 200 && Kernel.State(Pid) is { } state && state != 'T'; i++)
         {
-            Thread.Sleep(1);
+            Kernel.Sleep(1);
         }
     }
 
@@ -1111,17 +1137,18 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// stop, traced, for good (chaos seed 5). A process we trace that is no victim's and whose parent we do not
     /// trace is such a child (the parent of a live victim's child is traced: its event is on the way, and a vfork
     /// child waiting for the next Resume has a traced parent too): it is let go like any fork
-    /// child, without the breakpoints it copied. Only after a death by a signal, the only way to lose the event.
-    /// Owner only.
+    /// child, without the breakpoints it copied. After a death by a signal, or after an exec (<paramref name="afterExec"/>):
+    /// exec kills every other thread, one that sat in an unread fork event included, so a child of ours with a traced
+    /// parent is orphaned too (linux simulation seed 80). Owner only.
     /// </summary>
-    private void LetGoOfOrphanedForkChildren()
+    private void LetGoOfOrphanedForkChildren(bool afterExec = false)
     {
         var self = Kernel.GetTid();
         foreach (var pid in Kernel.Processes())
         {
-            if (pid == Pid || _owner.IsRegistered(pid) || Kernel.TracerPid(pid) != self
+            if (pid == Pid || _owner.IsRegistered(pid) || _vforkChildren.Contains(pid) || Kernel.TracerPid(pid) != self
                 || Kernel.StatField(pid, 4) is not { } parent || parent == (ulong)Environment.ProcessId
-                || Kernel.TracerPid((int)parent) == self)
+                || (Kernel.TracerPid((int)parent) == self && !(afterExec && parent == (ulong)Pid)))
             {
                 continue;
             }

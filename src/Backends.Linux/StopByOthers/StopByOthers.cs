@@ -56,6 +56,13 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
 
     public Phase Current { get; private set; }
 
+    /// <summary>
+    /// Told of every event the machine took that could change its phase or ask for actions: the event's name, the
+    /// phase before and after, and the actions. The deterministic simulation counts the transitions it covered with
+    /// it; null otherwise (one test per event, never per breakpoint hit).
+    /// </summary>
+    internal Action<string, Phase, Phase, IReadOnlyList<StopAction>>? Observer { get; set; }
+
     /// <summary>The core has taken the <see cref="Ports.StopReason.StoppedByOthers"/> event of the current stop.</summary>
     public bool IsAcknowledged => _acknowledged;
 
@@ -82,6 +89,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     public IReadOnlyList<StopAction> GroupStopReported(int tid)
     {
         _actions.Clear();
+        var before = Current;
         if (_members.Count == 0)
         {
             // A new stop by someone else: none of its threads may run again until the core has seen it.
@@ -94,7 +102,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         _members[tid] = Membership.Stopped;
         if (threads.Collecting)
         {
-            return _actions;
+            return Observed(nameof(GroupStopReported), before);
         }
 
         // Parked at once, whatever the phase: its report may be older than a SIGCONT already sent (another thread's
@@ -102,7 +110,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         // listen keeps it stopped while the stop lasts and wakes it at once if the stop is over.
         _actions.Add(StopAction.Park(tid));
         ReportIfComplete();
-        return _actions;
+        return Observed(nameof(GroupStopReported), before);
     }
 
     /// <summary>
@@ -113,6 +121,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     public IReadOnlyList<StopAction> TrapStopReported(int tid)
     {
         _actions.Clear();
+        var before = Current;
         if (_members.Remove(tid))
         {
             if (Current != Phase.Quiet)
@@ -120,13 +129,13 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
                 // The core knows of the stop: it hears of the resume once every thread is back (or, when it has not
                 // asked to await it yet, from that call). Meanwhile this thread stays stopped.
                 CheckResumed();
-                return _actions;
+                return Observed(nameof(TrapStopReported), before);
             }
 
             // The stop ended before every thread had reported it, so the core never heard of it: carry on.
             _actions.Add(StopAction.RestoreOptions(tid));
             _actions.Add(StopAction.Resume(tid));
-            return _actions;
+            return Observed(nameof(TrapStopReported), before);
         }
 
         // In the SIGCONT case the threads that had joined wait for a notice of their own, and a thread in a plain
@@ -137,7 +146,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         }
 
         _actions.Add(StopAction.Resume(tid));
-        return _actions;
+        return Observed(nameof(TrapStopReported), before);
     }
 
     /// <summary>A thread's listen succeeded (the kernel holds it now) or failed (it stays in its trap-stop).</summary>
@@ -155,6 +164,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         if (Current == Phase.AwaitingResume)
         {
             Current = Phase.Reported;
+            Observer?.Invoke(nameof(StopAllBegins), Phase.AwaitingResume, Current, []);
         }
     }
 
@@ -178,6 +188,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     public IReadOnlyList<StopAction> AwaitResume(IEnumerable<int> threads)
     {
         _actions.Clear();
+        var before = Current;
         Current = Phase.AwaitingResume;
         foreach (var tid in threads)
         {
@@ -191,7 +202,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         // LISTEN would succeed on its new trap stop and park it for good, with no notice left to wake it.
         ParkStopped();
         CheckResumed();
-        return _actions;
+        return Observed(nameof(AwaitResume), before);
     }
 
     /// <summary>
@@ -203,8 +214,10 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         _actions.Clear();
         if (_members.Count > 0)
         {
+            var before = Current;
             ParkStopped();
             ReportIfComplete();
+            return Observed(nameof(CoreResumed), before);
         }
 
         return _actions;
@@ -214,10 +227,11 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     public IReadOnlyList<StopAction> ThreadGone(int tid)
     {
         _actions.Clear();
+        var before = Current;
         _members.Remove(tid);
         CheckResumed();
         ReportIfComplete();
-        return _actions;
+        return Observed(nameof(ThreadGone), before);
     }
 
     /// <summary>
@@ -227,6 +241,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     public IReadOnlyList<StopAction> Exec()
     {
         _actions.Clear();
+        var before = Current;
         _members.Clear();
         if (Current == Phase.AwaitingResume)
         {
@@ -237,14 +252,25 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
             Current = Phase.Quiet;
         }
 
-        return _actions;
+        return Observed(nameof(Exec), before);
     }
 
     /// <summary>The victim is gone or let go: nothing is left to track.</summary>
     public void Clear()
     {
+        var before = Current;
         _members.Clear();
         Current = Phase.Quiet;
+        if (before != Phase.Quiet)
+        {
+            Observer?.Invoke(nameof(Clear), before, Current, []);
+        }
+    }
+
+    private List<StopAction> Observed(string name, Phase before)
+    {
+        Observer?.Invoke(name, before, Current, _actions);
+        return _actions;
     }
 
     /// <summary>The core hears of a stop by someone else once every thread has stopped.</summary>

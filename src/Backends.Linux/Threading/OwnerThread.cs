@@ -37,6 +37,11 @@ namespace ProcHex.Backends.Linux;
 /// with the wake flag raised so callers do not signal; only then does it lower the flag and block. On a breakpoint
 /// that is hit over and over this turns two wake-process stops per hit into none; an idle owner still sits in one
 /// blocking wait.</para>
+/// <para><b>The manual owner.</b> For the deterministic simulation (src/Backends.Linux.Simulation),
+/// <see cref="Manual"/> makes an owner with no thread and no wake process: the thread that made it is the owner,
+/// every call it makes runs inline, and the loop's body runs only when it calls <see cref="PumpUntilIdle"/>. Its
+/// sub-waits block in the fake kernel's waitpid, which runs the simulated world until the report comes. The
+/// production loop runs the same body (<c>RunReadyWork</c>), with the linger and the blocking wait around it.</para>
 /// <para><b>Synchronous sub-waits.</b> A few operations (stop all threads, step over a breakpoint, collect a new
 /// thread's or child's first stop, kill and reap) wait for one specific tid on the owner. While that tid has
 /// nothing to report the owner waits for any tracee, and what the others report is kept as an <i>early status</i>,
@@ -55,7 +60,8 @@ internal sealed class OwnerThread
     private readonly Dictionary<int, int> _orphans = [];
     private readonly List<(int Tid, int Status)> _early = [];
     private readonly Queue<IDeferredCompletion> _deferred = new();
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
+    private readonly int _ownerThreadId;
     private readonly ILogger _logger;
     private readonly ILinuxKernel _kernel;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -74,9 +80,29 @@ internal sealed class OwnerThread
         _kernel = kernel;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _thread = new Thread(Run) { IsBackground = true, Name = "ProcHex ptrace owner" };
+        _ownerThreadId = _thread.ManagedThreadId;
         _thread.Start();
         _started.Task.GetAwaiter().GetResult();
     }
+
+    /// <summary>The manual owner: no thread of its own; see <see cref="Manual"/>.</summary>
+    private OwnerThread(ILinuxKernel kernel, ILogger? logger, bool manual)
+    {
+        _ = manual;
+        _kernel = kernel;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _ownerThreadId = Environment.CurrentManagedThreadId;
+        _started.SetResult();
+    }
+
+    /// <summary>
+    /// An owner that starts no thread and no wake process, for the deterministic simulation: the calling thread is
+    /// the owner (<see cref="IsCurrent"/>, so every <see cref="Invoke{T}"/> runs inline), and the owner loop's body
+    /// runs only when that thread calls <see cref="PumpUntilIdle"/>. Its synchronous sub-waits call the kernel's
+    /// blocking waitpid as usual, which a fake kernel answers by running its world until a report comes. So
+    /// everything (victims, owner, core) runs on one thread, in an order the fake's seed alone decides.
+    /// </summary>
+    internal static OwnerThread Manual(ILinuxKernel kernel, ILogger? logger) => new(kernel, logger, manual: true);
 
     /// <summary>The process-wide owner: victims of every tracer in this process share it.</summary>
     public static OwnerThread Shared => GetShared(null);
@@ -90,7 +116,7 @@ internal sealed class OwnerThread
         }
     }
 
-    public bool IsCurrent => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
+    public bool IsCurrent => Environment.CurrentManagedThreadId == _ownerThreadId;
 
     public ILogger Logger => _logger;
 
@@ -412,19 +438,10 @@ internal sealed class OwnerThread
         var spins = 0;
         while (true)
         {
-            var busy = false;
-            while (_work.TryDequeue(out var item))
-            {
-                item();
-                busy = true;
-            }
-
             // waitpid(-1) costs the kernel one look at every tracee (wait_consider_task): with 1,000 victims,
             // polling it in this loop kept the owner busy scanning (bench/ProcHex.Scale). With many tracees the
             // linger watches the queue only, and statuses wait for the blocking wait, at most Linger later.
-            busy |= DispatchEarly();
-            busy |= _byTid.Count <= PollingTraceeLimit && PollOnce();
-            busy |= RunDeferred();
+            var busy = RunReadyWork(poll: _byTid.Count <= PollingTraceeLimit);
             var now = System.Diagnostics.Stopwatch.GetTimestamp();
             if (busy)
             {
@@ -445,6 +462,47 @@ internal sealed class OwnerThread
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// One round of the owner loop's body: queued work, early statuses, one non-blocking wait (when
+    /// <paramref name="poll"/>), deferred completions. True when any of them had something to do.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private bool RunReadyWork(bool poll)
+    {
+        var busy = false;
+        while (_work.TryDequeue(out var item))
+        {
+            item();
+            busy = true;
+        }
+
+        busy |= DispatchEarly();
+        busy |= poll && PollOnce();
+        busy |= RunDeferred();
+        return busy;
+    }
+
+    /// <summary>
+    /// The manual owner's loop (see <see cref="Manual"/>): runs the owner loop's body until a round finds nothing
+    /// to do (no work, no early status, nothing waitpid(WNOHANG) reports, no deferred completion), never blocking.
+    /// Returns whether anything was done. The owner's thread only.
+    /// </summary>
+    internal bool PumpUntilIdle()
+    {
+        if (_thread is not null || !IsCurrent)
+        {
+            throw new InvalidOperationException("only a manual owner is pumped, and only by its own thread");
+        }
+
+        var any = false;
+        while (RunReadyWork(poll: true))
+        {
+            any = true;
+        }
+
+        return any;
     }
 
     /// <summary>

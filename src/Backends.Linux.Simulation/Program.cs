@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Globalization;
+using ProcHex.Backends.Linux.Simulation.Runner;
+
+// dotnet run --project src/Backends.Linux.Simulation -c Release -- --seeds 10000 [--start S] [--replay SEED] [--trace]
+var seeds = 10_000;
+var start = 1;
+int? replay = null;
+var fullTrace = false;
+for (var i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--seeds":
+            seeds = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            break;
+        case "--start":
+            start = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            break;
+        case "--replay":
+            replay = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            break;
+        case "--trace":
+            fullTrace = true;
+            break;
+        default:
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --seeds N [--start S] [--replay SEED] [--trace]");
+            return 2;
+    }
+}
+
+var options = new LinuxSimulationOptions { AdapterLog = fullTrace };
+var clock = Stopwatch.StartNew();
+var results = replay is { } one
+    ? [LinuxSimulationRunner.Run(one, options)]
+    : LinuxSimulationRunner.RunMany(start, seeds, options);
+var elapsed = clock.Elapsed.TotalSeconds;
+
+var failures = results.Where(r => r.Failed).ToList();
+foreach (var failure in failures)
+{
+    Console.WriteLine($"seed {failure.Seed} failed: {failure.Violation}");
+    var lines = fullTrace ? failure.Trace : failure.Tail(options.TraceTail);
+    Console.WriteLine($"  last {lines.Count} of {failure.Trace.Count} trace lines (replay: --replay {failure.Seed} --trace):");
+    foreach (var line in lines)
+    {
+        Console.WriteLine("  | " + line);
+    }
+}
+
+if (replay is not null && fullTrace && failures.Count == 0)
+{
+    foreach (var line in results[0].Trace)
+    {
+        Console.WriteLine("  | " + line);
+    }
+}
+
+var covered = results.SelectMany(r => r.Covered).ToHashSet();
+var missing = S20Coverage.All.Where(t => !covered.Contains(t)).ToList();
+Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"({results.Sum(r => r.KernelSteps)} kernel steps in {elapsed:F1}s, {results.Count / Math.Max(elapsed, 0.001):F0} seeds/s)"));
+Console.WriteLine($"transitions covered: {S20Coverage.All.Count - missing.Count} of {S20Coverage.All.Count}");
+if (missing.Count > 0)
+{
+    Console.WriteLine("  not covered: " + string.Join(", ", missing));
+}
+
+var extra = covered.Where(t => !S20Coverage.All.Contains(t)).Order().ToList();
+if (extra.Count > 0)
+{
+    Console.Error.WriteLine("  also seen (not in the list): " + string.Join(", ", extra));
+}
+
+Console.WriteLine($"linux simulation: {results.Count} seeds, {failures.Count} failures");
+return failures.Count == 0 ? 0 : 1;
