@@ -35,6 +35,9 @@ public sealed class FreeBsdScenarioBackend : IScenarioBackend
 
     public string Name => "FreeBSD";
 
+    /// <summary>kern_sig.c tdsendsignal: a traced, stopped process keeps a SIGKILL queued until it is resumed.</summary>
+    public bool DefersKillOfStoppedVictims => true;
+
     public IProcessTracer Tracer { get; }
 
     public Task RunAsync(Func<Task> body)
