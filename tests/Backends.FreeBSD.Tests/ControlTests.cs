@@ -6,13 +6,13 @@ using static ProcHex.Tests.FreeBSD.AdapterHarness;
 namespace ProcHex.Tests.FreeBSD;
 
 [Trait("Backend", "FreeBSD")]
-public class ControlTests
+public abstract class ControlTests(FakeAttach attach)
 {
     [Fact]
     [Trait("Spec", "S14")]
     public async Task Breakpoint_stop_rewinds_the_PC_and_step_over_executes_the_original_once_per_hit()
     {
-        var kernel = FakePrograms.Kernel(n: 5);
+        var kernel = FakePrograms.Kernel(attach, n: 5);
         using var process = await CreateAsync(kernel, FakePrograms.Loop, "5");
         process.BeginControl();
         var patch = process.PlantBreakpoint(FakePrograms.Work);
@@ -33,7 +33,7 @@ public class ControlTests
     [Trait("Spec", "S14")]
     public async Task Endbr64_is_emulated_one_stop_per_hit_without_PT_STEP()
     {
-        var kernel = new FakeFreeBsdKernel();
+        var kernel = new FakeFreeBsdKernel(attach);
         kernel.AddFile(FakePrograms.Image(FakePrograms.Loop, [new Call(FakePrograms.Main), .. FakePrograms.Calls(FakePrograms.Guarded, 4), new Exit(0)]));
         using var process = await CreateAsync(kernel, FakePrograms.Loop);
         process.BeginControl();
@@ -50,7 +50,7 @@ public class ControlTests
     [Trait("Spec", "S14")]
     public async Task A_programs_own_int3_is_not_ours_its_SIGTRAP_is_delivered()
     {
-        var kernel = new FakeFreeBsdKernel();
+        var kernel = new FakeFreeBsdKernel(attach);
         kernel.AddFile(FakePrograms.Image(FakePrograms.Loop, new Call(FakePrograms.Main), new Call(FakePrograms.OwnTrap), new Exit(0)));
         using var process = await CreateAsync(kernel, FakePrograms.Loop);
         process.BeginControl();
@@ -69,7 +69,7 @@ public class ControlTests
     [Trait("Spec", "S14")]
     public async Task Threads_hit_breakpoints_and_others_are_suspended_while_one_steps()
     {
-        var kernel = FakePrograms.Kernel(n: 6);
+        var kernel = FakePrograms.Kernel(attach, n: 6);
         using var process = await CreateAsync(kernel, FakePrograms.Threads, "12");
         process.BeginControl();
         var patch = process.PlantBreakpoint(FakePrograms.Work);
@@ -90,7 +90,7 @@ public class ControlTests
     {
         // The fake's race model is what makes the previous test meaningful: a plain continue-style step lets the
         // next thread through the restored original byte.
-        var kernel = FakePrograms.Kernel(n: 1);
+        var kernel = FakePrograms.Kernel(attach, n: 1);
         using var process = await CreateAsync(kernel, FakePrograms.Threads);
         process.BeginControl();
         var patch = process.PlantBreakpoint(FakePrograms.Work);
@@ -107,7 +107,7 @@ public class ControlTests
     [Trait("Spec", "S13")]
     public async Task Exec_forgets_breakpoints_without_touching_the_new_text()
     {
-        var kernel = FakePrograms.Kernel(n: 5);
+        var kernel = FakePrograms.Kernel(attach, n: 5);
         using var process = await CreateAsync(kernel, FakePrograms.Execer);
         process.BeginControl();
         var patch = process.PlantBreakpoint(FakePrograms.Work);
@@ -133,7 +133,7 @@ public class ControlTests
     [Trait("Spec", "S13")]
     public async Task Fork_child_is_cleaned_of_breakpoints_detached_and_runs_to_its_own_exit()
     {
-        var kernel = FakePrograms.Kernel(n: 4);
+        var kernel = FakePrograms.Kernel(attach, n: 4);
         using var process = await CreateAsync(kernel, FakePrograms.Forker, "4");
         process.BeginControl();
         var patch = process.PlantBreakpoint(FakePrograms.Work);
@@ -156,7 +156,7 @@ public class ControlTests
     [Trait("Spec", "S13")]
     public async Task Vfork_keeps_breakpoints_out_of_the_shared_text_until_vfork_done()
     {
-        var kernel = FakePrograms.Kernel(n: 3);
+        var kernel = FakePrograms.Kernel(attach, n: 3);
         using var process = await CreateAsync(kernel, FakePrograms.Vforker, "3");
         process.BeginControl();
         var patch = process.PlantBreakpoint(FakePrograms.Work);
@@ -175,7 +175,7 @@ public class ControlTests
     [Trait("Spec", "S19")]
     public async Task Death_by_signal_is_reported_with_the_signal_after_its_signal_stop()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         using var process = await CreateAsync(kernel, FakePrograms.Crash);
         process.BeginControl();
         process.Resume();
@@ -194,7 +194,7 @@ public class ControlTests
     [Trait("Spec", "S13")]
     public async Task Cancelled_wait_loses_no_stop()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         var pid = kernel.StartUntraced(FakePrograms.Sleeper);
         using var process = await GrabAsync(kernel, pid);
         process.BeginControl();
@@ -212,7 +212,7 @@ public class ControlTests
     [Trait("Spec", "S13")]
     public async Task RequestStop_is_reported_as_Interrupted_and_its_SIGSTOP_is_not_delivered()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         var pid = kernel.StartUntraced(FakePrograms.Sleeper);
         using var process = await GrabAsync(kernel, pid);
         process.BeginControl();
@@ -227,3 +227,9 @@ public class ControlTests
         Assert.Contains($"PT_CONTINUE {pid} 0", kernel.Calls);
     }
 }
+
+/// <summary>ControlTests on a kernel with FreeBSD 14's PT_ATTACH (a queued SIGSTOP).</summary>
+public sealed class ControlTestsClassicAttach() : ControlTests(FakeAttach.Classic);
+
+/// <summary>ControlTests on a kernel with transparent attach (debug.ptrace_attach_transparent).</summary>
+public sealed class ControlTestsTransparentAttach() : ControlTests(FakeAttach.Transparent);

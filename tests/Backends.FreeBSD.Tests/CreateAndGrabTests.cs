@@ -9,13 +9,13 @@ using static ProcHex.Tests.FreeBSD.AdapterHarness;
 namespace ProcHex.Tests.FreeBSD;
 
 [Trait("Backend", "FreeBSD")]
-public class CreateAndGrabTests
+public abstract class CreateAndGrabTests(FakeAttach attach)
 {
     [Fact]
     [Trait("Spec", "S1")]
     public async Task Create_spawns_the_trampoline_attaches_and_stops_at_the_exec_of_the_program()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         using var process = await CreateAsync(kernel, FakePrograms.Loop, "5", "3");
 
         var victim = kernel.Process(process.Pid);
@@ -32,7 +32,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S1")]
     public async Task Create_searches_PATH_for_a_bare_name_like_execvp()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         var tracer = new FreeBsdTracer(kernel);
         using var process = await tracer.CreateAsync(
             new ProcessStartRequest("loop", ["loop"], ["PATH=/nonexistent:/usr/local/bin"]), Token);
@@ -45,7 +45,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S1")]
     public async Task BeginControl_sets_exec_fork_vfork_and_lwp_events()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         using var process = await CreateAsync(kernel, FakePrograms.Loop);
         process.BeginControl();
 
@@ -60,7 +60,7 @@ public class CreateAndGrabTests
     [InlineData("missing-everywhere", "No such file or directory")]
     public async Task Create_failure_says_why_and_leaves_nothing_behind(string file, string reason)
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         var tracer = new FreeBsdTracer(kernel);
 
         var e = await Assert.ThrowsAsync<ProcessStartException>(
@@ -74,7 +74,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S2")]
     public async Task Create_that_cannot_attach_kills_and_reaps_the_trampoline()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         kernel.FailNext(PtraceRequest.PT_ATTACH, Errno.EPERM);
         var tracer = new FreeBsdTracer(kernel);
 
@@ -89,7 +89,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S3")]
     public async Task Grab_attaches_consumes_the_SI_KERNEL_SIGSTOP_and_returns_stopped()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         var pid = kernel.StartUntraced(FakePrograms.Sleeper);
         kernel.RunFree(pid);
 
@@ -106,7 +106,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S3")]
     public async Task Grab_errors_name_the_reason()
     {
-        var kernel = FakePrograms.Kernel();
+        var kernel = FakePrograms.Kernel(attach);
         var tracer = new FreeBsdTracer(kernel);
         var traced = kernel.StartUntraced(FakePrograms.Sleeper);
         using var first = await tracer.GrabAsync(traced, GrabAccess.Control, Token);
@@ -125,7 +125,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S4")]
     public async Task Read_only_grab_neither_stops_nor_traces_and_reads_symbols_from_the_mapped_ELF_files()
     {
-        var kernel = FakeCatalogue.NewKernel();
+        var kernel = FakeCatalogue.NewKernel(attach);
         var sleeper = FixturePrograms.PathOf("sleeper");
         var pid = kernel.StartUntraced(sleeper);
 
@@ -151,7 +151,7 @@ public class CreateAndGrabTests
     [Trait("Spec", "S17")]
     public async Task Rtld_agent_finds_ld_elf_by_AT_BASE_and_tells_preinit_postinit_and_dlopen_apart()
     {
-        var kernel = FakeCatalogue.NewKernel();
+        var kernel = FakeCatalogue.NewKernel(attach);
         using var process = await CreateAsync(kernel, FixturePrograms.PathOf("dlopen"), "1");
         process.BeginControl();
         var rtld = process.OpenRtldAgent();
@@ -201,10 +201,16 @@ public class CreateAndGrabTests
     public void UseFreeBsd_with_a_kernel_registers_the_adapter_on_any_OS()
     {
         var services = new ServiceCollection();
-        services.AddProcHex(b => b.UseFreeBsd(FakePrograms.Kernel()));
+        services.AddProcHex(b => b.UseFreeBsd(FakePrograms.Kernel(attach)));
 
         using var provider = services.BuildServiceProvider();
 
         Assert.Equal("freebsd", provider.GetRequiredService<IProcessTracer>().Name);
     }
 }
+
+/// <summary>CreateAndGrabTests on a kernel with FreeBSD 14's PT_ATTACH (a queued SIGSTOP).</summary>
+public sealed class CreateAndGrabTestsClassicAttach() : CreateAndGrabTests(FakeAttach.Classic);
+
+/// <summary>CreateAndGrabTests on a kernel with transparent attach (debug.ptrace_attach_transparent).</summary>
+public sealed class CreateAndGrabTestsTransparentAttach() : CreateAndGrabTests(FakeAttach.Transparent);

@@ -15,6 +15,12 @@ public interface IScenarioBackend : IAsyncDisposable
     IProcessTracer Tracer { get; }
 
     /// <summary>
+    /// A SIGKILL sent to a victim held in a trace stop waits until the tracer resumes it (FreeBSD: tdsendsignal does
+    /// nothing more for a traced, stopped process), so an idle victim killed from outside dies only when continued.
+    /// </summary>
+    bool DefersKillOfStoppedVictims => false;
+
+    /// <summary>
     /// Runs a scenario body. The fake runs it on its deterministic single-threaded scheduler, advancing the
     /// kernel whenever the body waits; real backends just await it (with a generous timeout).
     /// </summary>

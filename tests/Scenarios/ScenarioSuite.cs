@@ -399,7 +399,12 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
         if (when == "idle")
         {
             // An idle victim is not waited on (as in DTrace): its death is seen once the client continues it.
-            await Backend.WaitUntilAsync(handle.Pid, o => o.Zombie || !o.Exists);
+            // Where the kernel defers the SIGKILL until the tracer resumes the victim, it dies on that continue.
+            if (!Backend.DefersKillOfStoppedVictims)
+            {
+                await Backend.WaitUntilAsync(handle.Pid, o => o.Zombie || !o.Exists);
+            }
+
             session.Continue(handle);
         }
 

@@ -19,6 +19,9 @@ internal static partial class Interop
 
         /// <summary>The auxiliary vector, an array of Elf64_Auxinfo {long a_type; long a_val} (freebsd-abi.md section 6).</summary>
         internal const int KERN_PROC_AUXV = 36;
+
+        /// <summary>One struct kinfo_proc for the pid (sys/sys/sysctl.h); the BCL's Process class uses the same MIB.</summary>
+        internal const int KERN_PROC_PID = 1;
     }
 
     /// <summary>Auxiliary vector types, sys/sys/elf_common.h.</summary>
@@ -71,5 +74,19 @@ internal static partial class Interop
         internal const int KVME_PROT_READ = 0x1;
         internal const int KVME_PROT_WRITE = 0x2;
         internal const int KVME_PROT_EXEC = 0x4;
+    }
+
+    /// <summary>
+    /// What the adapter reads of struct kinfo_proc (sys/sys/user.h, amd64; KINFO_PROC_SIZE 1088). Offsets: ki_structsize
+    /// and ki_layout (8), eight pointers (to 72), ki_pid (72); after ki_ppid, ki_pgid, ki_tpgid, ki_sid, ki_tsid, ki_jobc,
+    /// ki_spare_short1 and ki_tdev_freebsd11 comes ki_siglist at 104 (a 16-byte sigset_t: p_siglist, the signals pending
+    /// for the process, kern_proc.c fill_kinfo_proc_only). Cross-checked with dotnet/runtime's kinfo_proc
+    /// (Interop.Process.GetProcInfo.cs).
+    /// </summary>
+    internal static class KinfoProc
+    {
+        internal const int Size = 1088;
+        internal const int PidOffset = 72;
+        internal const int SiglistOffset = 104;
     }
 }

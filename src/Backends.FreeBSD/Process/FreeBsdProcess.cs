@@ -12,13 +12,19 @@ namespace ProcHex.Backends.FreeBSD;
 /// <remarks>
 /// How stops are told apart (sys/kern/sys_process.c, sys/kern/kern_sig.c):
 /// <list type="bullet">
-/// <item>PT_ATTACH sends SIGSTOP with kern_psignal, so its stop carries si_code SI_KERNEL. Our own
-/// <see cref="RequestStop"/> uses kill(2): si_code SI_USER and si_pid = the tracer. Anything else that stops the
-/// victim (kill -STOP from a shell, a tty stop) is someone else's (S20).</item>
+/// <item>SIGSTOP never carries siginfo (kern_sig.c sigqueue_add keeps none for SIGKILL/SIGSTOP): every SIGSTOP stop
+/// shows si_code 0, si_pid 0, whoever sent it, and pending ones coalesce. So the attach stop is known by position
+/// (the first stop after PT_ATTACH: issignal takes it first while P2_PTRACE_FSTP is set), and a SIGSTOP stop is ours
+/// when one of ours is outstanding (at most one: they coalesce). A SIGCONT sent meanwhile deletes our pending SIGSTOP
+/// (tdsendsignal, sigqueue_delete_stopmask_proc) and stops the traced victim itself, so a SIGCONT stop while ours
+/// is outstanding stands in for it (and the SIGCONT is delivered on resume). Any other stop signal is someone
+/// else's (S20).</item>
 /// <item>A traced process ignores the default action of stop signals ("Traced or exiting processes should ignore
 /// stops", issignal), so handing an external SIGSTOP back with PT_CONTINUE would just run it. The victim is
-/// therefore kept in its trace stop; SIGCONT to a stopped process sets P_CONTINUED and notifies the parent, which
-/// after PT_ATTACH is the tracer, so <c>waitpid(WCONTINUED)</c> reports it (status 0x13) without polling.</item>
+/// therefore kept in its trace stop. A SIGCONT sent to it then is only queued ("If traced process is already
+/// stopped, then no further action is necessary", tdsendsignal: no P_CONTINUED, no WCONTINUED), and so is a SIGKILL.
+/// Nothing wakes a waiter, so S20 reads the pending set (KERN_PROC_PID ki_siglist) with a backoff up to
+/// <see cref="ParkedPollMax"/>; that poll is the one place the backend polls, because FreeBSD offers no event.</item>
 /// <item>int3 leaves RIP one past the breakpoint (trap.c: si_addr = tf_rip); we write RIP back to the breakpoint
 /// when the address is one of ours, so whatever runs next executes the original instruction.</item>
 /// </list>
@@ -50,7 +56,14 @@ internal sealed class FreeBsdProcess : ITracedProcess
     private int _lastLwp;
     private int _pendingSignal;
     private BreakpointPatch? _stepOver;
-    private bool _expectAttachStop;
+    /// <summary>Transparent attach: the signal given to the first PT_CONTINUE/PT_DETACH is dropped, so it is sent with kill(2).</summary>
+    private bool _firstResumeDropsSignal;
+
+    /// <summary>An outside SIGCONT seen pending while parked (S20): it will show as a signal stop once resumed; deliver it then.</summary>
+    private bool _queuedContinue;
+
+    internal static readonly TimeSpan ParkedPollMin = TimeSpan.FromMilliseconds(10);
+    internal static readonly TimeSpan ParkedPollMax = TimeSpan.FromMilliseconds(250);
     private bool _stopRequested;
 
     /// <summary>Our SIGSTOP was sent and its stop not seen yet: it must be drained before a detach, or it stops the victim.</summary>
@@ -65,7 +78,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
     private WaitResult? _stashed;
 
     internal FreeBsdProcess(
-        IFreeBsdKernel kernel, int pid, GrabAccess access, bool created, int lwp, bool expectAttachStop, int pendingSignal, ILogger logger)
+        IFreeBsdKernel kernel, int pid, GrabAccess access, bool created, int lwp, bool transparentAttach, ILogger logger)
     {
         _kernel = kernel;
         _ptrace = new PtraceCalls(kernel);
@@ -75,8 +88,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
         Access = access;
         Created = created;
         _lastLwp = lwp;
-        _expectAttachStop = expectAttachStop;
-        _pendingSignal = pendingSignal;
+        _firstResumeDropsSignal = transparentAttach;
         _symbols = new VmMapSymbolTable(kernel, pid, new VictimMemory(this));
         if (access == GrabAccess.Control)
         {
@@ -136,14 +148,29 @@ internal sealed class FreeBsdProcess : ITracedProcess
                     _stashed = null;
                     result = stashed;
                 }
+                else if (_awaitingExternalResume && _stopped)
+                {
+                    result = default;
+                }
                 else
                 {
                     result = default;
-                    task = _waiter!.NextAsync(_awaitingExternalResume ? Wait.WCONTINUED : 0);
+                    task = _waiter!.NextAsync(0);
                 }
 
                 _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 wake = _wake.Task;
+            }
+
+            if (task is null && result == default)
+            {
+                // S20: nothing will be reported while we hold the victim in its trace stop; look at what is pending.
+                if (await WaitParkedAsync(wake, cancellationToken) is { } parked)
+                {
+                    return parked;
+                }
+
+                continue;
             }
 
             if (task is not null)
@@ -193,7 +220,11 @@ internal sealed class FreeBsdProcess : ITracedProcess
                     _stashed = null;
                     result = stashed;
                 }
-                else if (!_waiter!.TryNext(_awaitingExternalResume ? Wait.WCONTINUED : 0, out result))
+                else if (_awaitingExternalResume && _stopped)
+                {
+                    return CheckParked();
+                }
+                else if (!_waiter!.TryNext(0, out result))
                 {
                     return null;
                 }
@@ -238,10 +269,97 @@ internal sealed class FreeBsdProcess : ITracedProcess
         lock (_gate)
         {
             // Stay in the trace stop (a traced process cannot sit in a job-control stop, see the class remarks)
-            // and wait with WCONTINUED for somebody's SIGCONT.
+            // and watch the pending set for somebody's SIGCONT.
             _awaitingExternalResume = true;
             _pendingSignal = 0;
         }
+    }
+
+    /// <summary>
+    /// S20 while we hold the victim: sleep with a growing interval (never spinning), waking early for RequestStop or
+    /// cancellation, until ki_siglist shows a SIGCONT (reported as ResumedByOthers) or a SIGKILL (which would wait for
+    /// our resume forever: the victim is continued so it dies and the next wait reports the death).
+    /// </summary>
+    private async Task<StopEvent?> WaitParkedAsync(Task wake, CancellationToken cancellationToken)
+    {
+        var delay = ParkedPollMin;
+        while (true)
+        {
+            lock (_gate)
+            {
+                if (_interruptPending || !_awaitingExternalResume || !_stopped)
+                {
+                    return null;
+                }
+
+                if (CheckParked() is { } stop)
+                {
+                    return stop;
+                }
+
+                if (!_stopped)
+                {
+                    return null;
+                }
+            }
+
+            await Task.WhenAny(wake, Task.Delay(delay, cancellationToken)).WaitAsync(cancellationToken);
+            if (wake.IsCompleted)
+            {
+                return null;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, ParkedPollMax.Ticks));
+        }
+    }
+
+    /// <summary>One look at the pending set of a parked victim (under the gate).</summary>
+    private StopEvent? CheckParked()
+    {
+        var pending = PendingSignals();
+        if (pending.Contains(Signals.SIGKILL))
+        {
+            // tdsendsignal left the SIGKILL queued because the victim is trace-stopped; let it act.
+            _awaitingExternalResume = false;
+            ContinueLocked(0);
+            return null;
+        }
+
+        if (pending.Contains(Signals.SIGCONT))
+        {
+            _awaitingExternalResume = false;
+            _queuedContinue = true;
+            return StopEvent.Stopped(StopReason.ResumedByOthers, _lastLwp);
+        }
+
+        return null;
+    }
+
+    /// <summary>ki_siglist of KERN_PROC_PID: the signals pending for the whole process (kern_proc.c fill_kinfo_proc_only).</summary>
+    private HashSet<int> PendingSignals()
+    {
+        Span<byte> kinfo = stackalloc byte[KinfoProc.Size];
+        var length = (nuint)kinfo.Length;
+        ReadOnlySpan<int> mib = [SysctlMib.CTL_KERN, SysctlMib.KERN_PROC, SysctlMib.KERN_PROC_PID, Pid];
+        var set = new HashSet<int>();
+        if (_kernel.Sysctl(mib, kinfo, ref length, out _) == -1 || (int)length < KinfoProc.SiglistOffset + 16)
+        {
+            return set;
+        }
+
+        for (var word = 0; word < 4; word++)
+        {
+            var bits = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(kinfo[(KinfoProc.SiglistOffset + (4 * word))..]);
+            for (var bit = 0; bit < 32; bit++)
+            {
+                if ((bits & (1u << bit)) != 0)
+                {
+                    set.Add((32 * word) + bit + 1);
+                }
+            }
+        }
+
+        return set;
     }
 
     public void RequestStop()
@@ -266,7 +384,11 @@ internal sealed class FreeBsdProcess : ITracedProcess
             }
 
             _stopRequested = true;
-            _ourStopInFlight = _kernel.Kill(Pid, Signals.SIGSTOP, out _) == 0;
+            if (!_ourStopInFlight)
+            {
+                // One outstanding SIGSTOP at most: a second would coalesce with the first into one stop.
+                _ourStopInFlight = _kernel.Kill(Pid, Signals.SIGSTOP, out _) == 0;
+            }
         }
     }
 
@@ -462,9 +584,12 @@ internal sealed class FreeBsdProcess : ITracedProcess
                 Detach(_pendingSignal);
                 break;
             case ReleaseMode.Hang:
-                // Detached with SIGSTOP, the process is no longer traced when the signal is acted on, so it takes
-                // the default action: a real job-control stop that lasts until someone sends SIGCONT.
-                Detach(Signals.SIGSTOP);
+                // A SIGSTOP queued now stays queued (tdsendsignal does nothing more for a trace-stopped process) and
+                // PT_DETACH removes no pending signal, so the untraced process takes it: a real job-control stop
+                // until someone sends SIGCONT. Passing SIGSTOP to PT_DETACH instead would be dropped after a
+                // transparent attach.
+                _ = _kernel.Kill(Pid, Signals.SIGSTOP, out _);
+                Detach(0);
                 break;
         }
 
@@ -487,12 +612,17 @@ internal sealed class FreeBsdProcess : ITracedProcess
 
     private void Detach(int signal)
     {
+        signal = SignalForResume(signal);
         if (_ptrace.Raw(PtraceRequest.PT_DETACH, Pid, PtraceRequest.ResumeHere, signal, out var errno) == -1)
         {
             Log.ReleaseStepFailed(_logger, Pid, "PT_DETACH", Errno.Describe(errno));
         }
     }
 
+    /// <summary>
+    /// Waits for the death. A stop on the way (a SIGKILL sent with kill(2) to a running traced victim is reported as
+    /// a signal stop first, and kills only once resumed) is answered with PT_KILL, so no wait blocks on it.
+    /// </summary>
     private void ReapAfterKill()
     {
         for (var i = 0; i < 64; i++)
@@ -501,6 +631,11 @@ internal sealed class FreeBsdProcess : ITracedProcess
             if (r.Result == -1 || Wait.IfExited(r.Status) || Wait.IfSignaled(r.Status))
             {
                 return;
+            }
+
+            if (Wait.IfStopped(r.Status))
+            {
+                _ = _ptrace.Raw(PtraceRequest.PT_KILL, Pid, 0, 0, out _);
             }
         }
     }
@@ -538,7 +673,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
             {
                 _stopRequested = false;
                 _ourStopInFlight = false;
-                _pendingSignal = 0;
+                _pendingSignal = signal == Signals.SIGCONT ? Signals.SIGCONT : 0;
                 return true;
             }
 
@@ -709,18 +844,29 @@ internal sealed class FreeBsdProcess : ITracedProcess
             return Deliver(Signals.SIGTRAP, lwp);
         }
 
-        if (signal == Signals.SIGSTOP && hasSi && si.si_code == SiCode.SI_KERNEL && _expectAttachStop)
+        if (signal == Signals.SIGCONT && _queuedContinue && !_ourStopInFlight)
         {
-            _expectAttachStop = false;
-            return Swallow("late attach SIGSTOP");
+            // The outside SIGCONT of S20, queued while we held the victim: deliver it (a handler may want it).
+            _queuedContinue = false;
+            _pendingSignal = Signals.SIGCONT;
+            ContinueLocked(Signals.SIGCONT);
+            return null;
         }
 
         if (IsOurStop(signal, info))
         {
             _ourStopInFlight = false;
-            return _stopRequested
-                ? StopEvent.Stopped(StopReason.Interrupted, lwp, Pc(lwp))
-                : Swallow("our SIGSTOP after another stop won the race");
+            _queuedContinue = false;
+            var deliver = signal == Signals.SIGCONT ? Signals.SIGCONT : 0;
+            if (_stopRequested)
+            {
+                _pendingSignal = deliver;
+                return StopEvent.Stopped(StopReason.Interrupted, lwp, Pc(lwp));
+            }
+
+            Log.Swallowed(_logger, Pid, "our SIGSTOP after another stop won the race");
+            ContinueLocked(deliver);
+            return null;
         }
 
         if (Signals.IsStopSignal(signal))
@@ -744,11 +890,14 @@ internal sealed class FreeBsdProcess : ITracedProcess
         return null;
     }
 
+    /// <summary>
+    /// Our outstanding SIGSTOP, or the SIGCONT that deleted it before it was taken (see the class remarks). A SIGSTOP
+    /// carries no sender, so an outsider's SIGSTOP that coalesced with ours is indistinguishable from it.
+    /// </summary>
     private bool IsOurStop(int signal, Interop.PtraceLwpInfo info) =>
-        signal == Signals.SIGSTOP
-        && (info.Flags & LwpFlags.PL_FLAG_SI) != 0
-        && info.pl_siginfo.si_code == SiCode.SI_USER
-        && info.pl_siginfo.si_pid == _tracerPid;
+        _ourStopInFlight
+        && (signal == Signals.SIGSTOP
+            || (signal == Signals.SIGCONT && (info.Flags & LwpFlags.PL_FLAG_SI) != 0 && info.pl_siginfo.si_pid != _tracerPid));
 
     private static bool IsBreakpointTrap(Interop.PtraceLwpInfo info) =>
         (info.Flags & LwpFlags.PL_FLAG_SI) != 0 && info.pl_siginfo.si_code == SiCode.TRAP_BRKPT;
@@ -836,6 +985,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
         }
 
         _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, patch.Address, [(byte)patch.OriginalBytes]);
+        _firstResumeDropsSignal = false;
         _ptrace.Check(PtraceRequest.PT_STEP, lwp, PtraceRequest.ResumeHere, 0, "PT_STEP");
         _stopped = false;
         var r = _waiter!.Next(0);
@@ -868,8 +1018,28 @@ internal sealed class FreeBsdProcess : ITracedProcess
         return steppedCleanly;
     }
 
+    /// <summary>
+    /// After a transparent attach the first PT_CONTINUE/PT_DETACH drops its signal; queue it with kill(2) instead, so it
+    /// is taken (as a signal stop again while traced, or its default action once detached).
+    /// </summary>
+    private int SignalForResume(int signal)
+    {
+        if (_firstResumeDropsSignal)
+        {
+            _firstResumeDropsSignal = false;
+            if (signal != 0)
+            {
+                _ = _kernel.Kill(Pid, signal, out _);
+                return 0;
+            }
+        }
+
+        return signal;
+    }
+
     private void ContinueLocked(int signal)
     {
+        signal = SignalForResume(signal);
         _ptrace.Check(PtraceRequest.PT_CONTINUE, Pid, PtraceRequest.ResumeHere, signal, "PT_CONTINUE");
         _stopped = false;
     }

@@ -63,8 +63,7 @@ public sealed class FreeBsdTracer : IProcessTracer
         catch
         {
             // Nothing stays behind: the half-started process is killed and reaped.
-            _ = _kernel.Kill(pid, Signals.SIGKILL, out _);
-            _ = _kernel.WaitPid(pid, out _, 0, out _);
+            KillAndReap(pid);
             throw;
         }
     }
@@ -78,19 +77,14 @@ public sealed class FreeBsdTracer : IProcessTracer
             throw new ProcessStartException($"the start-up shell ended before it stopped ({Describe(status)})");
         }
 
-        // 2. PT_ATTACH clears that stop and queues its own SIGSTOP (sys_process.c, PT_ATTACH).
+        // 2. PT_ATTACH clears that stop and stops the process for us (sys_process.c, PT_ATTACH). The first stop
+        //    after it is the attach stop, whatever its siginfo says (see IsTransparentAttach).
         if (_ptrace.Raw(PtraceRequest.PT_ATTACH, pid, 0, 0, out var errno) == -1)
         {
             throw new ProcessStartException($"cannot trace the new process: {Errno.Describe(errno)}", errno);
         }
 
         status = WaitFor(pid, 0);
-        while (Wait.IfStopped(status) && !IsAttachStop(pid, status))
-        {
-            ContinueWith(pid, Wait.StopSignal(status));
-            status = WaitFor(pid, 0);
-        }
-
         if (!Wait.IfStopped(status))
         {
             throw new ProcessStartException($"the start-up shell ended during attach ({Describe(status)})");
@@ -122,7 +116,7 @@ public sealed class FreeBsdTracer : IProcessTracer
             if ((info.Flags & LwpFlags.PL_FLAG_EXEC) != 0)
             {
                 return new FreeBsdProcess(
-                    _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, expectAttachStop: false, pendingSignal: 0, Logger());
+                    _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, transparentAttach: false, Logger());
             }
 
             var signal = Wait.StopSignal(status);
@@ -150,7 +144,7 @@ public sealed class FreeBsdTracer : IProcessTracer
                 throw new GrabException("no such process", e);
             }
 
-            return new FreeBsdProcess(_kernel, pid, access, created: false, pid, expectAttachStop: false, pendingSignal: 0, Logger());
+            return new FreeBsdProcess(_kernel, pid, access, created: false, pid, transparentAttach: false, Logger());
         }
 
         if (_ptrace.Raw(PtraceRequest.PT_ATTACH, pid, 0, 0, out var errno) == -1)
@@ -174,24 +168,49 @@ public sealed class FreeBsdTracer : IProcessTracer
                 : $"process exited with status {Wait.ExitStatus(status)}");
         }
 
-        // The attach SIGSTOP is usually the first stop; if another signal got there first, keep it for delivery
-        // and swallow the SIGSTOP when it comes.
-        var attachStop = IsAttachStop(pid, status);
-        var signal = Wait.StopSignal(status);
-        var pending = attachStop || signal == Signals.SIGTRAP || Signals.IsStopSignal(signal) ? 0 : signal;
+        // The first stop after PT_ATTACH is the attach stop: issignal takes the attach SIGSTOP before any other
+        // pending signal while P2_PTRACE_FSTP is set (kern_sig.c), and it carries no sender (sigqueue_add).
         var info = _ptrace.LwpInfo(pid);
-        return new FreeBsdProcess(_kernel, pid, access, created: false, info.pl_lwpid, expectAttachStop: !attachStop, pending, Logger());
+        return new FreeBsdProcess(_kernel, pid, access, created: false, info.pl_lwpid, IsTransparentAttach(info), Logger());
     }
 
-    private bool IsAttachStop(int pid, int status)
+    /// <summary>
+    /// A classic attach stop is a signal stop (PL_FLAG_SI, si_signo SIGSTOP, si_code 0); the transparent one has no
+    /// siginfo, and then the signal of the first PT_CONTINUE/PT_DETACH is dropped.
+    /// </summary>
+    private static bool IsTransparentAttach(Interop.PtraceLwpInfo info) => (info.Flags & LwpFlags.PL_FLAG_SI) == 0;
+
+    /// <summary>
+    /// Kills a half-started process and reaps it without blocking on a deferred SIGKILL: PT_KILL when it is
+    /// trace-stopped (a kill(2) SIGKILL would wait for the next resume, tdsendsignal), else kill(2), and PT_KILL
+    /// again for the SIGKILL signal stop a running traced process reports first.
+    /// </summary>
+    private void KillAndReap(int pid)
     {
-        if (Wait.StopSignal(status) != Signals.SIGSTOP)
+        if (_ptrace.Raw(PtraceRequest.PT_KILL, pid, 0, 0, out _) == -1)
         {
-            return false;
+            _ = _kernel.Kill(pid, Signals.SIGKILL, out _);
         }
 
-        var info = _ptrace.LwpInfo(pid);
-        return (info.Flags & LwpFlags.PL_FLAG_SI) == 0 || info.pl_siginfo.si_code == SiCode.SI_KERNEL;
+        for (var i = 0; i < 64; i++)
+        {
+            if (_kernel.WaitPid(pid, out var status, 0, out var errno) == -1)
+            {
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                return;
+            }
+
+            if (!Wait.IfStopped(status))
+            {
+                return;
+            }
+
+            _ = _ptrace.Raw(PtraceRequest.PT_KILL, pid, 0, 0, out _);
+        }
     }
 
     private void ContinueWith(int pid, int signal) =>

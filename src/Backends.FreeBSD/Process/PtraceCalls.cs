@@ -51,8 +51,38 @@ internal sealed unsafe class PtraceCalls(IFreeBsdKernel kernel)
         SetRegs(lwp, regs);
     }
 
-    /// <summary>PT_IO: returns the bytes transferred; errno is non-zero when the transfer stopped early.</summary>
+    private const ulong PageSize = 4096;
+
+    /// <summary>
+    /// PT_IO: returns the bytes transferred; errno is non-zero when the transfer stopped early. FreeBSD fails a
+    /// transfer that meets unmapped memory with EFAULT and leaves piod_len as it was (sys_ptrace copies the descriptor
+    /// back only on success), so the prefix is found again page by page.
+    /// </summary>
     public int Io(int pid, int op, ulong address, Span<byte> buffer, out int errno)
+    {
+        var done = IoOnce(pid, op, address, buffer, out errno);
+        if (done != 0 || errno != Interop.Errno.EFAULT || buffer.Length <= 1)
+        {
+            return done;
+        }
+
+        while (done < buffer.Length)
+        {
+            var at = address + (ulong)done;
+            var chunk = (int)Math.Min((ulong)(buffer.Length - done), PageSize - (at % PageSize));
+            var moved = IoOnce(pid, op, at, buffer.Slice(done, chunk), out errno);
+            done += moved;
+            if (moved < chunk)
+            {
+                return done;
+            }
+        }
+
+        errno = 0;
+        return done;
+    }
+
+    private int IoOnce(int pid, int op, ulong address, Span<byte> buffer, out int errno)
     {
         fixed (byte* p = buffer)
         {

@@ -14,14 +14,36 @@ namespace ProcHex.Tests.FreeBSD.FakeKernel;
 /// <remarks>
 /// Time advances lazily: a running process executes its script only while somebody waits for it (waitpid), or at
 /// once when it runs untraced (detached). Everything happens under one lock; blocking waits sleep on it.
-/// Facts modelled, with their source:
-/// PT_ATTACH queues a SIGSTOP with si_code SI_KERNEL and clears a job-control stop first (sys_process.c);
-/// requests other than PT_ATTACH need the process traced by us, trace-stopped and waited for, else EBUSY
-/// (proc_can_ptrace); a traced process ignores the default action of stop signals (kern_sig.c, issignal);
-/// SIGCONT to a stopped process sets P_CONTINUED, reported with WCONTINUED as status 0x13 (kern_exit.c);
-/// int3 traps with SIGTRAP/TRAP_BRKPT and RIP one past it (amd64 trap.c); PT_STEP traps with TRAP_TRACE;
-/// exec, fork (parent FORKED, child's first stop SIGSTOP with PL_FLAG_CHILD), LWP birth and exit are SIGTRAP
-/// stops carrying pl_flags without siginfo (ptrace.2); PT_DETACH with a stop signal leaves a job-control stop.
+/// <para>Each modelled behaviour carries a comment naming the kernel function it follows; KernelSemanticsTests has one
+/// test per behaviour. Read in freebsd-src (sys/kern/kern_sig.c, sys_process.c, kern_exit.c, kern_fork.c,
+/// libexec/rtld-elf/Symbol.map). In short:</para>
+/// <list type="bullet">
+/// <item>kern_sig.c sigqueue_add: SIGKILL and SIGSTOP take the fast path into sq_kill and keep no ksiginfo, so their
+/// stops show si_code 0 and si_pid 0 (issignal: sigqueue_get fills only si_signo), and pending ones coalesce.</item>
+/// <item>kern_sig.c issignal: the lowest pending signal is taken first (sig_ffs), except that right after PT_ATTACH
+/// (P2_PTRACE_FSTP) the attach SIGSTOP goes first; a traced process stops for every signal (ptracestop) and
+/// ignores the default action of stop signals.</item>
+/// <item>kern_sig.c tdsendsignal: a SIGCONT deletes pending stop signals and a stop signal deletes a pending SIGCONT;
+/// signals whose default action is to ignore (SIGURG, SIGCHLD, SIGIO, SIGWINCH, SIGINFO; siginit puts them in
+/// ps_sigignore) are discarded when sent; a zombie accepts any signal and nothing happens ("return success when
+/// killing a zombie"); for a traced process that is stopped, SIGCONT, stop signals and SIGKILL are only queued
+/// ("If traced process is already stopped, then no further action is necessary"): no P_CONTINUED, no
+/// WCONTINUED; a queued SIGKILL kills the process when it is next resumed, and a running traced process reports
+/// the SIGKILL as a signal stop first (as issue 24 reads ptracestop/P_KILLED; not re-read here).</item>
+/// <item>sys_process.c kern_ptrace: PT_ATTACH (classic) clears a job-control stop, queues SIGSTOP with kern_psignal
+/// and sets P2_PTRACE_FSTP; the transparent variant (debug.ptrace_attach_transparent, FreeBSD main; taken from
+/// issue 24, not re-read here) stops the process without PL_FLAG_SI and drops the signal of the first
+/// PT_CONTINUE/PT_DETACH. Every other request needs the process traced by us, trace-stopped and waited for,
+/// else EBUSY (proc_can_ptrace). PT_IO that meets unmapped memory fails with EFAULT and, because sys_ptrace copies
+/// the descriptor out only on success, leaves piod_len as it was. PT_DETACH removes no pending signal.</item>
+/// <item>kern_exit.c wait6: WCONTINUED reports P_CONTINUED, which only a job-control-stopped, untraced process gets.</item>
+/// <item>kern_fork.c fork_return: a traced fork child's first stop is SIGSTOP with PL_FLAG_CHILD and PL_FLAG_SCX
+/// (it stops on its way out of fork), without siginfo.</item>
+/// <item>amd64 trap.c: int3 traps with SIGTRAP/TRAP_BRKPT and RIP one past it; PT_STEP traps with TRAP_TRACE. exec,
+/// fork, LWP birth and exit are SIGTRAP stops carrying pl_flags without siginfo (ptrace(2)).</item>
+/// <item>kern_proc.c: KERN_PROC_PATHNAME is the path the image was executed by; KERN_PROC_PID's ki_siglist is
+/// p_siglist, the signals pending for the process.</item>
+/// </list>
 /// </remarks>
 public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
 {
@@ -42,10 +64,14 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
     private int _nextPid = 1000;
     private int _nextLwp = 100100;
 
-    public FakeFreeBsdKernel()
+    public FakeFreeBsdKernel(FakeAttach attach = FakeAttach.Classic)
     {
+        Attach = attach;
         AddFile(new FakeImage { Path = "/bin/sh", Steps = [new Raise(Signals.SIGSTOP), new ExecArgv0()] });
     }
+
+    /// <summary>Which PT_ATTACH this kernel has: FreeBSD 14's classic one, or main's transparent one.</summary>
+    public FakeAttach Attach { get; }
 
     /// <summary>How long a wait may block before the fake declares a deadlock (a test bug, not a kernel fact).</summary>
     public TimeSpan DeadlockTimeout { get; set; } = TimeSpan.FromSeconds(20);
@@ -133,6 +159,15 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
         lock (_gate)
         {
             _ = KillLocked(pid, signal, fromPid, out _);
+        }
+    }
+
+    /// <summary>The signals pending for <paramref name="pid"/> (ki_siglist), lowest first.</summary>
+    public IReadOnlyList<int> Pending(int pid)
+    {
+        lock (_gate)
+        {
+            return [.. _all[pid].PendingSet.Order()];
         }
     }
 
@@ -341,6 +376,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 SysctlMib.KERN_PROC_VMMAP => VmMapBytes(p),
                 SysctlMib.KERN_PROC_PATHNAME => Encoding.UTF8.GetBytes(p.ImagePath + "\0"),
                 SysctlMib.KERN_PROC_AUXV => AuxvBytes(p),
+                SysctlMib.KERN_PROC_PID => KinfoProcBytes(p),
                 _ => [],
             };
 
@@ -422,6 +458,10 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 return -1;
             }
 
+            // sys_process.c kern_ptrace PT_ATTACH: proc_set_traced (P_TRACED, P2_PTRACE_FSTP, PTRACE_DEFAULT = exec
+            // events), reparent to the tracer, clear a job-control stop (P_STOPPED_SIG) so the process can take the
+            // attach stop, then kern_psignal(SIGSTOP): si_code SI_KERNEL is asked for, but sigqueue_add keeps no
+            // ksiginfo for SIGSTOP, so the stop reports si_code 0.
             p.Traced = true;
             p.OriginalParent = p.Parent;
             p.Parent = TracerPid;
@@ -432,7 +472,17 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 p.Waited = false;
             }
 
-            p.PendingSignals.Add((Signals.SIGSTOP, SiCode.SI_KERNEL, 0));
+            if (Attach == FakeAttach.Transparent)
+            {
+                // The transparent variant stops the process for the tracer without a signal of its own.
+                p.TransparentStopPending = true;
+            }
+            else
+            {
+                p.AttachStopFirst = true;
+                QueueSignal(p, Signals.SIGSTOP, SiCode.SI_KERNEL, 0);
+            }
+
             return 0;
         }
 
@@ -472,12 +522,25 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                     (p.Threads.FirstOrDefault(t => t.Lwp == p.XThread) ?? p.Threads[0]).Rip = (ulong)addr;
                 }
 
+                if (p.DropNextResumeSignal)
+                {
+                    // Transparent attach (issue 24's reading of main): the first resume after the attach stop
+                    // drops the signal a PT_CONTINUE or PT_DETACH gives it.
+                    p.DropNextResumeSignal = false;
+                    if (request is PtraceRequest.PT_CONTINUE or PtraceRequest.PT_DETACH)
+                    {
+                        data = 0;
+                    }
+                }
+
                 if (request == PtraceRequest.PT_DETACH)
                 {
+                    // sys_process.c PT_DETACH: untraced, back to the original parent, threads unsuspended; pending
+                    // signals stay pending (a queued SIGSTOP then stops the detached process for real).
                     p.Traced = false;
                     p.Parent = p.OriginalParent;
                     p.EventMask = 0;
-                    p.PendingSignals.RemoveAll(s => s.Code == SiCode.SI_KERNEL && s.Signal == Signals.SIGSTOP);
+                    p.AttachStopFirst = false;
                     foreach (var t in p.Threads)
                     {
                         t.Suspended = false;
@@ -582,13 +645,15 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
             }
         }
 
-        desc->piod_len = (nuint)done;
         if (done < length)
         {
+            // sys_process.c: proc_rwmem fails with EFAULT after moving the prefix, and sys_ptrace copies the
+            // descriptor back only when kern_ptrace succeeded, so the caller's piod_len is unchanged.
             errno = Errno.EFAULT;
             return -1;
         }
 
+        desc->piod_len = (nuint)done;
         return 0;
     }
 
@@ -615,59 +680,161 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
     private int KillLocked(int pid, int signal, int fromPid, out int errno)
     {
         errno = 0;
-        if (!_live.TryGetValue(pid, out var p) || p.State == FakeState.Zombie)
+        if (!_live.TryGetValue(pid, out var p))
         {
             errno = Errno.ESRCH;
             return -1;
         }
 
-        if (signal == 0)
+        if (signal != 0)
         {
-            return 0;
-        }
-
-        if (signal == Signals.SIGKILL)
-        {
-            Die(p, Wait.ExitCode(0, Signals.SIGKILL));
-        }
-        else if (signal == Signals.SIGCONT && p.State is FakeState.JobStopped or FakeState.TraceStopped)
-        {
-            // tdsendsignal: a default-action SIGCONT to a stopped process clears the job-control stop, sets
-            // P_CONTINUED for the parent and is discarded; a trace stop stays a trace stop.
-            p.ContinuedFlag = true;
-            if (p.State == FakeState.JobStopped)
-            {
-                p.State = FakeState.Running;
-                if (!p.Traced)
-                {
-                    RunFreeLocked(p);
-                }
-            }
-        }
-        else if (signal == Signals.SIGCONT && !p.Traced)
-        {
-            // Default action of SIGCONT on a running, untraced process: nothing.
-        }
-        else
-        {
-            p.PendingSignals.Add((signal, SiCode.SI_USER, fromPid));
-            if (!p.Traced && p.State == FakeState.Running)
-            {
-                RunFreeLocked(p);
-            }
+            SendLocked(p, signal, SiCode.SI_USER, fromPid, fromSelf: false);
         }
 
         Monitor.PulseAll(_gate);
         return 0;
     }
 
+    /// <summary>kern_sig.c tdsendsignal, for a process (not a thread) target.</summary>
+    private void SendLocked(FakeProcess p, int signal, int code, int fromPid, bool fromSelf)
+    {
+        // "IEEE Std 1003.1-2001: return success when killing a zombie."
+        if (p.State == FakeState.Zombie)
+        {
+            return;
+        }
+
+        // siginit puts every SIGPROP_IGNORE signal but SIGCONT in ps_sigignore; tdsendsignal forgets them at once.
+        if (IsIgnoredByDefault(signal))
+        {
+            return;
+        }
+
+        if (signal == Signals.SIGCONT)
+        {
+            // sigqueue_delete_stopmask_proc: a SIGCONT cancels every pending stop signal.
+            p.KillSet.Remove(Signals.SIGSTOP);
+            p.Queued.RemoveAll(q => Signals.IsStopSignal(q.Signal));
+        }
+        else if (Signals.IsStopSignal(signal))
+        {
+            // sigqueue_delete_proc(p, SIGCONT) and P_CONTINUED cleared.
+            p.Queued.RemoveAll(q => q.Signal == Signals.SIGCONT);
+            p.ContinuedFlag = false;
+        }
+
+        QueueSignal(p, signal, code, fromPid);
+        if (signal == Signals.SIGKILL && p.Traced)
+        {
+            p.KillPending = true;
+        }
+
+        if (p.State is FakeState.TraceStopped or FakeState.JobStopped)
+        {
+            // P_SHOULDSTOP: "If traced process is already stopped, then no further action is necessary": the
+            // signal (SIGKILL and SIGCONT included) waits in the queue for the next resume.
+            if (p.Traced)
+            {
+                return;
+            }
+
+            if (signal == Signals.SIGKILL)
+            {
+                // "SIGKILL sets process running. It will die elsewhere."
+                p.State = FakeState.Running;
+            }
+            else if (signal == Signals.SIGCONT)
+            {
+                // A default SIGCONT continues the job-stopped process, sets P_CONTINUED for the parent's
+                // wait6(WCONTINUED) and leaves no signal behind.
+                p.Queued.RemoveAll(q => q.Signal == Signals.SIGCONT);
+                p.ContinuedFlag = true;
+                p.State = FakeState.Running;
+            }
+            else if (Signals.IsStopSignal(signal))
+            {
+                // "Already stopped, don't need to stop again."
+                p.KillSet.Remove(Signals.SIGSTOP);
+                p.Queued.RemoveAll(q => q.Signal == signal);
+                return;
+            }
+            else
+            {
+                // Any other signal waits until the process is continued.
+                return;
+            }
+        }
+
+        // Running (or just continued): a traced process takes the signal at its next step (tdsigwakeup, issignal,
+        // ptracestop); an untraced one acts on it now, unless it is the one sending it to itself mid-step.
+        if (!p.Traced && !fromSelf)
+        {
+            RunFreeLocked(p);
+        }
+    }
+
+    /// <summary>kern_sig.c sigqueue_add: SIGKILL and SIGSTOP keep no ksiginfo and coalesce; others are queued with theirs.</summary>
+    private static void QueueSignal(FakeProcess p, int signal, int code, int fromPid)
+    {
+        if (signal is Signals.SIGKILL or Signals.SIGSTOP)
+        {
+            p.KillSet.Add(signal);
+        }
+        else
+        {
+            p.Queued.Add((signal, code, fromPid));
+        }
+    }
+
+    /// <summary>
+    /// kern_sig.c issignal: the signal to act on next. The attach SIGSTOP first while P2_PTRACE_FSTP is set, else the
+    /// lowest pending number (sig_ffs). sigqueue_get fills si_signo only for sq_kill signals: si_code 0, si_pid 0.
+    /// </summary>
+    private static (int Signal, int Code, int From) TakeSignal(FakeProcess p)
+    {
+        int signal;
+        if (p.Traced && p.AttachStopFirst && p.KillSet.Contains(Signals.SIGSTOP))
+        {
+            signal = Signals.SIGSTOP;
+        }
+        else
+        {
+            signal = p.PendingSet.Min();
+        }
+
+        p.AttachStopFirst = false;
+        if (p.KillSet.Remove(signal))
+        {
+            return (signal, 0, 0);
+        }
+
+        var index = p.Queued.FindIndex(q => q.Signal == signal);
+        var taken = p.Queued[index];
+        p.Queued.RemoveAt(index);
+        return taken;
+    }
+
+    /// <summary>sys/kern/kern_sig.c sigproptbl: the signals whose default action is to ignore them (SIGCONT aside).</summary>
+    internal static bool IsIgnoredByDefault(int signal) =>
+        signal is FakeSignals.SIGURG or Signals.SIGCHLD or FakeSignals.SIGIO or FakeSignals.SIGWINCH or FakeSignals.SIGINFO;
+
     private void ResumeProcess(FakeProcess p, int signal, FakeThread? step)
     {
         p.Report = null;
         p.State = FakeState.Running;
         p.Waited = false;
+        if (p.KillPending || p.KillSet.Contains(Signals.SIGKILL))
+        {
+            // A SIGKILL sent while traced: the process dies as soon as it runs (ptracestop, P_KILLED), whatever the
+            // tracer passed; after PT_DETACH the queued SIGKILL does the same.
+            Die(p, Wait.ExitCode(0, Signals.SIGKILL));
+            return;
+        }
+
         if (signal != 0)
         {
+            // kern_sig.c issignal after ptracestop: the signal the tracer passes takes its default action (no fake
+            // program catches signals).
             if (signal == Signals.SIGKILL)
             {
                 Die(p, Wait.ExitCode(0, Signals.SIGKILL));
@@ -682,9 +849,9 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                     return;
                 }
 
-                // Traced: the default stop action is ignored (issignal).
+                // "Traced or exiting processes should ignore stops."
             }
-            else if (signal != Signals.SIGCONT && signal != Signals.SIGCHLD)
+            else if (signal != Signals.SIGCONT && !IsIgnoredByDefault(signal))
             {
                 Die(p, Wait.ExitCode(0, signal));
                 return;
@@ -813,19 +980,33 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
     /// <summary>Runs one unit of a running process. Returns false when it is blocked (nothing can happen until a signal).</summary>
     private bool Advance(FakeProcess p)
     {
-        if (p.PendingSignals.Count > 0)
+        if (p.Traced && p.TransparentStopPending)
         {
-            var (signal, code, from) = p.PendingSignals[0];
-            p.PendingSignals.RemoveAt(0);
+            // Transparent attach: the attach stop is a SIGSTOP report without siginfo, and the signal of the
+            // first resume after it is dropped.
+            p.TransparentStopPending = false;
+            p.DropNextResumeSignal = true;
+            TraceStop(p, Signals.SIGSTOP, 0, 0, 0, 0, p.Threads[0].Lwp, evented: false);
+            return true;
+        }
+
+        if (p.PendingSet.Any())
+        {
+            var (signal, code, from) = TakeSignal(p);
             if (p.Traced)
             {
+                // issignal: "If traced, always stop" (ptracestop); td_si has si_signo set, so PL_FLAG_SI.
                 TraceStop(p, signal, (int)LwpFlags.PL_FLAG_SI, code, from, 0, p.Threads[0].Lwp);
+            }
+            else if (signal == Signals.SIGKILL)
+            {
+                Die(p, Wait.ExitCode(0, signal));
             }
             else if (Signals.IsStopSignal(signal))
             {
                 JobStop(p, signal);
             }
-            else if (signal != Signals.SIGCONT && signal != Signals.SIGCHLD)
+            else if (signal != Signals.SIGCONT && !IsIgnoredByDefault(signal))
             {
                 Die(p, Wait.ExitCode(0, signal));
             }
@@ -901,7 +1082,9 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 {
                     child.Traced = true;
                     child.OriginalParent = p.Pid;
-                    TraceStop(child, Signals.SIGSTOP, (int)LwpFlags.PL_FLAG_CHILD, 0, 0, 0, child.Threads[0].Lwp, evented: false);
+                    // kern_fork.c fork_return: the child stops with SIGSTOP on its way out of fork(), so its first
+                    // report carries PL_FLAG_CHILD and PL_FLAG_SCX, and no siginfo (ptracestop with si NULL).
+                    TraceStop(child, Signals.SIGSTOP, (int)(LwpFlags.PL_FLAG_CHILD | LwpFlags.PL_FLAG_SCX), 0, 0, 0, child.Threads[0].Lwp, evented: false);
                     var flags = LwpFlags.PL_FLAG_FORKED | LwpFlags.PL_FLAG_SCX | (fork.Vfork ? LwpFlags.PL_FLAG_VFORKED : 0);
                     TraceStop(p, Signals.SIGTRAP, (int)flags, 0, 0, 0, p.Threads[0].Lwp, evented: false, childPid: child.Pid);
                 }
@@ -970,7 +1153,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
 
             case Raise raise:
                 p.NextStep++;
-                p.PendingSignals.Add((raise.Signal, SiCode.SI_USER, p.Pid));
+                SendLocked(p, raise.Signal, SiCode.SI_USER, p.Pid, fromSelf: true);
                 return true;
 
             default:
@@ -1103,6 +1286,25 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
             p.Pristine.Map(segment.Address, (byte[])segment.Bytes.Clone());
             p.Mappings.Add((segment, library.Path));
         }
+    }
+
+    /// <summary>
+    /// A kinfo_proc (sys/sys/user.h, 1088 bytes on amd64) with what the adapter reads: ki_structsize, ki_pid and
+    /// ki_siglist (offset 104; kern_proc.c fill_kinfo_proc_only copies p_siglist there).
+    /// </summary>
+    private static byte[] KinfoProcBytes(FakeProcess p)
+    {
+        var bytes = new byte[KinfoProc.Size];
+        BitConverter.GetBytes(KinfoProc.Size).CopyTo(bytes, 0);
+        BitConverter.GetBytes(p.Pid).CopyTo(bytes, KinfoProc.PidOffset);
+        foreach (var signal in p.PendingSet)
+        {
+            var word = (signal - 1) / 32;
+            var bits = BitConverter.ToUInt32(bytes, KinfoProc.SiglistOffset + (4 * word)) | (1u << ((signal - 1) % 32));
+            BitConverter.GetBytes(bits).CopyTo(bytes, KinfoProc.SiglistOffset + (4 * word));
+        }
+
+        return bytes;
     }
 
     /// <summary>Elf64_Auxinfo pairs (a_type, a_val): AT_BASE when there is a dynamic linker, then AT_NULL.</summary>

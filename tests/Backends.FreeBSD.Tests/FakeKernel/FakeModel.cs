@@ -156,6 +156,30 @@ public sealed class FakeMemory
     }
 }
 
+/// <summary>The two PT_ATTACH behaviours the FreeBSD suite runs under.</summary>
+public enum FakeAttach
+{
+    /// <summary>FreeBSD 14: PT_ATTACH queues a SIGSTOP (kern_psignal) and the first stop is that signal's.</summary>
+    Classic,
+
+    /// <summary>
+    /// debug.ptrace_attach_transparent (FreeBSD main): the process stops for the tracer without a SIGSTOP; the attach
+    /// stop has no PL_FLAG_SI and the signal of the first PT_CONTINUE/PT_DETACH is dropped.
+    /// </summary>
+    Transparent,
+}
+
+/// <summary>Signal numbers the adapter does not need, sys/sys/signal.h.</summary>
+internal static class FakeSignals
+{
+    public const int SIGHUP = 1;
+    public const int SIGUSR1 = 30;
+    public const int SIGURG = 16;
+    public const int SIGIO = 23;
+    public const int SIGWINCH = 28;
+    public const int SIGINFO = 29;
+}
+
 public enum FakeState
 {
     Running,
@@ -233,7 +257,29 @@ public sealed class FakeProcess
 
     internal int XThread { get; set; }
 
-    internal List<(int Signal, int Code, int From)> PendingSignals { get; } = [];
+    /// <summary>
+    /// sq_kill of the process signal queue: SIGKILL and SIGSTOP pending without siginfo (kern_sig.c sigqueue_add,
+    /// "SIGKILL/SIGSTOP cannot be caught or masked, so take the fast path"). A set: a second SIGSTOP coalesces.
+    /// </summary>
+    internal SortedSet<int> KillSet { get; } = [];
+
+    /// <summary>The ksiginfo list (sq_list) for every other signal, each with its si_code and si_pid.</summary>
+    internal List<(int Signal, int Code, int From)> Queued { get; } = [];
+
+    /// <summary>P2_PTRACE_FSTP (sys_process.c proc_set_traced): issignal takes the attach SIGSTOP before anything else.</summary>
+    internal bool AttachStopFirst { get; set; }
+
+    /// <summary>Transparent attach: the attach stop is still to be reported (no SIGSTOP is queued for it).</summary>
+    internal bool TransparentStopPending { get; set; }
+
+    /// <summary>Transparent attach: the signal given to the first PT_CONTINUE/PT_DETACH after the attach stop is dropped.</summary>
+    internal bool DropNextResumeSignal { get; set; }
+
+    /// <summary>A SIGKILL was sent while traced: the process dies at its next resume, whatever signal the tracer passes.</summary>
+    internal bool KillPending { get; set; }
+
+    /// <summary>ki_siglist as KERN_PROC_PID reports it (p_siglist): every signal pending for the process.</summary>
+    internal IEnumerable<int> PendingSet => KillSet.Concat(Queued.Select(q => q.Signal)).Distinct();
 
     internal int VforkChild { get; set; }
 

@@ -54,9 +54,9 @@ public static class FakePrograms
     };
 
     /// <summary>A kernel with the whole catalogue installed; N = <paramref name="n"/>.</summary>
-    public static FakeFreeBsdKernel Kernel(int n = 5)
+    public static FakeFreeBsdKernel Kernel(FakeAttach attach, int n = 5)
     {
-        var kernel = new FakeFreeBsdKernel();
+        var kernel = new FakeFreeBsdKernel(attach);
         kernel.AddFile(Image(Loop, [new Call(Main), .. Calls(Work, n), new Exit(3)]));
         kernel.AddFile(Image(Threads,
         [

@@ -28,9 +28,9 @@ internal sealed class FakeCatalogue
     }
 
     /// <summary>A kernel with every catalogue program installed at its fixture path.</summary>
-    public static FakeFreeBsdKernel NewKernel()
+    public static FakeFreeBsdKernel NewKernel(FakeAttach attach)
     {
-        var kernel = new FakeFreeBsdKernel { ProcfsMounted = true };
+        var kernel = new FakeFreeBsdKernel(attach) { ProcfsMounted = true };
         new FakeCatalogue().Install(kernel);
         return kernel;
     }

@@ -18,7 +18,7 @@ public sealed class FreeBsdScenarioBackend : IScenarioBackend
     private readonly RealProcesses? _real;
     private readonly List<int> _spawned = [];
 
-    public FreeBsdScenarioBackend()
+    public FreeBsdScenarioBackend(FakeAttach attach = FakeAttach.Classic)
     {
         if (OperatingSystem.IsFreeBSD())
         {
@@ -27,13 +27,16 @@ public sealed class FreeBsdScenarioBackend : IScenarioBackend
         }
         else
         {
-            _kernel = _fake = FakeCatalogue.NewKernel();
+            _kernel = _fake = FakeCatalogue.NewKernel(attach);
         }
 
         Tracer = new FreeBsdTracer(_kernel);
     }
 
     public string Name => "FreeBSD";
+
+    /// <summary>kern_sig.c tdsendsignal: a traced, stopped process keeps a SIGKILL queued until it is resumed.</summary>
+    public bool DefersKillOfStoppedVictims => true;
 
     public IProcessTracer Tracer { get; }
 

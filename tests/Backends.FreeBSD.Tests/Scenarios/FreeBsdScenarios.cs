@@ -1,7 +1,18 @@
 using ProcHex.Scenarios;
+using ProcHex.Tests.FreeBSD.FakeKernel;
 
 namespace ProcHex.Tests.FreeBSD.Scenarios;
 
-/// <summary>The backend-parameterized scenarios against the FreeBSD adapter (the kernel fake off FreeBSD).</summary>
+/// <summary>
+/// The backend-parameterized scenarios against the FreeBSD adapter (the kernel fake off FreeBSD), with FreeBSD 14's
+/// classic PT_ATTACH.
+/// </summary>
 [Trait("Backend", "FreeBSD")]
-public sealed class FreeBsdScenarios() : ScenarioSuite(new FreeBsdScenarioBackend());
+public sealed class FreeBsdScenarios() : ScenarioSuite(new FreeBsdScenarioBackend(FakeAttach.Classic));
+
+/// <summary>
+/// The same scenarios on a fake with transparent attach (debug.ptrace_attach_transparent). On FreeBSD both classes
+/// run against the real kernel, whichever attach it has.
+/// </summary>
+[Trait("Backend", "FreeBSD")]
+public sealed class FreeBsdScenariosTransparentAttach() : ScenarioSuite(new FreeBsdScenarioBackend(FakeAttach.Transparent));
