@@ -13,6 +13,22 @@ public sealed class ExecChainTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("prochex-wrappers-").FullName;
 
+    /// <summary>The victim's own count of calls to work (common.h's <c>calls</c>), read from its memory.</summary>
+    private static long CallsOf(int pid, string program)
+    {
+        var path = FixturePrograms.PathOf(program);
+        var bias = File.ReadLines($"/proc/{pid}/maps")
+            .Select(line => line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length == 6 && f[5] == path)
+            .Select(f => ulong.Parse(f[0].Split('-')[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture)
+                - ulong.Parse(f[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture))
+            .First();
+        using var memory = File.OpenHandle($"/proc/{pid}/mem");
+        Span<byte> word = stackalloc byte[8];
+        _ = RandomAccess.Read(memory, word, (long)(bias + FixturePrograms.Symbol(program, "calls")));
+        return BitConverter.ToInt64(word);
+    }
+
     private static string Hit => FixturePrograms.PathOf("hit");
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -164,7 +180,16 @@ public sealed class ExecChainTests : IDisposable
         {
             using var prochex = Prochex.Start("attach", victim.Id.ToString(CultureInfo.InvariantCulture), "--json", "--count", "work", "--count", "hit");
             prochex.WaitForStdout("\"spec\":\"work\"", TimeSpan.FromSeconds(30));
-            Thread.Sleep(300);
+
+            // Five more calls of work in the first image, counted by the victim itself, before it may exec: a fixed
+            // sleep let a loaded machine run it only once (every call after the planting is a hit, S14).
+            var planted = CallsOf(victim.Id, "execlater");
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (CallsOf(victim.Id, "execlater") < planted + 5 && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(10);
+            }
+
             File.WriteAllText(trigger, "");
             var result = prochex.WaitForExit(TimeSpan.FromSeconds(60));
 
