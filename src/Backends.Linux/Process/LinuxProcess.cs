@@ -1045,7 +1045,26 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// breakpoint and the signal is dropped. A thread in someone else's group-stop leaves it to do that, so it is
     /// detached with SIGSTOP, which puts it back into the stop. Owner only.
     /// </summary>
+    /// <remarks>
+    /// It is part of the release's collection, like a stop-all's: a group-stop a resumed thread reports is recorded,
+    /// not parked. A thread in PTRACE_LISTEN takes no request but PTRACE_INTERRUPT and PTRACE_KILL (ptrace_check_attach
+    /// fails on JOBCTL_LISTENING), so the PTRACE_DETACH that follows would fail with ESRCH and leave it traced for good
+    /// (linux simulation seed 8106).
+    /// </remarks>
     private void TakePendingTraps()
+    {
+        _collecting = true;
+        try
+        {
+            TakePendingTrapsCollecting();
+        }
+        finally
+        {
+            _collecting = false;
+        }
+    }
+
+    private void TakePendingTrapsCollecting()
     {
         foreach (var thread in _threads.Values.ToArray())
         {
