@@ -72,10 +72,14 @@ internal sealed class RealKernel : IScenarioKernel
         }
         finally
         {
-            // Kill and reap the traced threads here, on the tracer thread, so no zombie outlives the test.
+            // Kill and reap the traced threads here, on the tracer thread, so no zombie outlives the test (a thread
+            // the scenario detached is its real parent's to reap).
+            var traced = new[] { k.Worker, k.Leader }.Where(k.TracedByUs).ToList();
             _ = Interop.Sys.Kill(k._pid, Interop.Sys.SIGKILL);
-            k.Wait(k.Worker);
-            k.Wait(k.Leader);
+            foreach (var tid in traced)
+            {
+                k.Wait(tid);
+            }
         }
     }
 
@@ -93,6 +97,14 @@ internal sealed class RealKernel : IScenarioKernel
         }
 
         throw new TimeoutException($"spin2 ({pid}) did not start its worker");
+    }
+
+    /// <summary>TracerPid in /proc/PID/task/TID/status is this process (the tracer thread's tgid).</summary>
+    private bool TracedByUs(int tid)
+    {
+        var path = $"/proc/{_pid}/task/{tid}/status";
+        var line = File.Exists(path) ? File.ReadLines(path).FirstOrDefault(l => l.StartsWith("TracerPid:", StringComparison.Ordinal)) : null;
+        return line is not null && int.Parse(line["TracerPid:".Length..].Trim(), CultureInfo.InvariantCulture) == Environment.ProcessId;
     }
 
     public int Ptrace(int request, int tid, int data) => LinuxKernel.Instance.Ptrace(request, tid, 0, data);

@@ -65,6 +65,30 @@ public class ThreadLifeTests
     }
 
     [Fact]
+    public void A_sigkill_during_a_multithreaded_exec_lets_the_emptied_group_be_reaped()
+    {
+        // de_thread: exec waits (D) until the zapped threads are reaped; a SIGKILL meanwhile fails the exec and its
+        // "killed:" path clears group_exec_task, so once the tracer has reaped every thread the zombie leader goes
+        // back to its real parent, which reaps it (wait_task_zombie, EXIT_TRACE then do_notify_parent). Seed 5025.
+        var image = new FakeImage("threadexec-killed")
+            .Function("main", new SpawnThread("idle"), new SpawnThread("worker"), new Compute(1), new Jump(2))
+            .Function("idle", new Compute(1), new Jump(0))
+            .Function("worker", new Compute(5), new Exec(FakeVictims.Spinner()));
+        var (k, tids) = FakeVictims.Seized(image, threads: 3);
+        var pid = tids[0];
+        var worker = tids[2];
+        var idle = tids[1];
+        Assert.True(k.RunUntil(() => k.ThreadState(worker) == 'D' && k.ThreadState(idle) == 'Z' && k.ThreadState(pid) == 'Z'));
+        Assert.Equal(0, k.Kill(pid, Sys.SIGKILL));
+        Assert.Equal("exited 0", k.WaitFor(idle));
+        Assert.Equal("killed 9", k.WaitFor(worker));
+        Assert.Equal("exited 0", k.WaitFor(pid));
+        k.Run(20);
+        Assert.Null(k.ProcessState(pid));
+        Assert.Empty(k.TaskIds(pid));
+    }
+
+    [Fact]
     public void A_traced_vfork_parent_waits_in_D_until_the_child_execs_then_reports_vfork_done()
     {
         var image = new FakeImage("vfork").Function("main", new Fork("child", Vfork: true), new Compute(1), new Jump(1))

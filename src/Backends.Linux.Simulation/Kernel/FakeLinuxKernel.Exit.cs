@@ -18,6 +18,14 @@ internal sealed partial class FakeLinuxKernel
 
         t.Jobctl = JobControl.None;
         t.Continuation = null;
+        if (t.Group.ExecTask == t)
+        {
+            // de_thread's "killed:" path: a fatal signal while exec waits for the other threads to die fails the
+            // exec (-EAGAIN) and clears group_exec_task, so the group is reaped like any other once it is empty.
+            // Left set, the zombie leader would never go back to its real parent (linux simulation seed 5025).
+            t.Group.ExecTask = null;
+        }
+
         t.State = TaskState.Zombie;
         t.ExitStatus = status;
         Trace($"{t.Tid} exits (status 0x{status:x})");

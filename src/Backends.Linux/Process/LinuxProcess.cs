@@ -776,7 +776,11 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
     private void ResumeIfFree(VictimThread thread)
     {
-        if (_holdAll || thread.Running || Volatile.Read(ref thread.Undelivered) > 0 || !_stops.MayResume(thread.Tid))
+        // A status the owner already took from the kernel for it but has not dispatched yet (kept by a sub-wait for
+        // another tid) is a stop nobody has handled: resuming would lose it (linux simulation seed 2564: another
+        // thread's exec took the stopped leader's tid, and its exec event, then a clone event, went unread).
+        if (_holdAll || thread.Running || Volatile.Read(ref thread.Undelivered) > 0 || !_stops.MayResume(thread.Tid)
+            || _owner.HasKept(thread.Tid))
         {
             return;
         }
@@ -900,9 +904,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private void StepOutOfLine(int tid, BreakpointPatch patch)
     {
         _ = StopAll();
-        if (!_threads.TryGetValue(tid, out var thread))
+        if (!_threads.TryGetValue(tid, out var thread) || _owner.HasKept(tid))
         {
-            // It ended while the others stopped (another thread's exec, an exit_group): nothing is left to step.
+            // It ended while the others stopped (another thread's exec, an exit_group): nothing is left to step. A
+            // status kept for its tid says so too: a stopped thread reports nothing new unless it died, or unless
+            // another thread's exec gave the leader's tid to the exec'ing thread, whose exec event that is (the old
+            // leader never reports; linux simulation seed 2564). Stepping it would step the new image.
             return;
         }
 
@@ -1038,7 +1045,26 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// breakpoint and the signal is dropped. A thread in someone else's group-stop leaves it to do that, so it is
     /// detached with SIGSTOP, which puts it back into the stop. Owner only.
     /// </summary>
+    /// <remarks>
+    /// It is part of the release's collection, like a stop-all's: a group-stop a resumed thread reports is recorded,
+    /// not parked. A thread in PTRACE_LISTEN takes no request but PTRACE_INTERRUPT and PTRACE_KILL (ptrace_check_attach
+    /// fails on JOBCTL_LISTENING), so the PTRACE_DETACH that follows would fail with ESRCH and leave it traced for good
+    /// (linux simulation seed 8106).
+    /// </remarks>
     private void TakePendingTraps()
+    {
+        _collecting = true;
+        try
+        {
+            TakePendingTrapsCollecting();
+        }
+        finally
+        {
+            _collecting = false;
+        }
+    }
+
+    private void TakePendingTrapsCollecting()
     {
         foreach (var thread in _threads.Values.ToArray())
         {

@@ -350,6 +350,33 @@ internal sealed class OwnerThread
         return true;
     }
 
+    /// <summary>
+    /// Is a status for <paramref name="tid"/> kept (read from the kernel, not dispatched yet)? Its thread is in a stop
+    /// nobody has handled. Owner only.
+    /// </summary>
+    public bool HasKept(int tid)
+    {
+        if (_early.Count == 0 && _orphans.Count == 0)
+        {
+            return false;
+        }
+
+        if (_orphans.ContainsKey(tid))
+        {
+            return true;
+        }
+
+        foreach (var (t, _) in _early)
+        {
+            if (t == tid)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The orphan stop, or else the first early status, kept for <paramref name="tid"/>: taken.</summary>
     private WaitStatus? TakeKept(int tid)
     {
