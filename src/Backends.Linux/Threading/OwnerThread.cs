@@ -331,12 +331,23 @@ internal sealed class OwnerThread
     /// Dispatches the status the kernel already holds for <paramref name="tid"/>, or one kept for it, if any, without
     /// blocking; true when there was one. Owner only, between statuses (from work it runs).
     /// </summary>
-    public bool PollFor(int tid)
+    public bool PollFor(int tid) => PollFor(tid, askKernel: true);
+
+    /// <summary>
+    /// As <see cref="PollFor(int)"/>, but asks the kernel (one WNOHANG waitpid) only when <paramref name="askKernel"/>:
+    /// otherwise only a status a sub-wait already read and kept for <paramref name="tid"/> is dispatched (no syscall).
+    /// </summary>
+    public bool PollFor(int tid, bool askKernel)
     {
         if (TakeKept(tid) is { } kept)
         {
             Dispatch(tid, kept);
             return true;
+        }
+
+        if (!askKernel)
+        {
+            return false;
         }
 
         var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
@@ -347,6 +358,35 @@ internal sealed class OwnerThread
 
         Interlocked.Increment(ref _waitReturns);
         Dispatch(tid, new WaitStatus(status));
+        return true;
+    }
+
+    /// <summary>
+    /// True when a status of <paramref name="tid"/> waits to be dispatched: one already kept, or (when
+    /// <paramref name="askKernel"/>) one the kernel holds, read now (WNOHANG) and kept for the dispatch loop. Unlike
+    /// <see cref="PollFor(int, bool)"/> nothing is dispatched, so a caller in the middle of a walk over its threads may
+    /// ask. Owner only.
+    /// </summary>
+    public bool HasPendingStatus(int tid, bool askKernel)
+    {
+        if (_orphans.ContainsKey(tid) || _early.Exists(e => e.Tid == tid))
+        {
+            return true;
+        }
+
+        if (!askKernel)
+        {
+            return false;
+        }
+
+        var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
+        if (r != tid)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _waitReturns);
+        _early.Add((r, status));
         return true;
     }
 
