@@ -213,6 +213,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             catch (TracerException e)
             {
                 stepFailure = e;
+                if (e.ErrorNumber == Interop.Errno.ESRCH && _currentTid == Pid && _threads.TryGetValue(Pid, out var leader))
+                {
+                    // The leader was killed out of the stop being answered (see ResumeIfFree): not resumed by the
+                    // loop below, since the tid may pass to a thread that execs (linux simulation seed 8739).
+                    leader.Running = true;
+                }
             }
 
             if (_dead || _released || _lost)
@@ -839,8 +845,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             Log.Step(_logger, Pid, $"cont {thread.Tid} sig {signal}");
         }
 
-        if (TryPtrace(PTRACE_CONT, thread.Tid, 0, signal) == 0)
+        var error = TryPtrace(PTRACE_CONT, thread.Tid, 0, signal);
+        if (error == 0 || (error == Interop.Errno.ESRCH && thread.Tid == Pid))
         {
+            // ESRCH: the leader was killed out of its stop (an exec by another thread, an exit_group): it is no longer
+            // held, and its next report says what became of it; above all, the tid is not resumed again until then,
+            // since a thread that execs takes it over (TakeLeaderStatus; linux simulation seed 1580).
             thread.Running = true;
         }
     }
