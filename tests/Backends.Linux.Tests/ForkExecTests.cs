@@ -76,6 +76,70 @@ public sealed class ForkExecTests : LinuxTestBase
     }
 
     [Fact]
+    [Trait("Spec", "S13")]
+    public async Task A_breakpoint_stop_of_a_leader_an_exec_took_over_is_not_reported()
+    {
+        // The leader stops at the breakpoint; before the core takes that stop, another thread execs: the kernel kills
+        // the held leader and hands its tid to the exec'ing thread. The old stop is gone with the old leader and the
+        // old image (linux simulation seed 9802): the core's first stop is the exec.
+        var p = await Create("leaderexec", "3");
+        var runner = new Runner(p);
+        runner.Plant(BreakpointTests.WorkAddress(p, "leaderexec"));
+        p.Resume();
+        await AwaitExecTakeover(p.Pid);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var first = await p.WaitForStopAsync(cts.Token);
+        Assert.Equal((StopKind.Stopped, StopReason.ExecDone, p.Pid), (first.Kind, first.Reason, first.ThreadId));
+        var end = await runner.RunToEnd();
+        Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+        Assert.Equal(0, runner.Hits);
+    }
+
+    [Fact]
+    [Trait("Spec", "S13")]
+    public async Task A_step_over_asked_for_a_leader_an_exec_took_over_is_dropped()
+    {
+        // As above, but the core took the breakpoint stop before the exec and answers it after: the step over belongs
+        // to the old image and the old leader (linux simulation seed 1806). It must not act on the thread now holding
+        // the leader's tid; the resume goes through and the exec is reported next.
+        var p = await Create("leaderexec", "3");
+        var patch = p.PlantBreakpoint(BreakpointTests.WorkAddress(p, "leaderexec"));
+        p.Resume();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var hit = await p.WaitForStopAsync(cts.Token);
+        Assert.Equal((StopReason.Breakpoint, p.Pid), (hit.Reason, hit.ThreadId));
+        await AwaitExecTakeover(p.Pid);
+        p.StepOverBreakpoint(patch);
+        p.Resume();
+        var next = await p.WaitForStopAsync(cts.Token);
+        Assert.Equal((StopKind.Stopped, StopReason.ExecDone, p.Pid), (next.Kind, next.Reason, next.ThreadId));
+        var end = await new Runner(p).RunToEnd();
+        Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+    }
+
+    /// <summary>Waits until the exec of leaderexec is done (loop, one thread), then gives the owner time to read its report.</summary>
+    private static async Task AwaitExecTakeover(int pid)
+    {
+        Assert.True(await Observe.Eventually(() =>
+        {
+            try
+            {
+                return File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("/loop", StringComparison.Ordinal) == true
+                    && Directory.GetDirectories($"/proc/{pid}/task").Length == 1;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return false;
+            }
+        }), $"pid {pid} did not exec");
+        await Task.Delay(300);
+    }
+
+    [Fact]
     [Trait("Spec", "S1")]
     public async Task A_created_victim_dies_with_the_thread_that_traces_it()
     {

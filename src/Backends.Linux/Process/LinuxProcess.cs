@@ -46,6 +46,8 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private TaskCompletionSource<LinuxProcess>? _seizing;
     private BreakpointPatch? _pendingStep;
     private int _currentTid;
+    private int _execs;
+    private int _takenExecs;
     private bool _holdAll = true;
     private bool _collecting;
     private volatile bool _dead;
@@ -188,7 +190,13 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// </summary>
     private void ResumeOnOwner()
     {
-        var step = _pendingStep;
+        if (!_dead && !_released && !_lost)
+        {
+            TakeLeaderStatus();
+        }
+
+        // A step asked for in answer to a stop taken before an exec is the old image's: nothing is left to step.
+        var step = Volatile.Read(ref _takenExecs) == _execs ? _pendingStep : null;
         _pendingStep = null;
         if (_dead || _released || _lost)
         {
@@ -205,6 +213,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             catch (TracerException e)
             {
                 stepFailure = e;
+                if (e.ErrorNumber == Interop.Errno.ESRCH && _currentTid == Pid && _threads.TryGetValue(Pid, out var leader))
+                {
+                    // The leader was killed out of the stop being answered (see ResumeIfFree): not resumed by the
+                    // loop below, since the tid may pass to a thread that execs (linux simulation seed 8739).
+                    leader.Running = true;
+                }
             }
 
             if (_dead || _released || _lost)
@@ -560,6 +574,25 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _stops.ListenReturned(tid, TryPtrace(PTRACE_LISTEN, tid, 0, 0) == 0);
     }
 
+    /// <summary>
+    /// A thread other than the leader that calls execve takes over the leader's tid once the kernel has killed the old
+    /// leader, even one we hold in a ptrace stop (de_thread, exchange_tids), and stops in PTRACE_EVENT_EXEC: from then
+    /// on the tid we believe stopped at the old leader's stop names the new one, whose exec report is pending. A
+    /// PTRACE_CONT, SETREGS or SINGLESTEP acting on the old stop would act on the exec stop instead, and resuming drops
+    /// its uncollected report (ptrace_resume): the exec would go unseen, the breakpoints of the old image would stay
+    /// planted in our books and the memory file bound to the dead mm (linux simulation seeds 1806 and 9802). So the
+    /// leader's pending status is handled before the leader is acted on: one it is already kept (read by a sub-wait
+    /// for another tid) costs nothing; the kernel is asked (one WNOHANG waitpid) only while another thread exists that
+    /// could be exec'ing. Owner only.
+    /// </summary>
+    private void TakeLeaderStatus()
+    {
+        if (_threads.TryGetValue(Pid, out var leader) && !leader.Running)
+        {
+            _ = _owner.PollFor(Pid, askKernel: _threads.Count > 1);
+        }
+    }
+
     private void OnTrap(VictimThread thread)
     {
         var code = GetSignalCode(thread.Tid);
@@ -613,8 +646,18 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
         lock (_eventLock)
         {
-            // Events of the threads exec just destroyed can no longer be handled (their tids are gone).
-            var kept = _events.Where(e => e.Thread is null || e.Thread.Tid == Pid).ToList();
+            // Events of the threads exec just destroyed can no longer be handled (their tids are gone). The leader's
+            // are the old leader's: a thread with an event queued is held, so it cannot have called exec itself; the
+            // thread that did took over the tid (see TakeLeaderStatus).
+            var kept = _events.Where(e => e.Thread is null).ToList();
+            foreach (var e in _events)
+            {
+                if (e.Thread is not null)
+                {
+                    Interlocked.Decrement(ref e.Thread.Undelivered);
+                }
+            }
+
             _events.Clear();
             foreach (var e in kept)
             {
@@ -633,6 +676,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         LetGoOfOrphanedForkChildren(afterExec: true);
         _planted.Clear();
         _memory.Reopen();
+        _pendingStep = null;
+        lock (_eventLock)
+        {
+            // Under the lock: a stop the core takes from now on is the new image's (see ResumeOnOwner).
+            _execs++;
+        }
         var pc = GetRegs(Pid).rip;
         if (CheckObservable(pc))
         {
@@ -779,8 +828,11 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         // A status the owner already took from the kernel for it but has not dispatched yet (kept by a sub-wait for
         // another tid) is a stop nobody has handled: resuming would lose it (linux simulation seed 2564: another
         // thread's exec took the stopped leader's tid, and its exec event, then a clone event, went unread).
+        // The leader's tid may also name a thread that exec'd since we saw the leader stop (TakeLeaderStatus): the
+        // kernel is asked for its report while another thread could be exec'ing, and the dispatch loop hands it over
+        // before anything resumes the tid.
         if (_holdAll || thread.Running || Volatile.Read(ref thread.Undelivered) > 0 || !_stops.MayResume(thread.Tid)
-            || _owner.HasKept(thread.Tid))
+            || _owner.HasPendingStatus(thread.Tid, askKernel: thread.Tid == Pid && _threads.Count > 1))
         {
             return;
         }
@@ -793,8 +845,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             Log.Step(_logger, Pid, $"cont {thread.Tid} sig {signal}");
         }
 
-        if (TryPtrace(PTRACE_CONT, thread.Tid, 0, signal) == 0)
+        var error = TryPtrace(PTRACE_CONT, thread.Tid, 0, signal);
+        if (error == 0 || (error == Interop.Errno.ESRCH && thread.Tid == Pid))
         {
+            // ESRCH: the leader was killed out of its stop (an exec by another thread, an exit_group): it is no longer
+            // held, and its next report says what became of it; above all, the tid is not resumed again until then,
+            // since a thread that execs takes it over (TakeLeaderStatus; linux simulation seed 1580).
             thread.Running = true;
         }
     }
@@ -903,8 +959,13 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// <summary>All-stop single-step: every other thread is stopped while the original instruction is back.</summary>
     private void StepOutOfLine(int tid, BreakpointPatch patch)
     {
+        var execs = _execs;
         _ = StopAll();
-        if (!_threads.TryGetValue(tid, out var thread) || _owner.HasKept(tid))
+
+        // Stopping the others may have reaped the last thread an exec waited for: its report, on the leader's tid, is
+        // kept by the owner (TakeLeaderStatus), and after it there is nothing left to step (linux simulation seed 1806).
+        TakeLeaderStatus();
+        if (_execs != execs || !_threads.TryGetValue(tid, out var thread) || _owner.HasPendingStatus(tid))
         {
             // It ended while the others stopped (another thread's exec, an exit_group): nothing is left to step. A
             // status kept for its tid says so too: a stopped thread reports nothing new unless it died, or unless
@@ -1265,6 +1326,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             }
 
             _currentTid = entry.Event.ThreadId;
+            _takenExecs = _execs;
             if (entry.Event.Reason == StopReason.StoppedByOthers)
             {
                 _stops.Acknowledge();

@@ -331,12 +331,23 @@ internal sealed class OwnerThread
     /// Dispatches the status the kernel already holds for <paramref name="tid"/>, or one kept for it, if any, without
     /// blocking; true when there was one. Owner only, between statuses (from work it runs).
     /// </summary>
-    public bool PollFor(int tid)
+    public bool PollFor(int tid) => PollFor(tid, askKernel: true);
+
+    /// <summary>
+    /// As <see cref="PollFor(int)"/>, but asks the kernel (one WNOHANG waitpid) only when <paramref name="askKernel"/>:
+    /// otherwise only a status a sub-wait already read and kept for <paramref name="tid"/> is dispatched (no syscall).
+    /// </summary>
+    public bool PollFor(int tid, bool askKernel)
     {
         if (TakeKept(tid) is { } kept)
         {
             Dispatch(tid, kept);
             return true;
+        }
+
+        if (!askKernel)
+        {
+            return false;
         }
 
         var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
@@ -351,17 +362,15 @@ internal sealed class OwnerThread
     }
 
     /// <summary>
-    /// Is a status for <paramref name="tid"/> kept (read from the kernel, not dispatched yet)? Its thread is in a stop
-    /// nobody has handled. Owner only.
+    /// True when a status of <paramref name="tid"/> waits to be dispatched: one already kept (read from the kernel by a
+    /// sub-wait for another tid: its thread is in a stop nobody has handled), or (when <paramref name="askKernel"/>)
+    /// one the kernel holds, read now (WNOHANG) and kept for the dispatch loop. Unlike <see cref="PollFor(int, bool)"/>
+    /// nothing is dispatched, so a caller in the middle of a walk over its threads may ask. Without
+    /// <paramref name="askKernel"/> it costs two count comparisons when nothing is kept (every resume asks). Owner only.
     /// </summary>
-    public bool HasKept(int tid)
+    public bool HasPendingStatus(int tid, bool askKernel = false)
     {
-        if (_early.Count == 0 && _orphans.Count == 0)
-        {
-            return false;
-        }
-
-        if (_orphans.ContainsKey(tid))
+        if (_orphans.Count > 0 && _orphans.ContainsKey(tid))
         {
             return true;
         }
@@ -374,7 +383,20 @@ internal sealed class OwnerThread
             }
         }
 
-        return false;
+        if (!askKernel)
+        {
+            return false;
+        }
+
+        var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
+        if (r != tid)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _waitReturns);
+        _early.Add((r, status));
+        return true;
     }
 
     /// <summary>The orphan stop, or else the first early status, kept for <paramref name="tid"/>: taken.</summary>
