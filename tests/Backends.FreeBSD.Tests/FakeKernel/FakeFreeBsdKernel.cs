@@ -13,7 +13,9 @@ namespace ProcHex.Tests.FreeBSD.FakeKernel;
 /// </summary>
 /// <remarks>
 /// Time advances lazily: a running process executes its script only while somebody waits for it (waitpid), or at
-/// once when it runs untraced (detached). Everything happens under one lock; blocking waits sleep on it.
+/// once when it runs untraced (detached), in both cases up to the point where it blocks (a <see cref="Block"/> or a
+/// <see cref="Sleep"/>, which is off the CPU as kern_nanosleep's tsleep_sbt is). Everything happens under one lock;
+/// blocking waits sleep on it.
 /// <para>Each modelled behaviour carries a comment naming the kernel function it follows; KernelSemanticsTests has one
 /// test per behaviour. Read in freebsd-src (sys/kern/kern_sig.c, sys_process.c, kern_exit.c, kern_fork.c,
 /// libexec/rtld-elf/Symbol.map). In short:</para>
@@ -344,6 +346,20 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 {
                     errno = 0;
                     return 0;
+                }
+
+                if (p.State == FakeState.Running && p.WakeAt is { } wakeAt)
+                {
+                    // Asleep in nanosleep (tsleep_sbt): the timeout, or a signal (which pulses), wakes it; that is
+                    // progress, not a deadlock.
+                    var nap = wakeAt - DateTime.UtcNow;
+                    if (nap > TimeSpan.Zero)
+                    {
+                        Monitor.Wait(_gate, nap);
+                    }
+
+                    deadline = DateTime.UtcNow + DeadlockTimeout;
+                    continue;
                 }
 
                 var left = deadline - DateTime.UtcNow;
@@ -1151,6 +1167,20 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 p.NextStep = 0;
                 return true;
 
+            case Sleep sleep:
+                // kern_nanosleep: tsleep_sbt puts the thread on a sleep queue with a timeout; it is off the CPU (and
+                // runs no step) until the timeout fires. Signals were looked at above, as sleepq_catch_signals does.
+                var now = DateTime.UtcNow;
+                p.WakeAt ??= now + sleep.Duration;
+                if (now < p.WakeAt)
+                {
+                    return false;
+                }
+
+                p.WakeAt = null;
+                p.NextStep++;
+                return true;
+
             case Raise raise:
                 p.NextStep++;
                 SendLocked(p, raise.Signal, SiCode.SI_USER, p.Pid, fromSelf: true);
@@ -1176,6 +1206,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
         p.Argv = argv;
         p.Steps = [.. image.StepsFor(argv)];
         p.NextStep = 0;
+        p.WakeAt = null;
         ReleaseVforkParent(p);
         if (p.Traced && ((PtraceEvents)p.EventMask).HasFlag(PtraceEvents.PTRACE_EXEC))
         {

@@ -39,6 +39,13 @@ public sealed record Raise(int Signal) : FakeStep(0);
 /// <summary>Runs forever (a sleeper): only a signal moves it on.</summary>
 public sealed record Block() : FakeStep(0);
 
+/// <summary>
+/// usleep/nanosleep for <paramref name="Duration"/>: kern_time.c kern_nanosleep sleeps in tsleep_sbt
+/// (sleepq_timedwait), off the CPU. The process is blocked until the time is up; a pending signal is still taken
+/// at once (tdsigwakeup aborts the interruptible sleep with sleepq_abort, and issignal/ptracestop run first).
+/// </summary>
+public sealed record Sleep(TimeSpan Duration) : FakeStep(0);
+
 /// <summary>The start-up shell's <c>exec "$0" "$@"</c>.</summary>
 internal sealed record ExecArgv0() : FakeStep(0);
 
@@ -280,6 +287,9 @@ public sealed class FakeProcess
 
     /// <summary>ki_siglist as KERN_PROC_PID reports it (p_siglist): every signal pending for the process.</summary>
     internal IEnumerable<int> PendingSet => KillSet.Concat(Queued.Select(q => q.Signal)).Distinct();
+
+    /// <summary>The end of the <see cref="Sleep"/> the process is in (tsleep_sbt's timeout), or null when not asleep.</summary>
+    internal DateTime? WakeAt { get; set; }
 
     internal int VforkChild { get; set; }
 

@@ -74,7 +74,8 @@ internal sealed class FakeCatalogue
             case ProgramKind.Threads:
                 return Threads(work, n);
             case ProgramKind.Sleeper:
-                return [new Repeat([work])];
+                // sleeper.c: for (;;) { work(); usleep(10000); } -- it sleeps between calls, it does not spin.
+                return [new Repeat([work, new Sleep(TimeSpan.FromMilliseconds(10))])];
             case ProgramKind.Fork:
                 return [new Fork([.. Enumerable.Repeat(work, n), new Exit(7)]), .. Enumerable.Repeat(work, n), new Exit(0)];
             case ProgramKind.Vfork:
