@@ -345,18 +345,11 @@ internal sealed class OwnerThread
             return true;
         }
 
-        if (!askKernel)
+        if (!askKernel || ReadNow(tid) is not { } status)
         {
             return false;
         }
 
-        var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
-        if (r != tid)
-        {
-            return false;
-        }
-
-        Interlocked.Increment(ref _waitReturns);
         Dispatch(tid, new WaitStatus(status));
         return true;
     }
@@ -383,20 +376,26 @@ internal sealed class OwnerThread
             }
         }
 
-        if (!askKernel)
+        if (!askKernel || ReadNow(tid) is not { } status)
         {
             return false;
         }
 
+        _early.Add((tid, status));
+        return true;
+    }
+
+    /// <summary>The status the kernel holds for <paramref name="tid"/> now (waitpid WNOHANG), or null.</summary>
+    private int? ReadNow(int tid)
+    {
         var (r, status, _) = _kernel.WaitPid(tid, Interop.Sys.__WALL | Interop.Sys.WNOHANG);
         if (r != tid)
         {
-            return false;
+            return null;
         }
 
         Interlocked.Increment(ref _waitReturns);
-        _early.Add((r, status));
-        return true;
+        return status;
     }
 
     /// <summary>The orphan stop, or else the first early status, kept for <paramref name="tid"/>: taken.</summary>
