@@ -20,17 +20,12 @@ public sealed class StopAnsweringTests : LinuxTestBase
     [Trait("Spec", "S14")]
     public async Task Breakpoint_handlers_run_on_the_owner_thread()
     {
-        var names = await HandlerThreads(o => o.AnswerStopsOnOwnerThread = true, hits: 500);
+        var names = await HandlerThreads(OnOwnerHowEverSlow, hits: 500);
 
-        // The first answers after Continue come from the loop on the pool for as long as it finds the next hit
-        // already queued when it asks (a loaded machine, a fast victim). Once the owner has answered one hit the
-        // loop never leaves it: every later hit is answered there too.
+        // The loop's first wait after Continue moves it to the owner, even when the stop it waits for was queued
+        // before it asked; from then on every answer runs there.
         Assert.Equal(500, names.Count);
-        var first = names.IndexOf(OwnerName);
-        Assert.True(first >= 0, "no hit was answered on the owner thread");
-        Assert.True(
-            names.Skip(first).All(n => n == OwnerName),
-            $"from hit {first} on: " + string.Join(", ", names.Select((n, i) => (n, i)).Skip(first).Where(x => x.n != OwnerName).Select(x => $"{x.i}:{x.n}")));
+        Assert.All(names, n => Assert.Equal(OwnerName, n));
     }
 
     [Fact]
@@ -40,7 +35,7 @@ public sealed class StopAnsweringTests : LinuxTestBase
         // The release wakes the loop waiting for the owner; the loop ends on the owner thread, and the caller
         // awaiting that end (no synchronization context here) must not be continued there.
         var services = new ServiceCollection();
-        services.AddProcHex(b => b.UseLinux(o => o.AnswerStopsOnOwnerThread = true));
+        services.AddProcHex(b => b.UseLinux(OnOwnerHowEverSlow));
         await using var provider = services.BuildServiceProvider();
         var session = provider.GetRequiredService<ProcHexSession>();
         var path = FixturePrograms.PathOf("loop");
@@ -58,6 +53,17 @@ public sealed class StopAnsweringTests : LinuxTestBase
         Assert.True(await Observe.Eventually(() => Volatile.Read(ref onOwner) > 20), "no hit answered on the owner thread");
 
         Assert.NotEqual(OwnerName, await ThreadAfterRelease(session, handle));
+    }
+
+    /// <summary>
+    /// Answers on the owner thread, and never moves the victim off it: the slow-answer limit is wall-clock time, and
+    /// a loaded machine (CI runs these tests beside coverage and CPU hogs) can deschedule the owner for longer than
+    /// the default 200 ms in the middle of a quick answer. The move itself is proven below with a handler that sleeps.
+    /// </summary>
+    private static void OnOwnerHowEverSlow(LinuxBackendOptions o)
+    {
+        o.AnswerStopsOnOwnerThread = true;
+        o.SlowAnswerLimit = TimeSpan.FromDays(1);
     }
 
     /// <summary>The thread the caller of a release is continued on, with no synchronization context to go back to.</summary>

@@ -36,6 +36,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private readonly Queue<(StopEvent Event, VictimThread? Thread)> _events = new();
     private readonly Lazy<ISymbolTable> _symbols;
     private readonly Action _resumeOnOwner;
+    private readonly Action _handOverQueuedStop;
     private readonly StopWaiter _stopWaiter = new();
     private readonly StopByOthers _stops;
     private StopWaiter? _waiter;
@@ -65,6 +66,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _memory = new MemoryFile(owner.Kernel, pid);
         _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(owner.Kernel, pid, this));
         _resumeOnOwner = ResumeOnOwner;
+        _handOverQueuedStop = HandOverQueuedStop;
         _stops = new StopByOthers(this);
     }
 
@@ -113,9 +115,14 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     {
         ThrowIfReadOnly();
         ValueTask<StopEvent> wait;
+        // A loop that answers on the owner never takes a queued stop here, off the owner: it would answer on this
+        // thread for as long as the next stop happened to be queued before it asked, which is a matter of timing.
+        // The owner hands the stop over instead, and the loop stays there from its first wait on.
+        var moveToOwner = AnswerOnOwner && !_owner.IsCurrent;
+        bool handOver;
         lock (_eventLock)
         {
-            if (TryTakeLocked(out var ready))
+            if (!moveToOwner && TryTakeLocked(out var ready))
             {
                 return ValueTask.FromResult(ready);
             }
@@ -132,9 +139,35 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                 // Under the lock, so no stop completes the wait before its cancellation is in place.
                 _stopWaiter.CancelOn(ForgetWaiter, cancellationToken);
             }
+
+            handOver = moveToOwner && _events.Count > 0;
+        }
+
+        if (handOver)
+        {
+            _owner.Post(_handOverQueuedStop);
         }
 
         return wait;
+    }
+
+    /// <summary>Answers a stop queued before the wait for it began, on the owner (see <see cref="WaitForStopAsync"/>).</summary>
+    private void HandOverQueuedStop()
+    {
+        StopWaiter? waiter;
+        StopEvent stop;
+        lock (_eventLock)
+        {
+            waiter = _waiter;
+            if (waiter is null || !TryTakeLocked(out stop))
+            {
+                return;
+            }
+
+            _waiter = null;
+        }
+
+        Answer(waiter, stop);
     }
 
     /// <summary>
@@ -1286,6 +1319,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             _waiter = null;
         }
 
+        Answer(waiter, stop);
+    }
+
+    /// <summary>Completes the control loop's wait with <paramref name="stop"/>: on the owner when answers run there.</summary>
+    private void Answer(StopWaiter waiter, StopEvent stop)
+    {
         if (AnswerOnOwner && _owner.IsCurrent)
         {
             // The core's answer runs on this thread, but only once the status at hand is fully handled.

@@ -242,6 +242,13 @@ internal sealed class OwnerThread
         }
     }
 
+    /// <summary>Queues <paramref name="work"/> for the owner and returns at once. Off the owner only.</summary>
+    public void Post(Action work)
+    {
+        _work.Enqueue(work);
+        Wake();
+    }
+
     public Task<T> InvokeAsync<T>(Func<T> work)
     {
         if (IsCurrent)
