@@ -29,6 +29,7 @@ internal sealed class LinuxSimulationRun
     private LinuxProcess? _process;
     private string? _violation;
     private bool _gone;
+    private string? _accessFailedAsGone;
     private bool _held;
     private bool _forkStarting;
     private bool _quit;
@@ -183,6 +184,11 @@ internal sealed class LinuxSimulationRun
             }
         }
 
+        if (_accessFailedAsGone is { } message && !_gone)
+        {
+            Fail($"a breakpoint access failed as gone ({message}), yet the victim neither exited nor was lost");
+        }
+
         Mode = _random.Next(5) switch { 0 => ReleaseMode.Hang, 1 => ReleaseMode.Kill, _ => ReleaseMode.Run };
         var heldByOthers = _lastOutsiderSignal != Sys.SIGCONT;
         Note($"core: release {Mode}{(heldByOthers ? " (someone else's stop is the last word)" : string.Empty)}, core {(_held ? "holds it for them" : "runs it")}");
@@ -305,7 +311,15 @@ internal sealed class LinuxSimulationRun
         {
             if (!_patches.ContainsKey(site) && !_forkStarting)
             {
-                _patches[site] = _process!.PlantBreakpoint(site);
+                try
+                {
+                    _patches[site] = _process!.PlantBreakpoint(site);
+                }
+                catch (TracerException e) when (e.IsGone)
+                {
+                    AccessFailedAsGone(e);
+                    return;
+                }
             }
         }
     }
@@ -314,10 +328,28 @@ internal sealed class LinuxSimulationRun
     {
         foreach (var patch in _patches.Values)
         {
-            _process!.RemoveBreakpoint(patch);
+            try
+            {
+                _process!.RemoveBreakpoint(patch);
+            }
+            catch (TracerException e) when (e.IsGone)
+            {
+                AccessFailedAsGone(e);
+                break;
+            }
         }
 
         _patches.Clear();
+    }
+
+    /// <summary>
+    /// The core tolerates a failed plant or removal (BreakpointSet.TryPlant, TryRemove); one that failed because the
+    /// victim's image is gone must be followed by its end, an exit or a loss, which <see cref="Finish"/> checks.
+    /// </summary>
+    private void AccessFailedAsGone(TracerException e)
+    {
+        Note($"core: breakpoint access failed: {e.Message}");
+        _accessFailedAsGone ??= e.Message;
     }
 
     // ---- invariants ---------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _created = created;
         _logger = logger;
         _currentTid = pid;
-        _memory = new MemoryFile(owner.Kernel, pid);
+        _memory = new MemoryFile(owner.Kernel, pid, OnImageGone);
         _symbols = new Lazy<ISymbolTable>(() => SymbolSource.CreateSymbolTable(owner.Kernel, pid, this));
         _resumeOnOwner = ResumeOnOwner;
         _handOverQueuedStop = HandOverQueuedStop;
@@ -360,10 +360,17 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         ThrowIfReadOnly();
         _owner.Invoke(() =>
         {
-            // After exec the address belongs to a new image: forgetting is all that is left to do.
-            if (_planted.Remove(patch.Address) && !_dead)
+            // After exec the address belongs to a new image: forgetting is all that is left to do. So it is after an
+            // exec we did not see (OnImageGone): the trap went with the image it was planted in.
+            if (_planted.Remove(patch.Address) && !_dead && !_lost)
             {
-                _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
+                try
+                {
+                    _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
+                }
+                catch (TracerException) when (_lost)
+                {
+                }
             }
         });
     }
@@ -749,6 +756,58 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         return false;
     }
 
+    /// <summary>The message of the lost path when the victim exec'd and we never saw the exec's stop.</summary>
+    internal const string ExecUnseenMessage = "process exec'd in a thread other than the leader while the leader was being resumed: its exec went unseen";
+
+    /// <summary>
+    /// The memory file met a dead address space (<see cref="MemoryFile"/>): the process is dying, or it exec'd and the
+    /// exec's stop went unseen. That happens when another thread's exec completes between the WNOHANG check for the
+    /// leader's tid (<see cref="TakeLeaderStatus"/>) and the PTRACE_CONT we meant for the old leader's stop: the
+    /// thread that exec'd holds the leader's tid by then, stopped in PTRACE_EVENT_EXEC, and the CONT resumes it,
+    /// dropping the report (ptrace_resume clears exit_code). No check before the CONT can close that window, and
+    /// PTRACE_O_TRACEEXIT cannot stop the old leader on its way out (ptrace_stop skips a task with SIGKILL pending).
+    /// An exec leaves a sign that dying does not: the thread that called it left its own tid without a report to
+    /// us (ptrace(2), "execve(2) under ptrace"), where a dying thread stays in /proc/PID/task until we reap it. With
+    /// that sign the victim is reported lost, and its traps are forgotten, since they went with the old image.
+    /// Owner only.
+    /// </summary>
+    private void OnImageGone()
+    {
+        if (_dead || _lost)
+        {
+            return;
+        }
+
+        var live = Kernel.Threads(Pid);
+        List<int>? vanished = null;
+        foreach (var tid in _threads.Keys)
+        {
+            if (tid != Pid && !live.Contains(tid) && !_owner.HasPendingStatus(tid))
+            {
+                (vanished ??= []).Add(tid);
+            }
+        }
+
+        if (vanished is null || live.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var tid in vanished)
+        {
+            _threads.Remove(tid);
+            _owner.Unregister(tid);
+            Apply(_stops.ThreadGone(tid));
+        }
+
+        Log.BestEffortFailed(_logger, Pid, "following the victim", ExecUnseenMessage);
+        _planted.Clear();
+        _pendingStep = null;
+        _lost = true;
+        _holdAll = true;
+        Deliver(StopEvent.Lost(Pid, ExecUnseenMessage), null);
+    }
+
     private void ThreadEnded(VictimThread thread, WaitStatus status)
     {
         _threads.Remove(thread.Tid);
@@ -1097,6 +1156,10 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             try
             {
                 _memory.Write(address, [original]);
+            }
+            catch (TracerException) when (_lost)
+            {
+                break; // exec'd unseen: the traps went with the old image (OnImageGone)
             }
             catch (TracerException e)
             {
