@@ -31,6 +31,51 @@ public sealed class InteropTests : LinuxTestBase
         Assert.Equal(Interop.Sys.PTRACE_EVENT_EXEC, exec.Event);
     }
 
+    /// <summary>
+    /// The kernel fact the unseen-exec detection rests on (S16; LinuxProcess.OnImageGone): /proc/PID/mem opened
+    /// before an exec moves nothing after it (mem_rw returns 0 once the old mm has no users), where an unmapped
+    /// address of a live image fails with EIO. The fake kernel models the same (FakeLinuxKernel.Seam ProcMemFile).
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S16")]
+    public void A_memory_file_opened_before_an_exec_reports_the_image_gone_after_it()
+    {
+        using var shell = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", "read line; exec sleep 30"])
+        {
+            RedirectStandardInput = true,
+        })!;
+        try
+        {
+            var pid = shell.Id;
+            var stack = Convert.ToUInt64(File.ReadAllLines($"/proc/{pid}/maps").First(l => l.EndsWith("[stack]", StringComparison.Ordinal)).Split('-')[0], 16);
+            var gone = 0;
+            using var memory = new MemoryFile(LinuxKernel.Instance, pid, () => gone++);
+            var one = new byte[1];
+            Assert.Equal(1, memory.Read(stack, one));
+
+            shell.StandardInput.WriteLine("go");
+            shell.StandardInput.Flush();
+            SpinWait.SpinUntil(() => File.ReadAllText($"/proc/{pid}/comm").Trim() == "sleep", TimeSpan.FromSeconds(30));
+            Assert.Equal("sleep", File.ReadAllText($"/proc/{pid}/comm").Trim());
+
+            var failure = Assert.Throws<TracerException>(() => memory.Read(stack, one));
+            Assert.True(failure.IsGone);
+            Assert.Contains("the image it had is gone", failure.Message, StringComparison.Ordinal);
+            Assert.Throws<TracerException>(() => memory.Write(stack, one));
+            Assert.Equal(2, gone);
+
+            using var fresh = new MemoryFile(LinuxKernel.Instance, pid, () => gone++);
+            var unmapped = Assert.Throws<TracerException>(() => fresh.Read(0x1000, one));
+            Assert.False(unmapped.IsGone);
+            Assert.Equal(2, gone);
+        }
+        finally
+        {
+            shell.Kill();
+            shell.WaitForExit();
+        }
+    }
+
     [Fact]
     public void The_interpreter_of_an_elf_and_a_script_is_found()
     {
