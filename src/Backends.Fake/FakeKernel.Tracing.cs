@@ -11,10 +11,10 @@ public sealed partial class FakeKernel
         lock (_gate)
         {
             Inject(FakeOperation.Create, 0);
-            var image = FindImage(request.File) ?? throw new ProcessStartException(Errno.Describe(Errno.ENOENT), Errno.ENOENT);
+            var image = FindImage(request.File) ?? throw new ProcessStartException(Errno.Describe(Errno.ENOENT), TracerErrorKind.NotFound, Errno.ENOENT);
             if (!image.Executable)
             {
-                throw new ProcessStartException(Errno.Describe(Errno.EACCES), Errno.EACCES);
+                throw new ProcessStartException(Errno.Describe(Errno.EACCES), TracerErrorKind.PermissionDenied, Errno.EACCES);
             }
 
             var victim = NewVictim(image, request.Arguments);
@@ -43,22 +43,22 @@ public sealed partial class FakeKernel
             Inject(FakeOperation.Grab, pid);
             if (pid == SelfPid && access == GrabAccess.Control)
             {
-                throw new GrabException("cannot grab our own process", Errno.EBUSY);
+                throw new GrabException("cannot grab our own process", TracerErrorKind.Busy, Errno.EBUSY);
             }
 
             if (!_victims.TryGetValue(pid, out var victim))
             {
-                throw new GrabException("no such process", Errno.ESRCH);
+                throw new GrabException("no such process", TracerErrorKind.Gone, Errno.ESRCH);
             }
 
             if (victim.Life == VictimLife.Zombie)
             {
-                throw new GrabException("process is a zombie", Errno.ESRCH);
+                throw new GrabException("process is a zombie", TracerErrorKind.Gone, Errno.ESRCH);
             }
 
             if (victim.PermissionDenied)
             {
-                throw new GrabException("permission denied", Errno.EPERM);
+                throw new GrabException("permission denied", TracerErrorKind.PermissionDenied, Errno.EPERM);
             }
 
             if (access == GrabAccess.ReadOnly)
@@ -69,7 +69,7 @@ public sealed partial class FakeKernel
 
             if (victim.TracedByOthers || victim.Attachment is not null)
             {
-                throw new GrabException("process is already traced", Errno.EBUSY);
+                throw new GrabException("process is already traced", TracerErrorKind.Busy, Errno.EBUSY);
             }
 
             var attachment = new FakeAttachment();
@@ -116,7 +116,7 @@ public sealed partial class FakeKernel
     }
 
     private void FailPendingGrab(FakeVictim victim, FakeAttachment attachment, string why, string reason) =>
-        DropPendingGrab(victim, attachment, $"failed: {why}").Completion.TrySetException(new GrabException(reason, Errno.ESRCH));
+        DropPendingGrab(victim, attachment, $"failed: {why}").Completion.TrySetException(new GrabException(reason, TracerErrorKind.Gone, Errno.ESRCH));
 
     private void AbandonGrab(FakeVictim victim, FakeAttachment attachment, PendingGrab grab, CancellationToken cancellationToken)
     {
@@ -226,7 +226,7 @@ public sealed partial class FakeKernel
 
             if (!attachment.Stopped)
             {
-                throw new TracerException($"pid {victim.Pid}: resume of a running process", Errno.EBUSY);
+                throw new TracerException($"pid {victim.Pid}: resume of a running process", TracerErrorKind.Busy, Errno.EBUSY);
             }
 
             attachment.Stopped = false;
@@ -340,7 +340,7 @@ public sealed partial class FakeKernel
             var victim = Writable(process, FakeOperation.PlantBreakpoint);
             if (victim.Memory.ReadByte(address) is not { } original || !victim.Memory.TryWrite(address, [FakeObjectFile.Int3]))
             {
-                throw new TracerException($"pid {victim.Pid}: cannot plant a breakpoint at unmapped 0x{address:x}", Errno.EIO);
+                throw new TracerException($"pid {victim.Pid}: cannot plant a breakpoint at unmapped 0x{address:x}", TracerErrorKind.BadAddress, Errno.EIO);
             }
 
             victim.Planted.Add(address);
@@ -365,7 +365,7 @@ public sealed partial class FakeKernel
             BinaryPrimitives.WriteUInt64LittleEndian(original, patch.OriginalBytes);
             if (patch.Length is < 1 or > 8 || !victim.Memory.TryWrite(patch.Address, original[..patch.Length]))
             {
-                throw new TracerException($"pid {victim.Pid}: cannot restore 0x{patch.Address:x}", Errno.EIO);
+                throw new TracerException($"pid {victim.Pid}: cannot restore 0x{patch.Address:x}", TracerErrorKind.BadAddress, Errno.EIO);
             }
 
             Record(victim, $"remove 0x{patch.Address:x}");
@@ -419,7 +419,7 @@ public sealed partial class FakeKernel
             var victim = Writable(process, FakeOperation.WriteMemory);
             if (!victim.Memory.TryWrite(address, source))
             {
-                throw new TracerException($"pid {victim.Pid}: cannot write {source.Length} bytes at 0x{address:x}", Errno.EIO);
+                throw new TracerException($"pid {victim.Pid}: cannot write {source.Length} bytes at 0x{address:x}", TracerErrorKind.BadAddress, Errno.EIO);
             }
 
             Record(victim, $"write {source.Length} bytes at 0x{address:x}");
@@ -448,7 +448,7 @@ public sealed partial class FakeKernel
 
             if (victim.Generation != generation)
             {
-                throw new TracerException($"pid {victim.Pid}: the agent belongs to an image replaced by exec", Errno.EIO);
+                throw new TracerException($"pid {victim.Pid}: the agent belongs to an image replaced by exec", TracerErrorKind.BadAddress, Errno.EIO);
             }
 
             return victim.RtldMessage;
@@ -581,7 +581,7 @@ public sealed partial class FakeKernel
         Inject(operation, victim.Pid);
         if (!allowEnded && attachment.Lost)
         {
-            throw new TracerException($"pid {victim.Pid}: control lost", Errno.ESRCH) { IsGone = true };
+            throw new TracerException($"pid {victim.Pid}: control lost", TracerErrorKind.Gone, Errno.ESRCH);
         }
 
         if (!allowEnded && victim.Life == VictimLife.Reaped)
@@ -607,7 +607,7 @@ public sealed partial class FakeKernel
 
         if (process.Attachment is { Lost: true })
         {
-            throw new TracerException($"pid {victim.Pid}: control lost", Errno.EPERM);
+            throw new TracerException($"pid {victim.Pid}: control lost", TracerErrorKind.PermissionDenied, Errno.EPERM);
         }
 
         return victim;
@@ -623,14 +623,14 @@ public sealed partial class FakeKernel
 
         if (RequireStopForWrites && !attachment.Stopped && !victim.GroupStopped)
         {
-            throw new TracerException($"pid {victim.Pid}: {operation} while the victim runs", Errno.EBUSY);
+            throw new TracerException($"pid {victim.Pid}: {operation} while the victim runs", TracerErrorKind.Busy, Errno.EBUSY);
         }
 
         return victim;
     }
 
     private static TracerException Gone(FakeVictim victim, string what) =>
-        new($"pid {victim.Pid}: {Errno.Describe(Errno.ESRCH)} ({what})", Errno.ESRCH) { IsGone = true };
+        new($"pid {victim.Pid}: {Errno.Describe(Errno.ESRCH)} ({what})", TracerErrorKind.Gone, Errno.ESRCH);
 
     private void Inject(FakeOperation operation, int pid)
     {
@@ -653,8 +653,8 @@ public sealed partial class FakeKernel
 
     private static TracerException Injected(FakeOperation operation, int pid, int errno) => operation switch
     {
-        FakeOperation.Create => new ProcessStartException(Errno.Describe(errno), errno),
-        FakeOperation.Grab => new GrabException(Errno.Describe(errno), errno),
-        _ => new TracerException($"pid {pid}: {operation}: {Errno.Describe(errno)} (injected)", errno) { IsGone = errno == Errno.ESRCH },
+        FakeOperation.Create => new ProcessStartException(Errno.Describe(errno), Errno.KindOf(errno), errno),
+        FakeOperation.Grab => new GrabException(Errno.Describe(errno), Errno.KindOf(errno), errno),
+        _ => new TracerException($"pid {pid}: {operation}: {Errno.Describe(errno)} (injected)", Errno.KindOf(errno), errno),
     };
 }

@@ -1,3 +1,5 @@
+using ProcHex.Ports;
+
 namespace ProcHex.Backends.Fake;
 
 /// <summary>The signal numbers the fake kernel knows, with Linux's values so logs read like the real thing.</summary>
@@ -21,6 +23,18 @@ public static class Errno
     public const int EIO = 5;
     public const int EACCES = 13;
     public const int EBUSY = 16;
+
+    /// <summary>The kind of failure an errno is: the one place this backend's errno numbers are judged.</summary>
+    public static TracerErrorKind KindOf(int errno) => errno switch
+    {
+        EPERM or EACCES => TracerErrorKind.PermissionDenied,
+        ENOENT => TracerErrorKind.NotFound,
+        ESRCH => TracerErrorKind.Gone,
+        EINTR => TracerErrorKind.Interrupted,
+        EIO => TracerErrorKind.BadAddress,
+        EBUSY => TracerErrorKind.Busy,
+        _ => TracerErrorKind.Failed,
+    };
 
     public static string Describe(int errno) => errno switch
     {

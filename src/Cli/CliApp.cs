@@ -260,7 +260,7 @@ internal static class CliApp
         {
             // Includes backend failures that reached us through a handle's members (reading maps or memory).
             reporter.Dispose();
-            await Console.Error.WriteLineAsync("prochex: " + CliFailure.WithPermissionHint(ex.Message, ex.ErrorNumber));
+            await Console.Error.WriteLineAsync("prochex: " + CliFailure.WithPermissionHint(ex.Message, ex.Kind));
             return CliFailure.Failed;
         }
         catch (SimulationStuckException ex)

@@ -3,16 +3,15 @@ using ProcHex.Ports;
 namespace ProcHex;
 
 /// <summary>
-/// An interrupted system call (EINTR) is not a failure: it is retried a few times before it counts as one.
+/// An interrupted call (<see cref="TracerErrorKind.Interrupted"/>) is not a failure: it is retried a few times before it counts as one.
 /// The state-passing shape keeps the breakpoint hot path free of closure allocations.
 /// </summary>
 internal static class Retry
 {
-    private const int EINTR = 4;
     private const int Attempts = 5;
 
     /// <summary>True when <paramref name="ex"/> is an interrupted call that may be tried again after <paramref name="attempt"/> tries.</summary>
-    public static bool MayRetry(TracerException ex, int attempt) => ex.ErrorNumber == EINTR && attempt < Attempts;
+    public static bool MayRetry(TracerException ex, int attempt) => ex.Kind == TracerErrorKind.Interrupted && attempt < Attempts;
 
     /// <summary>
     /// For calls whose failure harms the victim or the session (putting the original text back, waking a control

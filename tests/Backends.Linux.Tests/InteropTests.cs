@@ -12,11 +12,16 @@ public sealed class InteropTests : LinuxTestBase
     {
         var gone = Interop.Sys.Failure("cannot stop thread 42", Interop.Errno.ESRCH);
         Assert.True(gone.IsGone);
+        Assert.Equal(TracerErrorKind.Gone, gone.Kind);
         Assert.Equal(Interop.Errno.ESRCH, gone.ErrorNumber);
         Assert.Equal("cannot stop thread 42: No such process", gone.Message);
 
         var denied = Interop.Sys.Failure("cannot trace pid 1", Interop.Errno.EPERM);
         Assert.False(denied.IsGone);
+        Assert.Equal(TracerErrorKind.PermissionDenied, denied.Kind);
+        Assert.Equal(TracerErrorKind.Interrupted, Interop.Sys.Failure("waitpid", Interop.Errno.EINTR).Kind);
+        Assert.Equal(TracerErrorKind.BadAddress, Interop.Sys.Failure("read", Interop.Errno.EFAULT).Kind);
+        Assert.Equal(TracerErrorKind.Failed, Interop.Sys.Failure("odd", 1234).Kind);
         Assert.Equal("cannot trace pid 1: Operation not permitted", denied.Message);
     }
 

@@ -97,7 +97,7 @@ public sealed class BreakpointTests
         await using var _ = session;
         var writable = false;
         script.Process.PlantBreakpoint(PortScript.WorkAddress).Returns(_ =>
-            writable ? new BreakpointPatch(PortScript.WorkAddress, 0x90, 1) : throw new TracerException("I/O error", 5));
+            writable ? new BreakpointPatch(PortScript.WorkAddress, 0x90, 1) : throw new TracerException("I/O error", TracerErrorKind.BadAddress, 5));
 
         var bp = await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ => { });
         Assert.True(bp.IsPlanted);
@@ -120,7 +120,7 @@ public sealed class BreakpointTests
         await using var _ = session;
         var calls = 0;
         script.Process.PlantBreakpoint(PortScript.WorkAddress).Returns(_ =>
-            ++calls < 3 ? throw new TracerException("interrupted", 4) : new BreakpointPatch(PortScript.WorkAddress, 0x90, 1));
+            ++calls < 3 ? throw new TracerException("interrupted", TracerErrorKind.Interrupted, 4) : new BreakpointPatch(PortScript.WorkAddress, 0x90, 1));
 
         var bp = await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ => { });
 
@@ -134,7 +134,7 @@ public sealed class BreakpointTests
     {
         var tracer = new TracerScript();
         var (session, handle, script) = await RunningVictimAsync(tracer);
-        script.Process.PlantBreakpoint(0x5000).Returns(_ => throw new TracerException("I/O error", 5));
+        script.Process.PlantBreakpoint(0x5000).Returns(_ => throw new TracerException("I/O error", TracerErrorKind.BadAddress, 5));
         await session.SetBreakpointAsync(handle, 0x5000, _ => { });
         await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ => { });
 

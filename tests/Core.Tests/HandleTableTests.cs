@@ -31,7 +31,7 @@ public sealed class HandleTableTests
         var tracer = new TracerScript();
         await using var session = tracer.Session();
         var handle = await session.GrabAsync(500, GrabMode.ReadOnly);
-        var denied = new TracerException("cannot read the mappings of pid 500: permission denied", 13);
+        var denied = new TracerException("cannot read the mappings of pid 500: permission denied", TracerErrorKind.PermissionDenied, 13);
         tracer.Last.Symbols.Objects.Returns(_ => throw denied);
 
         var objects = Assert.Throws<ProcHexException>(() => handle.Objects);
@@ -52,7 +52,7 @@ public sealed class HandleTableTests
         var tracer = new TracerScript();
         await using var session = tracer.Session();
         var handle = await session.GrabAsync(500);
-        var gone = new TracerException("cannot read the mappings of pid 500: no such file or directory", 2);
+        var gone = new TracerException("cannot read the mappings of pid 500: no such file or directory", TracerErrorKind.NotFound, 2);
         tracer.Last.Symbols.TryLookup(Arg.Any<string?>(), Arg.Any<string>(), out Arg.Any<ulong>()).Returns(_ => throw gone);
         var planted = Plants(tracer.Last.Process);
 

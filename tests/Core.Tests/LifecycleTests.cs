@@ -87,7 +87,7 @@ public sealed class LifecycleTests
     public async Task Create_of_a_file_that_cannot_run_says_failed_to_execute_with_the_reason_and_registers_nothing()
     {
         var tracer = new TracerScript();
-        tracer.CreateError = new ProcessStartException("No such file or directory", 2);
+        tracer.CreateError = new ProcessStartException("No such file or directory", TracerErrorKind.NotFound, 2);
         await using var session = tracer.Session();
 
         var error = await Assert.ThrowsAsync<CreateFailedException>(() => session.CreateAsync("/no/such", ["x"]));
@@ -134,7 +134,7 @@ public sealed class LifecycleTests
         // loss, and nothing of the image can be read (the kernel gives a non-dumpable process's /proc files to root).
         // The setup must carry on to the wait that says so, not end the loop on the failed lookup of main.
         var tracer = new TracerScript();
-        var denied = new TracerException("cannot read the mappings of pid 100: permission denied", 13);
+        var denied = new TracerException("cannot read the mappings of pid 100: permission denied", TracerErrorKind.PermissionDenied, 13);
         tracer.NewProcess = (pid, access) =>
         {
             var script = new PortScript(pid, access);
@@ -164,7 +164,7 @@ public sealed class LifecycleTests
         Assert.Equal(VictimState.Idle, handle.State);
         Assert.Equal(4242, session.TargetPid);
 
-        tracer.GrabError = new GrabException("no such process", 3);
+        tracer.GrabError = new GrabException("no such process", TracerErrorKind.Gone, 3);
         var error = await Assert.ThrowsAsync<GrabFailedException>(() => session.GrabAsync(99999));
         Assert.Equal("failed to grab pid 99999: no such process", error.Message);
 

@@ -46,11 +46,11 @@ public sealed class NotificationTests
         await using var session = tracer.Session();
         var (handle, script) = await RunningAsync(session, tracer);
 
-        script.FailWait(new TracerException("Interrupted system call", 4));
+        script.FailWait(new TracerException("Interrupted system call", TracerErrorKind.Interrupted, 4));
         await script.WaitForWaitsAsync(2);
         Assert.Equal(VictimState.Running, handle.State);
 
-        script.FailWait(new TracerException("No child processes", 10));
+        script.FailWait(new TracerException("No child processes", TracerErrorKind.Gone, 10));
         var note = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal((handle.Pid, NotificationKind.Lost), (note!.Pid, note.Kind));

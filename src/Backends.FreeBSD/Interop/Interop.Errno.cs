@@ -1,3 +1,5 @@
+using ProcHex.Ports;
+
 internal static partial class Interop
 {
     /// <summary>
@@ -24,6 +26,22 @@ internal static partial class Interop
         internal const int ELOOP = 62;
         internal const int ENAMETOOLONG = 63;
         internal const int ENOSYS = 78;
+
+        /// <summary>The kind of failure an errno is: the one place this backend's errno numbers are judged.</summary>
+        internal static TracerErrorKind KindOf(int errno) => errno switch
+        {
+            EPERM or EACCES => TracerErrorKind.PermissionDenied,
+            ENOENT or ENOTDIR => TracerErrorKind.NotFound,
+            ESRCH or ECHILD => TracerErrorKind.Gone,
+            EINTR => TracerErrorKind.Interrupted,
+            EIO or EFAULT => TracerErrorKind.BadAddress,
+            ENOEXEC or EISDIR => TracerErrorKind.NotExecutable,
+            ENOMEM => TracerErrorKind.Exhausted,
+            EBUSY => TracerErrorKind.Busy,
+            EINVAL => TracerErrorKind.InvalidArgument,
+            ENOSYS => TracerErrorKind.Unsupported,
+            _ => TracerErrorKind.Failed,
+        };
 
         internal static string Describe(int errno) => errno switch
         {

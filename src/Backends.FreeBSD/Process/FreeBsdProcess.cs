@@ -411,7 +411,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
         const int ENOTSUP = 45; // sys/errno.h
         if (Access != GrabAccess.Control)
         {
-            throw new TracerException($"pid {Pid}: listing the threads of a read-only victim is not supported on FreeBSD yet", ENOTSUP);
+            throw new TracerException($"pid {Pid}: listing the threads of a read-only victim is not supported on FreeBSD yet", TracerErrorKind.Unsupported, ENOTSUP);
         }
 
         lock (_gate)
@@ -437,7 +437,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
             if (_ptrace.Io(Pid, PiodOp.PIOD_READ_I, address, original, out var errno) != 1)
             {
                 throw new TracerException(
-                    $"cannot read text at 0x{address:x} in pid {Pid}: {Errno.Describe(errno == 0 ? Errno.EFAULT : errno)}", errno);
+                    $"cannot read text at 0x{address:x} in pid {Pid}: {Errno.Describe(errno == 0 ? Errno.EFAULT : errno)}", Errno.KindOf(errno == 0 ? Errno.EFAULT : errno), errno);
             }
 
             WriteTrap(address);
@@ -1084,10 +1084,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
 
         throw new TracerException(
             $"cannot read memory of pid {Pid}: PT_IO needs it traced and stopped, and /proc/{Pid}/mem cannot be read " +
-            $"({Errno.Describe(errno)}); mount procfs (mount -t procfs proc /proc) or grab it for control", errno)
-        {
-            IsGone = errno == Errno.ESRCH,
-        };
+            $"({Errno.Describe(errno)}); mount procfs (mount -t procfs proc /proc) or grab it for control", Errno.KindOf(errno), errno);
     }
 
     /// <summary>Victim memory for the ELF reader: a failed read is a short read, not an exception.</summary>
@@ -1118,13 +1115,13 @@ internal sealed class FreeBsdProcess : ITracedProcess
     {
         if (_gone || _released)
         {
-            throw new TracerException($"cannot {what} pid {Pid}: it is gone", Errno.ESRCH) { IsGone = true };
+            throw new TracerException($"cannot {what} pid {Pid}: it is gone", TracerErrorKind.Gone, Errno.ESRCH);
         }
 
         if (!_stopped)
         {
             throw new TracerException(
-                $"cannot {what} pid {Pid}: it is running, and FreeBSD's ptrace needs it stopped", Errno.EBUSY);
+                $"cannot {what} pid {Pid}: it is running, and FreeBSD's ptrace needs it stopped", TracerErrorKind.Busy, Errno.EBUSY);
         }
     }
 }

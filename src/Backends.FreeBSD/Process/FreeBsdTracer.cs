@@ -39,7 +39,7 @@ public sealed class FreeBsdTracer : IProcessTracer
     {
         if (string.IsNullOrEmpty(request.File))
         {
-            throw new ProcessStartException(Errno.Describe(Errno.ENOENT), Errno.ENOENT);
+            throw new ProcessStartException(Errno.Describe(Errno.ENOENT), TracerErrorKind.NotFound, Errno.ENOENT);
         }
 
         var environment = request.Environment ?? CurrentEnvironment();
@@ -47,13 +47,13 @@ public sealed class FreeBsdTracer : IProcessTracer
         var file = Trampoline.Resolve(_kernel, request.File, pathVariable, out var errno);
         if (errno != 0)
         {
-            throw new ProcessStartException(Errno.Describe(errno), errno);
+            throw new ProcessStartException(Errno.Describe(errno), Errno.KindOf(errno), errno);
         }
 
         var spawnError = _kernel.PosixSpawn(Trampoline.Shell, Trampoline.Argv(file, request.Arguments), environment, out var pid);
         if (spawnError != 0)
         {
-            throw new ProcessStartException($"cannot start {Trampoline.Shell}: {Errno.Describe(spawnError)}", spawnError);
+            throw new ProcessStartException($"cannot start {Trampoline.Shell}: {Errno.Describe(spawnError)}", Errno.KindOf(spawnError), spawnError);
         }
 
         try
@@ -81,7 +81,7 @@ public sealed class FreeBsdTracer : IProcessTracer
         //    after it is the attach stop, whatever its siginfo says (see IsTransparentAttach).
         if (_ptrace.Raw(PtraceRequest.PT_ATTACH, pid, 0, 0, out var errno) == -1)
         {
-            throw new ProcessStartException($"cannot trace the new process: {Errno.Describe(errno)}", errno);
+            throw new ProcessStartException($"cannot trace the new process: {Errno.Describe(errno)}", Errno.KindOf(errno), errno);
         }
 
         status = WaitFor(pid, 0);
@@ -100,9 +100,9 @@ public sealed class FreeBsdTracer : IProcessTracer
             {
                 throw Wait.ExitStatus(status) switch
                 {
-                    Trampoline.NotFoundStatus => new ProcessStartException(Errno.Describe(Errno.ENOENT), Errno.ENOENT),
+                    Trampoline.NotFoundStatus => new ProcessStartException(Errno.Describe(Errno.ENOENT), TracerErrorKind.NotFound, Errno.ENOENT),
                     Trampoline.NotExecutableStatus => new ProcessStartException(
-                        "Permission denied or not an executable (exec format error, bad interpreter or a directory)", Errno.ENOEXEC),
+                        "Permission denied or not an executable (exec format error, bad interpreter or a directory)", TracerErrorKind.NotExecutable, Errno.ENOEXEC),
                     var code => new ProcessStartException($"the start-up shell exited with status {code} before exec"),
                 };
             }
@@ -128,12 +128,12 @@ public sealed class FreeBsdTracer : IProcessTracer
     {
         if (pid <= 0)
         {
-            throw new GrabException("no such process", Errno.ESRCH);
+            throw new GrabException("no such process", TracerErrorKind.Gone, Errno.ESRCH);
         }
 
         if (pid == _kernel.GetPid())
         {
-            throw new GrabException("cannot grab our own process", Errno.EINVAL);
+            throw new GrabException("cannot grab our own process", TracerErrorKind.InvalidArgument, Errno.EINVAL);
         }
 
         if (access == GrabAccess.ReadOnly)
@@ -141,7 +141,7 @@ public sealed class FreeBsdTracer : IProcessTracer
             // Existence only: kill(pid, 0) answers ESRCH for a missing process and EPERM for one we may not signal.
             if (_kernel.Kill(pid, 0, out var e) == -1 && e == Errno.ESRCH)
             {
-                throw new GrabException("no such process", e);
+                throw new GrabException("no such process", TracerErrorKind.Gone, e);
             }
 
             return new FreeBsdProcess(_kernel, pid, access, created: false, pid, transparentAttach: false, Logger());
@@ -157,7 +157,7 @@ public sealed class FreeBsdTracer : IProcessTracer
                 Errno.EBUSY => "already traced by another process",
                 Errno.EINVAL => "cannot trace a system process or an ancestor of the tracer",
                 _ => Errno.Describe(errno),
-            }, errno);
+            }, errno == Errno.EINVAL ? TracerErrorKind.Unsupported : Errno.KindOf(errno), errno);
         }
 
         var status = WaitFor(pid, 0);

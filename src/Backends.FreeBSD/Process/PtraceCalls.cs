@@ -22,10 +22,7 @@ internal sealed unsafe class PtraceCalls(IFreeBsdKernel kernel)
     }
 
     public static TracerException Failure(string what, int pid, int errno) =>
-        new($"{what} pid {pid}: {Interop.Errno.Describe(errno)}", errno)
-        {
-            IsGone = errno == Interop.Errno.ESRCH,
-        };
+        new($"{what} pid {pid}: {Interop.Errno.Describe(errno)}", Interop.Errno.KindOf(errno), errno);
 
     public Interop.PtraceLwpInfo LwpInfo(int pid)
     {
@@ -106,10 +103,8 @@ internal sealed unsafe class PtraceCalls(IFreeBsdKernel kernel)
         {
             throw new TracerException(
                 $"cannot write {copy.Length} bytes at 0x{address:x} in pid {pid}: {Interop.Errno.Describe(errno == 0 ? Interop.Errno.EFAULT : errno)}",
-                errno)
-            {
-                IsGone = errno == Interop.Errno.ESRCH,
-            };
+                Interop.Errno.KindOf(errno == 0 ? Interop.Errno.EFAULT : errno),
+                errno);
         }
     }
 

@@ -120,7 +120,7 @@ internal sealed partial class FakeLinuxKernel : ILinuxKernel
         var image = new FakeImage("wake").Function("main", new Sleep(1_000), new Jump(0));
         var pid = Spawn(image);
         var error = Ptrace(Sys.PTRACE_SEIZE, pid, 0, Sys.PTRACE_O_EXITKILL);
-        return error == 0 ? pid : throw new TracerException("cannot trace the wake process", error);
+        return error == 0 ? pid : throw new TracerException("cannot trace the wake process", Interop.Errno.KindOf(error), error);
     }
 
     void ILinuxKernel.Wake(int wakePid) => _ = Kill(wakePid, Sys.SIGUSR1);
@@ -197,7 +197,7 @@ internal sealed partial class FakeLinuxKernel : ILinuxKernel
     {
         var snapshots = TaskIds(pid).Select(Find).OfType<FakeTask>()
             .Select(t => new ThreadSnapshot(t.Tid, t.IsAlive ? t.Rip : null)).ToList();
-        return snapshots.Count > 0 ? snapshots : throw new TracerException($"pid {pid}: no such process", Errno.ESRCH) { IsGone = true };
+        return snapshots.Count > 0 ? snapshots : throw new TracerException($"pid {pid}: no such process", TracerErrorKind.Gone, Errno.ESRCH);
     }
 
     private FakeThreadGroup LiveGroup(int pid) =>

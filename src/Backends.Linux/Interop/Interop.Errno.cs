@@ -24,6 +24,22 @@ internal static partial class Interop
         internal const int ETXTBSY = 26;
         internal const int ENOEXEC = 8;
         internal const int ENOSYS = 38;
+
+        /// <summary>The kind of failure an errno is: the one place this backend's errno numbers are judged.</summary>
+        internal static TracerErrorKind KindOf(int errno) => errno switch
+        {
+            EPERM or EACCES => TracerErrorKind.PermissionDenied,
+            ENOENT or ENOTDIR => TracerErrorKind.NotFound,
+            ESRCH or ECHILD => TracerErrorKind.Gone,
+            EINTR => TracerErrorKind.Interrupted,
+            EIO or EFAULT => TracerErrorKind.BadAddress,
+            EAGAIN => TracerErrorKind.Exhausted,
+            EBUSY or ETXTBSY => TracerErrorKind.Busy,
+            EISDIR or ENOEXEC => TracerErrorKind.NotExecutable,
+            EINVAL => TracerErrorKind.InvalidArgument,
+            ENOSYS => TracerErrorKind.Unsupported,
+            _ => TracerErrorKind.Failed,
+        };
     }
 
     internal static partial class Sys
@@ -41,11 +57,11 @@ internal static partial class Interop
         }
 
         /// <summary>
-        /// Turns the errno of a failed call into the exception the ports promise: ESRCH means the victim is
-        /// gone, which the core treats as death rather than a fault of its own.
+        /// Turns the errno of a failed call into the exception the ports promise, its kind judged here (ESRCH: the
+        /// victim is gone, not a fault of the caller).
         /// </summary>
         internal static TracerException Failure(string what, int errorNumber) =>
-            new($"{what}: {DescribeError(errorNumber)}", errorNumber) { IsGone = errorNumber == Errno.ESRCH };
+            new($"{what}: {DescribeError(errorNumber)}", Errno.KindOf(errorNumber), errorNumber);
 
         /// <summary>The errno the last <c>SetLastError = true</c> call left behind.</summary>
         internal static int LastErrno => Marshal.GetLastPInvokeError();

@@ -234,7 +234,7 @@ internal sealed class LinuxKernel : ILinuxKernel
         var sleep = File.Exists("/bin/sleep") ? "/bin/sleep" : "/usr/bin/sleep";
         if (PosixSpawn(sleep, [sleep, "infinity"], [], out var pid) is var error and not 0)
         {
-            throw new ProcessStartException(DescribeError(error), error);
+            throw new ProcessStartException(DescribeError(error), Interop.Errno.KindOf(error), error);
         }
 
         if (Ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL) is var err and not 0)

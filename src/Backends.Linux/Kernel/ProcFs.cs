@@ -110,7 +110,7 @@ internal static class ProcFs
             }
             catch (UnauthorizedAccessException ex)
             {
-                throw new TracerException($"cannot read the threads of pid {pid}: {ex.Message}", EACCES, ex);
+                throw new TracerException($"cannot read the threads of pid {pid}: {ex.Message}", TracerErrorKind.PermissionDenied, EACCES, ex);
             }
             catch (IOException)
             {
@@ -124,6 +124,6 @@ internal static class ProcFs
             snapshots.Add(new ThreadSnapshot(tid, pc));
         }
 
-        return snapshots.Count > 0 ? snapshots : throw new TracerException($"pid {pid}: no such process", ESRCH) { IsGone = true };
+        return snapshots.Count > 0 ? snapshots : throw new TracerException($"pid {pid}: no such process", TracerErrorKind.Gone, ESRCH);
     }
 }

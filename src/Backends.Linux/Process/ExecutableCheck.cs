@@ -16,7 +16,7 @@ internal static class ExecutableCheck
     {
         if (string.IsNullOrEmpty(file))
         {
-            throw new ProcessStartException(Interop.Sys.DescribeError(Interop.Errno.ENOENT), Interop.Errno.ENOENT);
+            throw new ProcessStartException(Interop.Sys.DescribeError(Interop.Errno.ENOENT), TracerErrorKind.NotFound, Interop.Errno.ENOENT);
         }
 
         var path = file.Contains('/', StringComparison.Ordinal) ? file : SearchPath(file, environment);
@@ -44,12 +44,12 @@ internal static class ExecutableCheck
     {
         if (kernel.Access(path, Interop.Sys.X_OK) is var errno and not 0)
         {
-            throw new ProcessStartException(Interop.Sys.DescribeError(errno), errno);
+            throw new ProcessStartException(Interop.Sys.DescribeError(errno), Interop.Errno.KindOf(errno), errno);
         }
 
         if (Directory.Exists(path))
         {
-            throw new ProcessStartException(Interop.Sys.DescribeError(Interop.Errno.EACCES), Interop.Errno.EACCES);
+            throw new ProcessStartException(Interop.Sys.DescribeError(Interop.Errno.EACCES), TracerErrorKind.PermissionDenied, Interop.Errno.EACCES);
         }
 
         byte[] head;
@@ -68,7 +68,7 @@ internal static class ExecutableCheck
         var interpreter = Interpreter(head);
         if (interpreter is not null && kernel.Access(interpreter, Interop.Sys.X_OK) is var missing and not 0)
         {
-            throw new ProcessStartException($"{interpreter}: bad interpreter: {Interop.Sys.DescribeError(missing)}", missing);
+            throw new ProcessStartException($"{interpreter}: bad interpreter: {Interop.Sys.DescribeError(missing)}", Interop.Errno.KindOf(missing), missing);
         }
     }
 

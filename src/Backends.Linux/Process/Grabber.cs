@@ -48,28 +48,28 @@ internal static class Grabber
     {
         if (pid == Environment.ProcessId)
         {
-            throw new GrabException("cannot grab our own process", Interop.Errno.EPERM);
+            throw new GrabException("cannot grab our own process", TracerErrorKind.InvalidArgument, Interop.Errno.EPERM);
         }
 
         var state = pid > 0 ? kernel.State(pid) : null;
         if (state is null)
         {
-            throw new GrabException("no such process", Interop.Errno.ESRCH);
+            throw new GrabException("no such process", TracerErrorKind.Gone, Interop.Errno.ESRCH);
         }
 
         if (state is 'Z' or 'X')
         {
-            throw new GrabException("process is a zombie", Interop.Errno.ESRCH);
+            throw new GrabException("process is a zombie", TracerErrorKind.Gone, Interop.Errno.ESRCH);
         }
 
         if (kernel.StatusField(pid, "Tgid") is { } tgid && tgid != pid.ToString(CultureInfo.InvariantCulture))
         {
-            throw new GrabException($"pid {pid} is a thread of process {tgid}; grab {tgid}", Interop.Errno.ESRCH);
+            throw new GrabException($"pid {pid} is a thread of process {tgid}; grab {tgid}", TracerErrorKind.InvalidArgument, Interop.Errno.ESRCH);
         }
 
         if ((kernel.StatField(pid, 9) & KernelThreadFlag) != 0)
         {
-            throw new GrabException("process is a kernel thread", Interop.Errno.EPERM);
+            throw new GrabException("process is a kernel thread", TracerErrorKind.Unsupported, Interop.Errno.EPERM);
         }
 
         if (access == GrabAccess.ReadOnly)
@@ -80,7 +80,7 @@ internal static class Grabber
 
         if (kernel.TracerPid(pid) is var tracer and not 0)
         {
-            throw new GrabException($"already traced by pid {tracer}", Interop.Errno.EPERM);
+            throw new GrabException($"already traced by pid {tracer}", TracerErrorKind.PermissionDenied, Interop.Errno.EPERM);
         }
 
         if (kernel.StatField(pid, 4) == (ulong)Environment.ProcessId)
@@ -88,7 +88,7 @@ internal static class Grabber
             // Our own child: its stops would be reported to any thread of this process that waits for it, and
             // the runtime waits for the children Process.Start made, so it would steal them and hang the grab.
             throw new GrabException(
-                "process is a child of the tracer itself; start it under control (create) or from another process", Interop.Errno.EPERM);
+                "process is a child of the tracer itself; start it under control (create) or from another process", TracerErrorKind.PermissionDenied, Interop.Errno.EPERM);
         }
     }
 
@@ -132,16 +132,16 @@ internal static class Grabber
 
             if (seen.Count > 0 && seized == 0)
             {
-                throw new GrabException("no such process", Interop.Errno.ESRCH);
+                throw new GrabException("no such process", TracerErrorKind.Gone, Interop.Errno.ESRCH);
             }
         }
     }
 
     private static GrabException Reason(ILinuxKernel kernel, int pid, int error) => error switch
     {
-        Interop.Errno.ESRCH => new GrabException("no such process", error),
-        Interop.Errno.EPERM when kernel.TracerPid(pid) is var tracer and not 0 => new GrabException($"already traced by pid {tracer}", error),
-        Interop.Errno.EPERM or Interop.Errno.EACCES => new GrabException(PermissionHint, error),
-        _ => new GrabException(DescribeError(error), error),
+        Interop.Errno.ESRCH => new GrabException("no such process", TracerErrorKind.Gone, error),
+        Interop.Errno.EPERM when kernel.TracerPid(pid) is var tracer and not 0 => new GrabException($"already traced by pid {tracer}", TracerErrorKind.Busy, error),
+        Interop.Errno.EPERM or Interop.Errno.EACCES => new GrabException(PermissionHint, TracerErrorKind.PermissionDenied, error),
+        _ => new GrabException(DescribeError(error), Interop.Errno.KindOf(error), error),
     };
 }

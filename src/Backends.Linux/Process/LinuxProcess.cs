@@ -346,7 +346,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             Span<byte> original = stackalloc byte[1];
             if (ReadMemory(address, original) != 1)
             {
-                throw new TracerException($"pid {Pid}: no memory at 0x{address:x} for a breakpoint", Interop.Errno.EFAULT);
+                throw new TracerException($"pid {Pid}: no memory at 0x{address:x} for a breakpoint", TracerErrorKind.BadAddress, Interop.Errno.EFAULT);
             }
 
             _memory.Write(address, [Int3]);
@@ -490,7 +490,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         {
             _seizing = null;
             ReleaseOnOwner(ReleaseMode.Run);
-            seizing.SetException(new GrabException("no such process (it exited while being grabbed)", Interop.Errno.ESRCH));
+            seizing.SetException(new GrabException("no such process (it exited while being grabbed)", TracerErrorKind.Gone, Interop.Errno.ESRCH));
         }
         else if (!_threads.Values.Any(t => t.Running))
         {

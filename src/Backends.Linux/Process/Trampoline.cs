@@ -32,7 +32,7 @@ internal static class Trampoline
         argv.AddRange(request.Arguments);
         if (kernel.PosixSpawn(Shell, argv, environment, out var pid) is var error and not 0)
         {
-            throw new ProcessStartException(DescribeError(error), error);
+            throw new ProcessStartException(DescribeError(error), Interop.Errno.KindOf(error), error);
         }
 
         try
@@ -66,7 +66,7 @@ internal static class Trampoline
         if (r != pid || !first.Stopped)
         {
             throw new TracerException(
-                $"the start-up shell {Shell} ended before it could be traced ({first})", errno == 0 ? Interop.Errno.ECHILD : errno);
+                $"the start-up shell {Shell} ended before it could be traced ({first})", errno == 0 ? TracerErrorKind.Gone : Interop.Errno.KindOf(errno), errno == 0 ? Interop.Errno.ECHILD : errno);
         }
 
         kernel.PtraceOrThrow(PTRACE_SEIZE, pid, 0, LinuxProcess.BaseOptions | PTRACE_O_EXITKILL, "cannot trace the new process");
@@ -76,14 +76,14 @@ internal static class Trampoline
         {
             if (owner.WaitFor(pid) is not { } status)
             {
-                throw new TracerException($"lost pid {pid} while starting it", Interop.Errno.ECHILD);
+                throw new TracerException($"lost pid {pid} while starting it", TracerErrorKind.Gone, Interop.Errno.ECHILD);
             }
 
             if (status.Ended)
             {
                 throw new TracerException(status.Signaled
                     ? $"process died from signal {status.TermSignal}"
-                    : $"process exited with status {status.ExitCode}") { IsGone = true };
+                    : $"process exited with status {status.ExitCode}", TracerErrorKind.Gone);
             }
 
             var signal = status.StopSignal;
@@ -103,7 +103,7 @@ internal static class Trampoline
                     else if (!entry && redirected && (long)regs.orig_rax == SysExecve)
                     {
                         var failure = (int)-unchecked((long)regs.rax);
-                        throw new ProcessStartException(DescribeError(failure), failure);
+                        throw new ProcessStartException(DescribeError(failure), Interop.Errno.KindOf(failure), failure);
                     }
 
                     kernel.PtraceOrThrow(PTRACE_SYSCALL, pid, 0, 0, "cannot follow the new process");

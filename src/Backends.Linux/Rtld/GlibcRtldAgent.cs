@@ -34,7 +34,7 @@ public static class GlibcRtldAgent
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", e) { IsGone = kernel.State(pid) is null };
+            throw new TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", kernel.State(pid) is null ? TracerErrorKind.Gone : TracerErrorKind.Failed, 0, e);
         }
 
         return auxv.InterpreterBase == 0 ? null : GlibcRtld.Open(memory, symbols, auxv);

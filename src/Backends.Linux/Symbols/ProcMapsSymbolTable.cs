@@ -107,7 +107,7 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TracerException($"cannot read the mappings of pid {Pid}: {e.Message}", e) { IsGone = _kernel.State(Pid) is null };
+            throw new TracerException($"cannot read the mappings of pid {Pid}: {e.Message}", _kernel.State(Pid) is null ? TracerErrorKind.Gone : TracerErrorKind.Failed, 0, e);
         }
 
         var auxv = ReadAuxv();

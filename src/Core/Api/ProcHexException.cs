@@ -9,11 +9,14 @@ public class ProcHexException : Exception
 
     public ProcHexException(string message) : this(message, null) { }
 
-    /// <summary>The OS error number behind the failure, when there is one.</summary>
+    /// <summary>What kind of failure it was, when a backend failure is behind it: decide on this.</summary>
+    public Ports.TracerErrorKind Kind { get; init; }
+
+    /// <summary>The OS error number behind the failure, when there is one: for messages, not for decisions.</summary>
     public int ErrorNumber { get; init; }
 
-    /// <summary>A backend failure reaches the client with the backend's message and errno.</summary>
-    internal static ProcHexException FromBackend(Ports.TracerException ex) => new(ex.Message, ex) { ErrorNumber = ex.ErrorNumber };
+    /// <summary>A backend failure reaches the client with the backend's message, kind and errno.</summary>
+    internal static ProcHexException FromBackend(Ports.TracerException ex) => new(ex.Message, ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
 }
 
 /// <summary>Create failed (S2): "failed to execute FILE: REASON" or "failed to control pid N: ...".</summary>

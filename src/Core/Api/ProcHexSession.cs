@@ -97,7 +97,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
         catch (ProcessStartException ex)
         {
-            throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { ErrorNumber = ex.ErrorNumber };
+            throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
         }
 
         var victim = new Victim(process, GrabMode.Control, created: true, stopAt, _logger) { Owner = this };
@@ -390,7 +390,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
         catch (GrabException ex)
         {
-            throw new GrabFailedException($"failed to grab pid {pid}: {ex.Message}", ex) { ErrorNumber = ex.ErrorNumber };
+            throw new GrabFailedException($"failed to grab pid {pid}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
         }
 
         var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger) { Owner = this };

@@ -1,29 +1,37 @@
 namespace ProcHex.Ports;
 
 /// <summary>
-/// An OS operation on a victim failed. <see cref="ErrorNumber"/> is the OS error (errno) when there is one.
+/// An OS operation on a victim failed. <see cref="Kind"/> says what kind of failure it is, as the adapter that saw
+/// the OS error judged it; <see cref="ErrorNumber"/> is that OS error (errno), for messages only: its numbers differ
+/// between systems, so nothing outside an adapter decides on it.
 /// </summary>
 public class TracerException : Exception
 {
-    public TracerException(string message, int errorNumber = 0, Exception? innerException = null)
-        : base(message, innerException) => ErrorNumber = errorNumber;
+    public TracerException(string message, TracerErrorKind kind, int errorNumber = 0, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Kind = kind;
+        ErrorNumber = errorNumber;
+    }
 
     public TracerException() : this("tracer operation failed") { }
 
-    public TracerException(string message) : this(message, 0) { }
+    public TracerException(string message) : this(message, TracerErrorKind.Failed) { }
 
-    public TracerException(string message, Exception innerException) : this(message, 0, innerException) { }
+    public TracerException(string message, Exception innerException) : this(message, TracerErrorKind.Failed, 0, innerException) { }
+
+    public TracerErrorKind Kind { get; }
 
     public int ErrorNumber { get; }
 
-    /// <summary>The victim no longer exists (ESRCH and friends): not an error of the caller.</summary>
-    public bool IsGone { get; init; }
+    /// <summary>The victim no longer exists: not an error of the caller.</summary>
+    public bool IsGone => Kind == TracerErrorKind.Gone;
 }
 
 /// <summary>The file could not be executed. The message is the reason only ("No such file or directory").</summary>
 public class ProcessStartException : TracerException
 {
-    public ProcessStartException(string reason, int errorNumber = 0) : base(reason, errorNumber) { }
+    public ProcessStartException(string reason, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(reason, kind, errorNumber) { }
 
     public ProcessStartException() : this("cannot execute") { }
 
@@ -33,7 +41,7 @@ public class ProcessStartException : TracerException
 /// <summary>The process could not be grabbed. The message is the reason only ("permission denied: ...").</summary>
 public class GrabException : TracerException
 {
-    public GrabException(string reason, int errorNumber = 0) : base(reason, errorNumber) { }
+    public GrabException(string reason, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(reason, kind, errorNumber) { }
 
     public GrabException() : this("cannot grab") { }
 
