@@ -65,6 +65,28 @@ public class ThreadLifeTests
     }
 
     [Fact]
+    public void A_stop_signal_dequeued_by_a_thread_that_an_exec_kills_dies_with_it()
+    {
+        // de_thread kills the other threads whatever stop they are in, a signal-delivery-stop for SIGSTOP too: that
+        // SIGSTOP was dequeued, so no stop ever comes of it (do_signal_stop refuses once group_exec_task is set).
+        // The simulation must not blame the release for it (linux simulation seed 21074).
+        var image = new FakeImage("threadexec-stopped").Function("main", new SpawnThread("worker"), new Compute(1), new Jump(1))
+            .Function("worker", new Compute(5), new Exec(FakeVictims.Spinner()));
+        var (k, tids) = FakeVictims.Seized(image, threads: 2);
+        var pid = tids[0];
+        Assert.Equal(0, k.Tgkill(pid, pid, Sys.SIGSTOP));
+        Assert.Equal("signal 19", k.WaitFor(pid));
+        Assert.Equal(0, k.GroupOf(pid)!.StopSignalsLost);
+        Assert.Equal("event 4", k.WaitFor(pid));
+        k.Cont(pid);
+        k.Run(50);
+        var group = k.GroupOf(pid)!;
+        Assert.Equal(1, group.StopSignalsLost);
+        Assert.False(group.StopStopped || group.GroupStopCount > 0);
+        Assert.Equal('R', k.ThreadState(pid));
+    }
+
+    [Fact]
     public void A_sigkill_during_a_multithreaded_exec_lets_the_emptied_group_be_reaped()
     {
         // de_thread: exec waits (D) until the zapped threads are reaped; a SIGKILL meanwhile fails the exec and its

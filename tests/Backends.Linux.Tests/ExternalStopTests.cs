@@ -86,6 +86,31 @@ public sealed class ExternalStopTests : LinuxTestBase
 
     [Fact]
     [Trait("Spec", "S9")]
+    public async Task Hang_release_leaves_a_victim_stopped_when_someone_continued_it_after_its_threads_reported_the_stop()
+    {
+        var p = await Create("sleeper");
+        p.Resume();
+        await Task.Delay(20);
+        Assert.Equal(0, Kill(p.Pid, SIGSTOP));
+        Assert.Equal(StopReason.StoppedByOthers, (await Next(p)).Reason);
+        p.AwaitExternalResume();
+        var wait = p.WaitForStopAsync(Timeout()).AsTask();
+        p.RequestStop();
+        Assert.Equal(StopReason.Interrupted, (await wait).Reason);
+
+        // The stop-all took the thread out of PTRACE_LISTEN and it reported the group-stop again: in that plain
+        // trap-stop a SIGCONT leaves it only a notice, reported once resumed. The hang must not take the group-stop
+        // for granted (linux simulation seed 37519).
+        Assert.Equal(0, Kill(p.Pid, SIGCONT));
+        p.Release(ReleaseMode.Hang);
+        LeftStopped.Add(p.Pid);
+        Assert.Equal(0, Observe.TracerPid(p.Pid));
+        Assert.Equal('T', Observe.State(p.Pid));
+        Assert.Equal(0, Kill(p.Pid, 9));
+    }
+
+    [Fact]
+    [Trait("Spec", "S9")]
     public async Task Run_release_of_a_running_victim_stops_it_restores_text_and_lets_it_run()
     {
         var p = await Create("sleeper");

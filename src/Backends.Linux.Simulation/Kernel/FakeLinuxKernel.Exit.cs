@@ -18,6 +18,7 @@ internal sealed partial class FakeLinuxKernel
 
         t.Jobctl = JobControl.None;
         t.Continuation = null;
+        t.StopSignalToDeliver = 0;
         if (t.Group.ExecTask == t)
         {
             // de_thread's "killed:" path: a fatal signal while exec waits for the other threads to die fails the

@@ -237,9 +237,20 @@ internal sealed partial class FakeLinuxKernel
         }
     }
 
-    /// <summary>signal_wake_up(t, 1) for SIGKILL or exec's zap: out of any stop or killable wait.</summary>
+    /// <summary>
+    /// signal_wake_up(t, 1) for SIGKILL or exec's zap: out of any stop or killable wait. A stop signal the task had
+    /// dequeued dies with it: its signal-delivery-stop is over, and the stop the tracer's resume gave it is never
+    /// started (do_signal_stop refuses once SIGNAL_GROUP_EXIT or group_exec_task is set, and get_signal goes
+    /// straight to the group exit).
+    /// </summary>
     private static void WakeToDie(FakeTask t)
     {
+        if (t.StopSignalToDeliver != 0 || t.Stop is { Kind: StopKind.SignalDelivery } s && Abi.IsStopSignal(s.SigInfo.Signo))
+        {
+            t.Group.StopSignalsLost++;
+        }
+
+        t.StopSignalToDeliver = 0;
         t.ClearJobctl(JobControl.PendingMask);
         if (t.State is TaskState.Traced or TaskState.Stopped or TaskState.Blocked)
         {

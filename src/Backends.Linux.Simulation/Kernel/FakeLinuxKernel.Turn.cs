@@ -170,6 +170,7 @@ internal sealed partial class FakeLinuxKernel
     {
         var rest = stop?.After;
         var deliverSignal = stop?.Kind == StopKind.SignalDelivery && signal != 0;
+        t.StopSignalToDeliver = deliverSignal && Abi.IsStopSignal(signal) ? signal : 0;
         if (rest is null && !deliverSignal)
         {
             return;
@@ -177,6 +178,7 @@ internal sealed partial class FakeLinuxKernel
 
         t.Continuation = () =>
         {
+            t.StopSignalToDeliver = 0;
             rest?.Invoke();
             if (deliverSignal)
             {

@@ -49,6 +49,12 @@ internal sealed class FakeTask
     /// <summary>The kernel path to finish on this task's next turn (a signal to deliver, a vfork to wait for).</summary>
     public Action? Continuation { get; set; }
 
+    /// <summary>
+    /// A stop signal the tracer's resume gave it from a signal-delivery-stop, which <see cref="Continuation"/> is
+    /// still to act on (do_signal_stop at its next turn); 0 otherwise.
+    /// </summary>
+    public int StopSignalToDeliver { get; set; }
+
     /// <summary>While <see cref="TaskState.Blocked"/>: when it may go on, and what it then does.</summary>
     public Func<bool>? WaitCondition { get; set; }
 

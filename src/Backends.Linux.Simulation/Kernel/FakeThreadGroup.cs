@@ -39,6 +39,13 @@ internal sealed class FakeThreadGroup
     /// <summary>group_exec_task: the thread in execve, for which every other thread is dying.</summary>
     public FakeTask? ExecTask { get; set; }
 
+    /// <summary>
+    /// Stop signals the kernel itself dropped: dequeued by a thread that exec's de_thread or a group exit killed
+    /// before it could act on them (in its signal-delivery-stop, or resumed with it and not yet run). Not kernel
+    /// state: it lets the simulation tell a stop nobody could have kept from one the tracer ended.
+    /// </summary>
+    public int StopSignalsLost { get; set; }
+
     /// <summary>A vfork child borrowing its parent's memory, until it execs or exits.</summary>
     public bool BorrowsMemory { get; set; }
 

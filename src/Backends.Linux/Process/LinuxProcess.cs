@@ -1109,6 +1109,19 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                 {
                     // A signal arrived before the instruction ran: deliver it at the real resume, step again.
                     thread.InjectSignal = status.StopSignal;
+                    if (status.StopSignal is SIGSTOP or SIGTSTP or SIGTTIN or SIGTTOU)
+                    {
+                        // Not a stop signal: it can be given back only from the signal-delivery-stop it was dequeued
+                        // in, where a SIGCONT sent meanwhile cancels it (do_signal_stop acts only while
+                        // JOBCTL_STOP_DEQUEUED is set, which SIGCONT clears and every signal-delivery-stop sets
+                        // again). Given back from the step's own stop it would start a stop that a SIGCONT had already
+                        // ended, leaving the victim stopped after someone else's last word (linux simulation seed
+                        // 71515). The step is abandoned with the PC still at the breakpoint, as for a group-stop
+                        // above; the real resume delivers the signal from here and the thread meets the breakpoint
+                        // again once it runs.
+                        return;
+                    }
+
                     continue;
                 }
 
@@ -1150,7 +1163,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
         _ = StopAll();
         TakePendingTraps();
-        var groupStopped = _stops.AnyMember;
         foreach (var (address, original) in _planted)
         {
             try
@@ -1169,12 +1181,16 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
         _planted.Clear();
         DetachVforkChildren();
-        if (mode == ReleaseMode.Hang && !groupStopped)
+        if (mode == ReleaseMode.Hang)
         {
-            // Hang: a victim that is not already in a group-stop gets a SIGSTOP, queued before the detach so that it
-            // stays put. Not as the detach's signal: the threads are in interrupt stops, and a signal given to a
-            // restart from any stop but a signal-delivery-stop is ignored (ptrace(2), "Signal injection and
-            // suppression"; linux simulation seed 37 left a hang-released victim running).
+            // Hang: the victim gets a SIGSTOP, queued before the detach so that it stays put. Not as the detach's
+            // signal: the threads are in interrupt stops, and a signal given to a restart from any stop but a
+            // signal-delivery-stop is ignored (ptrace(2), "Signal injection and suppression"; linux simulation seed 37
+            // left a hang-released victim running). Even when its threads reported someone else's group-stop: a
+            // SIGCONT since then leaves each with only a notice it reports once resumed, which the detach discards,
+            // so the victim would run (linux simulation seed 37519). Still in that stop, the victim takes its part
+            // again once detached (__ptrace_unlink sets JOBCTL_STOP_PENDING, handled before any signal is dequeued),
+            // and the SIGSTOP waits in the queue until the SIGCONT that ends the stop flushes it (prepare_signal).
             _ = Kill(Pid, SIGSTOP);
         }
 
