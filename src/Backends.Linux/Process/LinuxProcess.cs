@@ -1111,7 +1111,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                     thread.InjectSignal = status.StopSignal;
                     if (status.StopSignal is SIGSTOP or SIGTSTP or SIGTTIN or SIGTTOU)
                     {
-                        // Not a stop signal: it can be given back only from the signal-delivery-stop it was dequeued
+                        // Except a stop signal: it can be given back only from the signal-delivery-stop it was dequeued
                         // in, where a SIGCONT sent meanwhile cancels it (do_signal_stop acts only while
                         // JOBCTL_STOP_DEQUEUED is set, which SIGCONT clears and every signal-delivery-stop sets
                         // again). Given back from the step's own stop it would start a stop that a SIGCONT had already
