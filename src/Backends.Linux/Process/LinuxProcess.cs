@@ -330,6 +330,13 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         return _owner.Invoke(() => GetRegs(_currentTid).rip);
     }
 
+    /// <summary>PTRACE_GETREGS on the owner: the thread is one stopped for the stop being answered.</summary>
+    public X64Registers ReadRegisters(int threadId)
+    {
+        ThrowIfReadOnly();
+        return _owner.Invoke(() => Registers.ToNeutral(GetRegs(threadId)));
+    }
+
     /// <summary>From /proc: any thread, read-only handle or not, is listed without a ptrace call or a stop.</summary>
     public IReadOnlyList<ThreadSnapshot> ReadThreads() => Kernel.ThreadSnapshots(Pid);
 
