@@ -46,6 +46,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private StopEvent? _final;
     private TaskCompletionSource<LinuxProcess>? _seizing;
     private BreakpointPatch? _pendingStep;
+    private HashSet<ulong>? _emulationFallbacks;
     private int _currentTid;
     private int _execs;
     private int _takenExecs;
@@ -715,6 +716,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
         LetGoOfOrphanedForkChildren(afterExec: true);
         _planted.Clear();
+        _emulationFallbacks = null;
         _memory.Reopen();
         _pendingStep = null;
         lock (_eventLock)
@@ -981,19 +983,47 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
             code[0] = (byte)patch.OriginalBytes;
             var emulated = regs;
-            if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write))
+            if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write)
+                && TryApplyEmulation(tid, patch.Address, emulated, write))
             {
-                if (write is { } w)
-                {
-                    _memory.Write(w.Address, w.Bytes(stackalloc byte[8]));
-                }
-
-                SetRegs(tid, emulated);
                 return;
             }
         }
 
         StepOutOfLine(tid, patch);
+    }
+
+    /// <summary>
+    /// Applies an emulated instruction's effect: its store first, then the registers, so a store that fails leaves the
+    /// thread exactly as it stopped. False when the effect could not be applied (the store's page cannot be written
+    /// from here, the registers were refused): the caller steps the instruction out of line instead, for this hit only,
+    /// because resuming the thread on its trap would make it hit again forever. A re-run store writes the same bytes.
+    /// </summary>
+    private bool TryApplyEmulation(int tid, ulong site, in Interop.UserRegs emulated, MemoryWrite? write)
+    {
+        try
+        {
+            if (write is { } w)
+            {
+                _memory.Write(w.Address, w.Bytes(stackalloc byte[8]));
+            }
+
+            SetRegs(tid, emulated);
+            return true;
+        }
+        catch (TracerException e) when (!e.IsGone && !_dead)
+        {
+            // Seen for real: a push just below a stack that has yet to grow. The victim's own fault grows it, but a
+            // write through /proc/PID/mem grows it only within the tracer's RLIMIT_STACK (acct_stack_growth reads the
+            // caller's limit), and process_vm_writev never does since Linux 6.5.
+            _emulationFallbacks ??= [];
+            if (_emulationFallbacks.Add(site))
+            {
+                Log.EmulationFellBack(_logger, Pid, site, e.Message);
+            }
+
+            return false;
+        }
     }
 
     /// <summary>All-stop single-step: every other thread is stopped while the original instruction is back.</summary>
@@ -1055,8 +1085,16 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
                 if (status.Event == 0)
                 {
-                    // A signal arrived before the instruction ran: deliver it at the real resume, step again.
+                    // A signal arrived before the instruction ran: deliver it at the real resume, step again. Unless
+                    // the instruction raised it (a fault, si_code > 0: a store through a wild rbp, a page nobody maps):
+                    // stepping again would fault again, forever. Then the step ends here, the PC still on the
+                    // instruction, and the real resume delivers the fault as it would be delivered untraced.
                     thread.InjectSignal = status.StopSignal;
+                    if (status.StopSignal is SIGSEGV or SIGBUS or SIGILL or SIGFPE && GetSignalCode(tid) > 0)
+                    {
+                        return;
+                    }
+
                     continue;
                 }
 
