@@ -46,6 +46,8 @@ internal sealed class ReadOnlyTracer : IProcessTracer
 
         public ulong ReadProgramCounter() => throw Unused();
 
+        public X64Registers ReadRegisters(int threadId) => throw Unused();
+
         public IReadOnlyList<ThreadSnapshot> ReadThreads() => throw Unused();
 
         public BreakpointPatch PlantBreakpoint(ulong address) => throw Unused();

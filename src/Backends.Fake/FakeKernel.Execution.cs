@@ -178,6 +178,14 @@ public sealed partial class FakeKernel
             case FakeStep.ThreadExit:
                 EndThread(victim, thread);
                 break;
+            case FakeStep.SetRegisters set:
+                thread.Advance();
+                thread.Registers = set.Registers;
+                break;
+            case FakeStep.Store store:
+                thread.Advance();
+                victim.Memory.Load(store.Address, [.. store.Bytes]);
+                break;
             case FakeStep.Exit exit:
                 Terminate(victim, ExitStatus.FromCode(exit.Code));
                 break;

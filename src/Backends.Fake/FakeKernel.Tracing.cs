@@ -323,6 +323,17 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>The registers the thread's script set last (<see cref="FakeStep.SetRegisters"/>), with its PC as rip.</summary>
+    internal X64Registers ReadRegisters(FakeProcess process, int threadId)
+    {
+        lock (_gate)
+        {
+            var (victim, _) = Controlled(process, FakeOperation.ReadRegisters);
+            var thread = victim.FindThread(threadId) ?? throw Gone(victim, $"no thread {threadId}");
+            return thread.Registers with { Rip = thread.Pc };
+        }
+    }
+
     /// <summary>Every thread with its PC: the fake kernel always knows where a thread is, running or not.</summary>
     internal IReadOnlyList<ThreadSnapshot> ReadThreads(FakeProcess process)
     {

@@ -54,6 +54,8 @@ public sealed class FakeProcess : ITracedProcess
 
     public ulong ReadProgramCounter() => _kernel.ReadProgramCounter(this);
 
+    public X64Registers ReadRegisters(int threadId) => _kernel.ReadRegisters(this, threadId);
+
     public IReadOnlyList<ThreadSnapshot> ReadThreads() => _kernel.ReadThreads(this);
 
     public BreakpointPatch PlantBreakpoint(ulong address) => _kernel.PlantBreakpoint(this, address);

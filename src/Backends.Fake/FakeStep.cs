@@ -40,6 +40,15 @@ public abstract record FakeStep
 
     public sealed record ThreadExit : FakeStep;
 
+    /// <summary>
+    /// Sets the thread's registers (its rip stays its PC), as the code before a call would: the arguments a breakpoint
+    /// handler then reads from its hit context.
+    /// </summary>
+    public sealed record SetRegisters(X64Registers Registers) : FakeStep;
+
+    /// <summary>Stores bytes in the victim's memory, mapping the pages if needed: a string, a return address on a stack.</summary>
+    public sealed record Store(ulong Address, IReadOnlyList<byte> Bytes) : FakeStep;
+
     public sealed record Exit(int Code) : FakeStep;
 
     /// <summary>Raises a fatal signal: a traced victim stops for it first and dies when resumed.</summary>
@@ -91,6 +100,10 @@ public static class Steps
     public static FakeStep SpawnThread(int tid, params FakeStep[] script) => new FakeStep.SpawnThread(script, tid);
 
     public static FakeStep ThreadExit() => new FakeStep.ThreadExit();
+
+    public static FakeStep SetRegisters(X64Registers registers) => new FakeStep.SetRegisters(registers);
+
+    public static FakeStep Store(ulong address, params byte[] bytes) => new FakeStep.Store(address, bytes);
 
     public static FakeStep Exit(int code) => new FakeStep.Exit(code);
 

@@ -18,6 +18,9 @@ internal sealed class FakeThread
 
     public ulong Pc { get; set; }
 
+    /// <summary>What <see cref="FakeStep.SetRegisters"/> set last; rip is always <see cref="Pc"/>.</summary>
+    public X64Registers Registers { get; set; }
+
     /// <summary>Armed by StepOverBreakpoint: the next execution at this address runs the original instruction.</summary>
     public BreakpointPatch? StepOver { get; set; }
 

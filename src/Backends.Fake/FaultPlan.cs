@@ -24,6 +24,9 @@ public enum FakeOperation
     Release,
     SymbolsRefresh,
     SymbolsReset,
+
+    /// <summary>Registers of a stopped thread, read when a breakpoint handler uses its hit context.</summary>
+    ReadRegisters,
 }
 
 /// <summary>One kind of injected failure: an operation and the errno it failed with.</summary>

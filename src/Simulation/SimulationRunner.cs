@@ -70,11 +70,14 @@ public static class SimulationRunner
         return results;
     }
 
-    /// <summary>Every (operation, errno) pair the core can meet: the port calls it makes, with each default error.</summary>
+    /// <summary>
+    /// Every (operation, errno) pair the core can meet: the port calls it makes, with each default error. Registers are
+    /// read only for a handler that uses its hit context, and the simulation's handlers only count.
+    /// </summary>
     public static IReadOnlyList<FaultSite> AllFaultSites { get; } =
     [
         .. Enum.GetValues<FakeOperation>()
-            .Where(o => o is not (FakeOperation.ReadProgramCounter or FakeOperation.WriteMemory))
+            .Where(o => o is not (FakeOperation.ReadProgramCounter or FakeOperation.WriteMemory or FakeOperation.ReadRegisters))
             .SelectMany(o => FaultPlan.DefaultErrors.Select(e => new FaultSite(o, e))),
     ];
 }

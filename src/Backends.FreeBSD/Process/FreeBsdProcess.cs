@@ -402,6 +402,16 @@ internal sealed class FreeBsdProcess : ITracedProcess
         }
     }
 
+    public X64Registers ReadRegisters(int threadId)
+    {
+        RequireControl();
+        lock (_gate)
+        {
+            RequireStopped("read the registers of");
+            return Registers.ToNeutral(_ptrace.GetRegs(threadId));
+        }
+    }
+
     /// <summary>
     /// FreeBSD lists a process's LWPs and their registers through ptrace only while it is traced and stopped; a
     /// read-only or running victim would need sysctl KERN_PROC_INC_THREAD, not wired yet, so that is a clear error.

@@ -2,7 +2,7 @@ namespace ProcHex.Backends.Linux.Simulation.Kernel;
 
 /// <summary>
 /// An executable: named functions of <see cref="ProgramStep"/>s laid out in text from <see cref="TextBase"/>, one
-/// function every <see cref="FunctionSpan"/> bytes and one byte (a nop) per step. A thread's rip is the address of
+/// function every <see cref="FunctionSpan"/> bytes and one byte (a nop, or the push a <see cref="PushFrame"/> is) per step. A thread's rip is the address of
 /// its next step, so planting 0xCC over a step and rewinding rip after the trap work as they do on x86-64.
 /// </summary>
 internal sealed class FakeImage
@@ -11,6 +11,7 @@ internal sealed class FakeImage
     public const ulong FunctionSpan = 0x100;
     public const byte Nop = 0x90;
     public const byte Int3 = 0xCC;
+    public const byte PushRbp = 0x55;
 
     private readonly List<(string Name, ProgramStep[] Steps)> _functions = [];
 
@@ -63,7 +64,7 @@ internal sealed class FakeImage
             var start = TextBase + ((ulong)i * FunctionSpan);
             for (var s = 0; s < _functions[i].Steps.Length; s++)
             {
-                memory.Map(start + (ulong)s, Nop);
+                memory.Map(start + (ulong)s, _functions[i].Steps[s] is PushFrame ? PushRbp : Nop);
             }
         }
 

@@ -44,6 +44,20 @@ internal sealed partial class FakeLinuxKernel
             case Jump j:
                 t.Rip = FakeImage.StepInSameFunction(t.Rip, j.Index);
                 break;
+            case PushFrame:
+                {
+                    var regs = t.Registers;
+                    regs.rsp -= 8;
+                    var value = BitConverter.GetBytes(regs.rbp);
+                    for (var i = 0; i < value.Length; i++)
+                    {
+                        t.Group.Memory.Map(regs.rsp + (ulong)i, value[i]);
+                    }
+
+                    t.Registers = regs;
+                    t.Rip++;
+                    break;
+                }
             case SpawnThread s:
                 t.Rip++;
                 Clone(t, s.Function);

@@ -32,3 +32,10 @@ internal sealed record ExitGroup(int Code) : ProgramStep;
 
 /// <summary>tgkill(getpid(), gettid(), <paramref name="Signal"/>).</summary>
 internal sealed record RaiseSignal(int Signal) : ProgramStep;
+
+/// <summary>
+/// <c>push %rbp</c> (text byte 0x55, which the adapter's emulator decodes): rsp goes down 8 and rbp is stored there.
+/// The stack below rsp need not be mapped: the CPU's own fault grows it (the store maps its bytes), while the tracer's
+/// write there fails, as a write through /proc/PID/mem below a stack that has yet to grow can.
+/// </summary>
+internal sealed record PushFrame : ProgramStep;

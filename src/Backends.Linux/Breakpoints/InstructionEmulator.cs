@@ -22,6 +22,17 @@ internal readonly record struct MemoryWrite(ulong Address, ulong Value, int Size
 /// register to the stack, lea off rsp/rbp, add/sub of an immediate (flags computed), the zeroing xor, test,
 /// endbr64 and the nops. Anything else returns false and is stepped out of line.
 /// </summary>
+/// <remarks>
+/// <para><b>Threads and locks.</b> The emulator is pure: it reads the registers and code it is given and returns the
+/// state after the instruction, touching no victim and taking no lock. Its only state is a decoder per calling thread
+/// ([ThreadStatic]), so callers never share one. Its caller, <c>LinuxProcess.StepOver</c>, runs on the owner thread
+/// (<see cref="OwnerThread"/>) inside the <c>Resume</c> that answers the hit, while the hitting thread is in its
+/// ptrace stop; the owner alone writes the victim (the store through /proc/PID/mem, then PTRACE_SETREGS), so nothing
+/// else can change the thread between the decode and the write.</para>
+/// <para><b>When the effect cannot be applied.</b> The store goes first and the registers second, so a refused store
+/// leaves the thread as it stopped; the caller then steps that hit out of line (and logs the site once). It never
+/// resumes the thread on its trap, which would hit it again forever.</para>
+/// </remarks>
 internal static class InstructionEmulator
 {
     private const ulong CF = 1 << 0, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, OF = 1 << 11;

@@ -6,6 +6,9 @@ internal static partial class Interop
 {
     internal static partial class Sys
     {
+        internal const int SIGILL = 4;
+        internal const int SIGBUS = 7;
+        internal const int SIGFPE = 8;
         internal const int SIGKILL = 9;
         internal const int SIGUSR1 = 10;
         internal const int SIGSEGV = 11;

@@ -46,6 +46,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private StopEvent? _final;
     private TaskCompletionSource<LinuxProcess>? _seizing;
     private BreakpointPatch? _pendingStep;
+    private HashSet<ulong>? _emulationFallbacks;
     private int _currentTid;
     private int _execs;
     private int _takenExecs;
@@ -328,6 +329,13 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     {
         ThrowIfReadOnly();
         return _owner.Invoke(() => GetRegs(_currentTid).rip);
+    }
+
+    /// <summary>PTRACE_GETREGS on the owner: the thread is one stopped for the stop being answered.</summary>
+    public X64Registers ReadRegisters(int threadId)
+    {
+        ThrowIfReadOnly();
+        return _owner.Invoke(() => Registers.ToNeutral(GetRegs(threadId)));
     }
 
     /// <summary>From /proc: any thread, read-only handle or not, is listed without a ptrace call or a stop.</summary>
@@ -715,6 +723,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
         LetGoOfOrphanedForkChildren(afterExec: true);
         _planted.Clear();
+        _emulationFallbacks = null;
         _memory.Reopen();
         _pendingStep = null;
         lock (_eventLock)
@@ -1033,19 +1042,47 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
             code[0] = (byte)patch.OriginalBytes;
             var emulated = regs;
-            if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write))
+            if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write)
+                && TryApplyEmulation(tid, patch.Address, emulated, write))
             {
-                if (write is { } w)
-                {
-                    _memory.Write(w.Address, w.Bytes(stackalloc byte[8]));
-                }
-
-                SetRegs(tid, emulated);
                 return;
             }
         }
 
         StepOutOfLine(tid, patch);
+    }
+
+    /// <summary>
+    /// Applies an emulated instruction's effect: its store first, then the registers, so a store that fails leaves the
+    /// thread exactly as it stopped. False when the effect could not be applied (the store's page cannot be written
+    /// from here, the registers were refused): the caller steps the instruction out of line instead, for this hit only,
+    /// because resuming the thread on its trap would make it hit again forever. A re-run store writes the same bytes.
+    /// </summary>
+    private bool TryApplyEmulation(int tid, ulong site, in Interop.UserRegs emulated, MemoryWrite? write)
+    {
+        try
+        {
+            if (write is { } w)
+            {
+                _memory.Write(w.Address, w.Bytes(stackalloc byte[8]));
+            }
+
+            SetRegs(tid, emulated);
+            return true;
+        }
+        catch (TracerException e) when (!e.IsGone && !_dead)
+        {
+            // Seen for real: a push just below a stack that has yet to grow. The victim's own fault grows it, but a
+            // write through /proc/PID/mem grows it only within the tracer's RLIMIT_STACK (acct_stack_growth reads the
+            // caller's limit), and process_vm_writev never does since Linux 6.5.
+            _emulationFallbacks ??= [];
+            if (_emulationFallbacks.Add(site))
+            {
+                Log.EmulationFellBack(_logger, Pid, site, e.Message);
+            }
+
+            return false;
+        }
     }
 
     /// <summary>All-stop single-step: every other thread is stopped while the original instruction is back.</summary>
@@ -1107,18 +1144,20 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
                 if (status.Event == 0)
                 {
-                    // A signal arrived before the instruction ran: deliver it at the real resume, step again.
+                    // A signal arrived before the instruction ran: deliver it at the real resume, step again. Two
+                    // kinds end the step here instead, the PC still on the instruction (met again once the thread
+                    // runs), the real resume delivering the signal from this stop:
+                    // - a fault the instruction raised (si_code > 0: a store through a wild rbp, a page nobody maps):
+                    //   stepping again would fault again, forever; delivered, it acts as it would untraced;
+                    // - a stop signal: it can be given back only from the signal-delivery-stop it was dequeued in,
+                    //   where a SIGCONT sent meanwhile cancels it (do_signal_stop acts only while
+                    //   JOBCTL_STOP_DEQUEUED is set, which SIGCONT clears and every signal-delivery-stop sets again).
+                    //   Given back from the step's own stop it would start a stop that a SIGCONT had already ended,
+                    //   leaving the victim stopped after someone else's last word (linux simulation seed 71515).
                     thread.InjectSignal = status.StopSignal;
-                    if (status.StopSignal is SIGSTOP or SIGTSTP or SIGTTIN or SIGTTOU)
+                    if (status.StopSignal is SIGSTOP or SIGTSTP or SIGTTIN or SIGTTOU
+                        || (status.StopSignal is SIGSEGV or SIGBUS or SIGILL or SIGFPE && GetSignalCode(tid) > 0))
                     {
-                        // Except a stop signal: it can be given back only from the signal-delivery-stop it was dequeued
-                        // in, where a SIGCONT sent meanwhile cancels it (do_signal_stop acts only while
-                        // JOBCTL_STOP_DEQUEUED is set, which SIGCONT clears and every signal-delivery-stop sets
-                        // again). Given back from the step's own stop it would start a stop that a SIGCONT had already
-                        // ended, leaving the victim stopped after someone else's last word (linux simulation seed
-                        // 71515). The step is abandoned with the PC still at the breakpoint, as for a group-stop
-                        // above; the real resume delivers the signal from here and the thread meets the breakpoint
-                        // again once it runs.
                         return;
                     }
 

@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 13, Level = LogLevel.Debug, Message = "owner thread: SIGCHLD handler told to skip child stops (SA_NOCLDSTOP): ptrace stops no longer wake it")]
     public static partial void ChildStopSignalsSkipped(ILogger logger);
 
+    [LoggerMessage(EventId = 14, Level = LogLevel.Information, Message = "pid {Pid}: the emulated step over the breakpoint at 0x{Address:x} could not be applied ({Reason}); this site's hits that cannot be emulated are stepped out of line (all threads stopped), said once per site")]
+    public static partial void EmulationFellBack(ILogger logger, int pid, ulong address, string reason);
+
     [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "owner thread: a deferred completion failed")]
     public static partial void DeferredFailed(ILogger logger, Exception exception);
 

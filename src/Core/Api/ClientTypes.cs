@@ -20,7 +20,11 @@ public delegate void BreakpointHandler(BreakpointHit hit);
 /// <param name="Address">The breakpoint's address.</param>
 /// <param name="ThreadId">The thread that hit it.</param>
 /// <param name="HitCount">Hits of this address so far, this one included.</param>
-public readonly record struct BreakpointHit(ProcessHandle Handle, ulong Address, int ThreadId, long HitCount);
+public readonly record struct BreakpointHit(ProcessHandle Handle, ulong Address, int ThreadId, long HitCount)
+{
+    /// <summary>The stopped thread's registers, arguments, return address and memory; valid only during the handler.</summary>
+    public HitContext Context { get; init; }
+}
 
 /// <summary>The library list of a victim changed (S17): what a pid provider needs to probe new modules.</summary>
 public sealed record LibraryListChange(

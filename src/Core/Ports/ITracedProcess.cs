@@ -55,6 +55,13 @@ public interface ITracedProcess : IDisposable
     ulong ReadProgramCounter();
 
     /// <summary>
+    /// The user registers of <paramref name="threadId"/>, a thread stopped for the stop being answered (the one that hit
+    /// a breakpoint). Called only while that stop is answered, and only when a handler asks for them.
+    /// </summary>
+    /// <exception cref="TracerException">The thread is gone or not stopped.</exception>
+    X64Registers ReadRegisters(int threadId);
+
+    /// <summary>
     /// The victim's threads as they are now, without stopping any: each with its user program counter where the OS
     /// can tell it (a thread that is blocked or stopped), null while it runs. Serves read-only handles too.
     /// </summary>

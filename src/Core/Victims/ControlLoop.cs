@@ -18,6 +18,7 @@ internal sealed class ControlLoop
 {
     private readonly Victim _victim;
     private readonly IControlHost _host;
+    private readonly HitScope _hitScope;
     private IRtldAgent? _rtld;
     private IReadOnlyList<LoadedObject> _knownObjects = [];
     private object _flow = null!;
@@ -26,6 +27,7 @@ internal sealed class ControlLoop
     {
         _victim = victim;
         _host = host;
+        _hitScope = new HitScope(victim.Process);
     }
 
     private ITracedProcess Process => _victim.Process;
@@ -238,15 +240,20 @@ internal sealed class ControlLoop
     private void RunClientHandler(ClientBreakpoint client, int threadId, long siteHits)
     {
         client.Hits++;
+        var context = _hitScope.Open(threadId);
         try
         {
-            client.Handler(new BreakpointHit(_victim.Handle, client.Address, threadId, siteHits));
+            client.Handler(new BreakpointHit(_victim.Handle, client.Address, threadId, siteHits) { Context = context });
         }
 #pragma warning disable CA1031 // A client's bug must not take the control loop (and the victim) down with it.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             Log.HandlerFailed(_victim.Logger, ex, _victim.Pid, client.Address);
+        }
+        finally
+        {
+            _hitScope.Close();
         }
     }
 

@@ -53,8 +53,11 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
     public const int OutsiderPid = 777;
     public const int InitPid = 1;
     private const int PidMax = 99999;
-    private const ulong StackTop = 0x7fffffffe000;
-    private const ulong ScratchPage = 0x600000;
+    /// <summary>Where rsp points in every fake thread; the page from here up is mapped (the return address lives there).</summary>
+    public const ulong StackTop = 0x7fffffffe000;
+
+    /// <summary>A mapped, writable data page of every fake process.</summary>
+    public const ulong ScratchPage = 0x600000;
 
     private readonly object _gate = new();
     private readonly Dictionary<int, FakeProcess> _live = [];
@@ -581,7 +584,19 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
                 return 0;
 
             case PtraceRequest.PT_GETREGS:
-                *(Reg*)addr = new Reg { r_rip = (long)thread.Rip, r_rsp = (long)StackTop, r_cs = 0x43, r_ss = 0x3b };
+                *(Reg*)addr = new Reg
+                {
+                    r_rip = (long)thread.Rip,
+                    r_rsp = (long)StackTop,
+                    r_cs = 0x43,
+                    r_ss = 0x3b,
+                    r_rdi = (long)thread.Arguments[0],
+                    r_rsi = (long)thread.Arguments[1],
+                    r_rdx = (long)thread.Arguments[2],
+                    r_rcx = (long)thread.Arguments[3],
+                    r_r8 = (long)thread.Arguments[4],
+                    r_r9 = (long)thread.Arguments[5],
+                };
                 return 0;
 
             case PtraceRequest.PT_SETREGS:
@@ -939,6 +954,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
         {
             thread.AtCall = true;
             thread.Rip = call.Address;
+            Enter(p, thread, call);
         }
 
         p.Memory.TryRead(call.Address, out var opcode);
@@ -962,6 +978,24 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
 
         Complete(p, thread, call);
         return true;
+    }
+
+    /// <summary>The registers and stack a call leaves at its target's first instruction, where the script gives them.</summary>
+    private static void Enter(FakeProcess p, FakeThread thread, Call call)
+    {
+        if (call.Arguments is { } arguments)
+        {
+            thread.Arguments = [.. arguments, .. new ulong[6 - arguments.Count]];
+        }
+
+        if (call.ReturnAddress != 0)
+        {
+            var bytes = BitConverter.GetBytes(call.ReturnAddress);
+            for (var i = 0; i < bytes.Length; i++)
+            {
+                _ = p.Memory.TryWrite(StackTop + (ulong)i, bytes[i]);
+            }
+        }
     }
 
     /// <summary>The instruction took effect (run, stepped or emulated): count it, apply it, move the script on.</summary>
@@ -1307,6 +1341,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
         }
 
         p.Memory.Map(ScratchPage, new byte[0x1000]);
+        p.Memory.Map(StackTop, new byte[0x1000]);
     }
 
     private static void MapInto(FakeProcess p, FakeLibrary library)

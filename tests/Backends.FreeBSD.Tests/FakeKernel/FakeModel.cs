@@ -7,9 +7,12 @@ public abstract record FakeStep(int Thread = 0);
 
 /// <summary>
 /// Thread <paramref name="Thread"/> executes the instruction at <paramref name="Address"/> (a call into a traced
-/// function). When it completes, the 8-byte <paramref name="Counter"/> (0: none) is incremented, as work() does.
+/// function). When it completes, the 8-byte <paramref name="Counter"/> (0: none) is incremented, as work() does. When it
+/// starts, <paramref name="Arguments"/> (if given) go to rdi, rsi, rdx, rcx, r8, r9 and <paramref name="ReturnAddress"/>
+/// (if not 0) to the top of the stack, where rsp points, as a call would leave them.
 /// </summary>
-public sealed record Call(ulong Address, int Thread = 0, ulong Counter = 0) : FakeStep(Thread);
+public sealed record Call(ulong Address, int Thread = 0, ulong Counter = 0, IReadOnlyList<ulong>? Arguments = null, ulong ReturnAddress = 0)
+    : FakeStep(Thread);
 
 /// <summary>Runs <paramref name="Body"/> forever (a sleeper's loop).</summary>
 public sealed record Repeat(IReadOnlyList<FakeStep> Body) : FakeStep(0);
@@ -200,6 +203,9 @@ public sealed class FakeThread
     public required int Lwp { get; init; }
 
     public ulong Rip { get; set; }
+
+    /// <summary>rdi, rsi, rdx, rcx, r8, r9 as the last <see cref="Call"/> with arguments set them.</summary>
+    public ulong[] Arguments { get; set; } = new ulong[6];
 
     public bool Suspended { get; set; }
 

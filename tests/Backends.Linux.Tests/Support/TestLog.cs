@@ -8,26 +8,61 @@ internal static class TestLog
     public static ILoggerFactory? Factory { get; } =
         Environment.GetEnvironmentVariable("PROCHEX_TEST_LOG") is { Length: > 0 } path ? new FileLoggerFactory(path) : null;
 
-    private sealed class FileLoggerFactory(string path) : ILoggerFactory, ILogger
+    private sealed class FileLoggerFactory(string path) : LineLoggerFactory
     {
-        private readonly object _gate = new();
+        protected override void Write(EventId eventId, string line) =>
+            File.AppendAllText(path, $"{DateTime.UtcNow:HH:mm:ss.ffffff} [{Environment.CurrentManagedThreadId}] {line}\n");
+    }
+}
 
-        public void AddProvider(ILoggerProvider provider) { }
+/// <summary>A logger factory whose every logger hands each line, all levels, to <see cref="Write"/>, one at a time.</summary>
+internal abstract class LineLoggerFactory : ILoggerFactory, ILogger
+{
+    private readonly object _gate = new();
 
-        public ILogger CreateLogger(string categoryName) => this;
+    public void AddProvider(ILoggerProvider provider) { }
 
-        public void Dispose() { }
+    public ILogger CreateLogger(string categoryName) => this;
 
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public void Dispose() { }
 
-        public bool IsEnabled(LogLevel logLevel) => true;
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        lock (_gate)
         {
-            lock (_gate)
+            Write(eventId, exception is null ? formatter(state, exception) : $"{formatter(state, exception)} {exception}");
+        }
+    }
+
+    protected abstract void Write(EventId eventId, string line);
+}
+
+/// <summary>Keeps every line with its event id, for a test that asserts what was logged.</summary>
+internal sealed class ListLoggerFactory : LineLoggerFactory
+{
+    private readonly List<(int Id, string Message)> _entries = [];
+
+    /// <summary>A snapshot of the lines so far.</summary>
+    public IReadOnlyList<(int Id, string Message)> Entries
+    {
+        get
+        {
+            lock (_entries)
             {
-                File.AppendAllText(path, $"{DateTime.UtcNow:HH:mm:ss.ffffff} [{Environment.CurrentManagedThreadId}] {formatter(state, exception)} {exception}\n");
+                return [.. _entries];
             }
+        }
+    }
+
+    protected override void Write(EventId eventId, string line)
+    {
+        lock (_entries)
+        {
+            _entries.Add((eventId.Id, line));
         }
     }
 }
