@@ -18,6 +18,9 @@ internal sealed class FakeThread
 
     public ulong Pc { get; set; }
 
+    /// <summary>rdi: what the last call that passed an argument passed.</summary>
+    public ulong FirstArgument { get; set; }
+
     /// <summary>Armed by StepOverBreakpoint: the next execution at this address runs the original instruction.</summary>
     public BreakpointPatch? StepOver { get; set; }
 

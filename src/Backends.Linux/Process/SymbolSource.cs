@@ -14,6 +14,15 @@ internal static class SymbolSource
     public static ISymbolTable CreateSymbolTable(ILinuxKernel kernel, int pid, IVictimMemory memory) =>
         new ProcMapsSymbolTable(kernel, pid, memory);
 
+    /// <summary>Main as the entry code at AT_ENTRY passes it to the C runtime (<see cref="StartCode"/>).</summary>
+    /// <exception cref="TracerException">The auxiliary vector cannot be read.</exception>
+    public static bool TryFindMainFromEntryCode(ILinuxKernel kernel, int pid, Func<ulong, byte[]> readText, out ulong main)
+    {
+        var entry = ProcAuxv.ReadOrThrow(kernel, pid).Entry;
+        main = 0;
+        return entry != 0 && StartCode.TryFindMain(readText(entry), entry, readText, out main);
+    }
+
     public static IRtldAgent? OpenRtldAgent(ILinuxKernel kernel, int pid, IVictimMemory memory, ISymbolTable symbols) =>
         GlibcRtldAgent.TryOpen(kernel, pid, memory, symbols);
 }

@@ -27,16 +27,7 @@ public static class GlibcRtldAgent
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(symbols);
-        ProcAuxv auxv;
-        try
-        {
-            auxv = ProcAuxv.Parse(kernel.ReadAuxv(pid));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", e) { IsGone = kernel.State(pid) is null };
-        }
-
+        var auxv = ProcAuxv.ReadOrThrow(kernel, pid);
         return auxv.InterpreterBase == 0 ? null : GlibcRtld.Open(memory, symbols, auxv);
     }
 }
