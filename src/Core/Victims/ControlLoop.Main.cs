@@ -39,7 +39,22 @@ internal sealed partial class ControlLoop
     private void FindMain(bool afterExec)
     {
         _mainSearch = MainSearch.Settled;
-        if (TryLookup("a.out", "main") is { } main)
+        bool hasMain;
+        ulong main;
+        try
+        {
+            hasMain = Process.Symbols.TryLookup("a.out", "main", out main);
+        }
+        catch (TracerException ex)
+        {
+            // The image cannot be read: a victim that exec'd a program its (unprivileged) tracer may not read, whose
+            // /proc files the kernel then gives to root, or one that died. Like any failed port call: log it and
+            // carry on, the next wait says why (lost, S2, or exited); no fallback stop is made up meanwhile.
+            Log.OperationFailed(_victim.Logger, _victim.Pid, "look up main", ex.Message);
+            return;
+        }
+
+        if (hasMain)
         {
             PlantMain(main, "the a.out`main symbol");
             return;
@@ -155,9 +170,6 @@ internal sealed partial class ControlLoop
         }
         catch (TracerException ex)
         {
-            // The image cannot be read: a victim that exec'd a program its (unprivileged) tracer may not read, whose
-            // /proc files the kernel then gives to root, or one that died. Like any failed port call: log it and
-            // carry on, the next wait says why (lost, S2, or exited).
             Log.OperationFailed(_victim.Logger, _victim.Pid, $"look up {symbol}", ex.Message);
             return null;
         }
