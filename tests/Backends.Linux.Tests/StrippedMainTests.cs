@@ -129,6 +129,29 @@ public sealed class StrippedMainTests : LinuxTestBase, IDisposable
     [Fact]
     [Trait("Spec", "S18")]
     [Trait("Issue", "17")]
+    public async Task A_string_passed_by_a_hand_written_start_is_not_taken_for_main()
+    {
+        // At -O2 _start is mov edi,"not main"; call say: a constant in rdi at the first call, but data, not code.
+        var source = Path.Combine(_dir, "says.c");
+        var path = Path.Combine(_dir, "says");
+        File.WriteAllText(source, """
+            __attribute__((noinline)) void say(const char *s) { __asm__ volatile("" : : "r"(s)); }
+            void _start(void) { say("not main"); __asm__ volatile("mov $60, %eax; xor %edi, %edi; syscall"); }
+            """);
+        FixturePrograms.Run(FixturePrograms.Compiler, "-O2", "-fno-pie", "-no-pie", "-static", "-nostdlib", "-s", "-o", path, source);
+        Assert.Matches(@"mov\s+\$0x[0-9a-f]+,%[er]di", FixturePrograms.Run("objdump", "-d", path));
+        await using var session = NewSession();
+        var (handle, milestones) = await CreateAt(session, path, Rendezvous.Main);
+
+        Assert.Equal(Rendezvous.Create, handle.Rendezvous);
+        Assert.Equal(Observe.AuxvEntry(handle.Pid), Observe.ProgramCounter(handle.Pid));
+        Assert.Empty(milestones);
+        await RunsToTheEnd(session, handle);
+    }
+
+    [Fact]
+    [Trait("Spec", "S18")]
+    [Trait("Issue", "17")]
     public async Task A_dynamic_program_whose_main_cannot_be_found_reports_the_postinit_rendezvous()
     {
         // No libc anywhere (so no __libc_start_main) and an entry point that passes nothing to anyone.
