@@ -48,6 +48,7 @@ public sealed class StrippedMainTests : LinuxTestBase, IDisposable
     [InlineData("loop", true)]
     [InlineData("loop-nopie", false)]
     [InlineData("loop-static", false)]
+    [InlineData("loop-static-pie", true)]
     [Trait("Spec", "S18")]
     [Trait("Issue", "17")]
     public async Task A_stripped_executable_stops_at_the_first_instruction_of_main(string fixture, bool pie)
