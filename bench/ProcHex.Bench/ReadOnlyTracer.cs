@@ -50,6 +50,10 @@ internal sealed class ReadOnlyTracer : IProcessTracer
 
         public IReadOnlyList<ThreadSnapshot> ReadThreads() => throw Unused();
 
+        public ulong ReadFirstArgument() => throw Unused();
+
+        public bool TryFindMainFromEntryCode(out ulong address) => throw Unused();
+
         public BreakpointPatch PlantBreakpoint(ulong address) => throw Unused();
 
         public void RemoveBreakpoint(BreakpointPatch patch) => throw Unused();

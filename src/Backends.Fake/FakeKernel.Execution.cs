@@ -122,6 +122,7 @@ public sealed partial class FakeKernel
             case FakeStep.Call call:
                 if (TryResolveSymbol(victim, call.ObjectName, call.Symbol, out var address))
                 {
+                    thread.FirstArgument = call.FirstArgument ?? thread.FirstArgument;
                     ExecuteInstruction(victim, thread, address);
                 }
                 else

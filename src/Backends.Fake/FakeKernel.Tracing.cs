@@ -334,6 +334,17 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>The first argument the reporting thread's last <see cref="FakeStep.Call"/> passed (0 when none did); it fails like a PC read.</summary>
+    internal ulong ReadFirstArgument(FakeProcess process)
+    {
+        lock (_gate)
+        {
+            var (victim, attachment) = Controlled(process, FakeOperation.ReadProgramCounter);
+            var thread = victim.FindThread(attachment.LastStop.ThreadId) ?? victim.Threads.FirstOrDefault();
+            return thread?.FirstArgument ?? throw Gone(victim, "no threads");
+        }
+    }
+
     /// <summary>Every thread with its PC: the fake kernel always knows where a thread is, running or not.</summary>
     internal IReadOnlyList<ThreadSnapshot> ReadThreads(FakeProcess process)
     {

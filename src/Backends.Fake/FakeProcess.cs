@@ -58,6 +58,15 @@ public sealed class FakeProcess : ITracedProcess
 
     public IReadOnlyList<ThreadSnapshot> ReadThreads() => _kernel.ReadThreads(this);
 
+    public ulong ReadFirstArgument() => _kernel.ReadFirstArgument(this);
+
+    /// <summary>Fake images have no machine code to decode: main is found by its symbol or through <c>__libc_start_main</c>.</summary>
+    public bool TryFindMainFromEntryCode(out ulong address)
+    {
+        address = 0;
+        return false;
+    }
+
     public BreakpointPatch PlantBreakpoint(ulong address) => _kernel.PlantBreakpoint(this, address);
 
     public void RemoveBreakpoint(BreakpointPatch patch) => _kernel.RemoveBreakpoint(this, patch);

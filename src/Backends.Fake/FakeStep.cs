@@ -13,8 +13,12 @@ public abstract record FakeStep
     /// <summary>Runs the instruction at an absolute address: an int3 there stops a traced victim and kills an untraced one.</summary>
     public sealed record Execute(ulong Address) : FakeStep;
 
-    /// <summary>Runs the first instruction of a function, found when the step runs; <paramref name="ObjectName"/> null searches every object.</summary>
-    public sealed record Call(string Symbol, string? ObjectName = null) : FakeStep;
+    /// <summary>
+    /// Runs the first instruction of a function, found when the step runs; <paramref name="ObjectName"/> null searches
+    /// every object. <paramref name="FirstArgument"/>, when given, is the thread's first argument register from then on
+    /// (what <see cref="ITracedProcess.ReadFirstArgument"/> reads at the function's entry).
+    /// </summary>
+    public sealed record Call(string Symbol, string? ObjectName = null, ulong? FirstArgument = null) : FakeStep;
 
     /// <summary>Repeats <paramref name="Body"/>; a negative count repeats forever.</summary>
     public sealed record Loop(int Count, IReadOnlyList<FakeStep> Body) : FakeStep;
@@ -78,6 +82,9 @@ public static class Steps
     public static FakeStep Execute(ulong address) => new FakeStep.Execute(address);
 
     public static FakeStep Call(string symbol, string? objectName = null) => new FakeStep.Call(symbol, objectName);
+
+    /// <summary>A call passing <paramref name="firstArgument"/>: <c>__libc_start_main(main, ...)</c>.</summary>
+    public static FakeStep CallWith(string symbol, ulong firstArgument, string? objectName = null) => new FakeStep.Call(symbol, objectName, firstArgument);
 
     public static FakeStep Loop(int count, params FakeStep[] body) => new FakeStep.Loop(count, body);
 

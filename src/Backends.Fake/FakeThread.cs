@@ -21,6 +21,9 @@ internal sealed class FakeThread
     /// <summary>What <see cref="FakeStep.SetRegisters"/> set last; rip is always <see cref="Pc"/>.</summary>
     public X64Registers Registers { get; set; }
 
+    /// <summary>rdi: what the last call that passed an argument passed.</summary>
+    public ulong FirstArgument { get; set; }
+
     /// <summary>Armed by StepOverBreakpoint: the next execution at this address runs the original instruction.</summary>
     public BreakpointPatch? StepOver { get; set; }
 

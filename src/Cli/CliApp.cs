@@ -56,7 +56,7 @@ internal static class CliApp
         var strict = StrictOption();
         var stopAt = new Option<string>("--stop-at")
         {
-            Description = "Where the breakpoints are planted: create, preinit, postinit or main (default: create, and each SPEC as soon as its object is loaded).",
+            Description = "Where the breakpoints are planted: create, preinit, postinit or main (default: create, and each SPEC as soon as its object is loaded). main needs no main symbol; where main cannot be found, the rendezvous reached is reported.",
             HelpName = "create|preinit|postinit|main",
         };
         stopAt.AcceptOnlyFromAmong(Rendezvous);

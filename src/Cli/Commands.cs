@@ -50,10 +50,7 @@ internal static class Commands
                 "created",
                 new JsonObject { ["pid"] = pid, ["argv"] = new JsonArray([.. command.Select(a => (JsonNode)a)]) },
                 $"pid {pid}: created {string.Join(' ', command)}");
-            reporter.Event(
-                "rendezvous",
-                new JsonObject { ["pid"] = pid, ["at"] = Name(stopAt) },
-                $"pid {pid}: stopped at {Name(stopAt)}");
+            ReportRendezvous(reporter, pid, stopAt, handle.Rendezvous ?? stopAt);
             await counter.PlantAtRendezvousAsync(handle);
             session.Continue(handle);
 
@@ -181,6 +178,28 @@ internal static class Commands
         {
             await session.ReleaseAsync(handle);
         }
+    }
+
+    /// <summary>
+    /// Where the victim really stopped: <c>"at"</c> is the rendezvous reached; when it is not the one asked for,
+    /// <c>"requested"</c> and <c>"reason"</c> say which was asked and why it could not be (no main found, no dynamic linker).
+    /// </summary>
+    private static void ReportRendezvous(Reporter reporter, int pid, Rendezvous asked, Rendezvous reached)
+    {
+        var json = new JsonObject { ["pid"] = pid, ["at"] = Name(reached) };
+        if (reached == asked)
+        {
+            reporter.Event("rendezvous", json, $"pid {pid}: stopped at {Name(reached)}");
+            return;
+        }
+
+        const string NoMain = "main could not be found (no main symbol, no __libc_start_main to read it from, entry code not recognised)";
+        var reason = asked == Rendezvous.Main
+            ? NoMain
+            : $"a static executable has no {Name(asked)} (no dynamic linker){(reached == Rendezvous.Main ? "" : " and " + NoMain)}";
+        json["requested"] = Name(asked);
+        json["reason"] = reason;
+        reporter.Event("rendezvous", json, $"pid {pid}: stopped at {Name(reached)}, not {Name(asked)}: {reason}");
     }
 
     public static string Name(Rendezvous rendezvous) => rendezvous switch

@@ -44,8 +44,8 @@ internal static partial class Log
     [LoggerMessage(13, LogLevel.Debug, "pid {Pid}: rtld: {Reason}")]
     public static partial void RtldUnavailable(ILogger logger, int pid, string reason);
 
-    [LoggerMessage(14, LogLevel.Debug, "pid {Pid}: failed to find a.out`main; {Fallback}")]
-    public static partial void NoMain(ILogger logger, int pid, string fallback);
+    [LoggerMessage(14, LogLevel.Debug, "pid {Pid}: main not found ({Reason}); {Fallback}")]
+    public static partial void NoMain(ILogger logger, int pid, string reason, string fallback);
 
     [LoggerMessage(15, LogLevel.Debug, "pid {Pid}: died ({Exit})")]
     public static partial void Died(ILogger logger, int pid, Ports.ExitStatus exit);
@@ -64,4 +64,10 @@ internal static partial class Log
 
     [LoggerMessage(20, LogLevel.Debug, "pid {Pid}: exec completed; breakpoints forgotten, image re-read")]
     public static partial void ExecCompleted(ILogger logger, int pid);
+
+    [LoggerMessage(60, LogLevel.Debug, "pid {Pid}: main at 0x{Address:x}, from {How}")]
+    public static partial void MainFound(ILogger logger, int pid, ulong address, string how);
+
+    [LoggerMessage(61, LogLevel.Debug, "pid {Pid}: {What}")]
+    public static partial void MainSearch(ILogger logger, int pid, string what);
 }

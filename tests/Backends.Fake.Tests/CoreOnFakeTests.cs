@@ -44,6 +44,7 @@ public class CoreOnFakeTests
             {
                 await using var session = new ProcHexSession(kit.Tracer);
                 var handle = await session.GrabAsync(pid);
+                Assert.Null(handle.Rendezvous);
                 var count = 0;
                 var threeHits = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 await session.SetBreakpointAsync(handle, "a.out`work", _ =>

@@ -59,6 +59,7 @@ public sealed class DynamicLinkerTests : LinuxTestBase
         session.MilestoneReached = m => milestones.Add(m.Kind);
         var handle = await CreateAt(session, "rendezvous", stopAt, "7");
         Assert.Equal(VictimState.Idle, handle.State);
+        Assert.Equal(stopAt, handle.Rendezvous);
         Assert.Equal('t', Observe.State(handle.Pid));
         var pc = Observe.ProgramCounter(handle.Pid);
 
@@ -177,6 +178,7 @@ public sealed class DynamicLinkerTests : LinuxTestBase
         session.MilestoneReached = m => milestones.Add(m.Kind);
         var handle = await CreateAt(session, "loop-static", Rendezvous.Preinit, "5");
         Assert.Equal(VictimState.Idle, handle.State);
+        Assert.Equal(Rendezvous.Main, handle.Rendezvous);
         Assert.Equal(handle.LookupSymbol("a.out`main"), Observe.ProgramCounter(handle.Pid));
         Assert.Equal([MilestoneKind.Main], milestones);
         Assert.Equal(0, Read(handle, "a.out`calls"));

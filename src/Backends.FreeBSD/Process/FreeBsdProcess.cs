@@ -412,6 +412,27 @@ internal sealed class FreeBsdProcess : ITracedProcess
         }
     }
 
+    public ulong ReadFirstArgument()
+    {
+        RequireControl();
+        lock (_gate)
+        {
+            RequireStopped("read the registers of");
+            return (ulong)_ptrace.GetRegs(_lastLwp).r_rdi;
+        }
+    }
+
+    /// <summary>
+    /// Not decoded on FreeBSD: its csu (<c>lib/csu/amd64/crt1_c.c</c>) has no <c>__libc_start_main</c> and passes
+    /// main to <c>__libc_start1</c> as its fifth argument (r8), through <c>_start1</c>: a different shape from glibc's
+    /// and musl's. A stripped FreeBSD executable stops at the closest rendezvous before main instead.
+    /// </summary>
+    public bool TryFindMainFromEntryCode(out ulong address)
+    {
+        address = 0;
+        return false;
+    }
+
     /// <summary>
     /// FreeBSD lists a process's LWPs and their registers through ptrace only while it is traced and stopped; a
     /// read-only or running victim would need sysctl KERN_PROC_INC_THREAD, not wired yet, so that is a clear error.

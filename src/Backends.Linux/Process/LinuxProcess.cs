@@ -338,6 +338,34 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         return _owner.Invoke(() => Registers.ToNeutral(GetRegs(threadId)));
     }
 
+    public ulong ReadFirstArgument()
+    {
+        ThrowIfReadOnly();
+        return _owner.Invoke(() => GetRegs(_currentTid).rdi);
+    }
+
+    public bool TryFindMainFromEntryCode(out ulong address) =>
+        SymbolSource.TryFindMainFromEntryCode(Kernel, Pid, ReadOriginalText, out address);
+
+    /// <summary>Up to <see cref="StartCode.WindowSize"/> bytes of text at <paramref name="address"/> as they were before our breakpoints.</summary>
+    private byte[] ReadOriginalText(ulong address)
+    {
+        var text = new byte[StartCode.WindowSize];
+        var n = ReadMemory(address, text);
+        return _owner.Invoke(() =>
+        {
+            foreach (var (at, original) in _planted)
+            {
+                if (at >= address && at - address < (ulong)n)
+                {
+                    text[at - address] = original;
+                }
+            }
+
+            return text[..n];
+        });
+    }
+
     /// <summary>From /proc: any thread, read-only handle or not, is listed without a ptrace call or a stop.</summary>
     public IReadOnlyList<ThreadSnapshot> ReadThreads() => Kernel.ThreadSnapshots(Pid);
 

@@ -27,16 +27,7 @@ public static class GlibcRtldAgent
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(symbols);
-        ProcAuxv auxv;
-        try
-        {
-            auxv = ProcAuxv.Parse(kernel.ReadAuxv(pid));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", kernel.State(pid) is null ? TracerErrorKind.Gone : TracerErrorKind.Failed, 0, e);
-        }
-
+        var auxv = ProcAuxv.ReadOrThrow(kernel, pid);
         return auxv.InterpreterBase == 0 ? null : GlibcRtld.Open(memory, symbols, auxv);
     }
 }

@@ -28,6 +28,20 @@ public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong
     /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
     public static ProcAuxv Read(int pid) => Parse(LinuxKernel.Instance.ReadAuxv(pid));
 
+    /// <summary>Reads /proc/PID/auxv through <paramref name="kernel"/>, a failure as a port error.</summary>
+    /// <exception cref="Ports.TracerException">The vector cannot be read (the process is gone, or not ours to see).</exception>
+    internal static ProcAuxv ReadOrThrow(ILinuxKernel kernel, int pid)
+    {
+        try
+        {
+            return Parse(kernel.ReadAuxv(pid));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Ports.TracerException($"cannot read the auxiliary vector of pid {pid}: {e.Message}", kernel.State(pid) is null ? Ports.TracerErrorKind.Gone : Ports.TracerErrorKind.Failed, 0, e);
+        }
+    }
+
     /// <summary>Parses 64-bit (type, value) pairs up to AT_NULL or the end of the bytes.</summary>
     public static ProcAuxv Parse(ReadOnlySpan<byte> bytes)
     {

@@ -51,6 +51,20 @@ public static class ProcMaps
     /// <exception cref="FormatException">A line does not have the maps format.</exception>
     public static IReadOnlyList<ProcMapsEntry> Read(int pid) => Parse(LinuxKernel.Instance.ReadMaps(pid));
 
+    /// <summary>Reads /proc/PID/maps through <paramref name="kernel"/>, a failure as a port error.</summary>
+    /// <exception cref="Ports.TracerException">The mappings cannot be read (the process is gone, or not ours to see).</exception>
+    internal static IReadOnlyList<ProcMapsEntry> ReadOrThrow(ILinuxKernel kernel, int pid)
+    {
+        try
+        {
+            return Parse(kernel.ReadMaps(pid));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Ports.TracerException($"cannot read the mappings of pid {pid}: {e.Message}", kernel.State(pid) is null ? Ports.TracerErrorKind.Gone : Ports.TracerErrorKind.Failed, 0, e);
+        }
+    }
+
     public static IReadOnlyList<ProcMapsEntry> Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);

@@ -100,15 +100,7 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
 
     private List<MappedObject> Discover()
     {
-        IReadOnlyList<ProcMapsEntry> maps;
-        try
-        {
-            maps = ProcMaps.Parse(_kernel.ReadMaps(Pid));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TracerException($"cannot read the mappings of pid {Pid}: {e.Message}", _kernel.State(Pid) is null ? TracerErrorKind.Gone : TracerErrorKind.Failed, 0, e);
-        }
+        var maps = ProcMaps.ReadOrThrow(_kernel, Pid);
 
         var auxv = ReadAuxv();
         Volatile.Write(ref _auxv, new StrongBox<ProcAuxv>(auxv));

@@ -19,6 +19,14 @@ public sealed class ProcessHandle
     /// <summary>Where the victim is in its lifecycle now.</summary>
     public VictimState State => Victim.State;
 
+    /// <summary>
+    /// Where a created victim waited for its first Continue: the rendezvous asked for, or the one it stopped at
+    /// instead when that one cannot be reached. A static executable has no preinit or postinit (it stops at main);
+    /// when main cannot be found (no main symbol, no <c>__libc_start_main</c>, entry code not recognised) it stops
+    /// at postinit, or at create for a static executable. Null for a grabbed victim.
+    /// </summary>
+    public Rendezvous? Rendezvous => Victim.RendezvousReached;
+
     /// <summary>How it ended, once <see cref="State"/> is Undead.</summary>
     public ExitStatus? Exit => Victim.Exit;
 

@@ -12,7 +12,11 @@ public enum Rendezvous
     /// <summary>Library initializers done, the executable's entry point not yet run.</summary>
     Postinit,
 
-    /// <summary>At the first instruction of <c>main</c>.</summary>
+    /// <summary>
+    /// At the first instruction of <c>main</c>, found without a <c>main</c> symbol too (from
+    /// <c>__libc_start_main</c>'s first argument, or the entry code). Where it cannot be found the victim stops at the
+    /// closest rendezvous before it, which <see cref="ProcessHandle.Rendezvous"/> names.
+    /// </summary>
     Main,
 }
 

@@ -66,15 +66,34 @@ internal sealed class BreakpointSet
         }
 
         site.RemoveClient(client);
-        if (site.IsUnused)
-        {
-            if (site.Active && restoreText)
-            {
-                TryRemove(site);
-            }
+        DropIfUnused(site, restoreText);
+    }
 
-            _sites.Remove(site.Address);
+    /// <summary>Drops an internal role; a site nobody wants any more gets its original text back, if the text is in reach.</summary>
+    public void RemoveRole(ulong address, SiteRoles role, bool restoreText)
+    {
+        if (!_sites.TryGetValue(address, out var site))
+        {
+            return;
         }
+
+        site.Roles &= ~role;
+        DropIfUnused(site, restoreText);
+    }
+
+    private void DropIfUnused(BreakpointSite site, bool restoreText)
+    {
+        if (!site.IsUnused)
+        {
+            return;
+        }
+
+        if (site.Active && restoreText)
+        {
+            TryRemove(site);
+        }
+
+        _sites.Remove(site.Address);
     }
 
     /// <summary>Retries every inactive breakpoint (bpenable).</summary>

@@ -13,6 +13,9 @@ internal enum SiteRoles
 
     /// <summary>A dynamic-linker event address (S17).</summary>
     Rtld = 2,
+
+    /// <summary><c>__libc_start_main</c>, whose first argument is main, in an executable without a main symbol (S18).</summary>
+    LibcStartMain = 4,
 }
 
 /// <summary>

@@ -62,6 +62,22 @@ public interface ITracedProcess : IDisposable
     X64Registers ReadRegisters(int threadId);
 
     /// <summary>
+    /// The first integer argument of the thread that reported the last stop, where the calling convention passes it
+    /// (rdi on x86-64). Read at a function's first instruction it is what the caller passed: dtrace-utils reads
+    /// <c>__libc_start_main</c>'s to find <c>main</c> (<c>Pread_first_arg</c>).
+    /// </summary>
+    /// <exception cref="TracerException">The registers could not be read.</exception>
+    ulong ReadFirstArgument();
+
+    /// <summary>
+    /// The address of <c>main</c> as the executable's entry code (at AT_ENTRY) hands it to the C runtime, for
+    /// executables with neither a <c>main</c> symbol nor a <c>__libc_start_main</c> to break on (stripped static
+    /// ones). The code is read as it was before any breakpoint; false when it has no shape the backend knows.
+    /// </summary>
+    /// <exception cref="TracerException">The auxiliary vector or the text could not be read.</exception>
+    bool TryFindMainFromEntryCode(out ulong address);
+
+    /// <summary>
     /// The victim's threads as they are now, without stopping any: each with its user program counter where the OS
     /// can tell it (a thread that is blocked or stopped), null while it runs. Serves read-only handles too.
     /// </summary>

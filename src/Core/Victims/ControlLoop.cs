@@ -14,7 +14,7 @@ namespace ProcHex.Victims;
 /// (S13, S21). Port calls that throw <see cref="TracerException"/> are logged and the loop carries on: the
 /// next wait reports the death that usually caused them.
 /// </remarks>
-internal sealed class ControlLoop
+internal sealed partial class ControlLoop
 {
     private readonly Victim _victim;
     private readonly IControlHost _host;
@@ -224,6 +224,11 @@ internal sealed class ControlLoop
             await OnRtldEventAsync(stop.ThreadId);
         }
 
+        if ((site.Roles & SiteRoles.LibcStartMain) != 0)
+        {
+            await OnLibcStartMainAsync(site);
+        }
+
         if ((site.Roles & SiteRoles.Main) != 0)
         {
             Report(MilestoneKind.Main, stop.ThreadId);
@@ -286,6 +291,11 @@ internal sealed class ControlLoop
         var removed = ReportLibraryChanges(message.Kind);
         _victim.PendingBreakpoints.InitialLibrariesLoaded = true;
         _victim.PendingBreakpoints.OnLibrariesChanged(_victim, _host, removed);
+        if (message.Kind == RtldEventKind.Preinit)
+        {
+            OnInitialLibraries();
+        }
+
         switch (message.Kind)
         {
             case RtldEventKind.Preinit:
@@ -346,7 +356,7 @@ internal sealed class ControlLoop
     }
 
     /// <summary>
-    /// Enables rtld events and plants their breakpoints and a.out`main's, after attach or after an exec
+    /// Enables rtld events and plants their breakpoints, and looks for main, after attach or after an exec
     /// (which first drops every breakpoint, restoring only those planted into the new image, and re-reads it).
     /// </summary>
     private void AttachToImage(bool afterExec)
@@ -370,33 +380,7 @@ internal sealed class ControlLoop
             _victim.StopMask.Replace(StopEvents.Postinit, StopEvents.Main);
         }
 
-        bool hasMain;
-        ulong main;
-        try
-        {
-            hasMain = Process.Symbols.TryLookup("a.out", "main", out main);
-        }
-        catch (TracerException ex)
-        {
-            // The image cannot be read: a victim that exec'd a program its (unprivileged) tracer may not read, whose
-            // /proc files the kernel then gives to root, or one that died. Like any failed port call: log it and
-            // carry on, the next wait says why (lost, S2, or exited).
-            Log.OperationFailed(_victim.Logger, _victim.Pid, "look up main", ex.Message);
-            return;
-        }
-
-        if (hasMain)
-        {
-            _victim.Breakpoints.Add(main, SiteRoles.Main, client: null, plant: true);
-        }
-        else
-        {
-            var fallback = _victim.StopMask.IsRequested(StopEvents.Main)
-                ? "the main rendezvous becomes the first stop"
-                : "no main stop";
-            Log.NoMain(_victim.Logger, _victim.Pid, fallback);
-            _victim.StopMask.Replace(StopEvents.Main, StopEvents.Create | StopEvents.Grab);
-        }
+        FindMain(afterExec);
     }
 
     private IRtldAgent? OpenRtld()
@@ -449,6 +433,11 @@ internal sealed class ControlLoop
         _victim.Lifecycle.Fire(VictimTrigger.Park);
         Log.Parked(_victim.Logger, _victim.Pid, why);
         var idle = _victim.BeginIdle();
+        if (!_victim.FirstRendezvous.Task.IsCompleted)
+        {
+            _victim.RendezvousReached = RendezvousOf(why);
+        }
+
         _victim.FirstRendezvous.TrySetResult(true);
 
         _victim.Lock.Release(_flow);

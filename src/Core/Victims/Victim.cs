@@ -67,6 +67,12 @@ internal sealed class Victim
     /// <summary>The control loop, or null for read-only and monitor-less grabs.</summary>
     public Task? ControlLoop { get; set; }
 
+    /// <summary>
+    /// The rendezvous the victim first parked at: the one asked for, or the one it stopped at instead when that one
+    /// cannot be reached (no main found, no dynamic linker). Null until then, and for a grab.
+    /// </summary>
+    public Rendezvous? RendezvousReached { get; set; }
+
     /// <summary>Completes when the victim first parks idle (true) or the control loop ends before that (false).</summary>
     public TaskCompletionSource<bool> FirstRendezvous { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
