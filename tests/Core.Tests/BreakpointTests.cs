@@ -292,19 +292,22 @@ public sealed class BreakpointTests
         var contended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         handle.Victim.Lock.Contended = () => contended.TrySetResult();
 
-        var scope = await session.LockAsync(handle);
-        Assert.True(bp.IsActive);
         Task<bool> reader;
-        using (ExecutionContext.SuppressFlow())
+        bool readerWaited;
+        using (await session.LockAsync(handle))
         {
-            reader = Task.Run(() => bp.IsActive);
+            Assert.True(bp.IsActive);
+            using (ExecutionContext.SuppressFlow())
+            {
+                reader = Task.Run(() => bp.IsActive);
+            }
+
+            readerWaited = await Task.WhenAny(contended.Task, Task.Delay(TimeSpan.FromSeconds(10))) == contended.Task;
+            await session.RemoveBreakpointAsync(bp);
+            Assert.False(bp.IsActive);
         }
 
-        await contended.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await session.RemoveBreakpointAsync(bp);
-        Assert.False(bp.IsActive);
-        scope.Dispose();
-
+        Assert.True(readerWaited, "the reader did not wait for the lock the client held");
         Assert.False(await reader.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 }
