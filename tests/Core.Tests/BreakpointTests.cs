@@ -219,4 +219,95 @@ public sealed class BreakpointTests
         script.Process.Received(3).Resume();
         Assert.Equal(VictimState.Running, handle.State);
     }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    [Trait("Spec", "S21")]
+    public async Task IsActive_read_in_a_handler_does_not_wait_for_the_lock_its_loop_holds_and_sees_the_handlers_removal()
+    {
+        // Issue 16 item 5: IsActive reads under the victim lock; the loop holds it while handlers run.
+        var tracer = new TracerScript();
+        var (session, handle, script) = await RunningVictimAsync(tracer);
+        await using var _ = session;
+        var seen = new List<bool>();
+        ClientBreakpoint? bp = null;
+        bp = await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ =>
+        {
+            seen.Add(bp!.IsActive);
+            session.RemoveBreakpointAsync(bp).GetAwaiter().GetResult();
+            seen.Add(bp.IsActive);
+        });
+
+        script.HitBreakpoint(PortScript.WorkAddress);
+        await script.WaitForWaitsAsync(2); // a handler blocked on the lock would keep the loop from its next wait
+
+        Assert.Equal([true, false], seen);
+        Assert.False(bp.IsActive);
+    }
+
+    [Fact]
+    [Trait("Spec", "S14")]
+    [Trait("Spec", "S21")]
+    public async Task IsActive_read_on_another_flow_waits_for_the_loop_and_sees_a_removal_made_under_the_lock_whole()
+    {
+        // Issue 16 item 5: while the loop runs a handler that removes the breakpoint, a reader elsewhere must wait
+        // for the lock (the hook says it is waiting) and then see the removal, not the state before or half of it.
+        var tracer = new TracerScript();
+        var (session, handle, script) = await RunningVictimAsync(tracer);
+        await using var _ = session;
+        var contended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        handle.Victim.Lock.Contended = () => contended.TrySetResult();
+        Task<bool>? reader = null;
+        var readerWaited = false;
+        ClientBreakpoint? bp = null;
+        bp = await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ =>
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                // A flow of its own (not the loop's), as any other part of a tracer would be.
+                reader = Task.Run(() => bp!.IsActive);
+            }
+
+            readerWaited = contended.Task.Wait(TimeSpan.FromSeconds(10));
+            session.RemoveBreakpointAsync(bp!).GetAwaiter().GetResult();
+        });
+
+        script.HitBreakpoint(PortScript.WorkAddress);
+        await script.WaitForWaitsAsync(2);
+
+        Assert.True(readerWaited, "the reader did not wait for the lock the control loop held");
+        Assert.False(await reader!.WaitAsync(TimeSpan.FromSeconds(10)));
+        script.Process.Received(1).RemoveBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
+    }
+
+    [Fact]
+    [Trait("Spec", "S21")]
+    public async Task IsActive_read_by_the_client_holding_the_lock_answers_at_once_and_others_wait_for_its_unlock()
+    {
+        // Issue 16 item 5: a client between Lock and Unlock reads without deadlocking on its own lock.
+        var tracer = new TracerScript();
+        var (session, handle, script) = await RunningVictimAsync(tracer);
+        await using var _ = session;
+        var bp = await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ => { });
+        var contended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        handle.Victim.Lock.Contended = () => contended.TrySetResult();
+
+        Task<bool> reader;
+        bool readerWaited;
+        using (await session.LockAsync(handle))
+        {
+            Assert.True(bp.IsActive);
+            using (ExecutionContext.SuppressFlow())
+            {
+                reader = Task.Run(() => bp.IsActive);
+            }
+
+            readerWaited = await Task.WhenAny(contended.Task, Task.Delay(TimeSpan.FromSeconds(10))) == contended.Task;
+            await session.RemoveBreakpointAsync(bp);
+            Assert.False(bp.IsActive);
+        }
+
+        Assert.True(readerWaited, "the reader did not wait for the lock the client held");
+        Assert.False(await reader.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
 }

@@ -5,7 +5,7 @@ namespace ProcHex.Victims;
 /// tasks, not threads) and owned by a logical flow rather than a thread: a flow that already holds it may call
 /// ProcHex again without deadlocking, but asking to lock it a second time is a <see cref="LockMisuseException"/>.
 /// </summary>
-#pragma warning disable CA1001 // The semaphore never allocates a wait handle (only WaitAsync is used), so there is nothing to dispose.
+#pragma warning disable CA1001 // The semaphore never allocates a wait handle (WaitAsync and Wait do not; only AvailableWaitHandle would), so there is nothing to dispose.
 internal sealed class VictimLock
 #pragma warning restore CA1001
 {
@@ -59,6 +59,36 @@ internal sealed class VictimLock
 
         var operation = new object();
         await AcquireAsync(operation);
+        return new Scope(this, operation);
+    }
+
+    /// <summary>
+    /// Called when <see cref="Enter"/> finds the lock held by another flow, just before it blocks: lets a test know,
+    /// without sleeping, that a reader is waiting for the holder.
+    /// </summary>
+    internal Action? Contended { get; set; }
+
+    /// <summary>
+    /// Enters synchronously, for a read that cannot await (a property such as <see cref="ClientBreakpoint.IsActive"/>),
+    /// unless the flow already holds the lock: then, as in <see cref="EnterAsync"/>, the scope is a no-op, which is
+    /// what keeps a breakpoint handler (run by the control loop, which holds the lock) from deadlocking on it.
+    /// Another flow's hold blocks the calling thread until released.
+    /// </summary>
+    public Scope Enter(object flow)
+    {
+        if (IsHeldBy(flow))
+        {
+            return default;
+        }
+
+        var operation = new object();
+        if (!_gate.Wait(0))
+        {
+            Contended?.Invoke();
+            _gate.Wait();
+        }
+
+        Volatile.Write(ref _owner, operation);
         return new Scope(this, operation);
     }
 
