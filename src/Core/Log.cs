@@ -64,4 +64,7 @@ internal static partial class Log
 
     [LoggerMessage(20, LogLevel.Debug, "pid {Pid}: exec completed; breakpoints forgotten, image re-read")]
     public static partial void ExecCompleted(ILogger logger, int pid);
+
+    [LoggerMessage(21, LogLevel.Debug, "pid {Pid}: indirect function {Name} (resolver 0x{Resolver:x}) is implemented at 0x{Implementation:x}, found {How}")]
+    public static partial void IndirectFunctionResolved(ILogger logger, int pid, string name, ulong resolver, ulong implementation, string how);
 }
