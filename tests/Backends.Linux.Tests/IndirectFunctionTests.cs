@@ -63,6 +63,31 @@ public sealed class IndirectFunctionTests : LinuxTestBase
     }
 
     [Theory]
+    [InlineData(Rendezvous.Create)]
+    [InlineData(Rendezvous.Main)]
+    public async Task A_static_executables_indirect_functions_wait_for_main_and_then_count_every_call(Rendezvous stopAt)
+    {
+        await using var session = NewSession();
+        var path = FixturePrograms.PathOf("ifunc-static");
+        var handle = await session.CreateAsync(path, [path, "40"], new CreateOptions { StopAt = stopAt });
+        TrackPid(handle.Pid);
+        var specs = new Dictionary<string, PendingBreakpoint>();
+        foreach (var spec in (string[])["strlen", "memset", "own"])
+        {
+            specs[spec] = await session.SetPendingBreakpointAsync(handle, spec, static _ => { });
+        }
+
+        // Before main the IRELATIVE slots are unfilled and cpu_features is zero: no resolver may run yet.
+        Assert.All(specs.Values, b => Assert.Equal(stopAt == Rendezvous.Main ? PendingBreakpointState.Planted : PendingBreakpointState.Pending, b.State));
+        session.Continue(handle);
+
+        var note = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal((NotificationKind.Exited, 0), (note!.Kind, note.Exit!.Value.Code));
+        Assert.All(specs, s => Assert.True(s.Value.Hits == 40, $"{s.Key}: {s.Value.Hits} hits"));
+        Assert.Equal("ifunc-static`own_impl", Assert.Single(specs["own"].EverPlanted).Implementation);
+    }
+
+    [Theory]
     [InlineData(null, "pick_a")]
     [InlineData("b", "pick_b")]
     public async Task A_fixture_librarys_own_indirect_function_is_planted_on_the_implementation_its_resolver_picked(string? choice, string implementation)
