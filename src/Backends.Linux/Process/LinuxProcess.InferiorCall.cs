@@ -23,7 +23,8 @@ namespace ProcHex.Backends.Linux;
 /// line) and stays held until the core's next <see cref="Resume"/>; the calling thread is the one that reported the last
 /// stop. Every planted trap is taken out of the text for the call (so the function never meets one of ours and nobody
 /// misses a hit, since nobody else runs) and put back after.</para>
-/// <para><b>The frame.</b> The thread's registers are saved whole; the call gets rip = the function, rdi = AT_HWCAP
+/// <para><b>The frame.</b> The thread's registers are saved whole (the general ones and the XSAVE area: a resolver
+/// compiled with vector instructions may use xmm/ymm registers); the call gets rip = the function, rdi = AT_HWCAP
 /// (what gdb passes; glibc's x86-64 <c>elf_ifunc_invoke</c> passes nothing, and its resolvers read cpu_features instead,
 /// so the argument is harmless), rax = 0, DF and TF clear, orig_rax = -1 (so a thread stopped inside a system call is
 /// not restarted into it by the resume), and rsp 16-byte aligned below the red zone minus one push: the return address,
@@ -75,6 +76,7 @@ internal sealed partial class LinuxProcess
         }
 
         var saved = GetRegs(tid);
+        var vector = SaveExtendedState(tid);
         var returnAddress = auxv.Entry;
         var frame = ((saved.rsp - CallFrameGap) & ~0xfUL) - 8;
         var stack = SaveStack(frame - CallStackScratch, saved.rsp);
@@ -101,7 +103,7 @@ internal sealed partial class LinuxProcess
             call.eflags &= ~(DirectionFlag | TrapFlag);
             SetRegs(tid, call);
             var result = RunCall(thread, address, returnAddress + 1, timeout);
-            Restore(tid, saved, stack);
+            Restore(tid, saved, vector, stack);
             restored = true;
             return result;
         }
@@ -111,7 +113,7 @@ internal sealed partial class LinuxProcess
             {
                 if (!restored)
                 {
-                    Restore(tid, saved, stack);
+                    Restore(tid, saved, vector, stack);
                 }
 
                 _memory.Write(returnAddress, [returnByte]);
@@ -204,13 +206,25 @@ internal sealed partial class LinuxProcess
         return _owner.WaitFor(tid);
     }
 
-    private void Restore(int tid, in Interop.UserRegs saved, List<(ulong Address, byte[] Bytes)> stack)
+    private void Restore(int tid, in Interop.UserRegs saved, byte[]? vector, List<(ulong Address, byte[] Bytes)> stack)
     {
         SetRegs(tid, saved);
+        if (vector is not null && Kernel.SetExtendedState(tid, vector) is var errno and not 0)
+        {
+            throw new InferiorCallException($"pid {Pid}: thread {tid}'s vector registers could not be restored after a call", errno);
+        }
+
         foreach (var (address, bytes) in stack)
         {
             _memory.Write(address, bytes);
         }
+    }
+
+    /// <summary>The x87/SSE/AVX state (the XSAVE area; 16 KiB holds any current CPU's); null when the kernel will not say.</summary>
+    private byte[]? SaveExtendedState(int tid)
+    {
+        var buffer = new byte[16 * 1024];
+        return Kernel.GetExtendedState(tid, buffer, out var length) == 0 ? buffer[..length] : null;
     }
 
     /// <summary>The readable pages of [<paramref name="low"/>, <paramref name="high"/>), read from the top down.</summary>
