@@ -84,7 +84,7 @@ public sealed class IndirectFunctionTests
     }
 
     [Fact]
-    public async Task A_resolver_answer_outside_the_defining_object_is_refused()
+    public async Task A_resolver_answer_outside_every_loaded_object_is_refused()
     {
         var (session, handle, script, changes) = await Grabbed(0);
         await using var _ = session;
@@ -93,7 +93,7 @@ public sealed class IndirectFunctionTests
         var breakpoint = await session.SetPendingBreakpointAsync(handle, "work", static _ => { });
 
         Assert.Equal(PendingBreakpointState.Pending, breakpoint.State);
-        Assert.Contains("returned 0x7fff00000000, which is not code of victim", Assert.Single(changes).Reason, StringComparison.Ordinal);
+        Assert.Contains("returned 0x7fff00000000, which is not code of any loaded object", Assert.Single(changes).Reason, StringComparison.Ordinal);
     }
 
     [Fact]

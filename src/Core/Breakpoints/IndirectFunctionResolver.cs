@@ -71,9 +71,11 @@ internal sealed class IndirectFunctionResolver
             return null;
         }
 
-        if (!function.IsImplementation(returned))
+        // A slot may hold another object's function (an interposed definition bound instead); what the resolver itself
+        // returns is this function's implementation wherever it lives, as long as it is in a loaded object.
+        if (!function.IsImplementation(returned) && !IsElsewhereLoaded(victim.Process.Symbols, function, returned))
         {
-            why = $"{function.Name} is a GNU indirect function (IFUNC) of {function.ObjectName}, and its resolver returned 0x{returned:x}, which is not code of {function.ObjectName}";
+            why = $"{function.Name} is a GNU indirect function (IFUNC) of {function.ObjectName}, and its resolver returned 0x{returned:x}, which is not code of any loaded object";
             return null;
         }
 
@@ -85,6 +87,18 @@ internal sealed class IndirectFunctionResolver
         _cache[function.Resolver] = implementation;
         Log.IndirectFunctionResolved(victim.Logger, victim.Pid, function.Name, function.Resolver, implementation, how);
         return implementation;
+    }
+
+    private static bool IsElsewhereLoaded(ISymbolTable symbols, IndirectFunction function, ulong address)
+    {
+        try
+        {
+            return address != function.Resolver && !function.Unbound.Any(r => r.Contains(address)) && symbols.TryResolve(address, out _);
+        }
+        catch (TracerException)
+        {
+            return false;
+        }
     }
 
     private static bool TryRead(ITracedProcess process, ulong address, Span<byte> destination)

@@ -44,7 +44,7 @@ public interface ISymbolTable
 /// <param name="Name">The symbol.</param>
 /// <param name="Resolver">The resolver's address (the symbol's value plus the load bias).</param>
 /// <param name="ObjectName">The object that defines it.</param>
-/// <param name="Code">The defining object's extent: an implementation outside it is not this function's.</param>
+/// <param name="Code">The defining object's extent: a slot whose value lies outside it was bound to another definition (interposed).</param>
 /// <param name="Slots">Addresses of GOT slots that hold the implementation's address once bound.</param>
 /// <param name="Unbound">
 /// The PLT sections of the objects holding those slots: a lazily bound slot not yet used points in there, not at the
