@@ -113,11 +113,14 @@ internal sealed class SpecCounter
                 ["location"] = locations[0],
                 ["sites"] = change.Sites.Count,
                 ["image"] = first.Image,
+                ["implementation"] = first.Implementation,
             },
             text);
     }
 
-    private string Location(PlantedSymbol site) => $"{site.ObjectName}`{_show(site.Symbol)}";
+    /// <summary><c>libc.so.6`malloc</c>; a GNU indirect function with the implementation its resolver chose: <c>strlen → libc.so.6`__strlen_avx2</c>.</summary>
+    private string Location(PlantedSymbol site) =>
+        site.Implementation is { } implementation ? $"{_show(site.Symbol)} → {implementation}" : $"{site.ObjectName}`{_show(site.Symbol)}";
 
     private SpecCount Count(Entry entry)
     {

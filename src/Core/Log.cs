@@ -70,4 +70,7 @@ internal static partial class Log
 
     [LoggerMessage(61, LogLevel.Debug, "pid {Pid}: {What}")]
     public static partial void MainSearch(ILogger logger, int pid, string what);
+
+    [LoggerMessage(21, LogLevel.Debug, "pid {Pid}: indirect function {Name} (resolver 0x{Resolver:x}) is implemented at 0x{Implementation:x}, found {How}")]
+    public static partial void IndirectFunctionResolved(ILogger logger, int pid, string name, ulong resolver, ulong implementation, string how);
 }

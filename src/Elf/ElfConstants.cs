@@ -25,8 +25,20 @@ internal static class ElfConstants
 
     public const uint SHT_SYMTAB = 2;
     public const uint SHT_STRTAB = 3;
+    public const uint SHT_RELA = 4;
     public const uint SHT_NOBITS = 8;
     public const uint SHT_DYNSYM = 11;
+    public const uint SHT_GNU_VERSYM = 0x6fffffff;
+
+    /// <summary>The bit of a .gnu.version entry that marks a non-default (compat) version.</summary>
+    public const ushort VersionHidden = 0x8000;
+
+    /// <summary>x86-64 relocation types that fill a GOT slot with a function's final address.</summary>
+    public const uint R_X86_64_GLOB_DAT = 6;
+    public const uint R_X86_64_JUMP_SLOT = 7;
+    public const uint R_X86_64_IRELATIVE = 37;
+
+    public const int Elf64RelaSize = 24;
 
     public const long DT_NULL = 0;
     public const long DT_NEEDED = 1;

@@ -30,8 +30,11 @@ public sealed class ElfFile
         ElfDynamicEntry[] dynamic,
         string? interpreter,
         string? soName,
-        ElfSymbolTable symbols)
+        ElfSymbolTable symbols,
+        ElfRelocation[] relocations)
     {
+        Relocations = relocations;
+        LazyBindingStubs = [.. sections.Where(s => s.Name is ".plt" or ".plt.sec" or ".plt.got" or ".iplt").Select(s => (s.Address, s.Size))];
         Name = name;
         Header = header;
         _programHeaders = programHeaders;
@@ -51,6 +54,17 @@ public sealed class ElfFile
 
     /// <summary>Section headers; empty when read from a loaded image (sections are not mapped).</summary>
     public IReadOnlyList<ElfSection> Sections { get; }
+
+    /// <summary>
+    /// The GLOB_DAT, JUMP_SLOT and IRELATIVE relocations of the object's RELA sections (read from the section headers;
+    /// empty when the image was read from memory).
+    /// </summary>
+    public IReadOnlyList<ElfRelocation> Relocations { get; }
+
+    /// <summary>
+    /// The PLT sections (linked addresses and sizes): a GOT slot that still points in here has not been bound yet.
+    /// </summary>
+    public IReadOnlyList<(ulong Address, ulong Size)> LazyBindingStubs { get; }
 
     /// <summary>The dynamic section up to DT_NULL; empty for a static executable.</summary>
     public IReadOnlyList<ElfDynamicEntry> DynamicEntries => _dynamic;
@@ -157,7 +171,7 @@ public sealed class ElfFile
             }
         }
 
-        return new ElfFile(name, header, segments, [], dynamic, interpreter, soName, symbols);
+        return new ElfFile(name, header, segments, [], dynamic, interpreter, soName, symbols, []);
     }
 
     /// <summary>
@@ -231,7 +245,7 @@ public sealed class ElfFile
             interpreter = ReadTerminatedString(source, interp.Offset, Math.Min(interp.FileSize, MaxInterpreterLength), "PT_INTERP");
         }
 
-        return new ElfFile(source.Name, header, segments, sections, dynamic, interpreter, ReadSoName(source, segments, dynamic), new ElfSymbolTable(list));
+        return new ElfFile(source.Name, header, segments, sections, dynamic, interpreter, ReadSoName(source, segments, dynamic), new ElfSymbolTable(list), ReadRelocations(source, sections));
     }
 
     private static ElfHeader ReadHeader(ElfSource source)
@@ -425,10 +439,37 @@ public sealed class ElfFile
 
         var strings = source.ReadArray(stringSection.Offset, stringSection.Size, $"string table {section.Link} ({stringSection.Name})", MaxStringTableSize);
         var table = source.ReadArray(section.Offset, count * entrySize, $"section {index} ({section.Name})", MaxTableBytes);
-        DecodeSymbols(source, table, (int)entrySize, strings, kind, symbols);
+        DecodeSymbols(source, table, (int)entrySize, strings, kind, symbols, ReadHiddenVersions(source, sections, index, count));
     }
 
-    private static void DecodeSymbols(ElfSource source, byte[] table, int entrySize, byte[] strings, string kind, List<ElfSymbol> symbols)
+    /// <summary>
+    /// Which entries of the dynamic symbol table <paramref name="index"/> are hidden (compat) versions, from its
+    /// .gnu.version section: libc's <c>memcpy@GLIBC_2.2.5</c> beside the default <c>memcpy@@GLIBC_2.14</c>, both named
+    /// "memcpy" in .dynsym. Null when the object has no version table for it.
+    /// </summary>
+    private static bool[]? ReadHiddenVersions(ElfSource source, ElfSection[] sections, int index, ulong count)
+    {
+        foreach (var versions in sections)
+        {
+            if (versions.Type != SHT_GNU_VERSYM || versions.Link != (uint)index || versions.Size < count * 2)
+            {
+                continue;
+            }
+
+            var bytes = source.ReadArray(versions.Offset, count * 2, $"version table of section {index}", MaxTableBytes);
+            var hidden = new bool[count];
+            for (var i = 0; i < hidden.Length; i++)
+            {
+                hidden[i] = (BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(i * 2)) & VersionHidden) != 0;
+            }
+
+            return hidden;
+        }
+
+        return null;
+    }
+
+    private static void DecodeSymbols(ElfSource source, byte[] table, int entrySize, byte[] strings, string kind, List<ElfSymbol> symbols, bool[]? hidden = null)
     {
         // Symbol 0 is the reserved null symbol.
         for (var offset = entrySize; offset + Elf64SymbolSize <= table.Length; offset += entrySize)
@@ -454,7 +495,100 @@ public sealed class ElfFile
                 Size: BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]),
                 Type: (ElfSymbolType)(info & 0xf),
                 Binding: (ElfSymbolBinding)(info >> 4),
-                SectionIndex: sectionIndex));
+                SectionIndex: sectionIndex) { IsHiddenVersion = hidden is not null && offset / entrySize < hidden.Length && hidden[offset / entrySize] });
+        }
+    }
+
+    /// <summary>The relocations that fill GOT slots with function addresses, from every SHT_RELA section.</summary>
+    private static ElfRelocation[] ReadRelocations(ElfSource source, ElfSection[] sections)
+    {
+        var relocations = new List<ElfRelocation>();
+        for (var i = 0; i < sections.Length; i++)
+        {
+            var section = sections[i];
+            if (section.Type != SHT_RELA || section.Size == 0)
+            {
+                continue;
+            }
+
+            var entrySize = section.EntrySize == 0 ? Elf64RelaSize : section.EntrySize;
+            if (entrySize < Elf64RelaSize || entrySize > 1024)
+            {
+                throw source.Error($"section {i} ({section.Name}) has relocation entry size {section.EntrySize}");
+            }
+
+            var table = source.ReadArray(section.Offset, section.Size / entrySize * entrySize, $"section {i} ({section.Name})", MaxTableBytes);
+            SymbolNames? names = null;
+            for (var offset = 0; offset + Elf64RelaSize <= table.Length; offset += (int)entrySize)
+            {
+                var entry = table.AsSpan(offset, Elf64RelaSize);
+                var info = BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]);
+                var type = (uint)info;
+                if (type is not (R_X86_64_GLOB_DAT or R_X86_64_JUMP_SLOT or R_X86_64_IRELATIVE))
+                {
+                    continue;
+                }
+
+                string? name = null;
+                var symbol = (uint)(info >> 32);
+                if (symbol != 0)
+                {
+                    names ??= SymbolNames.Open(source, sections, section.Link);
+                    name = names?.NameOf(symbol);
+                }
+
+                relocations.Add(new ElfRelocation(
+                    BinaryPrimitives.ReadUInt64LittleEndian(entry),
+                    type,
+                    name,
+                    BinaryPrimitives.ReadInt64LittleEndian(entry[16..])));
+            }
+        }
+
+        return [.. relocations];
+    }
+
+    /// <summary>The names of a symbol table's entries by index, imports included, read on demand.</summary>
+    private sealed class SymbolNames
+    {
+        private readonly ElfSource _source;
+        private readonly ElfSection _symbols;
+        private readonly byte[] _strings;
+
+        private SymbolNames(ElfSource source, ElfSection symbols, byte[] strings)
+        {
+            _source = source;
+            _symbols = symbols;
+            _strings = strings;
+        }
+
+        public static SymbolNames? Open(ElfSource source, ElfSection[] sections, uint link)
+        {
+            if (link == 0 || link >= sections.Length || sections[link].Type is not (SHT_DYNSYM or SHT_SYMTAB))
+            {
+                return null;
+            }
+
+            var symbols = sections[link];
+            if (symbols.Link == 0 || symbols.Link >= sections.Length || sections[symbols.Link].Type == SHT_NOBITS)
+            {
+                return null;
+            }
+
+            var strings = sections[symbols.Link];
+            return new SymbolNames(source, symbols, source.ReadArray(strings.Offset, strings.Size, $"string table {symbols.Link} ({strings.Name})", MaxStringTableSize));
+        }
+
+        public string? NameOf(uint index)
+        {
+            var entrySize = _symbols.EntrySize == 0 ? Elf64SymbolSize : _symbols.EntrySize;
+            if ((ulong)index >= _symbols.Size / Math.Max(entrySize, 1))
+            {
+                return null;
+            }
+
+            var nameOffset = _source.ReadUInt32(Offset(_source, _symbols.Offset, index * entrySize, "relocation symbol"), "relocation symbol name");
+            return nameOffset < (uint)_strings.Length ? DecodeString(_source, _strings, nameOffset, $"name of symbol {index}") : null;
         }
     }
 

@@ -52,6 +52,16 @@ public readonly record struct ElfSection(
     uint Info,
     ulong EntrySize);
 
+/// <summary>
+/// A relocation that stores a function's address into a GOT slot (GLOB_DAT, JUMP_SLOT, IRELATIVE): what finding the
+/// implementation a GNU indirect function's resolver chose needs. <see cref="Offset"/> is as linked (add the load bias).
+/// </summary>
+/// <param name="Offset">r_offset: the slot, as linked.</param>
+/// <param name="Type">R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT or R_X86_64_IRELATIVE.</param>
+/// <param name="SymbolName">The symbol the relocation names; null for IRELATIVE, which names the resolver by <see cref="Addend"/>.</param>
+/// <param name="Addend">r_addend: for IRELATIVE, the resolver's linked address.</param>
+public readonly record struct ElfRelocation(ulong Offset, uint Type, string? SymbolName, long Addend);
+
 /// <summary>One entry of the dynamic section.</summary>
 public readonly record struct ElfDynamicEntry(long Tag, ulong Value);
 
@@ -86,6 +96,12 @@ public readonly record struct ElfSymbol(
     ElfSymbolBinding Binding,
     ushort SectionIndex)
 {
+    /// <summary>
+    /// A .dynsym entry of a hidden (non-default, compat) version: a lookup by name prefers the default version, which
+    /// is what the dynamic linker binds new programs to.
+    /// </summary>
+    public bool IsHiddenVersion { get; init; }
+
     /// <summary>True when an address in [Value, Value + Size) belongs to this symbol (size 0: only Value itself).</summary>
     public bool Contains(ulong value) => value >= Value && (value - Value < Size || value == Value);
 }

@@ -141,7 +141,7 @@ public sealed class ElfSymbolTable
         && (symbol.SectionIndex < ElfConstants.SHN_LORESERVE || symbol.SectionIndex == ElfConstants.SHN_XINDEX)
         && symbol.Type is ElfSymbolType.NoType or ElfSymbolType.DataObject or ElfSymbolType.Function or ElfSymbolType.IndirectFunction;
 
-    /// <summary>Globals beat weak symbols beat locals; code and data beat untyped labels.</summary>
+    /// <summary>Globals beat weak symbols beat locals; code and data beat untyped labels; a default version beats a hidden one.</summary>
     private static int Rank(ElfSymbol symbol)
     {
         var binding = symbol.Binding switch
@@ -151,6 +151,6 @@ public sealed class ElfSymbolTable
             _ => 10,
         };
         var type = symbol.Type == ElfSymbolType.NoType ? 0 : 5;
-        return binding + type + (symbol.Size != 0 ? 3 : 0);
+        return binding + type + (symbol.Size != 0 ? 3 : 0) - (symbol.IsHiddenVersion ? 2 : 0);
     }
 }

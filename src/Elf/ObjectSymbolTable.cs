@@ -152,6 +152,56 @@ public sealed class ObjectSymbolTable : ISymbolTable
         return functions;
     }
 
+    /// <summary>
+    /// The GOT slots gdb reads for an indirect function: every object's GLOB_DAT and JUMP_SLOT relocations naming it
+    /// (a JUMP_SLOT only counts once bound, which <see cref="IndirectFunction.IsImplementation"/> checks against the
+    /// PLT sections), and the defining object's IRELATIVE relocations whose addend is the resolver (libc's internal
+    /// calls; ltrace matches them the same way).
+    /// </summary>
+    public IndirectFunction? FindIndirectFunction(string name, ulong address)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var snapshot = Current;
+        var defining = snapshot.FindByAddress(address);
+        var resolverValue = defining is null ? 0 : unchecked(address - defining.LoadBias);
+        if (defining is null
+            || !defining.Image.Symbols.TryLookup(name, out var symbol)
+            || symbol.Type != ElfSymbolType.IndirectFunction
+            || symbol.Value != resolverValue)
+        {
+            return null;
+        }
+
+        var slots = new List<ulong>();
+        var unbound = new List<AddressRange>();
+        foreach (var mapped in snapshot.Objects)
+        {
+            var before = slots.Count;
+            foreach (var relocation in mapped.Image.Relocations)
+            {
+                var names = relocation.Type != ElfConstants.R_X86_64_IRELATIVE && relocation.SymbolName is { } named && BareName(named) == name;
+                var internalCall = relocation.Type == ElfConstants.R_X86_64_IRELATIVE && ReferenceEquals(mapped, defining) && unchecked((ulong)relocation.Addend) == resolverValue;
+                if (names || internalCall)
+                {
+                    slots.Add(unchecked(mapped.LoadBias + relocation.Offset));
+                }
+            }
+
+            if (slots.Count != before)
+            {
+                unbound.AddRange(mapped.Image.LazyBindingStubs.Select(s => new AddressRange(unchecked(mapped.LoadBias + s.Address), unchecked(mapped.LoadBias + s.Address + s.Size))));
+            }
+        }
+
+        return new IndirectFunction(name, address, defining.Name, new AddressRange(defining.Start, defining.End), slots, unbound);
+    }
+
+    private static string BareName(string name)
+    {
+        var at = name.IndexOf('@', StringComparison.Ordinal);
+        return at > 0 ? name[..at] : name;
+    }
+
     /// <summary>The object mapped at <paramref name="address"/>.</summary>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped)
     {

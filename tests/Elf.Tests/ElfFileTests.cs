@@ -39,6 +39,34 @@ public sealed class ElfFileTests
     }
 
     [Fact]
+    [Trait("Issue", "17.1")]
+    public void A_name_dynsym_has_in_two_versions_answers_with_the_default_one_libcs_memcpy_is_an_indirect_function()
+    {
+        var libc = ElfFile.Open(Libc);
+
+        // memcpy@GLIBC_2.2.5 (a plain function, hidden) and memcpy@@GLIBC_2.14 (the IFUNC new programs bind to).
+        Assert.True(libc.Symbols.TryLookup("memcpy", out var memcpy));
+        Assert.False(memcpy.IsHiddenVersion);
+        Assert.Equal(ElfSymbolType.IndirectFunction, memcpy.Type);
+    }
+
+    [Fact]
+    [Trait("Issue", "17.1")]
+    public void Reads_the_GOT_relocations_libc_uses_for_its_own_indirect_function_calls_and_its_PLT_sections()
+    {
+        var libc = ElfFile.Open(Libc);
+        var resolvers = libc.Symbols.ByValue.ToArray().Where(s => s.Type == ElfSymbolType.IndirectFunction).Select(s => s.Value).ToHashSet();
+
+        var irelative = libc.Relocations.Where(r => r.Type == ElfConstants.R_X86_64_IRELATIVE).ToList();
+        Assert.NotEmpty(irelative);
+        Assert.All(irelative, r => Assert.Null(r.SymbolName));
+        Assert.Contains(irelative, r => resolvers.Contains((ulong)r.Addend));
+        Assert.Contains(libc.Relocations, r => r.Type is ElfConstants.R_X86_64_GLOB_DAT or ElfConstants.R_X86_64_JUMP_SLOT && r.SymbolName is { Length: > 0 });
+        var plt = libc.Sections.Single(s => s.Name == ".plt");
+        Assert.Contains((plt.Address, plt.Size), libc.LazyBindingStubs);
+    }
+
+    [Fact]
     public void Parses_the_dynamic_linker_and_finds_its_debugging_interface()
     {
         var linker = ElfFile.Open(Linker);

@@ -47,6 +47,8 @@ internal sealed class VmMapSymbolTable : ISymbolTable
 
     public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => _table.FunctionsOf(objectName);
 
+    public IndirectFunction? FindIndirectFunction(string name, ulong address) => _table.FindIndirectFunction(name, address);
+
     /// <summary>The object mapped at <paramref name="address"/> (the rtld agent finds ld-elf.so.1 by AT_BASE).</summary>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);
 

@@ -7,6 +7,7 @@ internal static partial class Interop
     internal static partial class Sys
     {
         internal const int SIGILL = 4;
+        internal const int SIGABRT = 6;
         internal const int SIGBUS = 7;
         internal const int SIGFPE = 8;
         internal const int SIGKILL = 9;
@@ -19,6 +20,7 @@ internal static partial class Interop
         internal const int SIGTSTP = 20;
         internal const int SIGTTIN = 21;
         internal const int SIGTTOU = 22;
+        internal const int SIGSYS = 31;
 
         [LibraryImport(Libraries.Libc, EntryPoint = "kill", SetLastError = true)]
         internal static partial int Kill(int pid, int signal);

@@ -12,6 +12,11 @@ internal static partial class Interop
         internal const int PTRACE_SINGLESTEP = 9;
         internal const int PTRACE_GETREGS = 12;
         internal const int PTRACE_SETREGS = 13;
+        internal const int PTRACE_GETREGSET = 0x4204;
+        internal const int PTRACE_SETREGSET = 0x4205;
+
+        /// <summary>The regset of the x87/SSE/AVX state (the XSAVE area).</summary>
+        internal const int NT_X86_XSTATE = 0x202;
         internal const int PTRACE_DETACH = 17;
         internal const int PTRACE_SYSCALL = 24;
         internal const int PTRACE_SETOPTIONS = 0x4200;

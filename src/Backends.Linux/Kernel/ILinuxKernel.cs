@@ -36,6 +36,20 @@ internal interface ILinuxKernel
     /// <summary><c>ptrace(PTRACE_SETREGS, tid, 0, &amp;regs)</c>: 0 or the errno.</summary>
     int SetRegs(int tid, in Interop.UserRegs regs);
 
+    /// <summary>
+    /// <c>ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &amp;iov)</c>: the thread's x87, SSE and AVX state (what an
+    /// inferior call must give back besides the general registers) into <paramref name="buffer"/>; 0 or the errno,
+    /// <paramref name="length"/> the bytes filled. A kernel that cannot says ENOSYS.
+    /// </summary>
+    int GetExtendedState(int tid, Span<byte> buffer, out int length)
+    {
+        length = 0;
+        return Interop.Errno.ENOSYS;
+    }
+
+    /// <summary><c>ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &amp;iov)</c>: 0 or the errno.</summary>
+    int SetExtendedState(int tid, ReadOnlySpan<byte> state) => Interop.Errno.ENOSYS;
+
     /// <summary><c>ptrace(PTRACE_GETEVENTMSG, tid, 0, &amp;message)</c>: 0 or the errno.</summary>
     int GetEventMessage(int tid, out ulong message);
 

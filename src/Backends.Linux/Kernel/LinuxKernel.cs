@@ -39,6 +39,26 @@ internal sealed class LinuxKernel : ILinuxKernel
         return Interop.Sys.Ptrace(PTRACE_SETREGS, tid, 0, &copy) == -1 ? LastErrno : 0;
     }
 
+    public unsafe int GetExtendedState(int tid, Span<byte> buffer, out int length)
+    {
+        fixed (byte* p = buffer)
+        {
+            var iov = new Interop.IoVec { Base = p, Length = (nuint)buffer.Length };
+            var errno = Interop.Sys.Ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) == -1 ? LastErrno : 0;
+            length = errno == 0 ? (int)iov.Length : 0;
+            return errno;
+        }
+    }
+
+    public unsafe int SetExtendedState(int tid, ReadOnlySpan<byte> state)
+    {
+        fixed (byte* p = state)
+        {
+            var iov = new Interop.IoVec { Base = p, Length = (nuint)state.Length };
+            return Interop.Sys.Ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) == -1 ? LastErrno : 0;
+        }
+    }
+
     public unsafe int GetEventMessage(int tid, out ulong message)
     {
         ulong value = 0;

@@ -18,10 +18,14 @@ public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong
     public const ulong AT_PHNUM = 5;
     public const ulong AT_BASE = 7;
     public const ulong AT_ENTRY = 9;
+    public const ulong AT_HWCAP = 16;
     public const ulong AT_SYSINFO_EHDR = 33;
 
     /// <summary>More entries than any kernel writes (about 30): a bound, not a guess.</summary>
     private const int MaxEntries = 1024;
+
+    /// <summary>AT_HWCAP: what gdb passes a GNU indirect function's resolver as its first argument.</summary>
+    public ulong Hwcap { get; init; }
 
     /// <summary>Reads /proc/PID/auxv (needs the same access as ptrace-reading the process).</summary>
     /// <exception cref="IOException">The process is gone or the file is not readable.</exception>
@@ -45,7 +49,7 @@ public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong
     /// <summary>Parses 64-bit (type, value) pairs up to AT_NULL or the end of the bytes.</summary>
     public static ProcAuxv Parse(ReadOnlySpan<byte> bytes)
     {
-        ulong entry = 0, interpreter = 0, phdr = 0, phnum = 0, vdso = 0;
+        ulong entry = 0, interpreter = 0, phdr = 0, phnum = 0, vdso = 0, hwcap = 0;
         for (var i = 0; i + 16 <= bytes.Length && i / 16 < MaxEntries; i += 16)
         {
             var type = BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..]);
@@ -53,7 +57,7 @@ public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong
             switch (type)
             {
                 case AT_NULL:
-                    return new ProcAuxv(entry, interpreter, phdr, phnum, vdso);
+                    return new ProcAuxv(entry, interpreter, phdr, phnum, vdso) { Hwcap = hwcap };
                 case AT_ENTRY:
                     entry = value;
                     break;
@@ -69,11 +73,14 @@ public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong
                 case AT_SYSINFO_EHDR:
                     vdso = value;
                     break;
+                case AT_HWCAP:
+                    hwcap = value;
+                    break;
                 default:
                     break;
             }
         }
 
-        return new ProcAuxv(entry, interpreter, phdr, phnum, vdso);
+        return new ProcAuxv(entry, interpreter, phdr, phnum, vdso) { Hwcap = hwcap };
     }
 }

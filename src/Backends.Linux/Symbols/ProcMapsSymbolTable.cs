@@ -94,6 +94,8 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
 
     public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => _table.FunctionsOf(objectName);
 
+    public IndirectFunction? FindIndirectFunction(string name, ulong address) => _table.FindIndirectFunction(name, address);
+
     public bool TryFindObject(string objectName, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(objectName, out mapped);
 
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);

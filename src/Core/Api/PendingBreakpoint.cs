@@ -14,7 +14,16 @@ public enum PendingBreakpointState
 }
 
 /// <summary>One address a pending breakpoint was planted on: the raw symbol there, its object, and the image (executable) it belonged to.</summary>
-public sealed record PlantedSymbol(ulong Address, string ObjectName, string Symbol, string Image);
+/// <remarks>
+/// When <see cref="Symbol"/> is a GNU indirect function (IFUNC), <see cref="Address"/> is the implementation its
+/// resolver chose (what the program calls), <see cref="Implementation"/> names it (<c>libc.so.6`__strlen_avx2</c>, or
+/// the object and an offset when the object has no symbol there) and <see cref="ObjectName"/> is its object.
+/// </remarks>
+public sealed record PlantedSymbol(ulong Address, string ObjectName, string Symbol, string Image)
+{
+    /// <summary>For an indirect function, where its calls go; null for an ordinary function.</summary>
+    public string? Implementation { get; init; }
+}
 
 /// <summary>
 /// A breakpoint on a SPEC (<c>object`symbol</c> or a bare symbol; C++ names demangled or raw; <c>*</c> and <c>?</c>

@@ -19,6 +19,9 @@ internal sealed class PendingBreakpointSet
 
     public int Count => _all.Count;
 
+    /// <summary>Where the SPECs that name GNU indirect functions are planted: at the implementation their resolver chose.</summary>
+    public IndirectFunctionResolver IndirectFunctions { get; } = new();
+
     public void Add(Victim victim, IControlHost host, PendingBreakpoint breakpoint)
     {
         _all.Add(breakpoint);
@@ -36,6 +39,8 @@ internal sealed class PendingBreakpointSet
     public void OnExec(Victim victim, IControlHost host)
     {
         InitialLibrariesLoaded = false;
+        IndirectFunctions.Callable = false;
+        IndirectFunctions.Forget();
         foreach (var breakpoint in _all)
         {
             breakpoint.FoundInCurrentImage = false;
@@ -52,6 +57,11 @@ internal sealed class PendingBreakpointSet
     /// <summary>Objects went away (dlclose): what was planted in them is pending again. Then everything pending is looked up.</summary>
     public void OnLibrariesChanged(Victim victim, IControlHost host, IReadOnlyList<LoadedObject> removed)
     {
+        if (removed.Count > 0)
+        {
+            IndirectFunctions.Forget();
+        }
+
         foreach (var breakpoint in _all)
         {
             var gone = breakpoint.Sites.FirstOrDefault(s => removed.Any(o => o.Name == s.ObjectName || o.Path == s.ObjectName));
@@ -104,16 +114,38 @@ internal sealed class PendingBreakpointSet
             return;
         }
 
-        var plant = victim.State != VictimState.Idle && !victim.Breakpoints.Disabled;
-        var clients = new ClientBreakpoint[found.Count];
-        var sites = new PlantedSymbol[found.Count];
-        for (var i = 0; i < found.Count; i++)
+        var targets = new List<(string Name, ulong Address, string? Implementation)>(found.Count);
+        foreach (var (name, address) in found)
         {
-            var (name, address) = found[i];
+            if (FindIndirectFunction(symbols, name, address) is not { } indirect)
+            {
+                targets.Add((name, address, null));
+                continue;
+            }
+
+            // An IFUNC: the symbol is its resolver, run once; the program calls what the resolver returned.
+            if (victim.PendingBreakpoints.IndirectFunctions.Resolve(victim, indirect, out var why) is not { } implementation)
+            {
+                Tell(victim, host, breakpoint, why);
+                return;
+            }
+
+            if (!targets.Exists(t => t.Address == implementation))
+            {
+                targets.Add((name, implementation, TryResolve(symbols, implementation, out var at) ? at.ToString() : $"0x{implementation:x}"));
+            }
+        }
+
+        var plant = victim.State != VictimState.Idle && !victim.Breakpoints.Disabled;
+        var clients = new ClientBreakpoint[targets.Count];
+        var sites = new PlantedSymbol[targets.Count];
+        for (var i = 0; i < targets.Count; i++)
+        {
+            var (name, address, implementation) = targets[i];
             clients[i] = new ClientBreakpoint(victim.Handle, address, breakpoint.OnHit);
             victim.Breakpoints.Add(address, SiteRoles.None, clients[i], plant);
             var objectName = TryResolve(symbols, address, out var at) ? at.ObjectName : "?";
-            sites[i] = new PlantedSymbol(address, objectName, name, image);
+            sites[i] = new PlantedSymbol(address, objectName, name, image) { Implementation = implementation };
         }
 
         breakpoint.Clients = clients;
@@ -122,6 +154,18 @@ internal sealed class PendingBreakpointSet
         breakpoint.FoundInCurrentImage = true;
         breakpoint.ToldReason = null;
         Notify(victim, host, new PendingBreakpointChange(breakpoint, PendingBreakpointChangeKind.Planted, sites, null));
+    }
+
+    private static IndirectFunction? FindIndirectFunction(ISymbolTable symbols, string name, ulong address)
+    {
+        try
+        {
+            return symbols.FindIndirectFunction(name, address);
+        }
+        catch (TracerException)
+        {
+            return null;
+        }
     }
 
     private static bool TryResolve(ISymbolTable symbols, ulong address, out SymbolLocation location)

@@ -27,6 +27,46 @@ public interface ISymbolTable
     /// demangled names or a wildcard needs. A table that cannot list them returns none (exact names still work).
     /// </summary>
     IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => [];
+
+    /// <summary>
+    /// When the function <paramref name="name"/> found at <paramref name="address"/> is a GNU indirect function
+    /// (STT_GNU_IFUNC: the address is its resolver, which runs once and returns the implementation the program really
+    /// calls), what is needed to find that implementation; null for an ordinary function, or when the table cannot tell.
+    /// </summary>
+    IndirectFunction? FindIndirectFunction(string name, ulong address) => null;
+}
+
+/// <summary>
+/// A GNU indirect function: its symbol's value is a resolver, and the implementation is whatever the resolver returns.
+/// Where the dynamic linker already stored that answer, <see cref="Slots"/> says: the GOT slots of relocations naming
+/// it (GLOB_DAT, JUMP_SLOT) in any loaded object and the defining object's own IRELATIVE slots for it.
+/// </summary>
+/// <param name="Name">The symbol.</param>
+/// <param name="Resolver">The resolver's address (the symbol's value plus the load bias).</param>
+/// <param name="ObjectName">The object that defines it.</param>
+/// <param name="Code">The defining object's extent: a slot whose value lies outside it was bound to another definition (interposed).</param>
+/// <param name="Slots">Addresses of GOT slots that hold the implementation's address once bound.</param>
+/// <param name="Unbound">
+/// The PLT sections of the objects holding those slots: a lazily bound slot not yet used points in there, not at the
+/// implementation.
+/// </param>
+public sealed record IndirectFunction(
+    string Name,
+    ulong Resolver,
+    string ObjectName,
+    AddressRange Code,
+    IReadOnlyList<ulong> Slots,
+    IReadOnlyList<AddressRange> Unbound)
+{
+    /// <summary>True when <paramref name="value"/>, read from a slot or returned by the resolver, can be the implementation.</summary>
+    public bool IsImplementation(ulong value) =>
+        value != Resolver && Code.Contains(value) && !Unbound.Any(r => r.Contains(value));
+}
+
+/// <summary>The addresses [Start, End).</summary>
+public readonly record struct AddressRange(ulong Start, ulong End)
+{
+    public bool Contains(ulong address) => address >= Start && address < End;
 }
 
 /// <summary>A function an object defines: its raw (mangled) name and where it is in the victim.</summary>

@@ -107,6 +107,19 @@ public interface ITracedProcess : IDisposable
     /// <summary>Writes victim memory, text included.</summary>
     void WriteMemory(ulong address, ReadOnlySpan<byte> source);
 
+    /// <summary>
+    /// Calls the function at <paramref name="address"/> in the victim, with no arguments the caller chooses (the
+    /// backend passes what the platform's resolvers of GNU indirect functions expect), on the thread that reported the
+    /// last stop, every other thread held; returns what it returned (rax on x86-64). The victim must be stopped (not
+    /// running, not held by others); afterwards its registers, stack and text are exactly as before.
+    /// </summary>
+    /// <exception cref="InferiorCallException">
+    /// The backend cannot make calls, the victim is not stopped, the function faulted, or it did not return within
+    /// <paramref name="timeout"/>.
+    /// </exception>
+    ulong CallFunction(ulong address, TimeSpan timeout) =>
+        throw new InferiorCallException($"pid {Pid}: this backend cannot call functions in the victim (needed for 0x{address:x})", TracerErrorKind.Unsupported);
+
     /// <summary>The dynamic linker agent for the current image, or null when it has no dynamic linker.</summary>
     IRtldAgent? OpenRtldAgent();
 

@@ -47,3 +47,17 @@ public class GrabException : TracerException
 
     public GrabException(string message, Exception innerException) : base(message, innerException) { }
 }
+
+/// <summary>
+/// A function could not be called in the victim (an inferior call, e.g. a GNU indirect function's resolver): it
+/// faulted, did not return in time, the victim was running, or the backend cannot make such calls. The victim's
+/// registers and stack are as they were before the call (unless it died).
+/// </summary>
+public class InferiorCallException : TracerException
+{
+    public InferiorCallException(string message, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(message, kind, errorNumber) { }
+
+    public InferiorCallException() : this("the call in the victim failed") { }
+
+    public InferiorCallException(string message, Exception innerException) : base(message, innerException) { }
+}

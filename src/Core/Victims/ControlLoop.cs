@@ -110,6 +110,7 @@ internal sealed partial class ControlLoop
         AttachToImage(afterExec: false);
         // A grabbed victim has its libraries; a created one waits for the linker to bring them (preinit).
         _victim.PendingBreakpoints.InitialLibrariesLoaded = !_victim.IsCreated || _rtld is null;
+        _victim.PendingBreakpoints.IndirectFunctions.Callable = !_victim.IsCreated;
         await StopIfRequestedAsync(_victim.IsCreated ? StopEvents.Create : StopEvents.Grab);
         Resume();
     }
@@ -231,6 +232,7 @@ internal sealed partial class ControlLoop
 
         if ((site.Roles & SiteRoles.Main) != 0)
         {
+            OnMain();
             Report(MilestoneKind.Main, stop.ThreadId);
             await StopIfRequestedAsync(StopEvents.Main);
         }
@@ -262,6 +264,20 @@ internal sealed partial class ControlLoop
         }
     }
 
+    /// <summary>
+    /// From main on a static executable's indirect functions are relocated too (by <c>__libc_start_main</c>): SPECs
+    /// naming them, pending until now, are looked up again.
+    /// </summary>
+    private void OnMain()
+    {
+        var pending = _victim.PendingBreakpoints;
+        if (!pending.IndirectFunctions.Callable)
+        {
+            pending.IndirectFunctions.Callable = true;
+            pending.ResolveAll(_victim, _host);
+        }
+    }
+
     /// <summary>S17: what the dynamic linker just did.</summary>
     private async ValueTask OnRtldEventAsync(int threadId)
     {
@@ -290,6 +306,7 @@ internal sealed partial class ControlLoop
         RefreshSymbols();
         var removed = ReportLibraryChanges(message.Kind);
         _victim.PendingBreakpoints.InitialLibrariesLoaded = true;
+        _victim.PendingBreakpoints.IndirectFunctions.Callable = true;
         _victim.PendingBreakpoints.OnLibrariesChanged(_victim, _host, removed);
         if (message.Kind == RtldEventKind.Preinit)
         {

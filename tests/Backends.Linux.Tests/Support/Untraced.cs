@@ -52,6 +52,20 @@ internal sealed class Untraced : IDisposable
         return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture), statusFile);
     }
 
+    /// <summary>
+    /// Like <see cref="StartWatched"/>, with standard input read from the FIFO <paramref name="input"/> (made here: the
+    /// test opens it for writing to feed the victim; the victim opens it read-write, so neither open waits for the other)
+    /// and standard output written to the file <paramref name="output"/>.
+    /// </summary>
+    public static Untraced StartWatchedWithInput(string program, string input, string output, params string[] args)
+    {
+        FixturePrograms.Run("mkfifo", input);
+        var statusFile = Path.Combine(FixturePrograms.Dir, $"ending-{Guid.NewGuid():N}");
+        var watcher = $"( {Command(program, args)} <>'{input}' >'{output}' 2>/dev/null & echo $!; exec >/dev/null 2>&1; wait $!; echo $? >'{statusFile}' ) &";
+        var pid = FixturePrograms.Run("/bin/sh", "-c", watcher);
+        return new Untraced(int.Parse(pid.Trim(), CultureInfo.InvariantCulture), statusFile);
+    }
+
     private static string Command(string program, string[] args) =>
         string.Join(' ', new[] { FixturePrograms.PathOf(program) }.Concat(args).Select(a => $"'{a}'"));
 

@@ -20,6 +20,18 @@ internal static partial class Targets
         return process;
     }
 
+    /// <summary>Like <see cref="Start"/>, with its standard input a pipe the test writes to, and no wait.</summary>
+    public static Process StartWithInput(string fixture, params string[] args)
+    {
+        var info = new ProcessStartInfo(FixturePrograms.PathOf(fixture)) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        return Process.Start(info)!;
+    }
+
     /// <summary>A field of /proc/PID/status, or null when the process is gone.</summary>
     public static string? Status(int pid, string field)
     {
