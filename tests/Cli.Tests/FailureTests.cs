@@ -95,6 +95,27 @@ public class FailureTests
         Assert.StartsWith("prochex: ", result.Stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--bogus-flag", "run", "--bogus-flag", "--", "/bin/true")]
+    [InlineData("--bogus-flag", "run", "--bogus-flag", "/bin/true")]
+    [InlineData("--nope", "run", "--count", "work", "--nope", "/bin/true")]
+    [InlineData("-x", "run", "-x", "--", "/bin/true")]
+    [InlineData("--bogus", "attach", "--bogus", "1")]
+    [InlineData("--bogus", "attach", "1", "--bogus")]
+    [InlineData("--bogus", "inspect", "--bogus", "1")]
+    [InlineData("--bogus", "inspect", "1", "--bogus")]
+    [InlineData("--bogus", "--bogus", "run", "--", "/bin/true")]
+    public void An_unknown_option_before_the_program_is_a_usage_error_naming_it_issue_17_item_7(string option, params string[] args)
+    {
+        var result = Prochex.Run(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("", result.Stdout);
+        Assert.Equal(
+            [$"prochex: Unrecognized command or argument '{option}'.", "Try 'prochex --help' for more information."],
+            result.StderrLines);
+    }
+
     [Fact]
     public void The_freebsd_backend_off_freebsd_fails_clearly()
     {
