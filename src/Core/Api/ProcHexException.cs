@@ -36,6 +36,26 @@ public sealed class GrabFailedException : ProcHexException
     public GrabFailedException(string message) : this(message, null) { }
 }
 
+/// <summary>
+/// Create or grab refused a program or process that is not x86-64 (ELF32 i386, x32, aarch64...), before anything was
+/// written into it: a created one is killed and reaped, a grabbed one left running untouched (issue 17 item 4).
+/// The message is "failed to execute FILE: unsupported architecture: ..." or "failed to grab pid N: unsupported architecture: ...".
+/// </summary>
+public sealed class UnsupportedArchitectureException : ProcHexException
+{
+    public UnsupportedArchitectureException(string message, string architecture, Exception? innerException = null)
+        : base(message, innerException) => Architecture = architecture;
+
+    public UnsupportedArchitectureException() : this("unsupported architecture", "unknown") { }
+
+    public UnsupportedArchitectureException(string message) : this(message, "unknown") { }
+
+    public UnsupportedArchitectureException(string message, Exception innerException) : this(message, "unknown", innerException) { }
+
+    /// <summary>What it is: "ELF32 i386", "x32 (ELF32 x86-64)", "ELF64 aarch64"...</summary>
+    public string Architecture { get; }
+}
+
 /// <summary>The handle is unknown to this session or was already released (S23).</summary>
 public sealed class InvalidHandleException : ProcHexException
 {

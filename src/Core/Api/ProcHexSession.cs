@@ -79,6 +79,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <param name="options">Rendezvous and environment.</param>
     /// <param name="cancellationToken">Abandons the start (the victim is killed).</param>
     /// <exception cref="CreateFailedException">S2: why it could not be started or controlled.</exception>
+    /// <exception cref="UnsupportedArchitectureException">The program is not x86-64; nothing of it is left running.</exception>
     public async Task<ProcessHandle> CreateAsync(
         string file,
         IReadOnlyList<string> arguments,
@@ -94,6 +95,10 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         try
         {
             process = await _tracer.CreateAsync(new ProcessStartRequest(file, arguments, options?.Environment), cancellationToken);
+        }
+        catch (ForeignArchitectureException ex)
+        {
+            throw new UnsupportedArchitectureException($"failed to execute {file}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
         }
         catch (ProcessStartException ex)
         {
@@ -112,6 +117,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// For control, it returns once the victim waits at the grab rendezvous; it runs on when finally released.
     /// </summary>
     /// <exception cref="GrabFailedException">Why the process could not be grabbed or controlled.</exception>
+    /// <exception cref="UnsupportedArchitectureException">The process is not x86-64; it was left untouched.</exception>
     public async Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -387,6 +393,10 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         {
             var access = mode == GrabMode.ReadOnly ? GrabAccess.ReadOnly : GrabAccess.Control;
             process = await _tracer.GrabAsync(pid, access, cancellationToken);
+        }
+        catch (ForeignArchitectureException ex)
+        {
+            throw new UnsupportedArchitectureException($"failed to grab pid {pid}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
         }
         catch (GrabException ex)
         {

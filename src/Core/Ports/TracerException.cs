@@ -39,3 +39,22 @@ public class GrabException : TracerException
 
     public GrabException(string message, Exception innerException) : base(message, innerException) { }
 }
+
+/// <summary>
+/// The program or process is not x86-64 (issue 17 item 4): refused before anything is written into it. The message
+/// is the reason only ("unsupported architecture: ELF32 i386 ...").
+/// </summary>
+public class ForeignArchitectureException : TracerException
+{
+    public ForeignArchitectureException(string architecture)
+        : base($"unsupported architecture: {architecture}; ProcHex controls x86-64 processes only", ENOEXEC) => Architecture = architecture;
+
+    public ForeignArchitectureException() : this("unknown") { }
+
+    public ForeignArchitectureException(string message, Exception innerException) : base(message, ENOEXEC, innerException) => Architecture = "unknown";
+
+    /// <summary>What it is: "ELF32 i386", "x32 (ELF32 x86-64)", "ELF64 aarch64"...</summary>
+    public string Architecture { get; }
+
+    private const int ENOEXEC = 8;
+}
