@@ -68,9 +68,15 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _resumeOnOwner = ResumeOnOwner;
         _handOverQueuedStop = HandOverQueuedStop;
         _stops = new StopByOthers(this);
+        StartTime = ProcessIdentity.StartTime(owner.Kernel, pid);
     }
 
     public int Pid { get; }
+
+    /// <summary>Field 22 of /proc/PID/stat when this object was made: with the pid, the process's identity.</summary>
+    public ulong? StartTime { get; }
+
+    public bool WasReplaced() => ProcessIdentity.WasReplaced(Kernel, Pid, StartTime);
 
     public GrabAccess Access { get; }
 

@@ -66,6 +66,19 @@ public sealed class InvalidHandleException : ProcHexException
     public InvalidHandleException(string message, Exception innerException) : base(message, innerException) { }
 }
 
+/// <summary>
+/// The handle's process has ended and its pid now names another process (issue 17 item 3): the handle is stale and
+/// refuses to read the newcomer. Grab the pid again to hold the new process.
+/// </summary>
+public sealed class StaleHandleException : ProcHexException
+{
+    public StaleHandleException(string message) : base(message) { }
+
+    public StaleHandleException() : this("stale process handle") { }
+
+    public StaleHandleException(string message, Exception innerException) : base(message, innerException) { }
+}
+
 /// <summary>Lock misuse (S21): locking a handle twice, or unlocking one that is not held.</summary>
 public sealed class LockMisuseException : ProcHexException
 {

@@ -171,6 +171,44 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
     }
 
+    /// <summary>
+    /// When the process <paramref name="pid"/> names now started, in the clock of <see cref="ProcessHandle.StartTime"/>:
+    /// with the pid, its identity (issue 17 item 3). Null when there is none or the backend cannot tell.
+    /// </summary>
+    public ulong? StartTimeOf(int pid)
+    {
+        ThrowIfDisposed();
+        return pid > 0 ? _tracer.StartTimeOf(pid) : null;
+    }
+
+    /// <summary>
+    /// <see cref="GrabAsync(int, GrabMode, CancellationToken)"/> of the process identified by <paramref name="pid"/> and
+    /// <paramref name="startTime"/> (from <see cref="StartTimeOf"/>) only: if that process ended and the pid now
+    /// names another, the grab is refused, before it starts or, when the pid was reused meanwhile, once the grab
+    /// holds the newcomer, which is then let go as it was (issue 17 item 3).
+    /// </summary>
+    /// <exception cref="GrabFailedException">Why the process could not be grabbed, or that the pid was reused.</exception>
+    /// <exception cref="UnsupportedArchitectureException">The process is not x86-64; it was left untouched.</exception>
+    public async Task<ProcessHandle> GrabAsync(int pid, ulong startTime, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
+    {
+        if (StartTimeOf(pid) is { } now && now != startTime)
+        {
+            throw Reused(pid);
+        }
+
+        var handle = await GrabAsync(pid, mode, cancellationToken);
+        if (handle.StartTime is { } held && held != startTime)
+        {
+            await ReleaseAsync(handle);
+            throw Reused(pid);
+        }
+
+        return handle;
+
+        static GrabFailedException Reused(int pid) =>
+            new($"failed to grab pid {pid}: the process it named has ended and pid {pid} now names another process") { ErrorNumber = 3 };
+    }
+
     /// <summary>S6: an upgraded read-only handle nobody references any more is destroyed now rather than at teardown.</summary>
     private Victim? TakeIfUnreferenced(Victim? staled)
     {

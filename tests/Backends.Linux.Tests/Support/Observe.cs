@@ -20,6 +20,20 @@ internal static class Observe
         }
     }
 
+    /// <summary>Field 22 of /proc/PID/stat, the start time in clock ticks after boot; null when gone.</summary>
+    public static ulong? StartTime(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/stat");
+            return ulong.Parse(text[(text.LastIndexOf(')') + 2)..].Split(' ')[22 - 3], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// The threads that are stopped and stay so, without being scheduled once, for <paramref name="milliseconds"/>:
     /// a thread stuck in a stop shows up here, one passing through stop after stop (clone events) does not.
