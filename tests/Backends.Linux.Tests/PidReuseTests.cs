@@ -15,10 +15,7 @@ public sealed class PidReuseTests : LinuxTestBase
     [Fact]
     public async Task A_read_only_handle_whose_pid_was_reused_is_stale_and_refuses_to_read_the_newcomer()
     {
-        var first = Untraced.Start("sleeper");
-        var pid = first.Id;
-        TrackPid(pid);
-        await GrabTests.WaitForMapping(pid, "sleeper");
+        var (first, pid) = await StartSleeperAsync();
         await using var session = new ProcHexSession(Tracer);
         var handle = await session.GrabAsync(pid, GrabMode.ReadOnly);
         var started = handle.StartTime;
@@ -48,10 +45,7 @@ public sealed class PidReuseTests : LinuxTestBase
     [Fact]
     public async Task A_grab_of_an_identified_process_refuses_the_newcomer_behind_its_reused_pid_and_leaves_it_untouched()
     {
-        var first = Untraced.Start("sleeper");
-        var pid = first.Id;
-        TrackPid(pid);
-        await GrabTests.WaitForMapping(pid, "sleeper");
+        var (first, pid) = await StartSleeperAsync();
         await using var session = new ProcHexSession(Tracer);
         var identified = session.StartTimeOf(pid)!.Value;
 
@@ -72,10 +66,7 @@ public sealed class PidReuseTests : LinuxTestBase
     [Fact]
     public async Task A_control_handle_whose_process_died_goes_stale_once_its_pid_is_reused()
     {
-        var first = Untraced.Start("sleeper");
-        var pid = first.Id;
-        TrackPid(pid);
-        await GrabTests.WaitForMapping(pid, "sleeper");
+        var (first, pid) = await StartSleeperAsync();
         await using var session = new ProcHexSession(Tracer);
         var handle = await session.GrabAsync(pid, GrabMode.Control);
         session.Continue(handle);
@@ -89,6 +80,15 @@ public sealed class PidReuseTests : LinuxTestBase
         Assert.Equal(0, Observe.TracerPid(pid));
         Assert.NotNull(Observe.State(pid));
         _ = Kill(pid, 9);
+    }
+
+    /// <summary>The sleeper fixture, untraced, tracked for the after-test checks, once its image is mapped.</summary>
+    private async Task<(Untraced Victim, int Pid)> StartSleeperAsync()
+    {
+        var victim = Untraced.Start("sleeper");
+        TrackPid(victim.Id);
+        await GrabTests.WaitForMapping(victim.Id, "sleeper");
+        return (victim, victim.Id);
     }
 
     /// <summary>Kills <paramref name="victim"/>, waits until init has reaped it, and starts a fixture as the same pid.</summary>
