@@ -33,7 +33,7 @@ public sealed class ElfMachineTests
     {
         Assert.Null(ElfMachine.Foreign("#!/bin/sh\nexit 0\n"u8));
         Assert.Null(ElfMachine.Foreign([]));
-        Assert.Equal("a truncated ELF header", ElfMachine.Foreign(Header(2, 1, 62)[..10]));
+        Assert.Equal("a truncated ELF header", ElfMachine.Foreign(Header(2, 1, 62).AsSpan(0, 10)));
     }
 
     private static byte[] Header(byte elfClass, byte data, ushort machine)
