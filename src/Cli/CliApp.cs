@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json.Nodes;
@@ -40,9 +41,10 @@ internal static class CliApp
         root.Subcommands.Add(InspectCommand(common));
 
         var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+        var error = UnrecognizedOption(parse) ?? (parse.Errors.Count > 0 ? parse.Errors[0].Message : null);
+        if (error is not null)
         {
-            await Console.Error.WriteLineAsync("prochex: " + parse.Errors[0].Message);
+            await Console.Error.WriteLineAsync("prochex: " + error);
             await Console.Error.WriteLineAsync("Try 'prochex --help' for more information.");
             return CliFailure.Usage;
         }
@@ -63,9 +65,11 @@ internal static class CliApp
         var json = JsonOption();
         var program = new Argument<string[]>("PROGRAM")
         {
-            Description = "The program and its arguments, after -- (found on PATH when it has no slash).",
+            Description = "The program and its arguments, after -- or from the first word that is not an option; every word " +
+                "from PROGRAM on is the program's, options too (found on PATH when it has no slash).",
             HelpName = "PROGRAM [ARGS]",
             Arity = ArgumentArity.OneOrMore,
+            CaptureRemainingTokens = true,
         };
         var command = new Command("run", "Run PROGRAM under control, count hits per SPEC, exit with its status (128+N if killed by signal N).")
         {
@@ -87,6 +91,47 @@ internal static class CliApp
             return Commands.RunAsync(context, session, Counting(parse, count, strict), rendezvous, parse.GetRequiredValue(program));
         }));
         return command;
+    }
+
+    /// <summary>
+    /// An unknown option is a usage error (issue 17 item 7). System.CommandLine takes a word it does not know for an
+    /// argument, so <c>run --bogus -- prog</c> would run a program named --bogus and <c>attach --bogus 1</c> would
+    /// blame the 1. A word that looks like an option (a dash, then not a digit: <c>attach -5</c> stays a bad process id)
+    /// and fills an argument without an explicit <c>--</c> before it is unrecognized. PROGRAM captures the rest of the
+    /// line, so only its first word can be ours; the words after it are the program's own.
+    /// </summary>
+    private static string? UnrecognizedOption(ParseResult parse)
+    {
+        var tokens = parse.Tokens;
+        foreach (var argument in parse.CommandResult.Children.OfType<ArgumentResult>())
+        {
+            var ours = argument.Argument.CaptureRemainingTokens ? argument.Tokens.Take(1) : argument.Tokens;
+            foreach (var token in ours)
+            {
+                var text = token.Value;
+                var index = IndexOf(tokens, token);
+                var escaped = tokens.Take(index).Any(t => t.Type == TokenType.DoubleDash);
+                if (text.Length > 1 && text[0] == '-' && !char.IsAsciiDigit(text[1]) && !escaped)
+                {
+                    return $"Unrecognized command or argument '{text}'.";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static int IndexOf(IReadOnlyList<Token> tokens, Token token)
+    {
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (ReferenceEquals(tokens[i], token))
+            {
+                return i;
+            }
+        }
+
+        return tokens.Count;
     }
 
     private static Command AttachCommand(CommonOptions common)

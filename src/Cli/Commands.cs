@@ -109,7 +109,7 @@ internal static class Commands
         ProcessHandle handle;
         try
         {
-            handle = await session.GrabAsync(pid, GrabMode.Control, context.Termination.Token);
+            handle = await GrabIdentifiedAsync(session, pid, GrabMode.Control, context.Termination.Token);
         }
         catch (GrabFailedException ex)
         {
@@ -161,7 +161,7 @@ internal static class Commands
         ProcessHandle handle;
         try
         {
-            handle = await session.GrabAsync(pid, GrabMode.ReadOnly, context.Termination.Token);
+            handle = await GrabIdentifiedAsync(session, pid, GrabMode.ReadOnly, context.Termination.Token);
         }
         catch (GrabFailedException ex)
         {
@@ -201,6 +201,16 @@ internal static class Commands
         json["reason"] = reason;
         reporter.Event("rendezvous", json, $"pid {pid}: stopped at {Name(reached)}, not {Name(asked)}: {reason}");
     }
+
+    /// <summary>
+    /// Grabs the process PID names when the command starts, and only that one (issue 17 item 3): its start time is
+    /// read first, so a pid recycled while the grab sets up is refused instead of latched onto. (The time between
+    /// the user reading the pid and typing the command is beyond us: the pid carries no identity of its own.)
+    /// </summary>
+    private static Task<ProcessHandle> GrabIdentifiedAsync(ProcHexSession session, int pid, GrabMode mode, CancellationToken cancellationToken) =>
+        session.StartTimeOf(pid) is { } startTime
+            ? session.GrabAsync(pid, startTime, mode, cancellationToken)
+            : session.GrabAsync(pid, mode, cancellationToken);
 
     public static string Name(Rendezvous rendezvous) => rendezvous switch
     {

@@ -121,6 +121,73 @@ public abstract class CreateAndGrabTests(FakeAttach attach)
         Assert.StartsWith("permission denied", await Fails(protectedPid), StringComparison.Ordinal);
     }
 
+    private const string I386 = "/usr/local/bin/i386-sleeper";
+
+    private static FakeFreeBsdKernel KernelWithAnI386Program(FakeAttach attach)
+    {
+        var kernel = FakePrograms.Kernel(attach);
+        kernel.AddFile(new FakeImage
+        {
+            Path = I386,
+            Emulation = "FreeBSD ELF32",
+            Text = FakePrograms.Text(),
+            TextBase = FakePrograms.Main,
+            Entry = FakePrograms.Main,
+            Steps = [new Call(FakePrograms.Main), new Block()],
+        });
+        return kernel;
+    }
+
+    [Theory]
+    [InlineData(GrabAccess.Control)]
+    [InlineData(GrabAccess.ReadOnly)]
+    public async Task Grab_refuses_an_i386_process_by_its_ABI_and_leaves_it_untouched_issue_17_item_4(GrabAccess access)
+    {
+        var kernel = KernelWithAnI386Program(attach);
+        var pid = kernel.StartUntraced(I386);
+        kernel.RunFree(pid);
+
+        var e = await Assert.ThrowsAsync<ForeignArchitectureException>(
+            async () => await new FreeBsdTracer(kernel).GrabAsync(pid, access, Token));
+
+        Assert.Equal("ELF32 i386", e.Architecture);
+        Assert.DoesNotContain(kernel.Calls, c => c.StartsWith("PT_", StringComparison.Ordinal));
+        Assert.Equal((FakeState.Running, false), kernel.Observe(pid));
+    }
+
+    [Fact]
+    public async Task Create_of_an_i386_program_kills_and_reaps_it_at_its_exec_issue_17_item_4()
+    {
+        var kernel = KernelWithAnI386Program(attach);
+
+        var e = await Assert.ThrowsAsync<ForeignArchitectureException>(
+            async () => await new FreeBsdTracer(kernel).CreateAsync(new ProcessStartRequest(I386, [I386]), Token));
+
+        Assert.Equal("unsupported architecture: ELF32 i386; ProcHex controls x86-64 processes only", e.Message);
+        Assert.False(kernel.IsLive(1000));
+    }
+
+    [Fact]
+    public async Task A_handle_whose_pid_was_reused_knows_it_by_the_start_time_issue_17_item_3()
+    {
+        var kernel = FakePrograms.Kernel(attach);
+        var tracer = new FreeBsdTracer(kernel);
+        var pid = kernel.StartUntraced(FakePrograms.Sleeper);
+        using var process = await GrabAsync(kernel, pid, GrabAccess.ReadOnly);
+        var started = tracer.StartTimeOf(pid);
+        Assert.NotNull(started);
+        Assert.Equal(started, process.StartTime);
+        Assert.False(process.WasReplaced());
+
+        _ = kernel.Kill(pid, Signals.SIGKILL, out _);
+        Assert.False(kernel.IsLive(pid));
+        Assert.False(process.WasReplaced());
+        Assert.Equal(pid, kernel.StartUntraced(FakePrograms.Sleeper, pid: pid));
+
+        Assert.True(process.WasReplaced());
+        Assert.NotEqual(started, tracer.StartTimeOf(pid));
+    }
+
     [Fact]
     [Trait("Spec", "S4")]
     public async Task Read_only_grab_neither_stops_nor_traces_and_reads_symbols_from_the_mapped_ELF_files()

@@ -95,6 +95,66 @@ public class FailureTests
         Assert.StartsWith("prochex: ", result.Stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--bogus-flag", "run", "--bogus-flag", "--", "/bin/true")]
+    [InlineData("--bogus-flag", "run", "--bogus-flag", "/bin/true")]
+    [InlineData("--nope", "run", "--count", "work", "--nope", "/bin/true")]
+    [InlineData("-x", "run", "-x", "--", "/bin/true")]
+    [InlineData("--bogus", "attach", "--bogus", "1")]
+    [InlineData("--bogus", "attach", "1", "--bogus")]
+    [InlineData("--bogus", "inspect", "--bogus", "1")]
+    [InlineData("--bogus", "inspect", "1", "--bogus")]
+    [InlineData("--bogus", "--bogus", "run", "--", "/bin/true")]
+    public void An_unknown_option_before_the_program_is_a_usage_error_naming_it_issue_17_item_7(string option, params string[] args)
+    {
+        var result = Prochex.Run(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Equal("", result.Stdout);
+        Assert.Equal(
+            [$"prochex: Unrecognized command or argument '{option}'.", "Try 'prochex --help' for more information."],
+            result.StderrLines);
+    }
+
+    [Theory]
+    [InlineData(ForeignPrograms.I386, "ELF32 i386")]
+    [InlineData(ForeignPrograms.Aarch64, "ELF64 aarch64")]
+    [InlineData(ForeignPrograms.I386Script, "ELF32 i386")]
+    public void Running_a_foreign_program_says_its_architecture_and_exits_1_issue_17_item_4(string program, string architecture)
+    {
+        var path = ForeignPrograms.PathOf(program);
+
+        var result = Prochex.Run("run", "--count", "main", "--", path);
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Equal(
+            [$"prochex: failed to execute {path}: unsupported architecture: {architecture}; ProcHex controls x86-64 processes only"],
+            result.StderrLines);
+    }
+
+    [Theory]
+    [InlineData("attach")]
+    [InlineData("inspect")]
+    public void Attaching_to_an_i386_process_says_so_and_leaves_it_running_untraced_issue_17_item_4(string command)
+    {
+        var victim = Targets.Start(Path.GetFileName(ForeignPrograms.PathOf(ForeignPrograms.I386)));
+        try
+        {
+            var result = Prochex.Run(command, victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Equal(
+                [$"prochex: failed to grab pid {victim.Id}: unsupported architecture: ELF32 i386; ProcHex controls x86-64 processes only"],
+                result.StderrLines);
+            Assert.Equal("0", Targets.Status(victim.Id, "TracerPid"));
+            Assert.StartsWith("S", Targets.Status(victim.Id, "State"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Targets.Kill(victim);
+        }
+    }
+
     [Fact]
     public void The_freebsd_backend_off_freebsd_fails_clearly()
     {

@@ -108,6 +108,26 @@ public class RunTests
     }
 
     [Fact]
+    public void Without_dash_dash_every_word_from_the_program_on_is_the_programs_own_options_too_issue_17_item_7()
+    {
+        // -v and -c are prochex options (--verbose, --count): after PROGRAM they belong to the program.
+        var result = Prochex.Run("run", "--count", "work", "/bin/echo", "-l", "-v", "-c", "x", "--", "--bogus");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("-l -v -c x -- --bogus", result.Stdout.Split('\n')[0]);
+        Assert.Contains(result.StderrLines, l => l.EndsWith(": created /bin/echo -l -v -c x -- --bogus", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void After_dash_dash_a_program_may_start_with_a_dash_issue_17_item_7()
+    {
+        var result = Prochex.Run("run", "--", "-no-such-program-with-a-dash");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(["prochex: failed to execute -no-such-program-with-a-dash: No such file or directory"], result.StderrLines);
+    }
+
+    [Fact]
     public void The_fake_backend_runs_its_catalogue_programs()
     {
         var result = Prochex.Run("--backend", "fake", "run", "--json", "--count", "work", "--", "/usr/libexec/prochex-test/loop", "5", "3");

@@ -88,5 +88,16 @@ internal static partial class Interop
         internal const int Size = 1088;
         internal const int PidOffset = 72;
         internal const int SiglistOffset = 104;
+
+        /// <summary>
+        /// ki_start, a struct timeval (tv_sec, tv_usec): after ki_sigmask, ki_sigignore, ki_sigcatch, the five ids,
+        /// ki_ngroups, ki_groups[16], the six sizes, ki_xstat, ki_acflag, ki_pctcpu, four u_ints and ki_runtime.
+        /// </summary>
+        internal const int StartOffset = 336;
+
+        /// <summary>ki_emul[KI_EMULNAMELEN + 1], the ABI's sysentvec name ("FreeBSD ELF64"), after ki_comm at 447.</summary>
+        internal const int EmulOffset = 467;
+
+        internal const int EmulLength = 17;
     }
 }

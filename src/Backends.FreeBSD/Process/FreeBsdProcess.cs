@@ -90,6 +90,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
         _lastLwp = lwp;
         _firstResumeDropsSignal = transparentAttach;
         _symbols = new VmMapSymbolTable(kernel, pid, new VictimMemory(this));
+        StartTime = ProcessIdentity.StartTime(kernel, pid);
         if (access == GrabAccess.Control)
         {
             _stopped = true;
@@ -105,6 +106,11 @@ internal sealed class FreeBsdProcess : ITracedProcess
     internal bool Created { get; }
 
     public ISymbolTable Symbols => _symbols;
+
+    /// <summary>ki_start when this object was made: with the pid, the process's identity.</summary>
+    public ulong? StartTime { get; }
+
+    public bool WasReplaced() => ProcessIdentity.WasReplaced(_kernel, Pid, StartTime);
 
     /// <summary>The planted breakpoints, for tests.</summary>
     internal IReadOnlyCollection<ulong> PlantedAddresses
@@ -338,18 +344,15 @@ internal sealed class FreeBsdProcess : ITracedProcess
     /// <summary>ki_siglist of KERN_PROC_PID: the signals pending for the whole process (kern_proc.c fill_kinfo_proc_only).</summary>
     private HashSet<int> PendingSignals()
     {
-        Span<byte> kinfo = stackalloc byte[KinfoProc.Size];
-        var length = (nuint)kinfo.Length;
-        ReadOnlySpan<int> mib = [SysctlMib.CTL_KERN, SysctlMib.KERN_PROC, SysctlMib.KERN_PROC_PID, Pid];
         var set = new HashSet<int>();
-        if (_kernel.Sysctl(mib, kinfo, ref length, out _) == -1 || (int)length < KinfoProc.SiglistOffset + 16)
+        if (ProcessIdentity.Kinfo(_kernel, Pid) is not { } kinfo || kinfo.Length < KinfoProc.SiglistOffset + 16)
         {
             return set;
         }
 
         for (var word = 0; word < 4; word++)
         {
-            var bits = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(kinfo[(KinfoProc.SiglistOffset + (4 * word))..]);
+            var bits = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(kinfo.AsSpan(KinfoProc.SiglistOffset + (4 * word)));
             for (var bit = 0; bit < 32; bit++)
             {
                 if ((bits & (1u << bit)) != 0)

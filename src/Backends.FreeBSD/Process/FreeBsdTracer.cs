@@ -35,6 +35,8 @@ public sealed class FreeBsdTracer : IProcessTracer
         return ValueTask.FromResult<ITracedProcess>(Grab(pid, access));
     }
 
+    public ulong? StartTimeOf(int pid) => pid > 0 ? ProcessIdentity.StartTime(_kernel, pid) : null;
+
     private FreeBsdProcess Create(ProcessStartRequest request)
     {
         if (string.IsNullOrEmpty(request.File))
@@ -115,6 +117,8 @@ public sealed class FreeBsdTracer : IProcessTracer
             var info = _ptrace.LwpInfo(pid);
             if ((info.Flags & LwpFlags.PL_FLAG_EXEC) != 0)
             {
+                // The image that runs, whatever the path was: killed and reaped by the caller if foreign.
+                ArchitectureCheck.RefuseProcess(_kernel, pid);
                 return new FreeBsdProcess(
                     _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, transparentAttach: false, Logger());
             }
@@ -136,6 +140,8 @@ public sealed class FreeBsdTracer : IProcessTracer
             throw new GrabException("cannot grab our own process", TracerErrorKind.InvalidArgument, Errno.EINVAL);
         }
 
+        // Before anything is attached or read as amd64: a foreign process is left running untouched.
+        ArchitectureCheck.RefuseProcess(_kernel, pid);
         if (access == GrabAccess.ReadOnly)
         {
             // Existence only: kill(pid, 0) answers ESRCH for a missing process and EPERM for one we may not signal.

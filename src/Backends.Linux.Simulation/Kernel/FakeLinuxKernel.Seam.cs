@@ -193,6 +193,13 @@ internal sealed partial class FakeLinuxKernel : ILinuxKernel
 
     string? ILinuxKernel.ReadExeLink(int pid) => ExeDirectory + LiveGroup(pid).Image.Name;
 
+    /// <summary>Every simulated image is an x86-64 ELF64 executable: e_ident, ET_EXEC, EM_X86_64.</summary>
+    byte[] ILinuxKernel.ReadExeHeader(int pid)
+    {
+        _ = LiveGroup(pid);
+        return [0x7f, (byte)'E', (byte)'L', (byte)'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 62, 0];
+    }
+
     IReadOnlyList<ThreadSnapshot> ILinuxKernel.ThreadSnapshots(int pid)
     {
         var snapshots = TaskIds(pid).Select(Find).OfType<FakeTask>()

@@ -154,6 +154,14 @@ internal interface ILinuxKernel
     string? ReadExeLink(int pid);
 
     /// <summary>
+    /// The first <see cref="Elf.ElfMachine.HeaderBytes"/> bytes of /proc/PID/exe, the ELF header of the image it runs
+    /// (fewer when the file is shorter).
+    /// </summary>
+    /// <exception cref="IOException">Gone.</exception>
+    /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>
+    byte[] ReadExeHeader(int pid);
+
+    /// <summary>
     /// Each thread of /proc/PID/task with the user PC of /proc/PID/task/TID/syscall, without stopping anything.
     /// </summary>
     /// <exception cref="TracerException">Gone (<see cref="TracerException.IsGone"/>), or not allowed to read them.</exception>

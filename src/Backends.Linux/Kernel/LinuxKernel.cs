@@ -291,4 +291,6 @@ internal sealed class LinuxKernel : ILinuxKernel
     public byte[] ReadAuxv(int pid) => ProcFs.Auxv(pid);
 
     public string? ReadExeLink(int pid) => ProcFs.ExeLink(pid);
+
+    public byte[] ReadExeHeader(int pid) => ProcFs.ExeHeader(pid);
 }

@@ -74,6 +74,13 @@ internal static class ProcFs
 
     public static string? ExeLink(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget;
 
+    public static byte[] ExeHeader(int pid)
+    {
+        using var exe = File.OpenRead($"/proc/{pid}/exe");
+        var header = new byte[Elf.ElfMachine.HeaderBytes];
+        return header[..exe.ReadAtLeast(header, header.Length, throwOnEndOfStream: false)];
+    }
+
     public static IReadOnlyList<int> Processes() =>
         [.. Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)

@@ -12,6 +12,7 @@ internal static class ExecutableCheck
 {
     /// <summary>The path to execute: FILE itself when it has a slash, else the first match on the PATH.</summary>
     /// <exception cref="ProcessStartException">Not found, not executable, or a missing interpreter.</exception>
+    /// <exception cref="ForeignArchitectureException">An ELF image that is not x86-64.</exception>
     public static string Resolve(ILinuxKernel kernel, string file, IReadOnlyList<string> environment)
     {
         if (string.IsNullOrEmpty(file))
@@ -65,6 +66,7 @@ internal static class ExecutableCheck
             return;
         }
 
+        ArchitectureCheck.RefuseFile(head);
         var interpreter = Interpreter(head);
         if (interpreter is not null && kernel.Access(interpreter, Interop.Sys.X_OK) is var missing and not 0)
         {

@@ -72,6 +72,9 @@ internal static class Grabber
             throw new GrabException("process is a kernel thread", TracerErrorKind.Unsupported, Interop.Errno.EPERM);
         }
 
+        // Before anything is seized or read as x86-64: a foreign process is left running untouched.
+        ArchitectureCheck.RefuseProcess(kernel, pid);
+
         if (access == GrabAccess.ReadOnly)
         {
             // Reading a process's memory and maps needs no tracer slot and does not wait for it.

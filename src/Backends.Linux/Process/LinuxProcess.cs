@@ -69,9 +69,15 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _resumeOnOwner = ResumeOnOwner;
         _handOverQueuedStop = HandOverQueuedStop;
         _stops = new StopByOthers(this);
+        StartTime = ProcessIdentity.StartTime(owner.Kernel, pid);
     }
 
     public int Pid { get; }
+
+    /// <summary>Field 22 of /proc/PID/stat when this object was made: with the pid, the process's identity.</summary>
+    public ulong? StartTime { get; }
+
+    public bool WasReplaced() => ProcessIdentity.WasReplaced(Kernel, Pid, StartTime);
 
     public GrabAccess Access { get; }
 
@@ -775,11 +781,21 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// kernel runs it with the old ids, and we keep full control: no loss). But an image the exec'ing process may
     /// not read (execute-only, set-id or not) makes it non-dumpable: ptrace stays attached, yet the kernel refuses
     /// every memory access of an unprivileged tracer, so nothing can be read or planted. That is control lost,
-    /// reported as <see cref="StopKind.Lost"/> with the S2 message; the victim stays stopped until released.
+    /// reported as <see cref="StopKind.Lost"/> with the S2 message; the victim stays stopped until released. So is
+    /// an image that is not x86-64 (issue 17 item 4), with a message that names its architecture.
     /// The probe is PTRACE_PEEKDATA, which checks the credentials we attached with. Owner only.
     /// </summary>
     internal bool CheckObservable(ulong pc)
     {
+        if (ArchitectureCheck.Foreign(Kernel, Pid) is { } architecture)
+        {
+            // An exec into a program that is not x86-64 (issue 17 item 4): nothing of it can be read or planted right.
+            _lost = true;
+            _holdAll = true;
+            Deliver(StopEvent.Lost(Pid, $"process exec'd a program of an unsupported architecture: {architecture}"), null);
+            return false;
+        }
+
         var error = TryPeekData(Pid, pc);
         if (error is 0 or Interop.Errno.ESRCH)
         {

@@ -45,6 +45,8 @@ public sealed class LinuxTracer : IProcessTracer
         return await Abandonable(grab, cancellationToken);
     }
 
+    public ulong? StartTimeOf(int pid) => pid > 0 ? ProcessIdentity.StartTime(_owner.Value.Kernel, pid) : null;
+
     private LinuxProcess Configured(LinuxProcess process)
     {
         process.EmulationEnabled = _options.EmulateStepOver;

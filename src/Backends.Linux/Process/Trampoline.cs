@@ -38,6 +38,9 @@ internal static class Trampoline
         try
         {
             FollowToExec(owner, pid, path, request.Arguments.Count);
+
+            // The image that runs, whatever the path was (a #! script's interpreter): killed and reaped if foreign.
+            ArchitectureCheck.RefuseProcess(kernel, pid);
         }
         catch
         {

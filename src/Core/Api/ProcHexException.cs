@@ -39,6 +39,26 @@ public sealed class GrabFailedException : ProcHexException
     public GrabFailedException(string message) : this(message, null) { }
 }
 
+/// <summary>
+/// Create or grab refused a program or process that is not x86-64 (ELF32 i386, x32, aarch64...), before anything was
+/// written into it: a created one is killed and reaped, a grabbed one left running untouched (issue 17 item 4).
+/// The message is "failed to execute FILE: unsupported architecture: ..." or "failed to grab pid N: unsupported architecture: ...".
+/// </summary>
+public sealed class UnsupportedArchitectureException : ProcHexException
+{
+    public UnsupportedArchitectureException(string message, string architecture, Exception? innerException = null)
+        : base(message, innerException) => Architecture = architecture;
+
+    public UnsupportedArchitectureException() : this("unsupported architecture", "unknown") { }
+
+    public UnsupportedArchitectureException(string message) : this(message, "unknown") { }
+
+    public UnsupportedArchitectureException(string message, Exception innerException) : this(message, "unknown", innerException) { }
+
+    /// <summary>What it is: "ELF32 i386", "x32 (ELF32 x86-64)", "ELF64 aarch64"...</summary>
+    public string Architecture { get; }
+}
+
 /// <summary>The handle is unknown to this session or was already released (S23).</summary>
 public sealed class InvalidHandleException : ProcHexException
 {
@@ -47,6 +67,19 @@ public sealed class InvalidHandleException : ProcHexException
     public InvalidHandleException() : this("invalid process handle") { }
 
     public InvalidHandleException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>
+/// The handle's process has ended and its pid now names another process (issue 17 item 3): the handle is stale and
+/// refuses to read the newcomer. Grab the pid again to hold the new process.
+/// </summary>
+public sealed class StaleHandleException : ProcHexException
+{
+    public StaleHandleException(string message) : base(message) { }
+
+    public StaleHandleException() : this("stale process handle") { }
+
+    public StaleHandleException(string message, Exception innerException) : base(message, innerException) { }
 }
 
 /// <summary>Lock misuse (S21): locking a handle twice, or unlocking one that is not held.</summary>

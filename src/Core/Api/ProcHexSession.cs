@@ -79,6 +79,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <param name="options">Rendezvous and environment.</param>
     /// <param name="cancellationToken">Abandons the start (the victim is killed).</param>
     /// <exception cref="CreateFailedException">S2: why it could not be started or controlled.</exception>
+    /// <exception cref="UnsupportedArchitectureException">The program is not x86-64; nothing of it is left running.</exception>
     public async Task<ProcessHandle> CreateAsync(
         string file,
         IReadOnlyList<string> arguments,
@@ -94,6 +95,10 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         try
         {
             process = await _tracer.CreateAsync(new ProcessStartRequest(file, arguments, options?.Environment), cancellationToken);
+        }
+        catch (ForeignArchitectureException ex)
+        {
+            throw new UnsupportedArchitectureException($"failed to execute {file}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
         }
         catch (ProcessStartException ex)
         {
@@ -112,6 +117,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// For control, it returns once the victim waits at the grab rendezvous; it runs on when finally released.
     /// </summary>
     /// <exception cref="GrabFailedException">Why the process could not be grabbed or controlled.</exception>
+    /// <exception cref="UnsupportedArchitectureException">The process is not x86-64; it was left untouched.</exception>
     public async Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -162,6 +168,47 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 
                 grabbing.TrySetResult();
             }
+        }
+    }
+
+    /// <summary>
+    /// When the process <paramref name="pid"/> names now started, in the clock of <see cref="ProcessHandle.StartTime"/>:
+    /// with the pid, its identity (issue 17 item 3). Null when there is none or the backend cannot tell.
+    /// </summary>
+    public ulong? StartTimeOf(int pid)
+    {
+        ThrowIfDisposed();
+        return pid > 0 ? _tracer.StartTimeOf(pid) : null;
+    }
+
+    /// <summary>
+    /// <see cref="GrabAsync(int, GrabMode, CancellationToken)"/> of the process identified by <paramref name="pid"/> and
+    /// <paramref name="startTime"/> (from <see cref="StartTimeOf"/>) only: if that process ended and the pid now
+    /// names another, the grab is refused, before it starts or, when the pid was reused meanwhile, once the grab
+    /// holds the newcomer, which is then let go as it was (issue 17 item 3).
+    /// </summary>
+    /// <exception cref="GrabFailedException">Why the process could not be grabbed, or that the pid was reused.</exception>
+    /// <exception cref="UnsupportedArchitectureException">The process is not x86-64; it was left untouched.</exception>
+    public async Task<ProcessHandle> GrabAsync(int pid, ulong startTime, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
+    {
+        if (StartTimeOf(pid) is { } now && now != startTime)
+        {
+            throw Reused(pid);
+        }
+
+        var handle = await GrabAsync(pid, mode, cancellationToken);
+        if (handle.StartTime is { } held && held != startTime)
+        {
+            await ReleaseAsync(handle);
+            throw Reused(pid);
+        }
+
+        return handle;
+
+        static GrabFailedException Reused(int pid)
+        {
+            const int ESRCH = 3; // the process asked for is no more
+            return new($"failed to grab pid {pid}: the process it named has ended and pid {pid} now names another process") { ErrorNumber = ESRCH };
         }
     }
 
@@ -387,6 +434,10 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         {
             var access = mode == GrabMode.ReadOnly ? GrabAccess.ReadOnly : GrabAccess.Control;
             process = await _tracer.GrabAsync(pid, access, cancellationToken);
+        }
+        catch (ForeignArchitectureException ex)
+        {
+            throw new UnsupportedArchitectureException($"failed to grab pid {pid}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
         }
         catch (GrabException ex)
         {

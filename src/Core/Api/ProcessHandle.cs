@@ -4,7 +4,9 @@ namespace ProcHex;
 
 /// <summary>
 /// A victim held by a <see cref="ProcHexSession"/>. Grabbing a pid that is already held returns the same
-/// handle with one more reference (S5). Once released for the last time every call on it fails (S23).
+/// handle with one more reference (S5). Once released for the last time every call on it fails (S23). A handle
+/// whose process ended and whose pid now names another process is stale: its reads fail with
+/// <see cref="StaleHandleException"/> instead of reading the newcomer (issue 17 item 3).
 /// </summary>
 public sealed class ProcessHandle
 {
@@ -15,6 +17,12 @@ public sealed class ProcessHandle
     public int Pid => Victim.Pid;
 
     public bool IsReadOnly => Victim.IsReadOnly;
+
+    /// <summary>
+    /// When the process started, in the OS's clock (Linux: clock ticks since boot, /proc/PID/stat field 22): with
+    /// <see cref="Pid"/>, the identity of the process this handle holds. Null when the backend cannot tell.
+    /// </summary>
+    public ulong? StartTime => Victim.Process.StartTime;
 
     /// <summary>Where the victim is in its lifecycle now.</summary>
     public VictimState State => Victim.State;
@@ -36,7 +44,7 @@ public sealed class ProcessHandle
     {
         get
         {
-            var process = Victim.Checked().Process;
+            var process = Victim.CheckedSameProcess().Process;
             try
             {
                 return process.Symbols.Objects;
@@ -54,7 +62,7 @@ public sealed class ProcessHandle
     {
         get
         {
-            var process = Victim.Checked().Process;
+            var process = Victim.CheckedSameProcess().Process;
             try
             {
                 return process.ReadThreads();
@@ -70,7 +78,7 @@ public sealed class ProcessHandle
     /// <exception cref="ProcHexException">The OS refused the read (the message says why).</exception>
     public int ReadMemory(ulong address, Span<byte> destination)
     {
-        var process = Victim.Checked().Process;
+        var process = Victim.CheckedSameProcess().Process;
         try
         {
             return process.ReadMemory(address, destination);
@@ -93,7 +101,7 @@ public sealed class ProcessHandle
     /// <exception cref="ProcHexException">The OS would not show the victim's objects (the message says why).</exception>
     public SymbolLocation? ResolveAddress(ulong address)
     {
-        var symbols = Victim.Checked().Process.Symbols;
+        var symbols = Victim.CheckedSameProcess().Process.Symbols;
         try
         {
             return symbols.TryResolve(address, out var location) ? location : null;

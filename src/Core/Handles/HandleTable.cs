@@ -39,8 +39,8 @@ internal sealed class HandleTable
 
     /// <summary>
     /// S5/S6: the live handle for <paramref name="pid"/> with one more reference, or null when a new grab is
-    /// needed. A read-only handle asked for control is marked stale and uncacheable, returned in
-    /// <paramref name="staled"/>, and null is returned.
+    /// needed. A read-only handle asked for control, or a handle whose pid now names another process, is marked
+    /// stale and uncacheable, returned in <paramref name="staled"/>, and null is returned.
     /// </summary>
     public Victim? TryReuse(int pid, GrabMode mode, out Victim? staled)
     {
@@ -50,7 +50,8 @@ internal sealed class HandleTable
             return null;
         }
 
-        if (victim.IsReadOnly && mode != GrabMode.ReadOnly)
+        // A victim whose pid now names another process is never handed out again (issue 17 item 3).
+        if ((victim.IsReadOnly && mode != GrabMode.ReadOnly) || victim.IsReplaced)
         {
             _byPid.Remove(pid);
             victim.Stale = true;

@@ -29,6 +29,12 @@ public interface IProcessTracer
     /// </summary>
     /// <exception cref="GrabException">The process cannot be grabbed; the message is the reason.</exception>
     ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The start time of the process <paramref name="pid"/> names now, in the clock of
+    /// <see cref="ITracedProcess.StartTime"/>; null when there is none or the backend cannot tell. Any thread.
+    /// </summary>
+    ulong? StartTimeOf(int pid) => null;
 }
 
 /// <summary>What to start: the file, its argv (argv[0] included) and its environment.</summary>

@@ -125,6 +125,20 @@ public interface ITracedProcess : IDisposable
 
     /// <summary>Lets go of the victim (S9). After this only <see cref="IDisposable.Dispose"/> is called.</summary>
     void Release(ReleaseMode mode);
+
+    /// <summary>
+    /// When the process this object was made for started, in the OS's own clock (Linux: /proc/PID/stat field 22,
+    /// clock ticks since boot; FreeBSD: ki_start): with the pid, its identity (issue 17 item 3). Null when the
+    /// backend cannot tell.
+    /// </summary>
+    ulong? StartTime => null;
+
+    /// <summary>
+    /// True when <see cref="Pid"/> now names another process: this one ended and the pid was reused (a different
+    /// start time). False while it lives, once it is gone without a successor, and when the backend cannot tell.
+    /// Any thread; reads the OS, so callers ask only where the pid is not pinned (read-only and dead handles).
+    /// </summary>
+    bool WasReplaced() => false;
 }
 
 /// <summary>How a victim is let go.</summary>

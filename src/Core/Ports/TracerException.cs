@@ -61,3 +61,21 @@ public class InferiorCallException : TracerException
 
     public InferiorCallException(string message, Exception innerException) : base(message, innerException) { }
 }
+
+/// <summary>
+/// The program or process is not x86-64 (issue 17 item 4): refused before anything is written into it. The message
+/// is the reason only ("unsupported architecture: ELF32 i386 ...").
+/// </summary>
+public class ForeignArchitectureException : TracerException
+{
+    public ForeignArchitectureException(string architecture)
+        : base($"unsupported architecture: {architecture}; ProcHex controls x86-64 processes only", TracerErrorKind.Unsupported) => Architecture = architecture;
+
+    public ForeignArchitectureException() : this("unknown") { }
+
+    public ForeignArchitectureException(string message, Exception innerException)
+        : base(message, TracerErrorKind.Unsupported, 0, innerException) => Architecture = "unknown";
+
+    /// <summary>What it is: "ELF32 i386", "x32 (ELF32 x86-64)", "ELF64 aarch64"...</summary>
+    public string Architecture { get; }
+}

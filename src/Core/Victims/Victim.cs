@@ -111,6 +111,22 @@ internal sealed class Victim
             ? throw new InvalidHandleException($"pid {Pid}: the process handle was released")
             : this;
 
+    /// <summary>
+    /// Its pid now names another process (issue 17 item 3). Only asked where the pid is not pinned: a traced victim
+    /// that lives cannot be replaced (its death waits for our reaping), a read-only or dead one can.
+    /// </summary>
+    public bool IsReplaced => (IsReadOnly || !IsAlive) && Process.WasReplaced();
+
+    /// <summary>
+    /// <see cref="Checked"/>, then refuses a handle whose process was replaced by another with the same pid: what
+    /// reads the victim asks this first, so a stale handle never reads the newcomer.
+    /// </summary>
+    public Victim CheckedSameProcess() =>
+        Checked().IsReplaced
+            ? throw new StaleHandleException(
+                $"pid {Pid}: the process this handle was for has ended and pid {Pid} now names another process; grab it again")
+            : this;
+
     /// <summary>Parks until Continue or destroy; the caller has released the victim lock.</summary>
     public Task BeginIdle()
     {
@@ -153,6 +169,7 @@ internal sealed class Victim
     public ulong LookupSymbol(string objectSymbol)
     {
         var (objectName, symbol) = SymbolSpec.Parse(objectSymbol);
+        _ = CheckedSameProcess();
         try
         {
             return Process.Symbols.TryLookup(objectName, symbol, out var address)

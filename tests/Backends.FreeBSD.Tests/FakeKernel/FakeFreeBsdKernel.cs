@@ -67,6 +67,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
     private readonly List<string> _violations = [];
     private readonly Dictionary<int, int> _failNext = [];
     private int _nextPid = 1000;
+    private int _started;
     private int _nextLwp = 100100;
 
     public FakeFreeBsdKernel(FakeAttach attach = FakeAttach.Classic)
@@ -147,12 +148,20 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
         }
     }
 
-    /// <summary>Starts an untraced program whose parent is someone else (for grabs).</summary>
-    public int StartUntraced(string path, bool isProtected = false, IReadOnlyList<string>? argv = null)
+    /// <summary>
+    /// Starts an untraced program whose parent is someone else (for grabs); as <paramref name="pid"/> when given,
+    /// which must be free (a reused pid: the kernel hands pids out in order, so only a test can force one).
+    /// </summary>
+    public int StartUntraced(string path, bool isProtected = false, IReadOnlyList<string>? argv = null, int? pid = null)
     {
         lock (_gate)
         {
-            var p = NewProcess(_files[path], argv ?? [path], parent: InitPid);
+            if (pid is { } reused && _live.ContainsKey(reused))
+            {
+                throw new InvalidOperationException($"pid {reused} is in use");
+            }
+
+            var p = NewProcess(_files[path], argv ?? [path], parent: InitPid, pid);
             p.Protected = isProtected;
             return p.Pid;
         }
@@ -1303,11 +1312,12 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
         }
     }
 
-    private FakeProcess NewProcess(FakeImage? image, IReadOnlyList<string> argv, int parent)
+    private FakeProcess NewProcess(FakeImage? image, IReadOnlyList<string> argv, int parent, int? pid = null)
     {
         var p = new FakeProcess
         {
-            Pid = _nextPid++,
+            Pid = pid ?? _nextPid++,
+            StartTime = 1_700_000_000_000_000 + (ulong)++_started,
             Parent = parent,
             OriginalParent = parent,
             Memory = new FakeMemory(),
@@ -1355,14 +1365,17 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
     }
 
     /// <summary>
-    /// A kinfo_proc (sys/sys/user.h, 1088 bytes on amd64) with what the adapter reads: ki_structsize, ki_pid and
-    /// ki_siglist (offset 104; kern_proc.c fill_kinfo_proc_only copies p_siglist there).
+    /// A kinfo_proc (sys/sys/user.h, 1088 bytes on amd64) with what the adapter reads: ki_structsize, ki_pid,
+    /// ki_siglist (offset 104; kern_proc.c fill_kinfo_proc_only copies p_siglist there), ki_start and ki_emul.
     /// </summary>
     private static byte[] KinfoProcBytes(FakeProcess p)
     {
         var bytes = new byte[KinfoProc.Size];
         BitConverter.GetBytes(KinfoProc.Size).CopyTo(bytes, 0);
         BitConverter.GetBytes(p.Pid).CopyTo(bytes, KinfoProc.PidOffset);
+        BitConverter.GetBytes(p.StartTime / 1_000_000).CopyTo(bytes, KinfoProc.StartOffset);
+        BitConverter.GetBytes(p.StartTime % 1_000_000).CopyTo(bytes, KinfoProc.StartOffset + 8);
+        System.Text.Encoding.ASCII.GetBytes(p.Image?.Emulation ?? "FreeBSD ELF64").CopyTo(bytes, KinfoProc.EmulOffset);
         foreach (var signal in p.PendingSet)
         {
             var word = (signal - 1) / 32;

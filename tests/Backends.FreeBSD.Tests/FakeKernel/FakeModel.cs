@@ -84,6 +84,9 @@ public sealed class FakeImage
 
     public ulong Entry { get; init; } = 0x400000;
 
+    /// <summary>The ABI it runs under, ki_emul ("FreeBSD ELF32" for an i386 program under COMPAT_FREEBSD32).</summary>
+    public string Emulation { get; init; } = "FreeBSD ELF64";
+
     public IReadOnlyList<FakeStep> Steps { get; init; } = [new Exit(0)];
 
     /// <summary>When set, the script depends on argv (argv[0] first) and replaces <see cref="Steps"/>.</summary>
@@ -247,6 +250,9 @@ public sealed class FakeProcess
     public List<FakeThread> Threads { get; } = [];
 
     public string ImagePath { get; set; } = "";
+
+    /// <summary>ki_start in microseconds: distinct for every process the kernel makes, so a reused pid shows.</summary>
+    public ulong StartTime { get; init; }
 
     public FakeImage? Image { get; set; }
 

@@ -20,6 +20,20 @@ internal static class Observe
         }
     }
 
+    /// <summary>Field 22 of /proc/PID/stat, the start time in clock ticks after boot; null when gone.</summary>
+    public static ulong? StartTime(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/stat");
+            return ulong.Parse(text[(text.LastIndexOf(')') + 2)..].Split(' ')[22 - 3], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// The threads that are stopped and stay so, without being scheduled once, for <paramref name="milliseconds"/>:
     /// a thread stuck in a stop shows up here, one passing through stop after stop (clone events) does not.
@@ -182,32 +196,28 @@ internal static class Observe
     public static long ReadLong(int pid, ulong address) => BinaryPrimitives.ReadInt64LittleEndian(Memory(pid, address, 8));
 
     /// <summary>Children of this test process in the zombie state (the owner thread must reap all it creates).</summary>
-    public static IReadOnlyList<int> ZombieChildren()
+    public static IReadOnlyList<int> ZombieChildren() => [.. Children().Where(pid => State(pid) == 'Z')];
+
+    /// <summary>Every child of this test process (of any of its threads), in any state.</summary>
+    public static IReadOnlyList<int> Children()
     {
-        var zombies = new List<int>();
+        var children = new List<int>();
         foreach (var task in Directory.EnumerateDirectories($"/proc/{Environment.ProcessId}/task"))
         {
-            string children;
+            string text;
             try
             {
-                children = File.ReadAllText(Path.Combine(task, "children"));
+                text = File.ReadAllText(Path.Combine(task, "children"));
             }
             catch (IOException)
             {
                 continue;
             }
 
-            foreach (var c in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            {
-                var pid = int.Parse(c, CultureInfo.InvariantCulture);
-                if (State(pid) == 'Z')
-                {
-                    zombies.Add(pid);
-                }
-            }
+            children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(c => int.Parse(c, CultureInfo.InvariantCulture)));
         }
 
-        return zombies;
+        return children;
     }
 
     /// <summary>
