@@ -104,18 +104,21 @@ internal sealed class SpecCounter
         var text = locations.Count == 1
             ? $"counting {spec} at {locations[0]} ({Reporter.Hex(first.Address)})"
             : $"counting {spec} at {locations.Count} places: {string.Join(", ", locations.Take(4))}{(locations.Count > 4 ? ", ..." : "")}";
-        _reporter.Event(
-            "planted",
-            new JsonObject
-            {
-                ["spec"] = spec,
-                ["address"] = Reporter.Hex(first.Address),
-                ["location"] = locations[0],
-                ["sites"] = change.Sites.Count,
-                ["image"] = first.Image,
-                ["implementation"] = first.Implementation,
-            },
-            text);
+        var json = new JsonObject
+        {
+            ["spec"] = spec,
+            ["address"] = Reporter.Hex(first.Address),
+            ["location"] = locations[0],
+            ["sites"] = change.Sites.Count,
+            ["image"] = first.Image,
+        };
+        if (first.Implementation is { } implementation)
+        {
+            // Only for a GNU indirect function: the event keeps its shape for every other SPEC.
+            json["implementation"] = implementation;
+        }
+
+        _reporter.Event("planted", json, text);
     }
 
     /// <summary><c>libc.so.6`malloc</c>; a GNU indirect function with the implementation its resolver chose: <c>strlen → libc.so.6`__strlen_avx2</c>.</summary>

@@ -108,6 +108,35 @@ public sealed class IndirectFunctionTests : LinuxTestBase
         Assert.Equal(25, pick.Hits);
     }
 
+    /// <summary>
+    /// The one-shot breakpoint API follows the resolver too: <c>SetBreakpointAsync(handle, "strlen")</c> and
+    /// <c>"libifunc.so`pick"</c> plant on the implementation and count every call; before the objects are relocated
+    /// (a static executable at create: its IRELATIVE slots unfilled) it is a clear error that names the pending API.
+    /// </summary>
+    [Fact]
+    public async Task A_breakpoint_set_on_an_indirect_function_by_name_lands_on_its_implementation_or_says_why_not()
+    {
+        await using var session = NewSession();
+        var path = FixturePrograms.PathOf("ifunc-static");
+        var early = await session.CreateAsync(path, [path, "3"], new CreateOptions { StopAt = Rendezvous.Create });
+        TrackPid(early.Pid);
+        var refused = await Assert.ThrowsAsync<ProcHexException>(() => session.SetBreakpointAsync(early, "own", static _ => { }));
+        Assert.Contains("GNU indirect function", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("SetPendingBreakpointAsync", refused.Message, StringComparison.Ordinal);
+        await session.ReleaseAsync(early);
+
+        var handle = await CreateAt(session, Rendezvous.Main, null, Calls.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var pick = await session.SetBreakpointAsync(handle, "libifunc.so`pick", static _ => { });
+        var strlen = await session.SetBreakpointAsync(handle, "strlen", static _ => { });
+        Assert.Equal(handle.LookupSymbol("libifunc.so`pick_a"), pick.Address);
+        Assert.NotEqual(handle.LookupSymbol("strlen"), strlen.Address);
+
+        session.Continue(handle);
+        var note = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal((NotificationKind.Exited, 0), (note!.Kind, note.Exit!.Value.Code));
+        Assert.Equal((Calls, Calls), (pick.Hits, strlen.Hits));
+    }
+
     [Fact]
     public async Task A_process_grabbed_after_it_resolved_them_counts_exactly_including_one_resolved_by_a_call_from_a_blocked_thread()
     {

@@ -295,14 +295,47 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         return SetBreakpointCoreAsync(victim, address, handler, VictimLock.CurrentFlow);
     }
 
-    /// <summary>Plants a client breakpoint on <c>object`symbol</c> (or a bare symbol, searched executable first).</summary>
+    /// <summary>
+    /// Plants a client breakpoint on <c>object`symbol</c> (or a bare symbol, searched executable first). A GNU indirect
+    /// function (IFUNC: <c>strlen</c>, <c>memcpy</c>...) gets it on the implementation its resolver chose, where the
+    /// program's calls go, not on the resolver.
+    /// </summary>
     /// <exception cref="SymbolNotFoundException">No such object or symbol.</exception>
-    public Task<ClientBreakpoint> SetBreakpointAsync(ProcessHandle handle, string objectSymbol, BreakpointHandler handler)
+    /// <exception cref="ProcHexException">An IFUNC whose implementation cannot be found yet (its objects not relocated,
+    /// or its resolver not callable now); <see cref="SetPendingBreakpointAsync"/> waits for it instead.</exception>
+    public async Task<ClientBreakpoint> SetBreakpointAsync(ProcessHandle handle, string objectSymbol, BreakpointHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
         var victim = Controlled(handle);
         var address = victim.LookupSymbol(objectSymbol);
-        return SetBreakpointCoreAsync(victim, address, handler, VictimLock.CurrentFlow);
+        var flow = VictimLock.CurrentFlow;
+        if (IndirectFunctionAt(victim, objectSymbol, address) is not { } function)
+        {
+            return await SetBreakpointCoreAsync(victim, address, handler, flow);
+        }
+
+        ulong? implementation;
+        string why;
+        using (await victim.Lock.EnterAsync(flow))
+        {
+            implementation = victim.PendingBreakpoints.IndirectFunctions.Resolve(victim, function, out why);
+        }
+
+        return implementation is { } at
+            ? await SetBreakpointCoreAsync(victim, at, handler, flow)
+            : throw new ProcHexException($"pid {victim.Pid}: {why}; SetPendingBreakpointAsync plants it once it can be found");
+    }
+
+    private static IndirectFunction? IndirectFunctionAt(Victim victim, string objectSymbol, ulong address)
+    {
+        try
+        {
+            return victim.Process.Symbols.FindIndirectFunction(SymbolSpec.Parse(objectSymbol).Symbol, address);
+        }
+        catch (TracerException ex)
+        {
+            throw ProcHexException.FromBackend(ex);
+        }
     }
 
     /// <summary>
