@@ -123,6 +123,18 @@ public sealed class ObjectSymbolTable : ISymbolTable
         return true;
     }
 
+    public bool? References(string objectName, string symbol)
+    {
+        ArgumentNullException.ThrowIfNull(objectName);
+        ArgumentNullException.ThrowIfNull(symbol);
+        if (Current.Find(objectName) is not { } mapped || mapped.Image.Sections.Count == 0)
+        {
+            return null;
+        }
+
+        return mapped.Image.Relocations.Any(r => r.SymbolName is { } named && BareName(named) == symbol);
+    }
+
     public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName)
     {
         ArgumentNullException.ThrowIfNull(objectName);

@@ -195,6 +195,30 @@ public sealed class StrippedMainTests : LinuxTestBase, IDisposable
         await RunsToTheEnd(session, handle);
     }
 
+    [Fact]
+    [Trait("Spec", "S18")]
+    [Trait("Issue", "17")]
+    public async Task A_program_linked_with_libc_but_entered_by_its_own_start_reports_postinit_instead_of_running_away()
+    {
+        // libc is loaded (so __libc_start_main exists), but the executable's own _start never calls it: waiting for
+        // it would let the program run to its end unparked. No relocation of the executable names it, so main is not
+        // looked for there, and the victim parks at postinit with its calls still ahead.
+        File.WriteAllText(Path.Combine(_dir, "ownstart.c"),
+            "#include <stdlib.h>\n#include <unistd.h>\nlong calls;\nvoid work(void) { calls++; write(1, \"w\\n\", 2); }\n" +
+            "void _start(void) { work(); work(); exit(0); }\n");
+        var path = Path.Combine(_dir, "ownstart");
+        FixturePrograms.Run(FixturePrograms.Compiler, "-O0", "-nostartfiles", "-o", path, Path.Combine(_dir, "ownstart.c"));
+        await using var session = NewSession();
+        var (handle, milestones) = await CreateAt(session, path, Rendezvous.Main);
+
+        Assert.Equal(Rendezvous.Postinit, handle.Rendezvous);
+        Assert.DoesNotContain(MilestoneKind.Main, milestones);
+        Assert.Equal(0, Observe.ReadLong(handle.Pid, handle.LookupSymbol("ownstart`calls")));
+        var work = await session.SetBreakpointAsync(handle, "work", static _ => { });
+        await RunsToTheEnd(session, handle);
+        Assert.Equal(2, work.Hits);
+    }
+
     /// <summary>glibc 2.34+ PIE start code (sysdeps/x86_64/start.S): the first <c>lea rdi,[rip+disp32]</c> after AT_ENTRY.</summary>
     private static ulong MainFromStartCode(int pid)
     {

@@ -49,6 +49,8 @@ internal sealed class VmMapSymbolTable : ISymbolTable
 
     public IndirectFunction? FindIndirectFunction(string name, ulong address) => _table.FindIndirectFunction(name, address);
 
+    public bool? References(string objectName, string symbol) => _table.References(objectName, symbol);
+
     /// <summary>The object mapped at <paramref name="address"/> (the rtld agent finds ld-elf.so.1 by AT_BASE).</summary>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);
 

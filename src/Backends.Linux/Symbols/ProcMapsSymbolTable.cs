@@ -96,6 +96,8 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
 
     public IndirectFunction? FindIndirectFunction(string name, ulong address) => _table.FindIndirectFunction(name, address);
 
+    public bool? References(string objectName, string symbol) => _table.References(objectName, symbol);
+
     public bool TryFindObject(string objectName, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(objectName, out mapped);
 
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);

@@ -34,6 +34,13 @@ public interface ISymbolTable
     /// calls), what is needed to find that implementation; null for an ordinary function, or when the table cannot tell.
     /// </summary>
     IndirectFunction? FindIndirectFunction(string name, ulong address) => null;
+
+    /// <summary>
+    /// Whether the object <paramref name="objectName"/> has a relocation naming <paramref name="symbol"/> (a GOT slot
+    /// or PLT entry: it calls or takes the address of a function another object defines); null when the table cannot
+    /// tell (no such object, or an image read from memory, without its section headers).
+    /// </summary>
+    bool? References(string objectName, string symbol) => null;
 }
 
 /// <summary>

@@ -90,7 +90,9 @@ internal sealed partial class ControlLoop
 
     private void FindMainWithoutSymbol(StopEvents instead, string insteadName)
     {
-        if (TryLookup(null, LibcStartMain) is { } start)
+        // Only an executable that calls __libc_start_main (a relocation names it) waits for it: one with an entry of
+        // its own (-nostartfiles, a runtime's own _start) never gets there, and would run to its end unparked.
+        if (CallsLibcStartMain() && TryLookup(null, LibcStartMain) is { } start)
         {
             _mainSearch = MainSearch.AwaitingLibcStartMain;
             _victim.Breakpoints.Add(start, SiteRoles.LibcStartMain, client: null, plant: !_victim.Breakpoints.Disabled);
@@ -105,6 +107,19 @@ internal sealed partial class ControlLoop
         }
 
         GiveUpOnMain(instead, insteadName, "no main symbol, no __libc_start_main, entry code not recognised");
+    }
+
+    private bool CallsLibcStartMain()
+    {
+        try
+        {
+            return Process.Symbols.References("a.out", LibcStartMain) != false;
+        }
+        catch (TracerException ex)
+        {
+            Log.OperationFailed(_victim.Logger, _victim.Pid, "read the executable's relocations", ex.Message);
+            return true;
+        }
     }
 
     /// <summary>
