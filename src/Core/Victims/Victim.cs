@@ -131,7 +131,12 @@ internal sealed class Victim
     public Task BeginIdle()
     {
         var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _idle, idle);
+
+        // A full fence between publishing the park and reading Quit, as RequestQuit has between setting Quit and
+        // taking the park (its Interlocked.Exchange in Continue): then one of the two always sees the other. A release
+        // write alone lets the read of Quit pass the store still in this CPU's store buffer (x86 reorders a store
+        // with a later load), so both could miss each other and destroy would wait for a loop parked for good.
+        _ = Interlocked.Exchange(ref _idle, idle);
         if (Quit)
         {
             idle.TrySetResult();
