@@ -832,12 +832,12 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         }
 
         var live = Kernel.Threads(Pid);
-        List<int>? vanished = null;
-        foreach (var tid in _threads.Keys)
+        List<VictimThread>? vanished = null;
+        foreach (var thread in _threads.Values)
         {
-            if (tid != Pid && !live.Contains(tid) && !_owner.HasPendingStatus(tid))
+            if (thread.Tid != Pid && !live.Contains(thread.Tid) && !_owner.HasPendingStatus(thread.Tid))
             {
-                (vanished ??= []).Add(tid);
+                (vanished ??= []).Add(thread);
             }
         }
 
@@ -846,11 +846,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             return;
         }
 
-        foreach (var tid in vanished)
+        foreach (var thread in vanished)
         {
-            _threads.Remove(tid);
-            _owner.Unregister(tid);
-            Apply(_stops.ThreadGone(tid));
+            ThreadEnded(thread, new WaitStatus(0)); // its old tid left without a report: it is the thread that exec'd
         }
 
         Log.BestEffortFailed(_logger, Pid, "following the victim", ExecUnseenMessage);

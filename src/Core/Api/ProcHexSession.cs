@@ -303,27 +303,12 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <exception cref="SymbolNotFoundException">No such object or symbol.</exception>
     /// <exception cref="ProcHexException">An IFUNC whose implementation cannot be found yet (its objects not relocated,
     /// or its resolver not callable now); <see cref="SetPendingBreakpointAsync"/> waits for it instead.</exception>
-    public async Task<ClientBreakpoint> SetBreakpointAsync(ProcessHandle handle, string objectSymbol, BreakpointHandler handler)
+    public Task<ClientBreakpoint> SetBreakpointAsync(ProcessHandle handle, string objectSymbol, BreakpointHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
         var victim = Controlled(handle);
         var address = victim.LookupSymbol(objectSymbol);
-        var flow = VictimLock.CurrentFlow;
-        if (IndirectFunctionAt(victim, objectSymbol, address) is not { } function)
-        {
-            return await SetBreakpointCoreAsync(victim, address, handler, flow);
-        }
-
-        ulong? implementation;
-        string why;
-        using (await victim.Lock.EnterAsync(flow))
-        {
-            implementation = victim.PendingBreakpoints.IndirectFunctions.Resolve(victim, function, out why);
-        }
-
-        return implementation is { } at
-            ? await SetBreakpointCoreAsync(victim, at, handler, flow)
-            : throw new ProcHexException($"pid {victim.Pid}: {why}; SetPendingBreakpointAsync plants it once it can be found");
+        return SetBreakpointCoreAsync(victim, address, handler, VictimLock.CurrentFlow, IndirectFunctionAt(victim, objectSymbol, address));
     }
 
     private static IndirectFunction? IndirectFunctionAt(Victim victim, string objectSymbol, ulong address)
@@ -580,7 +565,11 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         return new VictimLockScope(victim, flow);
     }
 
-    private static async Task<ClientBreakpoint> SetBreakpointCoreAsync(Victim victim, ulong address, BreakpointHandler handler, object flow)
+    /// <summary>
+    /// Plants under the victim lock; a GNU indirect <paramref name="function"/> is resolved under that same lock, so the
+    /// implementation planted is the one the current image has.
+    /// </summary>
+    private static async Task<ClientBreakpoint> SetBreakpointCoreAsync(Victim victim, ulong address, BreakpointHandler handler, object flow, IndirectFunction? function = null)
     {
         using var _ = await victim.Lock.EnterAsync(flow);
         if (victim.Quit)
@@ -592,6 +581,12 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         if (!victim.IsAlive)
         {
             throw new ProcHexException($"pid {victim.Pid}: cannot plant a breakpoint, the process is {victim.State}");
+        }
+
+        if (function is not null)
+        {
+            address = victim.PendingBreakpoints.IndirectFunctions.Resolve(victim, function, out var why)
+                ?? throw new ProcHexException($"pid {victim.Pid}: {why}; SetPendingBreakpointAsync plants it once it can be found");
         }
 
         var breakpoint = new ClientBreakpoint(victim.Handle, address, handler);
