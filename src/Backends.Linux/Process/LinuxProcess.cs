@@ -50,7 +50,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private int _currentTid;
     private int _execs;
     private int _takenExecs;
-    private bool _holdAll = true;
     private bool _collecting;
     private volatile bool _dead;
     private bool _lost;
@@ -97,8 +96,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     internal long SlowAnswerTicks { get; set; } = System.Diagnostics.Stopwatch.Frequency / 5;
 
     bool StopByOthers.IThreadTable.Collecting => _collecting;
-
-    bool StopByOthers.IThreadTable.HoldAll => _holdAll;
 
     bool StopByOthers.IThreadTable.AnyRunning => _threads.Values.Any(t => t.Running);
 
@@ -268,7 +265,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         }
 
         DetachVforkChildren();
-        _holdAll = false;
+        _stops.CoreResumes();
 
         // ResumeIfFree changes no thread table: no copy is needed (this runs on every hit).
         foreach (var thread in _threads.Values)
@@ -635,7 +632,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
                     Deliver(StopEvent.Stopped(StopReason.StoppedByOthers, Pid, 0), null);
                     break;
                 case StopActionKind.ReportResumed:
-                    _holdAll = true;
                     Deliver(StopEvent.Stopped(StopReason.ResumedByOthers, Pid, 0), null);
                     break;
             }
@@ -791,7 +787,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         {
             // An exec into a program that is not x86-64 (issue 17 item 4): nothing of it can be read or planted right.
             _lost = true;
-            _holdAll = true;
+            _stops.Hold();
             Deliver(StopEvent.Lost(Pid, $"process exec'd a program of an unsupported architecture: {architecture}"), null);
             return false;
         }
@@ -804,7 +800,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
 
         Log.BestEffortFailed(_logger, Pid, "reading the new image", DescribeError(error));
         _lost = true;
-        _holdAll = true;
+        _stops.Hold();
         Deliver(StopEvent.Lost(Pid, UnobservableMessage), null);
         return false;
     }
@@ -855,7 +851,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _planted.Clear();
         _pendingStep = null;
         _lost = true;
-        _holdAll = true;
+        _stops.Hold();
         Deliver(StopEvent.Lost(Pid, ExecUnseenMessage), null);
     }
 
@@ -974,7 +970,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         // The leader's tid may also name a thread that exec'd since we saw the leader stop (TakeLeaderStatus): the
         // kernel is asked for its report while another thread could be exec'ing, and the dispatch loop hands it over
         // before anything resumes the tid.
-        if (_holdAll || thread.Running || Volatile.Read(ref thread.Undelivered) > 0 || !_stops.MayResume(thread.Tid)
+        if (thread.Running || Volatile.Read(ref thread.Undelivered) > 0 || !_stops.MayResume(thread.Tid)
             || _owner.HasPendingStatus(thread.Tid, askKernel: thread.Tid == Pid && _threads.Count > 1))
         {
             return;
@@ -1004,7 +1000,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// </summary>
     private bool StopAll()
     {
-        _holdAll = true;
         _stops.StopAllBegins();
         var stopped = false;
 
@@ -1339,7 +1334,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         }
     }
 
-    /// <summary>Resumes a held thread and handles its next status (it stays held: _holdAll). False when it did not run.</summary>
+    /// <summary>Resumes a held thread and handles its next status (the victim stays held). False when it did not run.</summary>
     private bool ResumeAndCollect(VictimThread thread)
     {
         if (TryPtrace(PTRACE_CONT, thread.Tid, 0, 0) != 0)

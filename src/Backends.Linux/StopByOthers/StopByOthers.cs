@@ -47,14 +47,17 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         /// <summary>A stop-all is collecting every thread's stop: nothing is reported or parked meanwhile.</summary>
         bool Collecting { get; }
 
-        /// <summary>The victim is held: no thread runs until the core resumes it.</summary>
-        bool HoldAll { get; }
-
         /// <summary>Some thread has not reported a stop since it was last resumed.</summary>
         bool AnyRunning { get; }
     }
 
     public Phase Current { get; private set; }
+
+    /// <summary>
+    /// The core holds the victim: no thread runs until it resumes it. A victim starts held; a stop-all, a lost
+    /// victim and the report that someone else's stop is over (the core decides when to go on) hold it again.
+    /// </summary>
+    public bool Held { get; private set; } = true;
 
     /// <summary>
     /// Told of every event the machine took that could change its phase or ask for actions: the event's name, the
@@ -76,11 +79,18 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     public Membership? MembershipOf(int tid) => _members.TryGetValue(tid, out var m) ? m : null;
 
     /// <summary>
-    /// May the owner resume this stopped thread? Not when it is parked (the listen holds it), nor when it is in a
-    /// stop the core has not seen yet: PTRACE_CONT would end someone else's stop behind the core's back.
+    /// May the owner resume this stopped thread? Not while the core holds the victim, nor when the thread is parked
+    /// (the listen holds it) or in a stop the core has not seen yet: PTRACE_CONT would end someone else's stop
+    /// behind the core's back.
     /// </summary>
     public bool MayResume(int tid) =>
-        !_members.TryGetValue(tid, out var m) || (m != Membership.Parked && _acknowledged);
+        !Held && (!_members.TryGetValue(tid, out var m) || (m != Membership.Parked && _acknowledged));
+
+    /// <summary>The core holds every thread where it is (a lost victim, for good).</summary>
+    public void Hold() => Held = true;
+
+    /// <summary>The core is about to resume the victim: threads free of any stop may run again.</summary>
+    public void CoreResumes() => Held = false;
 
     /// <summary>A thread was resumed (PTRACE_CONT): its part of any stop is over.</summary>
     public void Resumed(int tid) => _members.Remove(tid);
@@ -140,7 +150,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
 
         // In the SIGCONT case the threads that had joined wait for a notice of their own, and a thread in a plain
         // trap-stop gets it only once parked (or resumed): let the kernel deliver it.
-        if (!threads.HoldAll && !threads.Collecting)
+        if (!Held && !threads.Collecting)
         {
             ParkStopped();
         }
@@ -158,9 +168,10 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         }
     }
 
-    /// <summary>A stop-all is about to interrupt every thread: a parked one will report again.</summary>
+    /// <summary>A stop-all is about to interrupt every thread (the victim is held): a parked one will report again.</summary>
     public void StopAllBegins()
     {
+        Held = true;
         if (Current == Phase.AwaitingResume)
         {
             Current = Phase.Reported;
@@ -294,6 +305,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         }
 
         Current = Phase.Quiet;
+        Held = true;
         _actions.Add(StopAction.RestoreOptionsAll);
         _actions.Add(StopAction.ReportResumed);
     }

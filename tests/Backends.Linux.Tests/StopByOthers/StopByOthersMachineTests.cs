@@ -137,10 +137,12 @@ public sealed class StopByOthersMachineTests
 
     [Fact]
     [Trait("Spec", "S20")]
-    public void MayResume_refuses_a_member_of_a_stop_the_core_has_not_taken_and_a_parked_thread()
+    public void MayResume_refuses_a_held_victim_a_member_of_a_stop_the_core_has_not_taken_and_a_parked_thread()
     {
         var table = new Table();
         var machine = new StopByOthers(table);
+        Assert.False(machine.MayResume(7)); // a victim starts held
+        machine.CoreResumes();
         Assert.True(machine.MayResume(7));
 
         table.AnyRunning = true;
@@ -183,11 +185,28 @@ public sealed class StopByOthersMachineTests
         Assert.Empty(world.Violations);
     }
 
+    [Fact]
+    [Trait("Spec", "S20")]
+    public void The_report_that_someone_elses_stop_is_over_holds_the_victim_until_the_core_resumes_it()
+    {
+        var machine = new StopByOthers(new Table());
+        machine.CoreResumes();
+        Assert.Equal([StopAction.Park(7), StopAction.ReportStopped], machine.GroupStopReported(7));
+        Assert.False(machine.Held);
+        machine.ListenReturned(7, succeeded: true);
+        machine.Acknowledge();
+        Assert.Empty(machine.AwaitResume([7]));
+
+        Assert.Equal([StopAction.RestoreOptionsAll, StopAction.ReportResumed], machine.TrapStopReported(7));
+        Assert.True(machine.Held);
+        Assert.False(machine.MayResume(7));
+        machine.CoreResumes();
+        Assert.True(machine.MayResume(7));
+    }
+
     private sealed class Table : StopByOthers.IThreadTable
     {
         public bool Collecting { get; set; }
-
-        public bool HoldAll { get; set; }
 
         public bool AnyRunning { get; set; }
     }

@@ -38,6 +38,7 @@ internal sealed class World : StopByOthers.IThreadTable
     public World(int threads, int signals, int exits = 0, int births = 0)
     {
         _machine = new StopByOthers(this);
+        _machine.CoreResumes();
         _signalsLeft = signals;
         _exitsLeft = exits;
         _birthsLeft = births;
@@ -54,8 +55,6 @@ internal sealed class World : StopByOthers.IThreadTable
     /// <summary>What the core heard, in order.</summary>
     public List<string> CoreHeard { get; } = [];
 
-    public bool HoldAll { get; private set; }
-
     public bool Collecting => false;
 
     public bool AnyRunning => _running.Values.Any(r => r);
@@ -63,7 +62,7 @@ internal sealed class World : StopByOthers.IThreadTable
     public StopByOthers.Phase Phase => _machine.Current;
 
     public string Signature =>
-        $"{Kernel.Signature}|{string.Join("", _running.Select(r => r.Value ? "r" : "s"))}|{(HoldAll ? "H" : "")}|{_machine.Current}|{_machine.IsAcknowledged}|" +
+        $"{Kernel.Signature}|{string.Join("", _running.Select(r => r.Value ? "r" : "s"))}|{(_machine.Held ? "H" : "")}|{_machine.Current}|{_machine.IsAcknowledged}|" +
         $"{string.Join(",", Kernel.Tasks.Select(t => _machine.MembershipOf(t.Tid)?.ToString() ?? "-"))}|{string.Join(",", _toCore)}|{(_coreWillAwait ? "A" : "")}|{_signalsLeft}{_exitsLeft}{_birthsLeft}";
 
     public IEnumerable<Move> Moves()
@@ -193,7 +192,7 @@ internal sealed class World : StopByOthers.IThreadTable
         }
 
         // ResumedByOthers: the core resumes the victim (LinuxProcess.ResumeOnOwner).
-        HoldAll = false;
+        _machine.CoreResumes();
         foreach (var tid in _running.Keys.ToList())
         {
             ResumeIfFree(tid);
@@ -233,7 +232,6 @@ internal sealed class World : StopByOthers.IThreadTable
                     _toCore.Enqueue("StoppedByOthers");
                     break;
                 case StopActionKind.ReportResumed:
-                    HoldAll = true;
                     _toCore.Enqueue("ResumedByOthers");
                     break;
             }
@@ -242,7 +240,7 @@ internal sealed class World : StopByOthers.IThreadTable
 
     private void ResumeIfFree(int tid)
     {
-        if (HoldAll || !_running.TryGetValue(tid, out var running) || running || !_machine.MayResume(tid))
+        if (!_running.TryGetValue(tid, out var running) || running || !_machine.MayResume(tid))
         {
             return;
         }
