@@ -35,9 +35,20 @@ internal sealed class World : StopByOthers.IThreadTable
     private int _birthsLeft;
     private int _nextTid;
 
-    public World(int threads, int signals, int exits = 0, int births = 0)
+    /// <summary>A victim of <paramref name="threads"/> running threads, with budgets for what may happen to it.</summary>
+    /// <param name="threads">Threads at the start.</param>
+    /// <param name="signals">SIGSTOPs and SIGCONTs someone else may send.</param>
+    /// <param name="exits">Threads that may exit.</param>
+    /// <param name="births">Threads that may be born.</param>
+    /// <param name="covered">Collects the machine's transitions (<see cref="S20Coverage"/>) the world goes through.</param>
+    public World(int threads, int signals, int exits = 0, int births = 0, ISet<string>? covered = null)
     {
         _machine = new StopByOthers(this);
+        if (covered is not null)
+        {
+            _machine.Observer = (name, before, after, actions) => covered.UnionWith(S20Coverage.Labels(name, before, after, actions));
+        }
+
         _machine.CoreResumes();
         _signalsLeft = signals;
         _exitsLeft = exits;
