@@ -68,14 +68,38 @@ public sealed record ProcessStartRequest(
     /// <summary>Resource limits set before the program runs; null or empty inherits all.</summary>
     public IReadOnlyDictionary<ResourceLimit, ResourceLimitValue>? ResourceLimits { get; init; }
 
-    /// <summary>Whether any option asks for more than a plain start (what a backend without them must refuse).</summary>
-    public bool HasOptions =>
-        WorkingDirectory is not null
-        || StandardInput.Kind != StdioKind.Inherit
-        || StandardOutput.Kind != StdioKind.Inherit
-        || StandardError.Kind != StdioKind.Inherit
-        || DisableAslr
-        || ResourceLimits is { Count: > 0 };
+    /// <summary>
+    /// The options that ask for more than a plain start, named for a message ("working directory /srv",
+    /// "standard output pipe", "ASLR off", "resource limit OpenFiles"): what a backend without them must refuse.
+    /// </summary>
+    public IReadOnlyList<string> RequestedOptions
+    {
+        get
+        {
+            var names = new List<string>();
+            if (WorkingDirectory is not null)
+            {
+                names.Add($"working directory {WorkingDirectory}");
+            }
+
+            string[] streams = ["standard input", "standard output", "standard error"];
+            for (var i = 0; i < streams.Length; i++)
+            {
+                if (Stdio[i].Kind != StdioKind.Inherit)
+                {
+                    names.Add($"{streams[i]} {Stdio[i]}");
+                }
+            }
+
+            if (DisableAslr)
+            {
+                names.Add("ASLR off");
+            }
+
+            names.AddRange((ResourceLimits ?? new Dictionary<ResourceLimit, ResourceLimitValue>()).Keys.Select(l => $"resource limit {l}"));
+            return names;
+        }
+    }
 
     /// <summary>The three targets, index 0, 1 and 2 as the descriptors they replace.</summary>
     public IReadOnlyList<StdioTarget> Stdio => [StandardInput, StandardOutput, StandardError];
