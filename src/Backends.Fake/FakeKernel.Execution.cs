@@ -190,6 +190,10 @@ public sealed partial class FakeKernel
             case FakeStep.Exit exit:
                 Terminate(victim, ExitStatus.FromCode(exit.Code));
                 break;
+            case FakeStep.Describe describe:
+                thread.Advance();
+                victim.Pipe(describe.Descriptor)?.Append($"argv0={(victim.Arguments.Count > 0 ? victim.Arguments[0] : string.Empty)} cwd={victim.WorkingDirectory}\n");
+                break;
             case FakeStep.Signal signal:
                 thread.Advance();
                 RaiseFatal(victim, thread, signal.Number);
@@ -628,6 +632,7 @@ public sealed partial class FakeKernel
 
         victim.Life = VictimLife.Zombie;
         victim.Exit = status;
+        victim.ClosePipes();
         victim.GroupStopped = false;
         victim.Threads.Clear();
         Record(victim, status.ToString());

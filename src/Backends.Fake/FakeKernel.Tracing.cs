@@ -17,17 +17,42 @@ public sealed partial class FakeKernel
                 throw new ProcessStartException(Errno.Describe(Errno.EACCES), TracerErrorKind.PermissionDenied, Errno.EACCES);
             }
 
+            if (request.WorkingDirectory is { } dir && !dir.StartsWith('/'))
+            {
+                throw new ProcessStartException($"cannot use working directory {dir}: {Errno.Describe(Errno.ENOENT)}", TracerErrorKind.NotFound, Errno.ENOENT);
+            }
+
             var victim = NewVictim(image, request.Arguments);
             if (image.SetId)
             {
                 victim.Threads[0].Push([new FakeStep.LoseControl()], 1);
             }
 
+            victim.StartRequest = request;
+            victim.WorkingDirectory = request.WorkingDirectory ?? victim.WorkingDirectory;
+            for (var fd = 0; fd < 3; fd++)
+            {
+                victim.Pipes[fd] = request.Stdio[fd].Kind == StdioKind.Pipe ? new FakePipe(input: fd == 0) : null;
+            }
+
             var attachment = new FakeAttachment { KillOnLastClose = true };
             victim.Attachment = attachment;
             HoldWithoutReport(victim, attachment);
             Record(victim, $"created {Format(request.Arguments)}");
-            return new FakeProcess(this, victim, attachment, GrabAccess.Control);
+            var streams = victim.Pipes.Any(p => p is not null) ? new StandardStreams(victim.Pipes[0], victim.Pipes[1], victim.Pipes[2]) : null;
+            return new FakeProcess(this, victim, attachment, GrabAccess.Control) { Streams = streams };
+        }
+    }
+
+    /// <summary>
+    /// What the create of <paramref name="pid"/> asked for (issue 22 item 1: working directory, stdio, ASLR, limits,
+    /// argv), recorded as the backend received it; null for a process that was not created through the tracer.
+    /// </summary>
+    public ProcessStartRequest? StartRequestOf(int pid)
+    {
+        lock (_gate)
+        {
+            return _victims.TryGetValue(pid, out var victim) ? victim.StartRequest : null;
         }
     }
 

@@ -79,6 +79,9 @@ public sealed class FakeProcess : ITracedProcess
 
     public IRtldAgent? OpenRtldAgent() => _kernel.OpenRtldAgent(this);
 
+    /// <summary>The client's ends of the pipes the create asked for; the core disposes them.</summary>
+    public StandardStreams? Streams { get; init; }
+
     public void Release(ReleaseMode mode) => _kernel.Release(this, mode);
 
     /// <summary>Without a prior <see cref="Release"/> this is the tracer closing its hold: the last-close rules apply.</summary>

@@ -31,6 +31,7 @@ public sealed class FakePrograms
             Steps.Loop(Number(args, 1, 1), Steps.Call("work")),
             Steps.Exit(0),
         ]);
+        Stdio = Program("stdio", _ => [Steps.Describe(1), Steps.Exit(0)]);
         Exec = Program("exec", args => [Steps.Call("work"), Steps.Exec(Loop, Number(args, 1, 1).ToString(CultureInfo.InvariantCulture))]);
         SelfStop = Program("selfstop", _ => [Steps.StopByOthers(), Steps.Call("work"), Steps.Exit(0)]);
         Crash = Program("crash", _ => [Steps.Call("work"), Steps.Signal(Signals.Segv)]);
@@ -70,9 +71,12 @@ public sealed class FakePrograms
     /// <summary>argv: N. dlopens <see cref="Library"/>, calls libwork() N times, dlcloses it, exits 0.</summary>
     public FakeImage Dlopen { get; }
 
+    /// <summary>argv: print. Writes "argv0=ARGV0 cwd=DIR" on standard output, then exits 0 (issue 22 item 1).</summary>
+    public FakeImage Stdio { get; }
+
     public FakeLibrary Library { get; }
 
-    public IReadOnlyList<FakeImage> All => [Loop, Threads, Sleeper, Fork, Vfork, Exec, SelfStop, Crash, Dlopen];
+    public IReadOnlyList<FakeImage> All => [Loop, Threads, Sleeper, Fork, Vfork, Exec, SelfStop, Crash, Dlopen, Stdio];
 
     /// <summary>Makes every program executable on <paramref name="kernel"/>.</summary>
     public FakePrograms RegisterWith(FakeKernel kernel)

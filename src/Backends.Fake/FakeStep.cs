@@ -55,6 +55,13 @@ public abstract record FakeStep
 
     public sealed record Exit(int Code) : FakeStep;
 
+    /// <summary>
+    /// Writes "argv0=ARGV0 cwd=DIR" and a newline to <paramref name="Descriptor"/> (1 or 2): what the catalogue's print
+    /// program does, so that a scenario sees argv[0] and the working directory of a create reach the program. A pipe
+    /// receives it; any other target drops it.
+    /// </summary>
+    public sealed record Describe(int Descriptor) : FakeStep;
+
     /// <summary>Raises a fatal signal: a traced victim stops for it first and dies when resumed.</summary>
     public sealed record Signal(int Number) : FakeStep;
 
@@ -113,6 +120,8 @@ public static class Steps
     public static FakeStep Store(ulong address, params byte[] bytes) => new FakeStep.Store(address, bytes);
 
     public static FakeStep Exit(int code) => new FakeStep.Exit(code);
+
+    public static FakeStep Describe(int descriptor) => new FakeStep.Describe(descriptor);
 
     public static FakeStep Signal(int number) => new FakeStep.Signal(number);
 

@@ -39,6 +39,27 @@ internal sealed class FakeVictim
 
     public IReadOnlyList<string> Arguments { get; set; }
 
+    /// <summary>What the create asked for (issue 22 item 1); null for a spawned victim.</summary>
+    public ProcessStartRequest? StartRequest { get; set; }
+
+    /// <summary>The working directory the victim runs in: the create's, or "/".</summary>
+    public string WorkingDirectory { get; set; } = "/";
+
+    /// <summary>The victim's ends of its piped standard descriptors 0, 1 and 2; null where not piped.</summary>
+    public FakePipe?[] Pipes { get; } = new FakePipe?[3];
+
+    /// <summary>The pipe on <paramref name="descriptor"/>, or null.</summary>
+    public FakePipe? Pipe(int descriptor) => descriptor is >= 0 and < 3 ? Pipes[descriptor] : null;
+
+    /// <summary>At death every descriptor closes: readers of its output see end of file.</summary>
+    public void ClosePipes()
+    {
+        foreach (var pipe in Pipes)
+        {
+            pipe?.End();
+        }
+    }
+
     public FakeMemory Memory { get; set; }
 
     public List<FakeMapping> Mappings { get; } = [];

@@ -62,6 +62,11 @@ internal static class CliApp
             HelpName = "create|preinit|postinit|main",
         };
         stopAt.AcceptOnlyFromAmong(Rendezvous);
+        var cwd = new Option<string>("--cwd") { Description = "The program's working directory (default: ours).", HelpName = "DIR" };
+        var stdin = new Option<string>("--stdin") { Description = "The program's standard input, read from FILE (default: ours).", HelpName = "FILE" };
+        var stdout = new Option<string>("--stdout") { Description = "The program's standard output, written to FILE, truncated (default: ours; with --json, our standard error).", HelpName = "FILE" };
+        var stderr = new Option<string>("--stderr") { Description = "The program's standard error, written to FILE, truncated (default: ours).", HelpName = "FILE" };
+        var noAslr = new Option<bool>("--no-aslr") { Description = "Start the program with address-space layout randomization off (same addresses each run)." };
         var json = JsonOption();
         var program = new Argument<string[]>("PROGRAM")
         {
@@ -76,6 +81,11 @@ internal static class CliApp
             count,
             strict,
             stopAt,
+            cwd,
+            stdin,
+            stdout,
+            stderr,
+            noAslr,
             json,
             program,
         };
@@ -88,7 +98,16 @@ internal static class CliApp
                 "main" => ProcHex.Rendezvous.Main,
                 _ => ProcHex.Rendezvous.Create,
             };
-            return Commands.RunAsync(context, session, Counting(parse, count, strict), rendezvous, parse.GetRequiredValue(program));
+            var options = new CreateOptions
+            {
+                StopAt = rendezvous,
+                WorkingDirectory = parse.GetValue(cwd),
+                StandardInput = parse.GetValue(stdin) is { } input ? StdioTarget.File(input) : StdioTarget.Inherit,
+                StandardOutput = parse.GetValue(stdout) is { } output ? StdioTarget.File(output) : StdioTarget.Inherit,
+                StandardError = parse.GetValue(stderr) is { } error ? StdioTarget.File(error) : StdioTarget.Inherit,
+                DisableAslr = parse.GetValue(noAslr),
+            };
+            return Commands.RunAsync(context, session, Counting(parse, count, strict), options, parse.GetRequiredValue(program));
         }));
         return command;
     }

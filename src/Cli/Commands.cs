@@ -11,16 +11,18 @@ internal sealed record CountingOptions(IReadOnlyList<CountSpec> Specs, bool Stri
 internal static class Commands
 {
     /// <summary>
-    /// <c>prochex run</c>: create PROGRAM stopped at <paramref name="stopAt"/>, plant the counters, run it to its
-    /// end and exit with its status (128+N for death by signal N).
+    /// <c>prochex run</c>: create PROGRAM as <paramref name="options"/> say (stopped at their rendezvous, with their
+    /// working directory, stdio files and ASLR), plant the counters, run it to its end and exit with its status
+    /// (128+N for death by signal N).
     /// </summary>
     public static async Task<int> RunAsync(
         CliContext context,
         ProcHexSession session,
         CountingOptions counting,
-        Rendezvous stopAt,
+        CreateOptions options,
         IReadOnlyList<string> command)
     {
+        var stopAt = options.StopAt ?? Rendezvous.Create;
         var reporter = context.Reporter;
         var counter = new SpecCounter(session, reporter, counting.Specs, context.Show);
         session.LibraryListChanged = counter.OnLibraryListChanged;
@@ -31,7 +33,7 @@ internal static class Commands
         ProcessHandle handle;
         try
         {
-            handle = await session.CreateAsync(command[0], command, new CreateOptions { StopAt = stopAt }, context.Termination.Token);
+            handle = await session.CreateAsync(command[0], command, options, context.Termination.Token);
         }
         catch (CreateFailedException ex)
         {

@@ -20,6 +20,50 @@ public class CoreOnFakeTests
     }
 
     [Fact]
+    [Trait("Issue", "22")]
+    public void Item1_every_create_option_reaches_the_backend_as_given_with_argv0_in_place_of_the_first_argument()
+    {
+        var kit = new TestKit();
+        var limits = new Dictionary<ResourceLimit, ResourceLimitValue>
+        {
+            [ResourceLimit.CoreFileSize] = ResourceLimitValue.Both(0),
+            [ResourceLimit.OpenFiles] = new(256, 4096),
+        };
+        var options = new CreateOptions
+        {
+            WorkingDirectory = "/srv",
+            StandardInput = StdioTarget.File("/etc/input"),
+            StandardOutput = StdioTarget.File("/var/log/out", append: true),
+            StandardError = StdioTarget.Null,
+            DisableAslr = true,
+            ResourceLimits = limits,
+            Argv0 = "renamed",
+        };
+
+        var request = DeterministicScheduler.Run(
+            async () =>
+            {
+                await using var session = new ProcHexSession(kit.Tracer);
+                var handle = await session.CreateAsync(kit.Programs.Loop.Path, [kit.Programs.Loop.Path, "1"], options);
+                Assert.Null(handle.StandardOutput);
+                return kit.Kernel.StartRequestOf(handle.Pid)!;
+            },
+            kit.Kernel,
+            seed: 3);
+
+        Assert.Equal(["renamed", "1"], request.Arguments);
+        Assert.Equal("/srv", request.WorkingDirectory);
+        Assert.Equal(StdioTarget.File("/etc/input"), request.StandardInput);
+        Assert.Equal(StdioTarget.File("/var/log/out", append: true), request.StandardOutput);
+        Assert.Equal(StdioTarget.Null, request.StandardError);
+        Assert.True(request.DisableAslr);
+        Assert.Same(limits, request.ResourceLimits);
+        Assert.Equal(
+            ["working directory /srv", "standard input file /etc/input", "standard output file /var/log/out (append)", "standard error null", "ASLR off", "resource limit CoreFileSize", "resource limit OpenFiles"],
+            request.RequestedOptions);
+    }
+
+    [Fact]
     public void The_same_seed_replays_the_session_exactly()
     {
         var first = new TestKit();

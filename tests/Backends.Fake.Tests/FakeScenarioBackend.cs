@@ -105,6 +105,7 @@ public sealed class FakeScenarioBackend : IScenarioBackend
         ProgramKind.SelfStop => _programs.SelfStop,
         ProgramKind.Crash => _programs.Crash,
         ProgramKind.Dlopen => _programs.Dlopen,
+        ProgramKind.Stdio => _programs.Stdio,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

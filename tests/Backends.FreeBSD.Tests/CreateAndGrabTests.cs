@@ -71,6 +71,28 @@ public abstract class CreateAndGrabTests(FakeAttach attach)
     }
 
     [Fact]
+    [Trait("Issue", "22")]
+    public async Task Item1_create_options_are_refused_as_unsupported_naming_them_and_nothing_is_started()
+    {
+        var kernel = FakePrograms.Kernel(attach);
+        var tracer = new FreeBsdTracer(kernel);
+        var request = new ProcessStartRequest(FakePrograms.Loop, ["loop"])
+        {
+            WorkingDirectory = "/tmp",
+            StandardOutput = StdioTarget.Pipe,
+            DisableAslr = true,
+        };
+
+        var e = await Assert.ThrowsAsync<ProcessStartException>(async () => await tracer.CreateAsync(request, Token));
+
+        Assert.Equal(TracerErrorKind.Unsupported, e.Kind);
+        Assert.Equal(
+            "the FreeBSD backend does not support these create options yet: working directory /tmp, standard output pipe, ASLR off; start without them",
+            e.Message);
+        Assert.DoesNotContain(kernel.Calls, c => c.StartsWith("PT_ATTACH", StringComparison.Ordinal));
+    }
+
+    [Fact]
     [Trait("Spec", "S2")]
     public async Task Create_that_cannot_attach_kills_and_reaps_the_trampoline()
     {

@@ -142,6 +142,7 @@ public sealed class LinuxScenarioBackend : IScenarioBackend
         ProgramKind.SelfStop => "selfstop",
         ProgramKind.Crash => "crash",
         ProgramKind.Dlopen => "dlopen",
+        ProgramKind.Stdio => "stdio",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

@@ -21,6 +21,12 @@ public interface IScenarioBackend : IAsyncDisposable
     bool DefersKillOfStoppedVictims => false;
 
     /// <summary>
+    /// Whether creates honour <see cref="CreateOptions"/>' working directory, stdio, ASLR and limits (issue 22 item 1);
+    /// a backend that does not refuses them with <see cref="TracerErrorKind.Unsupported"/>.
+    /// </summary>
+    bool SupportsCreateOptions => true;
+
+    /// <summary>
     /// Runs a scenario body. The fake runs it on its deterministic single-threaded scheduler, advancing the
     /// kernel whenever the body waits; real backends just await it (with a generous timeout).
     /// </summary>
@@ -91,6 +97,9 @@ public enum ProgramKind
 
     /// <summary>argv: N. dlopens the test library, calls its <c>libwork()</c> N times, dlcloses it, exits 0.</summary>
     Dlopen,
+
+    /// <summary>argv: print. Writes "argv0=ARGV0 cwd=DIR" and a newline on standard output, exits 0 (issue 22 item 1).</summary>
+    Stdio,
 }
 
 public enum ExternalSignal

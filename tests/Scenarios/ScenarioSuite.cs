@@ -104,6 +104,43 @@ public abstract class ScenarioSuite(IScenarioBackend backend) : IAsyncLifetime
     });
 
     [Fact]
+    [Trait("Spec", "S1")]
+    [Trait("Issue", "22")]
+    public Task Item1_create_options_reach_the_program_and_its_piped_stdout_is_read_through_the_handle() => Backend.RunAsync(async () =>
+    {
+        await using var session = NewSession();
+        var program = Backend.Program(ProgramKind.Stdio);
+        var options = new CreateOptions
+        {
+            StopAt = Rendezvous.Main,
+            WorkingDirectory = "/",
+            Argv0 = "renamed",
+            StandardInput = StdioTarget.Null,
+            StandardOutput = StdioTarget.Pipe,
+        };
+        if (!Backend.SupportsCreateOptions)
+        {
+            var refused = await Assert.ThrowsAsync<CreateFailedException>(() => session.CreateAsync(program.File, program.WithArguments("print"), options));
+            Assert.Equal(TracerErrorKind.Unsupported, refused.Kind);
+            Assert.Empty(session.Handles);
+            return;
+        }
+
+        var handle = await session.CreateAsync(program.File, program.WithArguments("print"), options);
+        Assert.Null(handle.StandardInput);
+        Assert.Null(handle.StandardError);
+        var stdout = handle.StandardOutput!;
+        session.Continue(handle);
+        var note = await session.WaitForNotificationAsync(Forever);
+        Assert.Equal((NotificationKind.Exited, 0), (note!.Kind, note.Exit!.Value.Code));
+
+        // Read once the victim is gone: its end is closed, so the read ends at end of file on every backend.
+        Assert.Equal("argv0=renamed cwd=/\n", await new StreamReader(stdout).ReadToEndAsync());
+        await session.ReleaseAsync(handle);
+        Assert.False(stdout.CanRead);
+    });
+
+    [Fact]
     [Trait("Spec", "S3")]
     [Trait("Spec", "S9")]
     [Trait("Spec", "S16")]

@@ -23,6 +23,7 @@ internal static partial class Interop
         internal const int ENOTDIR = 20;
         internal const int EISDIR = 21;
         internal const int EINVAL = 22;
+        internal const int ENOTSUP = 45;
         internal const int ELOOP = 62;
         internal const int ENAMETOOLONG = 63;
         internal const int ENOSYS = 78;

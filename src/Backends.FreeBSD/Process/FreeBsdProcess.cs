@@ -442,10 +442,9 @@ internal sealed class FreeBsdProcess : ITracedProcess
     /// </summary>
     public IReadOnlyList<ThreadSnapshot> ReadThreads()
     {
-        const int ENOTSUP = 45; // sys/errno.h
         if (Access != GrabAccess.Control)
         {
-            throw new TracerException($"pid {Pid}: listing the threads of a read-only victim is not supported on FreeBSD yet", TracerErrorKind.Unsupported, ENOTSUP);
+            throw new TracerException($"pid {Pid}: listing the threads of a read-only victim is not supported on FreeBSD yet", TracerErrorKind.Unsupported, Errno.ENOTSUP);
         }
 
         lock (_gate)

@@ -44,6 +44,16 @@ public sealed class FreeBsdTracer : IProcessTracer
             throw new ProcessStartException(Errno.Describe(Errno.ENOENT), TracerErrorKind.NotFound, Errno.ENOENT);
         }
 
+        // Issue 22 item 1: the options need posix_spawn file actions, procctl(PROC_ASLR_CTL) and prlimit-like calls
+        // the kernel seam does not have yet; refused, never ignored. argv[0] is the arguments' first and works.
+        if (request.RequestedOptions is { Count: > 0 } options)
+        {
+            throw new ProcessStartException(
+                $"the FreeBSD backend does not support these create options yet: {string.Join(", ", options)}; start without them",
+                TracerErrorKind.Unsupported,
+                Errno.ENOTSUP);
+        }
+
         var environment = request.Environment ?? CurrentEnvironment();
         var pathVariable = environment.FirstOrDefault(e => e.StartsWith("PATH=", StringComparison.Ordinal))?[5..];
         var file = Trampoline.Resolve(_kernel, request.File, pathVariable, out var errno);

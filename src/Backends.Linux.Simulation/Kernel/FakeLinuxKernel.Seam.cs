@@ -7,7 +7,8 @@ namespace ProcHex.Backends.Linux.Simulation.Kernel;
 /// <summary>
 /// The fake as the adapter's syscall seam: <see cref="ILinuxKernel"/>, with the interface's error conventions, so
 /// the real <see cref="OwnerThread"/>, <see cref="Grabber"/> and <see cref="LinuxProcess"/> run over it. Creation
-/// is not simulated (victims are spawned by the simulation and grabbed): <see cref="ILinuxKernel.PosixSpawn"/> and
+/// is not simulated (victims are spawned by the simulation and grabbed): <see cref="ILinuxKernel.PosixSpawn"/>, the
+/// create options' descriptor and limit calls and
 /// <see cref="ILinuxKernel.Access"/> throw <see cref="NotSupportedException"/>.
 /// <para>Between any two of the adapter's calls the real world moves on; with <see cref="InterleaveChance"/> above
 /// 0 the fake lets one actor act, chosen by the seed, before a call with that probability, so races between two
@@ -105,8 +106,20 @@ internal sealed partial class FakeLinuxKernel : ILinuxKernel
         return new ProcMemFile(this, group, group.Memory);
     }
 
-    int ILinuxKernel.PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, out int pid) =>
+    int ILinuxKernel.PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, SpawnSetup setup, out int pid) =>
         throw new NotSupportedException("the fake kernel does not run programs: spawn a FakeImage and grab it");
+
+    int ILinuxKernel.OpenFile(string path, int flags, out int errno) =>
+        throw new NotSupportedException("the fake kernel has no file system: create options need the real kernel");
+
+    int ILinuxKernel.Pipe(out int readEnd, out int writeEnd) =>
+        throw new NotSupportedException("the fake kernel has no pipes: create options need the real kernel");
+
+    void ILinuxKernel.Close(int fd) =>
+        throw new NotSupportedException("the fake kernel has no descriptors: create options need the real kernel");
+
+    int ILinuxKernel.SetResourceLimit(int pid, int resource, ulong soft, ulong hard) =>
+        throw new NotSupportedException("the fake kernel has no resource limits: create options need the real kernel");
 
     int ILinuxKernel.Access(string path, int mode) =>
         throw new NotSupportedException("the fake kernel has no file system: spawn a FakeImage and grab it");

@@ -85,10 +85,26 @@ internal interface ILinuxKernel
     IProcMemFile? OpenProcMem(int pid, out int errno);
 
     /// <summary>
-    /// <c>posix_spawn(&amp;pid, path, NULL, attr, argv, envp)</c> as a child of the calling thread, with every signal
-    /// set to its default and none blocked. Returns 0 or the errno.
+    /// <c>posix_spawn(&amp;pid, path, actions, attr, argv, envp)</c> as a child of the calling thread, with every signal
+    /// set to its default and none blocked, and what <paramref name="setup"/> asks for done before the exec: the
+    /// descriptors dup2'd onto 0, 1 and 2, the chdir, ASLR off. Returns 0 or the errno (of the exec or of a file action).
     /// </summary>
-    int PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, out int pid);
+    int PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, SpawnSetup setup, out int pid);
+
+    /// <summary>
+    /// <c>open(path, flags | O_CLOEXEC, 0666)</c>: the descriptor, or -1 with <paramref name="errno"/> set. For what a
+    /// created process's standard descriptors are connected to; the caller closes it with <see cref="Close"/>.
+    /// </summary>
+    int OpenFile(string path, int flags, out int errno);
+
+    /// <summary><c>pipe2(fds, O_CLOEXEC)</c>: 0 or the errno.</summary>
+    int Pipe(out int readEnd, out int writeEnd);
+
+    /// <summary><c>close(fd)</c> of a descriptor from <see cref="OpenFile"/> or <see cref="Pipe"/>.</summary>
+    void Close(int fd);
+
+    /// <summary><c>prlimit(pid, resource, {soft, hard}, NULL)</c>: 0 or the errno.</summary>
+    int SetResourceLimit(int pid, int resource, ulong soft, ulong hard);
 
     /// <summary><c>access(path, mode)</c>: 0 or the errno.</summary>
     int Access(string path, int mode);
@@ -179,6 +195,18 @@ internal interface IProcMemFile : IDisposable
     /// written, or -1 with <paramref name="errno"/> set.
     /// </summary>
     int PWrite(ulong address, ReadOnlySpan<byte> source, out int errno);
+}
+
+/// <summary>What <see cref="ILinuxKernel.PosixSpawn"/> sets up in the child before its exec (issue 22 item 1).</summary>
+/// <param name="WorkingDirectory">The chdir (posix_spawn_file_actions_addchdir_np); null stays.</param>
+/// <param name="Input">The descriptor dup2'd onto 0; -1 inherits.</param>
+/// <param name="Output">The descriptor dup2'd onto 1; -1 inherits.</param>
+/// <param name="Error">The descriptor dup2'd onto 2; -1 inherits.</param>
+/// <param name="NoRandomize">personality(ADDR_NO_RANDOMIZE) for the child.</param>
+internal readonly record struct SpawnSetup(string? WorkingDirectory, int Input, int Output, int Error, bool NoRandomize)
+{
+    /// <summary>Nothing: the child inherits all.</summary>
+    public static SpawnSetup Plain { get; } = new(null, -1, -1, -1, false);
 }
 
 /// <summary>The fields of a <c>siginfo_t</c> the adapter reads.</summary>

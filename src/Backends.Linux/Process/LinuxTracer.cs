@@ -73,6 +73,7 @@ public sealed class LinuxTracer : IProcessTracer
                     if (t.IsCompletedSuccessfully)
                     {
                         t.Result.Dispose();
+                        t.Result.Streams?.Dispose();
                     }
                 },
                 CancellationToken.None,

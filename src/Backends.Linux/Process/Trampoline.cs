@@ -14,6 +14,9 @@ namespace ProcHex.Backends.Linux;
 /// array. So the program gets exactly the argv and environment asked for (a shell would set $0 as argv[0] and
 /// add PWD or SHLVL), with no writes into the trampoline's memory. A failed execve is seen at the syscall's exit
 /// with its errno. Success is the PTRACE_EVENT_EXEC stop: the new image, before its first instruction.
+/// <para>The create options (issue 22 item 1) are set up on the way, without a managed fork: descriptors and the
+/// working directory as posix_spawn file actions (<see cref="CreateSetup"/>), ASLR off as the persona the spawn
+/// inherits, resource limits with prlimit on the stopped trampoline, argv[0] as the first of the arguments.</para>
 /// </summary>
 internal static class Trampoline
 {
@@ -28,16 +31,27 @@ internal static class Trampoline
         var kernel = owner.Kernel;
         var environment = request.Environment ?? InheritedEnvironment();
         var path = ExecutableCheck.Resolve(kernel, request.File, environment);
+        if (request.WorkingDirectory is not null && !path.StartsWith('/'))
+        {
+            // The file is found where the tracer is, as ExecutableCheck looked for it, not in the new directory.
+            path = Path.GetFullPath(path);
+        }
+
         var argv = new List<string> { Shell, "-c", Script, path };
         argv.AddRange(request.Arguments);
-        if (kernel.PosixSpawn(Shell, argv, environment, out var pid) is var error and not 0)
+        using var setup = CreateSetup.Open(kernel, request);
+        var error = kernel.PosixSpawn(Shell, argv, environment, setup.Spawn, out var pid);
+        setup.CloseChildEnds();
+        if (error != 0)
         {
-            throw new ProcessStartException(DescribeError(error), Interop.Errno.KindOf(error), error);
+            throw request.WorkingDirectory is { } dir && error is Interop.Errno.ENOENT or Interop.Errno.ENOTDIR or Interop.Errno.EACCES
+                ? CreateSetup.WorkingDirectoryError(dir, error)
+                : new ProcessStartException(DescribeError(error), Interop.Errno.KindOf(error), error);
         }
 
         try
         {
-            FollowToExec(owner, pid, path, request.Arguments.Count);
+            FollowToExec(owner, pid, path, request);
 
             // The image that runs, whatever the path was (a #! script's interpreter): killed and reaped if foreign.
             ArchitectureCheck.RefuseProcess(kernel, pid);
@@ -52,7 +66,7 @@ internal static class Trampoline
             throw;
         }
 
-        var process = new LinuxProcess(owner, pid, GrabAccess.Control, created: true, logger);
+        var process = new LinuxProcess(owner, pid, GrabAccess.Control, created: true, logger) { Streams = setup.TakeStreams() };
         process.AddThread(pid, running: false);
         Log.Created(logger, pid, path);
 
@@ -61,9 +75,10 @@ internal static class Trampoline
         return process;
     }
 
-    private static void FollowToExec(OwnerThread owner, int pid, string path, int argumentCount)
+    private static void FollowToExec(OwnerThread owner, int pid, string path, ProcessStartRequest request)
     {
         var kernel = owner.Kernel;
+        var argumentCount = request.Arguments.Count;
         var (r, raw, errno) = kernel.WaitPid(pid, WUNTRACED);
         var first = new WaitStatus(raw);
         if (r != pid || !first.Stopped)
@@ -71,6 +86,9 @@ internal static class Trampoline
             throw new TracerException(
                 $"the start-up shell {Shell} ended before it could be traced ({first})", errno == 0 ? TracerErrorKind.Gone : Interop.Errno.KindOf(errno), errno == 0 ? Interop.Errno.ECHILD : errno);
         }
+
+        // Stopped before its exec: the limits the program is to start with.
+        CreateSetup.SetLimits(kernel, pid, request.ResourceLimits);
 
         kernel.PtraceOrThrow(PTRACE_SEIZE, pid, 0, LinuxProcess.BaseOptions | PTRACE_O_EXITKILL, "cannot trace the new process");
         _ = kernel.Kill(pid, SIGCONT);

@@ -10,6 +10,40 @@ public sealed record CreateOptions
 
     /// <summary>"NAME=value" entries; null inherits the tracer's environment.</summary>
     public IReadOnlyList<string>? Environment { get; init; }
+
+    /// <summary>The victim's working directory; null inherits the tracer's. A missing one fails the create (NotFound).</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>The victim's standard input; a <see cref="StdioTarget.Pipe"/> is <see cref="ProcessHandle.StandardInput"/>.</summary>
+    public StdioTarget StandardInput { get; init; } = StdioTarget.Inherit;
+
+    /// <summary>
+    /// The victim's standard output; a <see cref="StdioTarget.Pipe"/> is <see cref="ProcessHandle.StandardOutput"/>.
+    /// A victim that fills a pipe nobody reads blocks in its write (see <see cref="StdioTarget"/>); if it writes that
+    /// much before its rendezvous, <see cref="ProcHexSession.CreateAsync"/> cannot return: pick a later read or a file.
+    /// </summary>
+    public StdioTarget StandardOutput { get; init; } = StdioTarget.Inherit;
+
+    /// <summary>The victim's standard error; a <see cref="StdioTarget.Pipe"/> is <see cref="ProcessHandle.StandardError"/>.</summary>
+    public StdioTarget StandardError { get; init; } = StdioTarget.Inherit;
+
+    /// <summary>
+    /// Starts the victim with address-space layout randomization off (Linux <c>personality(ADDR_NO_RANDOMIZE)</c>, as
+    /// gdb's <c>set disable-randomization</c>): its stack, heap and libraries land at the same addresses each run.
+    /// </summary>
+    public bool DisableAslr { get; init; }
+
+    /// <summary>
+    /// Resource limits the victim starts with (set before its program runs); limits not named are inherited. Raising a
+    /// hard limit needs privilege (PermissionDenied).
+    /// </summary>
+    public IReadOnlyDictionary<ResourceLimit, ResourceLimitValue>? ResourceLimits { get; init; }
+
+    /// <summary>
+    /// The victim's argv[0], in place of the first of the arguments given to CreateAsync (or as the only one when
+    /// they are empty); the program started is still the file. Null keeps the arguments as given.
+    /// </summary>
+    public string? Argv0 { get; init; }
 }
 
 /// <summary>Runs on the control loop when a client breakpoint is hit, with the victim locked and stopped.</summary>

@@ -76,7 +76,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// </summary>
     /// <param name="file">The program.</param>
     /// <param name="arguments">The complete argv, argv[0] included.</param>
-    /// <param name="options">Rendezvous and environment.</param>
+    /// <param name="options">Rendezvous, environment, working directory, stdio, ASLR, resource limits and argv[0].</param>
     /// <param name="cancellationToken">Abandons the start (the victim is killed).</param>
     /// <exception cref="CreateFailedException">S2: why it could not be started or controlled.</exception>
     /// <exception cref="UnsupportedArchitectureException">The program is not x86-64; nothing of it is left running.</exception>
@@ -94,7 +94,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         ITracedProcess process;
         try
         {
-            process = await _tracer.CreateAsync(new ProcessStartRequest(file, arguments, options?.Environment), cancellationToken);
+            process = await _tracer.CreateAsync(StartRequest(file, arguments, options), cancellationToken);
         }
         catch (ForeignArchitectureException ex)
         {
@@ -110,6 +110,26 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         Register(victim);
         Log.Created(_logger, victim.Pid);
         return victim.Handle;
+    }
+
+    /// <summary>The port's request for <see cref="CreateAsync"/>: the options as given, argv[0] replaced by <see cref="CreateOptions.Argv0"/>.</summary>
+    private static ProcessStartRequest StartRequest(string file, IReadOnlyList<string> arguments, CreateOptions? options)
+    {
+        if (options is null)
+        {
+            return new ProcessStartRequest(file, arguments);
+        }
+
+        IReadOnlyList<string> argv = options.Argv0 is { } argv0 ? [argv0, .. arguments.Skip(1)] : arguments;
+        return new ProcessStartRequest(file, argv, options.Environment)
+        {
+            WorkingDirectory = options.WorkingDirectory,
+            StandardInput = options.StandardInput,
+            StandardOutput = options.StandardOutput,
+            StandardError = options.StandardError,
+            DisableAslr = options.DisableAslr,
+            ResourceLimits = options.ResourceLimits,
+        };
     }
 
     /// <summary>
@@ -555,6 +575,9 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         finally
         {
             victim.Process.Dispose();
+
+            // After the kill: a victim blocked on a full pipe is gone, not woken by EPIPE.
+            victim.Process.Streams?.Dispose();
             victim.Lifecycle.Fire(VictimTrigger.Release);
         }
     }

@@ -35,6 +35,23 @@ public sealed class ProcessHandle
     /// </summary>
     public Rendezvous? Rendezvous => Victim.RendezvousReached;
 
+    /// <summary>
+    /// The victim's standard input when it was created with <see cref="StdioTarget.Pipe"/>, else null. Owned by the
+    /// handle: closed when the victim is let go. Dispose it to send end of file.
+    /// </summary>
+    public Stream? StandardInput => Victim.Process.Streams?.Input;
+
+    /// <summary>
+    /// The victim's standard output when it was created with <see cref="StdioTarget.Pipe"/>, else null; end of file once
+    /// the victim (and every process it passed the descriptor to) has closed it. Owned by the handle: closed when the
+    /// victim is let go. A victim that fills the pipe while nobody reads blocks in its write; the tracer does not
+    /// (see <see cref="StdioTarget"/>).
+    /// </summary>
+    public Stream? StandardOutput => Victim.Process.Streams?.Output;
+
+    /// <summary>The victim's standard error when it was created with <see cref="StdioTarget.Pipe"/>, else null; as <see cref="StandardOutput"/>.</summary>
+    public Stream? StandardError => Victim.Process.Streams?.Error;
+
     /// <summary>How it ended, once <see cref="State"/> is Undead.</summary>
     public ExitStatus? Exit => Victim.Exit;
 

@@ -37,14 +37,91 @@ public interface IProcessTracer
     ulong? StartTimeOf(int pid) => null;
 }
 
-/// <summary>What to start: the file, its argv (argv[0] included) and its environment.</summary>
+/// <summary>What to start: the file, its argv (argv[0] included), its environment and the create options.</summary>
 /// <param name="File">The program to execute.</param>
 /// <param name="Arguments">The complete argv, argv[0] included.</param>
 /// <param name="Environment">"NAME=value" entries; null inherits the tracer's environment.</param>
+/// <remarks>
+/// A backend that cannot honour an option that differs from its default refuses the create with a
+/// <see cref="ProcessStartException"/> of kind <see cref="TracerErrorKind.Unsupported"/>, never ignores it.
+/// </remarks>
 public sealed record ProcessStartRequest(
     string File,
     IReadOnlyList<string> Arguments,
-    IReadOnlyList<string>? Environment = null);
+    IReadOnlyList<string>? Environment = null)
+{
+    /// <summary>The working directory; null inherits the tracer's.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>Standard input; a pipe comes back as <see cref="StandardStreams.Input"/>.</summary>
+    public StdioTarget StandardInput { get; init; } = StdioTarget.Inherit;
+
+    /// <summary>Standard output; a pipe comes back as <see cref="StandardStreams.Output"/>.</summary>
+    public StdioTarget StandardOutput { get; init; } = StdioTarget.Inherit;
+
+    /// <summary>Standard error; a pipe comes back as <see cref="StandardStreams.Error"/>.</summary>
+    public StdioTarget StandardError { get; init; } = StdioTarget.Inherit;
+
+    /// <summary>Address-space layout randomization off for the new process.</summary>
+    public bool DisableAslr { get; init; }
+
+    /// <summary>Resource limits set before the program runs; null or empty inherits all.</summary>
+    public IReadOnlyDictionary<ResourceLimit, ResourceLimitValue>? ResourceLimits { get; init; }
+
+    /// <summary>
+    /// The options that ask for more than a plain start, named for a message ("working directory /srv",
+    /// "standard output pipe", "ASLR off", "resource limit OpenFiles"): what a backend without them must refuse.
+    /// </summary>
+    public IReadOnlyList<string> RequestedOptions
+    {
+        get
+        {
+            var names = new List<string>();
+            if (WorkingDirectory is not null)
+            {
+                names.Add($"working directory {WorkingDirectory}");
+            }
+
+            string[] streams = ["standard input", "standard output", "standard error"];
+            for (var i = 0; i < streams.Length; i++)
+            {
+                if (Stdio[i].Kind != StdioKind.Inherit)
+                {
+                    names.Add($"{streams[i]} {Stdio[i]}");
+                }
+            }
+
+            if (DisableAslr)
+            {
+                names.Add("ASLR off");
+            }
+
+            names.AddRange((ResourceLimits ?? new Dictionary<ResourceLimit, ResourceLimitValue>()).Keys.Select(l => $"resource limit {l}"));
+            return names;
+        }
+    }
+
+    /// <summary>The three targets, index 0, 1 and 2 as the descriptors they replace.</summary>
+    public IReadOnlyList<StdioTarget> Stdio => [StandardInput, StandardOutput, StandardError];
+}
+
+/// <summary>
+/// The tracer's ends of a created process's piped standard descriptors (issue 22 item 1): owned by the process's
+/// handle and disposed when it is let go.
+/// </summary>
+/// <param name="Input">Written to reach the victim's standard input; null when it is not a pipe.</param>
+/// <param name="Output">Read for the victim's standard output; null when it is not a pipe.</param>
+/// <param name="Error">Read for the victim's standard error; null when it is not a pipe.</param>
+public sealed record StandardStreams(Stream? Input, Stream? Output, Stream? Error) : IDisposable
+{
+    /// <summary>Closes the three streams (a victim that writes on gets EPIPE or SIGPIPE).</summary>
+    public void Dispose()
+    {
+        Input?.Dispose();
+        Output?.Dispose();
+        Error?.Dispose();
+    }
+}
 
 /// <summary>How a grab holds its process.</summary>
 public enum GrabAccess

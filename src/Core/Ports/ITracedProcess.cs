@@ -139,6 +139,13 @@ public interface ITracedProcess : IDisposable
     /// Any thread; reads the OS, so callers ask only where the pid is not pinned (read-only and dead handles).
     /// </summary>
     bool WasReplaced() => false;
+
+    /// <summary>
+    /// The tracer's ends of the pipes a create asked for (<see cref="ProcessStartRequest.StandardOutput"/> and its
+    /// siblings); null for a grabbed process or one without pipes. The core disposes them after <see cref="Release"/>,
+    /// so a killed victim is gone before its pipes close.
+    /// </summary>
+    StandardStreams? Streams => null;
 }
 
 /// <summary>How a victim is let go.</summary>

@@ -38,6 +38,9 @@ public sealed class FreeBsdScenarioBackend : IScenarioBackend
     /// <summary>kern_sig.c tdsendsignal: a traced, stopped process keeps a SIGKILL queued until it is resumed.</summary>
     public bool DefersKillOfStoppedVictims => true;
 
+    /// <summary>The FreeBSD backend refuses create options as Unsupported (issue 22 item 1).</summary>
+    public bool SupportsCreateOptions => false;
+
     public IProcessTracer Tracer { get; }
 
     public Task RunAsync(Func<Task> body)
