@@ -6,7 +6,9 @@ namespace ProcHex.Backends.Linux;
 /// The descriptor budget (issue 22 item 2). Every victim held for control keeps exactly one descriptor, its
 /// /proc/PID/mem; nothing else is held per victim (ELF files are read and closed, /proc files are read and closed,
 /// the owner's wake process is one per owner). So the victims one process can control are bounded by RLIMIT_NOFILE
-/// less what the host keeps open, and the backend raises the soft limit to the hard one when it starts.
+/// less what the host keeps open, and the backend raises the soft limit to the hard one when it starts. (The CoreCLR
+/// runtime raises it too when it starts, so this matters for hosts that lowered it since, and for hosts without that
+/// runtime's start-up; either way the backend says what it did.)
 /// </summary>
 /// <remarks>
 /// Why the descriptor is kept rather than opened on demand: a /proc/PID/mem opened on one image moves nothing once
