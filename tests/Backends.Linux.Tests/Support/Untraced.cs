@@ -40,6 +40,13 @@ internal sealed class Untraced : IDisposable
         return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Like <see cref="Start"/>, for a whole shell command (quoted by the caller); its first process is <see cref="Id"/>.</summary>
+    public static Untraced StartCommand(string command)
+    {
+        var output = FixturePrograms.Run("/bin/sh", "-c", $"{command} </dev/null >/dev/null 2>&1 & echo $!");
+        return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture));
+    }
+
     /// <summary>
     /// Like <see cref="Start"/>, with the file at <paramref name="path"/> run as <paramref name="uid"/> (user and group,
     /// no supplementary groups) through setpriv (util-linux). Root only.
