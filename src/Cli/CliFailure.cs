@@ -36,7 +36,7 @@ internal sealed class CliFailure : Exception
         return refusal.Kind switch
         {
             GrabRefusalKind.AlreadyTraced =>
-                $"a process has one tracer at a time: end or detach pid {refusal.TracerPid} first, or read it without control with prochex inspect",
+                $"a process has one tracer at a time: end or detach {(refusal.TracerPid is { } tracer ? $"pid {tracer}" : "its tracer")} first, or read it without control with prochex inspect",
             GrabRefusalKind.AnotherUser => $"{privileged}, or as the user the process runs as",
             GrabRefusalKind.SetId => $"a set-id program refuses tracers of its own user: {privileged}",
             GrabRefusalKind.NotDumpable => $"a non-dumpable process refuses tracers of its own user: {privileged}",
@@ -46,6 +46,8 @@ internal sealed class CliFailure : Exception
                 $"{privileged}, or lower the setting: sysctl kernel.yama.ptrace_scope=0",
             GrabRefusalKind.RestrictedBySetting => $"{privileged}, or allow it: sysctl {refusal.Setting}=1",
             GrabRefusalKind.TracingDisabled => $"{refusal.Setting} {refusal.SettingValue} cannot be lowered while the system runs: reboot with a lower value",
+            GrabRefusalKind.Unexplained when refusal.Setting == "security.bsd.unprivileged_proc_debug" =>
+                "run prochex as root, or as the process's user with security.bsd.unprivileged_proc_debug=1 (not for a set-id program)",
             _ => "not ownership nor a tracing setting: check the security module's ptrace rules (SELinux, AppArmor) and whether prochex runs in the process's user namespace",
         };
     }
