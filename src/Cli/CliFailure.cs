@@ -21,8 +21,36 @@ internal sealed class CliFailure : Exception
 
     public const int Failed = 1;
 
-    /// <summary>A grab failure, with what to do about it when it was a matter of permission.</summary>
-    public static CliFailure FromGrab(GrabFailedException ex) => new(Failed, WithPermissionHint(ex.Message, ex.Kind));
+    /// <summary>
+    /// A grab failure, with what to do about it when it was a matter of permission: for a refusal whose cause the
+    /// backend found (issue 22 item 3), the one thing that helps with that cause; else the general hint.
+    /// </summary>
+    public static CliFailure FromGrab(GrabFailedException ex) =>
+        new(Failed, ex.Refusal is { } refusal ? $"{ex.Message} ({WhatToDo(refusal)})" : WithPermissionHint(ex.Message, ex.Kind));
+
+    /// <summary>One sentence a user can act on, per refusal kind, for the OS whose setting refused it.</summary>
+    public static string WhatToDo(GrabRefusal refusal)
+    {
+        ArgumentNullException.ThrowIfNull(refusal);
+        var privileged = refusal.Privilege == "root" ? "run prochex as root" : $"run prochex as root or with {refusal.Privilege}";
+        return refusal.Kind switch
+        {
+            GrabRefusalKind.AlreadyTraced =>
+                $"a process has one tracer at a time: end or detach {(refusal.TracerPid is { } tracer ? $"pid {tracer}" : "its tracer")} first, or read it without control with prochex inspect",
+            GrabRefusalKind.AnotherUser => $"{privileged}, or as the user the process runs as",
+            GrabRefusalKind.SetId => $"a set-id program refuses tracers of its own user: {privileged}",
+            GrabRefusalKind.NotDumpable => $"a non-dumpable process refuses tracers of its own user: {privileged}",
+            GrabRefusalKind.RestrictedBySetting when refusal.Setting == "kernel.yama.ptrace_scope" && refusal.SettingValue == "1" =>
+                $"start the program under prochex run instead, {privileged}, or lower the setting: sysctl kernel.yama.ptrace_scope=0",
+            GrabRefusalKind.RestrictedBySetting when refusal.Setting == "kernel.yama.ptrace_scope" =>
+                $"{privileged}, or lower the setting: sysctl kernel.yama.ptrace_scope=0",
+            GrabRefusalKind.RestrictedBySetting => $"{privileged}, or allow it: sysctl {refusal.Setting}=1",
+            GrabRefusalKind.TracingDisabled => $"{refusal.Setting} {refusal.SettingValue} cannot be lowered while the system runs: reboot with a lower value",
+            GrabRefusalKind.Unexplained when refusal.Setting == "security.bsd.unprivileged_proc_debug" =>
+                "run prochex as root, or as the process's user with security.bsd.unprivileged_proc_debug=1 (not for a set-id program)",
+            _ => "not ownership nor a tracing setting: check the security module's ptrace rules (SELinux, AppArmor) and whether prochex runs in the process's user namespace",
+        };
+    }
 
     /// <summary>
     /// Adds what to do about a permission failure, for the OS prochex runs on, unless the message already says it:

@@ -73,4 +73,7 @@ internal static partial class Log
 
     [LoggerMessage(21, LogLevel.Debug, "pid {Pid}: indirect function {Name} (resolver 0x{Resolver:x}) is implemented at 0x{Implementation:x}, found {How}")]
     public static partial void IndirectFunctionResolved(ILogger logger, int pid, string name, ulong resolver, ulong implementation, string how);
+
+    [LoggerMessage(70, LogLevel.Information, "pid {Pid}: control refused ({Reason}); holding it read-only instead (GrabMode.ControlOrReadOnly)")]
+    public static partial void FellBackToReadOnly(ILogger logger, int pid, string reason);
 }

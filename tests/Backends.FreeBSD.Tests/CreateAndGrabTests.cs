@@ -126,6 +126,7 @@ public abstract class CreateAndGrabTests(FakeAttach attach)
 
     [Fact]
     [Trait("Spec", "S3")]
+    [Trait("Issue", "22")]
     public async Task Grab_errors_name_the_reason()
     {
         var kernel = FakePrograms.Kernel(attach);
@@ -141,6 +142,14 @@ public abstract class CreateAndGrabTests(FakeAttach attach)
         Assert.Equal("cannot grab our own process", await Fails(FakeFreeBsdKernel.TracerPid));
         Assert.Equal("already traced by another process", await Fails(traced));
         Assert.StartsWith("permission denied", await Fails(protectedPid), StringComparison.Ordinal);
+
+        // Issue 22 item 3: the same typed refusals as on Linux, with FreeBSD's setting and privilege.
+        var busy = await Assert.ThrowsAsync<GrabException>(async () => await tracer.GrabAsync(traced, GrabAccess.Control, Token));
+        Assert.Equal((GrabRefusalKind.AlreadyTraced, TracerErrorKind.Busy), (busy.Refusal!.Kind, busy.Kind));
+        var denied = await Assert.ThrowsAsync<GrabException>(async () => await tracer.GrabAsync(protectedPid, GrabAccess.Control, Token));
+        Assert.Equal(
+            (GrabRefusalKind.Unexplained, "security.bsd.unprivileged_proc_debug", "root", TracerErrorKind.PermissionDenied),
+            (denied.Refusal!.Kind, denied.Refusal.Setting, denied.Refusal.Privilege, denied.Kind));
     }
 
     private const string I386 = "/usr/local/bin/i386-sleeper";

@@ -1,5 +1,4 @@
 using System.Globalization;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -23,6 +22,7 @@ public sealed class UnprivilegedIdentityTests : LinuxTestBase
 
     [Fact]
     [Trait("Spec", "S3")]
+    [Trait("Issue", "22")]
     public async Task Grabbing_a_process_of_another_user_fails_naming_CAP_SYS_PTRACE_and_leaves_it_untouched()
     {
         Privilege.RequireUnprivileged();
@@ -30,14 +30,23 @@ public sealed class UnprivilegedIdentityTests : LinuxTestBase
         var stateBefore = Observe.State(pid);
 
         var e = await Assert.ThrowsAsync<GrabException>(async () => await Tracer.GrabAsync(pid, GrabAccess.Control, Timeout()));
-        Assert.Equal("permission denied (needs CAP_SYS_PTRACE or root; check kernel.yama.ptrace_scope)", e.Message);
-        Assert.Equal(Grabber.PermissionHint, e.Message);
+        var reason = $"permission denied: pid {pid} belongs to uid {Observe.Uid(pid)}, not to this tracer (uid {Privilege.EffectiveUid}, which lacks CAP_SYS_PTRACE)";
+        Assert.Equal(reason, e.Message);
+        Assert.Equal(GrabRefusalKind.AnotherUser, e.Refusal!.Kind); // issue 22 item 3
+        Assert.False(e.Refusal.CallerPrivileged);
 
         // The same through the public API: the S3 message, and nothing registered.
         await using (var session = new ProcHexSession(Tracer, new ProcHexOptions(), TestLog.Factory))
         {
             var failed = await Assert.ThrowsAsync<GrabFailedException>(() => session.GrabAsync(pid, GrabMode.Control));
-            Assert.Equal($"failed to grab pid {pid}: {Grabber.PermissionHint}", failed.Message);
+            Assert.Equal($"failed to grab pid {pid}: {reason}", failed.Message);
+            Assert.Equal(GrabRefusalKind.AnotherUser, failed.Refusal!.Kind);
+            Assert.Empty(session.Handles);
+
+            // Issue 22 item 5: reading another user's process is refused too, so there is no read-only fallback.
+            var neither = await Assert.ThrowsAsync<GrabFailedException>(() => session.GrabAsync(pid, GrabMode.ControlOrReadOnly));
+            Assert.StartsWith($"failed to grab pid {pid}: {reason}; reading it is refused too (", neither.Message, StringComparison.Ordinal);
+            Assert.Equal(GrabRefusalKind.AnotherUser, neither.Refusal!.Kind);
             Assert.Empty(session.Handles);
         }
 

@@ -41,6 +41,7 @@ public sealed class UnprivilegedTests : LinuxTestBase
 
     [Fact]
     [Trait("Spec", "S3")]
+    [Trait("Issue", "22")]
     [Trait("Privilege", "Root")] // the other user is this test process's own (root); only root can drop a thread to nobody
     public async Task Grabbing_a_process_of_another_user_names_the_permission_it_needs()
     {
@@ -51,7 +52,8 @@ public sealed class UnprivilegedTests : LinuxTestBase
 
         var e = await Assert.ThrowsAsync<GrabException>(async () => await UnprivilegedOwner.Tracer.GrabAsync(sleeper.Id, GrabAccess.Control, Timeout()));
 
-        Assert.Equal("permission denied (needs CAP_SYS_PTRACE or root; check kernel.yama.ptrace_scope)", e.Message);
+        Assert.Equal($"permission denied: pid {sleeper.Id} belongs to uid 0, not to this tracer (uid {UnprivilegedOwner.Nobody}, which lacks CAP_SYS_PTRACE)", e.Message);
+        Assert.Equal(GrabRefusalKind.AnotherUser, e.Refusal!.Kind); // issue 22 item 3
         Assert.Equal(0, Observe.TracerPid(sleeper.Id));
         Assert.NotEqual('t', Observe.State(sleeper.Id));
     }

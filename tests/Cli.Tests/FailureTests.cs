@@ -166,6 +166,7 @@ public class FailureTests
     }
 
     [Theory]
+    [Trait("Issue", "22")]
     [InlineData("attach")]
     [InlineData("inspect")]
     public void Without_permission_the_error_says_what_to_do(string command)
@@ -178,6 +179,39 @@ public class FailureTests
         var line = Assert.Single(result.StderrLines);
         Assert.StartsWith("prochex: ", line, StringComparison.Ordinal);
         Assert.Contains("CAP_SYS_PTRACE", line, StringComparison.Ordinal);
-        Assert.Contains("ptrace_scope", line, StringComparison.Ordinal);
+        if (command == "attach")
+        {
+            // Issue 22 item 3: the refusal's cause (another user's process) and the one thing that helps with it.
+            Assert.Contains("permission denied: pid 1 belongs to uid 0, not to this tracer (uid ", line, StringComparison.Ordinal);
+            Assert.EndsWith("(run prochex as root or with CAP_SYS_PTRACE, or as the user the process runs as)", line, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains("ptrace_scope", line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    [Trait("Issue", "22")]
+    public void Attaching_to_a_process_another_tracer_holds_names_that_tracer_and_what_to_do()
+    {
+        // The traced fixture traces its own child and prints the child's pid once the child runs under it.
+        var tracer = Targets.StartWithInput("traced");
+        var child = int.Parse(tracer.StandardOutput.ReadLine()!, System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            var result = Prochex.Run("attach", child.ToString(System.Globalization.CultureInfo.InvariantCulture), "--count", "work");
+
+            Assert.Equal(1, result.ExitCode);
+            Assert.Equal(
+                $"prochex: failed to grab pid {child}: already traced by pid {tracer.Id} (a process has one tracer at a time: end or detach pid {tracer.Id} first, or read it without control with prochex inspect)",
+                Assert.Single(result.StderrLines));
+            Assert.Equal(tracer.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), Targets.Status(child, "TracerPid"));
+        }
+        finally
+        {
+            Targets.Signal(child, 9);
+            Targets.Kill(tracer);
+        }
     }
 }

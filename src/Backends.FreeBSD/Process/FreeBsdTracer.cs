@@ -138,6 +138,9 @@ public sealed class FreeBsdTracer : IProcessTracer
         }
     }
 
+    /// <summary>FreeBSD's analogue of Linux's kernel.yama.ptrace_scope: whether unprivileged users may debug their own processes.</summary>
+    internal const string UnprivilegedDebugSetting = "security.bsd.unprivileged_proc_debug";
+
     private FreeBsdProcess Grab(int pid, GrabAccess access)
     {
         if (pid <= 0)
@@ -165,12 +168,22 @@ public sealed class FreeBsdTracer : IProcessTracer
 
         if (_ptrace.Raw(PtraceRequest.PT_ATTACH, pid, 0, 0, out var errno) == -1)
         {
+            // Issue 22 item 3, minimal here: the kinds this backend tells apart already. EPERM is p_candebug's, whose
+            // causes (another user, a set-id image, security.bsd.unprivileged_proc_debug=0) it does not tell apart.
+            if (errno is Errno.EBUSY or Errno.EPERM)
+            {
+                var kind = errno == Errno.EBUSY ? GrabRefusalKind.AlreadyTraced : GrabRefusalKind.Unexplained;
+                throw new GrabException(
+                    errno == Errno.EBUSY
+                        ? "already traced by another process"
+                        : "permission denied: run as root, or as the same user with security.bsd.unprivileged_proc_debug=1 and without a set-id image (p_candebug)",
+                    new GrabRefusal(kind, UnprivilegedDebugSetting, Privilege: "root"),
+                    errno);
+            }
+
             throw new GrabException(errno switch
             {
                 Errno.ESRCH => "no such process (or it is a zombie)",
-                Errno.EPERM => "permission denied: run as root, or as the same user with security.bsd.unprivileged_proc_debug=1 " +
-                    "and without a set-id image (p_candebug)",
-                Errno.EBUSY => "already traced by another process",
                 Errno.EINVAL => "cannot trace a system process or an ancestor of the tracer",
                 _ => Errno.Describe(errno),
             }, errno == Errno.EINVAL ? TracerErrorKind.Unsupported : Errno.KindOf(errno), errno);

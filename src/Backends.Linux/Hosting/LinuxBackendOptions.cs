@@ -25,4 +25,19 @@ public sealed class LinuxBackendOptions
 
     /// <summary>How long one answer may keep the owner thread before its victim is moved to the thread pool.</summary>
     public TimeSpan SlowAnswerLimit { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Raise the soft RLIMIT_NOFILE of this process to its hard limit when the backend starts (logged), because every
+    /// victim held for control keeps one descriptor open (its /proc/PID/mem): with the usual soft limit of 1,024 the
+    /// 1,000th victim would otherwise fail to be controlled. On by default; turn it off if the host must keep its soft
+    /// limit (a native library that still uses select(2) breaks on descriptors above 1,023). The budget is then
+    /// the soft limit minus what the host itself keeps open (issue 22 item 2).
+    /// </summary>
+    public bool RaiseOpenFileLimit { get; set; } = true;
+
+    /// <summary>
+    /// Where the proc file system is mounted: "/proc", or where a tracer running in a container has the host's
+    /// mounted (with the host's pid namespace), e.g. "/host/proc" (issue 22 item 4).
+    /// </summary>
+    public string ProcRoot { get; set; } = "/proc";
 }

@@ -19,6 +19,8 @@ internal static partial class Interop
         internal const int EFAULT = 14;
         internal const int EBUSY = 16;
         internal const int ENOTDIR = 20;
+        internal const int ENFILE = 23;
+        internal const int EMFILE = 24;
         internal const int EISDIR = 21;
         internal const int EINVAL = 22;
         internal const int ETXTBSY = 26;
@@ -33,7 +35,7 @@ internal static partial class Interop
             ESRCH or ECHILD => TracerErrorKind.Gone,
             EINTR => TracerErrorKind.Interrupted,
             EIO or EFAULT => TracerErrorKind.BadAddress,
-            EAGAIN => TracerErrorKind.Exhausted,
+            EAGAIN or EMFILE or ENFILE => TracerErrorKind.Exhausted,
             EBUSY or ETXTBSY => TracerErrorKind.Busy,
             EISDIR or ENOEXEC => TracerErrorKind.NotExecutable,
             EINVAL => TracerErrorKind.InvalidArgument,

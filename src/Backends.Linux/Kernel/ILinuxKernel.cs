@@ -151,6 +151,33 @@ internal interface ILinuxKernel
     /// <summary>TracerPid of /proc/PID/status: the tid of the thread tracing it, 0 when untraced or gone.</summary>
     int TracerPid(int pid);
 
+    /// <summary>Where the proc file system is read ("/proc", or the host's seen from a container: issue 22 item 4).</summary>
+    string ProcRoot => "/proc";
+
+    /// <summary>kernel.yama.ptrace_scope (0 to 3), or null when this kernel has no Yama (or the fake does not say).</summary>
+    int? PtraceScope() => null;
+
+    /// <summary>
+    /// A "Name:\tvalue" line of the calling thread's own /proc/thread-self/status (Uid, Gid, CapEff): the credentials
+    /// the kernel checks when this thread traces. Null when unknown.
+    /// </summary>
+    string? CallerStatusField(string name) => null;
+
+    /// <summary>The owner uid of the files in /proc/PID: 0 when the process is not dumpable, else its effective uid; null when unknown.</summary>
+    uint? ProcessOwner(int pid) => null;
+
+    /// <summary>
+    /// The directory through which the paths a process maps resolve from here: null when it sees our file system,
+    /// else /proc/PID/root (another mount namespace or root: a container, a chroot).
+    /// </summary>
+    string? ObjectRoot(int pid) => null;
+
+    /// <summary>
+    /// Raises the soft RLIMIT_NOFILE to the hard one (every controlled victim holds one descriptor): the limits
+    /// before and after, or null when it could not be read or changed. The fake kernel has no limit.
+    /// </summary>
+    (ulong Before, ulong After, ulong Hard)? RaiseOpenFileLimit() => null;
+
     /// <summary>The tids in /proc/PID/task; empty when gone.</summary>
     IReadOnlyList<int> Threads(int pid);
 

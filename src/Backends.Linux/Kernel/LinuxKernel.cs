@@ -11,11 +11,36 @@ namespace ProcHex.Backends.Linux;
 /// </summary>
 internal sealed class LinuxKernel : ILinuxKernel
 {
-    private LinuxKernel()
-    {
-    }
+    private static readonly Dictionary<string, LinuxKernel> ByProcRoot = [];
+    private readonly ProcFs _proc;
 
-    public static LinuxKernel Instance { get; } = new();
+    private LinuxKernel(string procRoot) => _proc = new ProcFs(procRoot);
+
+    /// <summary>The kernel with /proc where it usually is.</summary>
+    public static LinuxKernel Instance { get; } = new("/proc");
+
+    /// <summary>Where this kernel reads the proc file system.</summary>
+    public string ProcRoot => _proc.Root;
+
+    /// <summary>The kernel that reads the proc file system at <paramref name="procRoot"/> (issue 22 item 4).</summary>
+    public static LinuxKernel For(string procRoot)
+    {
+        var root = new ProcFs(procRoot).Root;
+        if (root == Instance.ProcRoot)
+        {
+            return Instance;
+        }
+
+        lock (ByProcRoot)
+        {
+            if (!ByProcRoot.TryGetValue(root, out var kernel))
+            {
+                ByProcRoot[root] = kernel = new LinuxKernel(root);
+            }
+
+            return kernel;
+        }
+    }
 
     public int Ptrace(int request, int tid, nint address, nint data) =>
         Interop.Sys.Ptrace(request, tid, address, data) == -1 ? LastErrno : 0;
@@ -123,7 +148,7 @@ internal sealed class LinuxKernel : ILinuxKernel
 
     public IProcMemFile? OpenProcMem(int pid, out int errno)
     {
-        var fd = Open($"/proc/{pid}/mem", O_RDWR | O_CLOEXEC);
+        var fd = Open($"{_proc.Root}/{pid}/mem", O_RDWR | O_CLOEXEC);
         if (fd.IsInvalid)
         {
             errno = LastErrno;
@@ -343,25 +368,51 @@ internal sealed class LinuxKernel : ILinuxKernel
 
     public int GetTid() => Interop.Sys.GetTid();
 
-    public IReadOnlyList<int> Processes() => ProcFs.Processes();
+    public IReadOnlyList<int> Processes() => _proc.Processes();
 
-    public char? State(int pid) => ProcFs.State(pid);
+    public char? State(int pid) => _proc.State(pid);
 
-    public ulong? StatField(int pid, int number) => ProcFs.StatField(pid, number);
+    public ulong? StatField(int pid, int number) => _proc.StatField(pid, number);
 
-    public string? StatusField(int pid, string name) => ProcFs.StatusField(pid, name);
+    public string? StatusField(int pid, string name) => _proc.StatusField(pid, name);
 
-    public int TracerPid(int pid) => ProcFs.TracerPid(pid);
+    public int TracerPid(int pid) => _proc.TracerPid(pid);
 
-    public IReadOnlyList<int> Threads(int pid) => ProcFs.Threads(pid);
+    public IReadOnlyList<int> Threads(int pid) => _proc.Threads(pid);
 
-    public IReadOnlyList<ThreadSnapshot> ThreadSnapshots(int pid) => ProcFs.ThreadSnapshots(pid);
+    public IReadOnlyList<ThreadSnapshot> ThreadSnapshots(int pid) => _proc.ThreadSnapshots(pid);
 
-    public string ReadMaps(int pid) => ProcFs.Maps(pid);
+    public string ReadMaps(int pid) => _proc.Maps(pid);
 
-    public byte[] ReadAuxv(int pid) => ProcFs.Auxv(pid);
+    public byte[] ReadAuxv(int pid) => _proc.Auxv(pid);
 
-    public string? ReadExeLink(int pid) => ProcFs.ExeLink(pid);
+    public string? ReadExeLink(int pid) => _proc.ExeLink(pid);
 
-    public byte[] ReadExeHeader(int pid) => ProcFs.ExeHeader(pid);
+    public byte[] ReadExeHeader(int pid) => _proc.ExeHeader(pid);
+
+    public int? PtraceScope() => _proc.PtraceScope();
+
+    public string? CallerStatusField(string name) => _proc.CallerStatusField(name);
+
+    public uint? ProcessOwner(int pid) => _proc.Owner(pid);
+
+    public string? ObjectRoot(int pid) => _proc.ObjectRoot(pid);
+
+    public unsafe (ulong Before, ulong After, ulong Hard)? RaiseOpenFileLimit()
+    {
+        Interop.RLimit limit;
+        if (GetRLimit(RLIMIT_NOFILE, &limit) != 0)
+        {
+            return null;
+        }
+
+        var before = limit.Current;
+        if (before >= limit.Maximum)
+        {
+            return (before, before, limit.Maximum);
+        }
+
+        limit.Current = limit.Maximum;
+        return SetRLimit(RLIMIT_NOFILE, &limit) == 0 ? (before, limit.Maximum, limit.Maximum) : null;
+    }
 }

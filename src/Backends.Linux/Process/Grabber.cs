@@ -14,8 +14,6 @@ internal static class Grabber
     // PF_KTHREAD in the flags of /proc/PID/stat (include/linux/sched.h).
     private const ulong KernelThreadFlag = 0x00200000;
 
-    internal const string PermissionHint = "permission denied (needs CAP_SYS_PTRACE or root; check kernel.yama.ptrace_scope)";
-
     /// <summary>
     /// Owner thread only for <see cref="GrabAccess.Control"/>: seizes and interrupts every thread, then completes
     /// once each has stopped, from the statuses the owner goes on dispatching.
@@ -81,9 +79,9 @@ internal static class Grabber
             return;
         }
 
-        if (kernel.TracerPid(pid) is var tracer and not 0)
+        if (kernel.TracerPid(pid) is not 0)
         {
-            throw new GrabException($"already traced by pid {tracer}", TracerErrorKind.PermissionDenied, Interop.Errno.EPERM);
+            throw Refused(kernel, pid, Interop.Errno.EPERM);
         }
 
         if (kernel.StatField(pid, 4) == (ulong)Environment.ProcessId)
@@ -143,8 +141,14 @@ internal static class Grabber
     private static GrabException Reason(ILinuxKernel kernel, int pid, int error) => error switch
     {
         Interop.Errno.ESRCH => new GrabException("no such process", TracerErrorKind.Gone, error),
-        Interop.Errno.EPERM when kernel.TracerPid(pid) is var tracer and not 0 => new GrabException($"already traced by pid {tracer}", TracerErrorKind.Busy, error),
-        Interop.Errno.EPERM or Interop.Errno.EACCES => new GrabException(PermissionHint, TracerErrorKind.PermissionDenied, error),
+        Interop.Errno.EPERM or Interop.Errno.EACCES => Refused(kernel, pid, error),
         _ => new GrabException(DescribeError(error), Interop.Errno.KindOf(error), error),
     };
+
+    /// <summary>Control refused: which fact refused it, read now (issue 22 item 3). Owner thread: its credentials are checked.</summary>
+    private static GrabException Refused(ILinuxKernel kernel, int pid, int error)
+    {
+        var (refusal, reason) = PtracePermission.Explain(pid, PtracePermission.Read(kernel, pid));
+        return new GrabException(reason, refusal, error);
+    }
 }

@@ -69,7 +69,11 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _handOverQueuedStop = HandOverQueuedStop;
         _stops = new StopByOthers(this);
         StartTime = ProcessIdentity.StartTime(owner.Kernel, pid);
+        NamespacePid = ProcessIdentity.NamespacePid(owner.Kernel, pid);
     }
+
+    /// <summary>The pid in the process's own pid namespace when that is not ours (issue 22 item 4), read at grab or create.</summary>
+    public int? NamespacePid { get; }
 
     public int Pid { get; }
 

@@ -21,7 +21,19 @@ public sealed class LinuxTracer : IProcessTracer
         EnsureSupported();
         _options = options ?? new LinuxBackendOptions();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LinuxTracer>();
-        _owner = new Lazy<OwnerThread>(() => OwnerThread.GetShared(_logger));
+        _owner = new Lazy<OwnerThread>(StartOwner);
+    }
+
+    /// <summary>The owner for this tracer's proc root, with the descriptor budget raised first when asked (issue 22 item 2).</summary>
+    private OwnerThread StartOwner()
+    {
+        var kernel = LinuxKernel.For(_options.ProcRoot);
+        if (_options.RaiseOpenFileLimit)
+        {
+            OpenFileBudget.Raise(kernel, _logger);
+        }
+
+        return OwnerThread.GetShared(_logger, kernel);
     }
 
     public string Name => "linux";

@@ -46,4 +46,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "pid {Pid}: answering a stop kept the ptrace owner thread for {Milliseconds} ms (every victim waited meanwhile); this victim's stops are answered on the thread pool from now on. Handlers that block belong on the thread pool (leave UseLinux(o => o.AnswerStopsOnOwnerThread) off)")]
     public static partial void SlowAnswer(ILogger logger, int pid, long milliseconds);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "raised the soft limit on open files (RLIMIT_NOFILE) from {Before} to the hard limit {After}: each victim held for control keeps /proc/PID/mem open")]
+    public static partial void OpenFileLimitRaised(ILogger logger, ulong before, ulong after);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Warning, Message = "the limit on open files (RLIMIT_NOFILE) could not be read or raised: at most about that many victims can be held for control")]
+    public static partial void OpenFileLimitUnchanged(ILogger logger);
 }

@@ -80,7 +80,11 @@ internal sealed class MemoryFile : IDisposable
         }
 
         var file = _kernel.OpenProcMem(_pid, out var errno)
-            ?? throw Interop.Sys.Failure($"cannot open /proc/{_pid}/mem", errno == Interop.Errno.ENOENT ? Interop.Errno.ESRCH : errno);
+            ?? throw Interop.Sys.Failure(
+                errno == Interop.Errno.EMFILE
+                    ? $"cannot open /proc/{_pid}/mem (each victim held for control keeps one open: raise RLIMIT_NOFILE, ulimit -n, to hold more)"
+                    : $"cannot open /proc/{_pid}/mem",
+                errno == Interop.Errno.ENOENT ? Interop.Errno.ESRCH : errno);
         _file = file;
         return file;
     }

@@ -18,4 +18,16 @@ internal static class ProcessIdentity
     /// </summary>
     public static bool WasReplaced(ILinuxKernel kernel, int pid, ulong? startTime) =>
         startTime is { } known && StartTime(kernel, pid) is { } now && now != known;
+
+    /// <summary>
+    /// The pid the process has in its own pid namespace (the last field of NSpid in /proc/PID/status, issue 22 item 4),
+    /// or null when that is <paramref name="pid"/> itself (our namespace) or unknown.
+    /// </summary>
+    public static int? NamespacePid(ILinuxKernel kernel, int pid)
+    {
+        var fields = kernel.StatusField(pid, "NSpid")?.Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
+        return fields is { Length: > 1 } && int.TryParse(fields[^1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var inner) && inner != pid
+            ? inner
+            : null;
+    }
 }

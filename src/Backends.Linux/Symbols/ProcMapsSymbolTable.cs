@@ -33,6 +33,9 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     /// <summary>Replaced whole on each refresh, so a reader on another thread never sees half of an old vector.</summary>
     private StrongBox<ProcAuxv> _auxv = new(default);
 
+    /// <summary>Where this victim's paths resolve from here, as of the last refresh: null for our own file system.</summary>
+    private string? _objectRoot;
+
     public ProcMapsSymbolTable(int pid, IVictimMemory memory)
         : this(LinuxKernel.Instance, pid, memory)
     {
@@ -105,6 +108,7 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     private List<MappedObject> Discover()
     {
         var maps = ProcMaps.ReadOrThrow(_kernel, Pid);
+        _objectRoot = _kernel.ObjectRoot(Pid);
 
         var auxv = ReadAuxv();
         Volatile.Write(ref _auxv, new StrongBox<ProcAuxv>(auxv));
@@ -147,9 +151,11 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     private ElfFile? OpenFile(ObjectRun run)
     {
         var first = run.Mappings[0];
+        // A process in another mount namespace or root (a container, a chroot) names its files as it sees them:
+        // through /proc/PID/root they are its files, where the same path here may be another file or none.
         IEnumerable<string> candidates = first.IsDeleted
-            ? [$"/proc/{Pid}/map_files/{first.Start:x}-{first.End:x}"]
-            : [first.Path, $"/proc/{Pid}/root{first.Path}"];
+            ? [$"{_kernel.ProcRoot}/{Pid}/map_files/{first.Start:x}-{first.End:x}"]
+            : _objectRoot is { } root ? [root + first.Path] : [first.Path, $"{_kernel.ProcRoot}/{Pid}/root{first.Path}"];
         foreach (var candidate in candidates)
         {
             if (File.Exists(candidate))

@@ -53,7 +53,7 @@ namespace ProcHex.Backends.Linux;
 internal sealed class OwnerThread
 {
     private static readonly object SharedLock = new();
-    private static OwnerThread? _shared;
+    private static readonly Dictionary<ILinuxKernel, OwnerThread> SharedByKernel = [];
 
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly Dictionary<int, ITraceeStatusSink> _byTid = [];
@@ -108,11 +108,22 @@ internal sealed class OwnerThread
     public static OwnerThread Shared => GetShared(null);
 
     /// <summary>The process-wide owner; the first caller's logger is the one it logs to.</summary>
-    public static OwnerThread GetShared(ILogger? logger)
+    public static OwnerThread GetShared(ILogger? logger) => GetShared(logger, LinuxKernel.Instance);
+
+    /// <summary>
+    /// The process-wide owner of victims seen through <paramref name="kernel"/> (one per proc root: issue 22 item 4);
+    /// the first caller's logger is the one it logs to.
+    /// </summary>
+    public static OwnerThread GetShared(ILogger? logger, ILinuxKernel kernel)
     {
         lock (SharedLock)
         {
-            return _shared ??= new OwnerThread(LinuxKernel.Instance, logger);
+            if (!SharedByKernel.TryGetValue(kernel, out var owner))
+            {
+                SharedByKernel[kernel] = owner = new OwnerThread(kernel, logger);
+            }
+
+            return owner;
         }
     }
 

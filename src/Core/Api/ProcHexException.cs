@@ -37,6 +37,12 @@ public sealed class GrabFailedException : ProcHexException
     public GrabFailedException() : this("grab failed") { }
 
     public GrabFailedException(string message) : this(message, null) { }
+
+    /// <summary>
+    /// Why the OS refused control, when it did (issue 22 item 3): another user's, set-id or non-dumpable process, a
+    /// tracing policy (kernel.yama.ptrace_scope), or another tracer. Null for every other failure.
+    /// </summary>
+    public Ports.GrabRefusal? Refusal { get; init; }
 }
 
 /// <summary>

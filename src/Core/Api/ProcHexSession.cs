@@ -162,7 +162,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
                     }
 
                     staled = TakeIfUnreferenced(staled);
-                    evicted = mode == GrabMode.Control ? null : TakeEviction();
+                    evicted = mode is GrabMode.Control or GrabMode.ControlOrReadOnly ? null : TakeEviction();
                     grabbing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     _busyPids[pid] = grabbing.Task;
                 }
@@ -468,6 +468,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
 
         ITracedProcess process;
+        GrabException? refused = null;
         try
         {
             var access = mode == GrabMode.ReadOnly ? GrabAccess.ReadOnly : GrabAccess.Control;
@@ -477,12 +478,32 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         {
             throw new UnsupportedArchitectureException($"failed to grab pid {pid}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
         }
+        catch (GrabException ex) when (mode == GrabMode.ControlOrReadOnly && ex.Refusal is not null)
+        {
+            refused = ex;
+            process = await GrabReadableAsync(pid, ex, cancellationToken);
+        }
         catch (GrabException ex)
         {
-            throw new GrabFailedException($"failed to grab pid {pid}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
+            throw GrabFailed(pid, ex);
         }
 
-        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger) { Owner = this };
+        if (refused is not null)
+        {
+            Log.FellBackToReadOnly(_logger, pid, refused.Message);
+            mode = GrabMode.ReadOnly;
+        }
+        else if (mode == GrabMode.ControlOrReadOnly)
+        {
+            mode = GrabMode.Control;
+        }
+
+        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger)
+        {
+            Owner = this,
+            ReadOnlyReason = refused?.Message,
+            ReadOnlyRefusal = refused?.Refusal,
+        };
         if (mode == GrabMode.Control)
         {
             await StartControlAsync(victim, static m => new GrabFailedException(m), cancellationToken);
@@ -491,6 +512,42 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         Register(victim);
         Log.Grabbed(_logger, pid, mode);
         return victim.Handle;
+    }
+
+    private static GrabFailedException GrabFailed(int pid, GrabException ex) =>
+        new($"failed to grab pid {pid}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber, Refusal = ex.Refusal };
+
+    /// <summary>
+    /// Issue 22 item 5: control was refused; a read-only grab, kept only if the process's mappings can be read (the
+    /// OS may refuse reading for the same reason it refused control). Otherwise the refusal of control is the answer.
+    /// </summary>
+    private async Task<ITracedProcess> GrabReadableAsync(int pid, GrabException refused, CancellationToken cancellationToken)
+    {
+        ITracedProcess process;
+        try
+        {
+            process = await _tracer.GrabAsync(pid, GrabAccess.ReadOnly, cancellationToken);
+        }
+        catch (GrabException)
+        {
+            throw GrabFailed(pid, refused);
+        }
+
+        try
+        {
+            _ = process.Symbols.Objects;
+            return process;
+        }
+        catch (TracerException ex)
+        {
+            process.Dispose();
+            throw new GrabFailedException($"failed to grab pid {pid}: {refused.Message}; reading it is refused too ({ex.Message})", refused)
+            {
+                Kind = refused.Kind,
+                ErrorNumber = refused.ErrorNumber,
+                Refusal = refused.Refusal,
+            };
+        }
     }
 
     /// <summary>

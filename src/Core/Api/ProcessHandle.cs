@@ -19,6 +19,22 @@ public sealed class ProcessHandle
     public bool IsReadOnly => Victim.IsReadOnly;
 
     /// <summary>
+    /// Why this handle only reads, when it was asked for with <see cref="GrabMode.ControlOrReadOnly"/> and the OS
+    /// refused control: the reason the grab for control failed with ("already traced by pid 812"). Null for every
+    /// other handle (issue 22 item 5).
+    /// </summary>
+    public string? ReadOnlyReason => Victim.ReadOnlyReason;
+
+    /// <summary>The refusal behind <see cref="ReadOnlyReason"/>, with its facts (the tracer's pid, ptrace_scope...).</summary>
+    public GrabRefusal? ReadOnlyRefusal => Victim.ReadOnlyRefusal;
+
+    /// <summary>
+    /// The pid the process has in its own pid namespace (a container's init is 1 there), where it differs from
+    /// <see cref="Pid"/>, the pid in ours; null when it lives in our pid namespace or the backend cannot tell (issue 22 item 4).
+    /// </summary>
+    public int? NamespacePid => Victim.Process.NamespacePid;
+
+    /// <summary>
     /// When the process started, in the OS's clock (Linux: clock ticks since boot, /proc/PID/stat field 22): with
     /// <see cref="Pid"/>, the identity of the process this handle holds. Null when the backend cannot tell.
     /// </summary>

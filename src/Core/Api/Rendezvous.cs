@@ -31,4 +31,11 @@ public enum GrabMode
 
     /// <summary>Traced and stopped, but no control loop: it stays stopped until released.</summary>
     ControlWithoutMonitor,
+
+    /// <summary>
+    /// <see cref="Control"/> where the OS allows it; where it refuses control (another tracer, another user's,
+    /// set-id or non-dumpable process, a tracing policy) but allows reading, a read-only handle as
+    /// <see cref="ReadOnly"/> gives, whose <see cref="ProcessHandle.ReadOnlyReason"/> says why (issue 22 item 5).
+    /// </summary>
+    ControlOrReadOnly,
 }

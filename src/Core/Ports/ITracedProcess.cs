@@ -11,6 +11,12 @@ public interface ITracedProcess : IDisposable
 
     GrabAccess Access { get; }
 
+    /// <summary>
+    /// The pid the process has in the pid namespace it lives in, when that is not the tracer's (Linux: the last field
+    /// of NSpid in /proc/PID/status); null in the tracer's own namespace or when the OS cannot tell.
+    /// </summary>
+    int? NamespacePid => null;
+
     /// <summary>Symbols and mappings of the current image.</summary>
     ISymbolTable Symbols { get; }
 

@@ -43,6 +43,14 @@ public class GrabException : TracerException
 {
     public GrabException(string reason, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(reason, kind, errorNumber) { }
 
+    /// <summary>A grab for control the OS refused, with the facts that refused it (issue 22 item 3).</summary>
+    public GrabException(string reason, GrabRefusal refusal, int errorNumber)
+        : base(reason, refusal?.Kind == GrabRefusalKind.AlreadyTraced ? TracerErrorKind.Busy : TracerErrorKind.PermissionDenied, errorNumber) =>
+        Refusal = refusal;
+
+    /// <summary>Why the OS refused control, when it did (permission, policy, another tracer); null for other failures.</summary>
+    public GrabRefusal? Refusal { get; }
+
     public GrabException() : this("cannot grab") { }
 
     public GrabException(string message, Exception innerException) : base(message, innerException) { }

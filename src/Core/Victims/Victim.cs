@@ -37,6 +37,12 @@ internal sealed class Victim
 
     public bool IsCreated { get; }
 
+    /// <summary>Why a grab for control fell back to reading only (<see cref="GrabMode.ControlOrReadOnly"/>); null otherwise.</summary>
+    public string? ReadOnlyReason { get; init; }
+
+    /// <summary>The refusal behind <see cref="ReadOnlyReason"/>.</summary>
+    public GrabRefusal? ReadOnlyRefusal { get; init; }
+
     public ILogger Logger { get; }
 
     public ProcessHandle Handle { get; }

@@ -40,6 +40,24 @@ internal sealed class Untraced : IDisposable
         return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Like <see cref="Start"/>, for a whole shell command (quoted by the caller); its first process is <see cref="Id"/>.</summary>
+    public static Untraced StartCommand(string command)
+    {
+        var output = FixturePrograms.Run("/bin/sh", "-c", $"{command} </dev/null >/dev/null 2>&1 & echo $!");
+        return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// Like <see cref="Start"/>, with the file at <paramref name="path"/> run as <paramref name="uid"/> (user and group,
+    /// no supplementary groups) through setpriv (util-linux). Root only.
+    /// </summary>
+    public static Untraced StartAs(int uid, string path, params string[] args)
+    {
+        var command = string.Join(' ', new[] { "setpriv", $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--", path }.Concat(args).Select(a => $"'{a}'"));
+        var output = FixturePrograms.Run("/bin/sh", "-c", $"{command} </dev/null >/dev/null 2>&1 & echo $!");
+        return new Untraced(int.Parse(output.Trim(), CultureInfo.InvariantCulture));
+    }
+
     /// <summary>
     /// Like <see cref="Start"/>, but a shell stays behind as the victim's parent and writes down how it ended
     /// (<see cref="Ending"/>), for tests whose victim must not die.
