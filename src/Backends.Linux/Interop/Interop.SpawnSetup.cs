@@ -4,7 +4,7 @@ namespace ProcHex.Backends.Linux;
 
 internal static partial class Interop
 {
-    /// <summary>What a create sets up between spawn and exec (issue 22 item 1): file actions, personality, limits.</summary>
+    /// <summary>What a create sets up between spawn and exec (issue 22 item 1): file actions and personality (limits: Interop.RLimit).</summary>
     internal static partial class Sys
     {
         internal const int O_WRONLY = 1;
@@ -20,13 +20,6 @@ internal static partial class Interop
 
         /// <summary>personality(2) flag: no address-space layout randomization for the next exec'd images.</summary>
         internal const uint ADDR_NO_RANDOMIZE = 0x0040000;
-
-        internal const int RLIMIT_CPU = 0;
-        internal const int RLIMIT_FSIZE = 1;
-        internal const int RLIMIT_STACK = 3;
-        internal const int RLIMIT_CORE = 4;
-        internal const int RLIMIT_NOFILE = 7;
-        internal const int RLIMIT_AS = 9;
 
         [LibraryImport(Libraries.Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial int OpenMode(string path, int flags, uint mode);
@@ -49,8 +42,5 @@ internal static partial class Interop
 
         [LibraryImport(Libraries.Libc, EntryPoint = "personality", SetLastError = true)]
         internal static partial int Personality(nuint persona);
-
-        [LibraryImport(Libraries.Libc, EntryPoint = "prlimit", SetLastError = true)]
-        internal static unsafe partial int PrLimit(int pid, int resource, ulong* newLimit, ulong* oldLimit);
     }
 }
