@@ -257,10 +257,13 @@ public sealed class SimulationStuckException : Exception
     public SimulationStuckException(string message, string victims)
         : base($"{message}{Environment.NewLine}{victims}") => Victims = victims;
 
+    /// <summary>Creates a <see cref="SimulationStuckException"/> with a generic message; prefer one that says what failed.</summary>
     public SimulationStuckException() : this("simulation stuck", string.Empty) { }
 
+    /// <summary>Creates a <see cref="SimulationStuckException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public SimulationStuckException(string message) : this(message, string.Empty) { }
 
+    /// <summary>Creates a <see cref="SimulationStuckException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public SimulationStuckException(string message, Exception innerException) : base(message, innerException) => Victims = string.Empty;
 
     /// <summary>What every victim was doing (<see cref="FakeKernel.Describe"/>).</summary>

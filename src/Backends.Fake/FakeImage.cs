@@ -61,6 +61,7 @@ public sealed class FakeImage
     /// <summary>What the main thread runs after the linker and <c>main</c>'s first instruction, given argv.</summary>
     public IReadOnlyList<FakeStep> ProgramFor(IReadOnlyList<string> arguments) => _program(arguments);
 
+    /// <inheritdoc/>
     public override string ToString() => Path;
 }
 

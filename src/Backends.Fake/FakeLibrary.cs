@@ -19,6 +19,7 @@ public sealed class FakeLibrary
 
     internal FakeObjectFile File { get; }
 
+    /// <inheritdoc/>
     public override string ToString() => Path;
 }
 

@@ -91,5 +91,6 @@ public sealed class FakeProcess : ITracedProcess
         }
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"fake pid {Pid} ({Access})";
 }

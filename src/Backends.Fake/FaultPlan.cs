@@ -32,6 +32,7 @@ public enum FakeOperation
 /// <summary>One kind of injected failure: an operation and the errno it failed with.</summary>
 public readonly record struct FaultSite(FakeOperation Operation, int ErrorNumber)
 {
+    /// <inheritdoc/>
     public override string ToString() => $"{Operation}/{Errno.Name(ErrorNumber)}";
 }
 

@@ -214,6 +214,7 @@ public sealed class ElfFile
     /// <summary>The first dynamic entry with <paramref name="tag"/>.</summary>
     public bool TryGetDynamic(long tag, out ulong value) => TryGetDynamic(_dynamic, tag, out value);
 
+    /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Header.Type}, {ProgramHeaders.Count} segments, {Symbols.Count} symbols)";
 
     private static ElfFile Parse(ElfSource source)

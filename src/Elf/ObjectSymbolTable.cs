@@ -315,9 +315,12 @@ public sealed class ObjectSymbolTable : ISymbolTable
 /// <summary>A symbol or object asked for by name does not exist in the victim. The message says which.</summary>
 public class SymbolLookupException : TracerException
 {
+    /// <summary>Creates a <see cref="SymbolLookupException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public SymbolLookupException(string message) : base(message) { }
 
+    /// <summary>Creates a <see cref="SymbolLookupException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public SymbolLookupException(string message, Exception innerException) : base(message, innerException) { }
 
+    /// <summary>Creates a <see cref="SymbolLookupException"/> with a generic message; prefer one that says what failed.</summary>
     public SymbolLookupException() : this("symbol not found") { }
 }
