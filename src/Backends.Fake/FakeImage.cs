@@ -173,7 +173,7 @@ public sealed class FakeImageBuilder
         return this;
     }
 
-    /// <summary>The image, ready for <see cref="FakeKernel.Register"/>.</summary>
+    /// <summary>The image, ready for <c>FakeKernel.Register</c>.</summary>
     public FakeImage Build() =>
         new(_layout.Build(_path, _textBase, "_start", StableHash.Of(_path)), _linker, [.. _needed], _setId, _executable, _program);
 }

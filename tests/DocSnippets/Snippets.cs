@@ -15,7 +15,6 @@ internal static class Snippets
     {
         // begin-snippet: session-di
         var services = new ServiceCollection()
-            .AddLogging()
             .AddProcHex(b => b
                 .UseLinux(linux => linux.EmulateStepOver = true)
                 .Configure(options => options.DefaultRendezvous = Rendezvous.Main))
