@@ -35,9 +35,18 @@ public sealed class DeterministicScheduler : SynchronizationContext
     public static void Run(Func<Task> body, FakeKernel kernel, int seed, int maxSteps = 100_000) =>
         Run(body, kernel, new DeterministicSchedulerOptions { Seed = seed, MaxSteps = maxSteps });
 
+    /// <summary>Runs <paramref name="body"/> to completion and returns its result; throws what it throws, or <see cref="SimulationStuckException"/>.</summary>
+    /// <param name="body">The client code under test.</param>
+    /// <param name="kernel">The fake kernel it drives.</param>
+    /// <param name="seed">Every scheduling choice is drawn from it.</param>
+    /// <param name="maxSteps">Kernel steps before the run counts as stuck.</param>
     public static T Run<T>(Func<Task<T>> body, FakeKernel kernel, int seed, int maxSteps = 100_000) =>
         Run(body, kernel, new DeterministicSchedulerOptions { Seed = seed, MaxSteps = maxSteps });
 
+    /// <summary>Runs <paramref name="body"/> to completion with <paramref name="options"/> and returns its result.</summary>
+    /// <param name="body">The client code under test.</param>
+    /// <param name="kernel">The fake kernel it drives.</param>
+    /// <param name="options">Seed, limits, clock and interleaving.</param>
     public static T Run<T>(Func<Task<T>> body, FakeKernel kernel, DeterministicSchedulerOptions options)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -46,6 +55,10 @@ public sealed class DeterministicScheduler : SynchronizationContext
         return result;
     }
 
+    /// <summary>Runs <paramref name="body"/> to completion with <paramref name="options"/>; throws what it throws, or <see cref="SimulationStuckException"/>.</summary>
+    /// <param name="body">The client code under test.</param>
+    /// <param name="kernel">The fake kernel it drives.</param>
+    /// <param name="options">Seed, limits, clock and interleaving.</param>
     public static void Run(Func<Task> body, FakeKernel kernel, DeterministicSchedulerOptions options)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -78,6 +91,9 @@ public sealed class DeterministicScheduler : SynchronizationContext
     /// <summary>Continuations that reached the pump from another thread (a thread-pool hop): each is a determinism risk.</summary>
     public int ForeignPosts => Volatile.Read(ref _foreignPosts);
 
+    /// <summary>Queues <paramref name="d"/> to run when the seed picks it, on the pump thread.</summary>
+    /// <param name="d">The continuation.</param>
+    /// <param name="state">Its argument.</param>
     public override void Post(SendOrPostCallback d, object? state)
     {
         ArgumentNullException.ThrowIfNull(d);
@@ -93,6 +109,9 @@ public sealed class DeterministicScheduler : SynchronizationContext
         }
     }
 
+    /// <summary>Runs <paramref name="d"/> at once on the calling thread.</summary>
+    /// <param name="d">The callback.</param>
+    /// <param name="state">Its argument.</param>
     public override void Send(SendOrPostCallback d, object? state)
     {
         ArgumentNullException.ThrowIfNull(d);
@@ -104,6 +123,7 @@ public sealed class DeterministicScheduler : SynchronizationContext
         d(state);
     }
 
+    /// <summary>The scheduler itself: one pump serves every copy.</summary>
     public override SynchronizationContext CreateCopy() => this;
 
     private void Pump(Task body, FakeKernel kernel)
@@ -220,11 +240,13 @@ public sealed class DeterministicScheduler : SynchronizationContext
 /// <summary>How a <see cref="DeterministicScheduler"/> interleaves work; every choice is drawn from <see cref="Seed"/>.</summary>
 public sealed record DeterministicSchedulerOptions
 {
+    /// <summary>The seed every scheduling choice is drawn from; the same seed replays the same run.</summary>
     public int Seed { get; init; }
 
     /// <summary>Kernel steps before the run counts as stuck (a victim spinning forever never gets quiet).</summary>
     public int MaxSteps { get; init; } = 100_000;
 
+    /// <summary>Posted continuations before the run counts as stuck (a livelock in the core).</summary>
     public int MaxContinuations { get; init; } = 1_000_000;
 
     /// <summary>Run posted continuations in seeded order; false runs them first in, first out.</summary>
@@ -239,6 +261,7 @@ public sealed record DeterministicSchedulerOptions
     /// <summary>Simulated clock: advances by <see cref="StepDuration"/> per kernel step and jumps to the next timer when idle.</summary>
     public SimulatedTime? Time { get; init; }
 
+    /// <summary>How far the simulated clock moves per kernel step.</summary>
     public TimeSpan StepDuration { get; init; } = TimeSpan.FromMilliseconds(1);
 
     /// <summary>How long an idle pump waits for a continuation coming through the thread pool before it calls the run stuck.</summary>
@@ -254,13 +277,19 @@ public sealed record DeterministicSchedulerOptions
 /// <summary>The simulation cannot finish: the body waits for something that will never happen.</summary>
 public sealed class SimulationStuckException : Exception
 {
+    /// <summary>The run could not finish.</summary>
+    /// <param name="message">What the body was waiting for.</param>
+    /// <param name="victims">Every victim's state, for the report.</param>
     public SimulationStuckException(string message, string victims)
         : base($"{message}{Environment.NewLine}{victims}") => Victims = victims;
 
+    /// <summary>Creates a <see cref="SimulationStuckException"/> with a generic message; prefer one that says what failed.</summary>
     public SimulationStuckException() : this("simulation stuck", string.Empty) { }
 
+    /// <summary>Creates a <see cref="SimulationStuckException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public SimulationStuckException(string message) : this(message, string.Empty) { }
 
+    /// <summary>Creates a <see cref="SimulationStuckException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public SimulationStuckException(string message, Exception innerException) : base(message, innerException) => Victims = string.Empty;
 
     /// <summary>What every victim was doing (<see cref="FakeKernel.Describe"/>).</summary>

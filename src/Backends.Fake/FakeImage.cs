@@ -27,12 +27,16 @@ public sealed class FakeImage
         _program = program;
     }
 
+    /// <summary>The executable's path.</summary>
     public string Path => File.Path;
 
+    /// <summary>The executable's file name.</summary>
     public string Name => System.IO.Path.GetFileName(Path);
 
+    /// <summary>Where its text starts (the fake's link address).</summary>
     public ulong TextBase => File.TextStart;
 
+    /// <summary>The executable's text bytes, as the fake's memory holds them before any breakpoint.</summary>
     public ReadOnlyMemory<byte> Text => File.Text;
 
     /// <summary>Absolute addresses: the executable is not relocated.</summary>
@@ -55,12 +59,15 @@ public sealed class FakeImage
 
     internal FakeObjectFile File { get; }
 
+    /// <summary>The address of function or global <paramref name="symbol"/>; <see cref="KeyNotFoundException"/> when there is none.</summary>
+    /// <param name="symbol">The symbol's name.</param>
     public ulong AddressOf(string symbol) =>
         Symbols.TryGetValue(symbol, out var address) ? address : throw new KeyNotFoundException($"{Path} has no symbol '{symbol}'");
 
     /// <summary>What the main thread runs after the linker and <c>main</c>'s first instruction, given argv.</summary>
     public IReadOnlyList<FakeStep> ProgramFor(IReadOnlyList<string> arguments) => _program(arguments);
 
+    /// <inheritdoc/>
     public override string ToString() => Path;
 }
 
@@ -76,6 +83,8 @@ public sealed class FakeImageBuilder
     private bool _executable = true;
     private Func<IReadOnlyList<string>, IReadOnlyList<FakeStep>> _program = _ => [];
 
+    /// <summary>Starts an executable at <paramref name="path"/>.</summary>
+    /// <param name="path">Where programs name it (argv[0], exec).</param>
     public FakeImageBuilder(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -96,6 +105,8 @@ public sealed class FakeImageBuilder
         return this;
     }
 
+    /// <summary>Links the text at <paramref name="address"/> instead of the default.</summary>
+    /// <param name="address">The first text address.</param>
     public FakeImageBuilder TextBase(ulong address)
     {
         if (address % FakeMemory.PageSize != 0)
@@ -107,18 +118,23 @@ public sealed class FakeImageBuilder
         return this;
     }
 
+    /// <summary>A static executable: no dynamic linker, no rtld events.</summary>
     public FakeImageBuilder Static()
     {
         _linker = null;
         return this;
     }
 
+    /// <summary>A dynamic executable, loaded by <paramref name="linker"/> (the default fake linker when null).</summary>
+    /// <param name="linker">Its dynamic linker.</param>
     public FakeImageBuilder Dynamic(FakeDynamicLinker? linker = null)
     {
         _linker = linker ?? FakeDynamicLinker.Default;
         return this;
     }
 
+    /// <summary>Adds a DT_NEEDED library, loaded before the program starts.</summary>
+    /// <param name="library">The library.</param>
     public FakeImageBuilder Needs(FakeLibrary library)
     {
         ArgumentNullException.ThrowIfNull(library);
@@ -126,12 +142,15 @@ public sealed class FakeImageBuilder
         return this;
     }
 
+    /// <summary>A set-id program: a tracer loses control when it is exec'ed.</summary>
+    /// <param name="setId">False to undo.</param>
     public FakeImageBuilder SetId(bool setId = true)
     {
         _setId = setId;
         return this;
     }
 
+    /// <summary>A file without execute permission: creating it fails as execve would.</summary>
     public FakeImageBuilder NotExecutable()
     {
         _executable = false;
@@ -154,6 +173,7 @@ public sealed class FakeImageBuilder
         return this;
     }
 
+    /// <summary>The image, ready for <c>FakeKernel.Register</c>.</summary>
     public FakeImage Build() =>
         new(_layout.Build(_path, _textBase, "_start", StableHash.Of(_path)), _linker, [.. _needed], _setId, _executable, _program);
 }

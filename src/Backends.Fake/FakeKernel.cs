@@ -26,6 +26,8 @@ public sealed partial class FakeKernel
     private int _turn;
     private FaultPlan _faults = new();
 
+    /// <summary>An empty kernel; pids are handed out from <paramref name="firstPid"/> on.</summary>
+    /// <param name="firstPid">The first pid.</param>
     public FakeKernel(int firstPid = 100) => _nextPid = firstPid;
 
     /// <summary>The tracer's own pid: grabbing it fails with "cannot grab our own process".</summary>
@@ -45,6 +47,7 @@ public sealed partial class FakeKernel
     /// </summary>
     public bool SimultaneousTraps { get; set; }
 
+    /// <summary>The faults to inject into port operations; empty by default.</summary>
     public FaultPlan Faults
     {
         get { lock (_gate) { return _faults; } }
@@ -69,6 +72,8 @@ public sealed partial class FakeKernel
         return this;
     }
 
+    /// <summary>Makes <paramref name="images"/> executable by path (and their libraries loadable).</summary>
+    /// <param name="images">The programs.</param>
     public FakeKernel Register(params FakeImage[] images)
     {
         ArgumentNullException.ThrowIfNull(images);
@@ -94,6 +99,9 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>Starts <paramref name="file"/> untraced, as a shell would, and returns its pid: a process for a grab.</summary>
+    /// <param name="file">A registered image's path.</param>
+    /// <param name="arguments">argv after argv[0].</param>
     public int Spawn(string file, params string[] arguments)
     {
         lock (_gate)
@@ -137,6 +145,8 @@ public sealed partial class FakeKernel
     /// <summary>Another tool resumes a victim it (or the victim itself) stopped: prun, SIGCONT.</summary>
     public void ContinueByOthers(int pid) => SendSignal(pid, Signals.Cont);
 
+    /// <summary>Sends SIGKILL to <paramref name="pid"/>.</summary>
+    /// <param name="pid">The process.</param>
     public void Kill(int pid) => SendSignal(pid, Signals.Kill);
 
     /// <summary>Another debugger holds <paramref name="pid"/> (or lets go of it).</summary>
@@ -148,6 +158,9 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>Makes a grab of <paramref name="pid"/> fail with EPERM (or succeed again).</summary>
+    /// <param name="pid">The process.</param>
+    /// <param name="denied">False to allow again.</param>
     public void SetPermissionDenied(int pid, bool denied = true)
     {
         lock (_gate)
@@ -210,8 +223,12 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>True while <paramref name="pid"/> exists, zombies included.</summary>
+    /// <param name="pid">The process.</param>
     public bool Exists(int pid) => Observe(pid).Exists;
 
+    /// <summary>How <paramref name="pid"/> ended; null while it runs or if it never existed.</summary>
+    /// <param name="pid">The process.</param>
     public ExitStatus? ExitStatusOf(int pid)
     {
         lock (_gate)
@@ -235,6 +252,8 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>The thread ids of <paramref name="pid"/>, the main thread first.</summary>
+    /// <param name="pid">The process.</param>
     public IReadOnlyList<int> ThreadsOf(int pid)
     {
         lock (_gate)
@@ -243,6 +262,8 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>The pids of the children <paramref name="pid"/> forked and has not reaped.</summary>
+    /// <param name="pid">The process.</param>
     public IReadOnlyList<int> ChildrenOf(int pid)
     {
         lock (_gate)
@@ -402,5 +423,6 @@ public sealed partial class FakeKernel
 /// <param name="Traced">Some tracer is attached.</param>
 public sealed record FakeObservation(bool Exists, bool Zombie, bool Stopped, bool Traced)
 {
+    /// <summary>What is observed of a pid that does not exist.</summary>
     public static readonly FakeObservation Gone = new(false, false, false, false);
 }

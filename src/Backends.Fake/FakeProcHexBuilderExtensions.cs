@@ -3,6 +3,7 @@ using ProcHex.Backends.Fake;
 
 namespace ProcHex;
 
+/// <c>UseFake()</c>: the scripted fake kernel as the backend of <see cref="ProcHexBuilder"/>.
 public static class FakeProcHexBuilderExtensions
 {
     /// <summary>Runs ProcHex on <paramref name="kernel"/>: <c>services.AddProcHex(b => b.UseFake(kernel))</c>.</summary>

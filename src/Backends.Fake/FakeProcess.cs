@@ -17,10 +17,13 @@ public sealed class FakeProcess : ITracedProcess
         Symbols = new FakeSymbolTable(kernel, victim, [.. victim.Mappings]);
     }
 
+    /// <inheritdoc/>
     public int Pid => Victim.Pid;
 
+    /// <inheritdoc/>
     public GrabAccess Access { get; }
 
+    /// <inheritdoc/>
     public ISymbolTable Symbols { get; }
 
     internal FakeVictim Victim { get; }
@@ -30,8 +33,10 @@ public sealed class FakeProcess : ITracedProcess
 
     internal bool ReadOnlyReleased { get; set; }
 
+    /// <inheritdoc/>
     public void BeginControl() => _kernel.BeginControl(this);
 
+    /// <inheritdoc/>
     public ValueTask<StopEvent> WaitForStopAsync(CancellationToken cancellationToken)
     {
         try
@@ -44,20 +49,28 @@ public sealed class FakeProcess : ITracedProcess
         }
     }
 
+    /// <inheritdoc/>
     public StopEvent? TakeReadyStop() => _kernel.TakeReadyStop(this);
 
+    /// <inheritdoc/>
     public void Resume() => _kernel.Resume(this);
 
+    /// <inheritdoc/>
     public void AwaitExternalResume() => _kernel.AwaitExternalResume(this);
 
+    /// <inheritdoc/>
     public void RequestStop() => _kernel.RequestStop(this);
 
+    /// <inheritdoc/>
     public ulong ReadProgramCounter() => _kernel.ReadProgramCounter(this);
 
+    /// <inheritdoc/>
     public X64Registers ReadRegisters(int threadId) => _kernel.ReadRegisters(this, threadId);
 
+    /// <inheritdoc/>
     public IReadOnlyList<ThreadSnapshot> ReadThreads() => _kernel.ReadThreads(this);
 
+    /// <inheritdoc/>
     public ulong ReadFirstArgument() => _kernel.ReadFirstArgument(this);
 
     /// <summary>Fake images have no machine code to decode: main is found by its symbol or through <c>__libc_start_main</c>.</summary>
@@ -67,21 +80,28 @@ public sealed class FakeProcess : ITracedProcess
         return false;
     }
 
+    /// <inheritdoc/>
     public BreakpointPatch PlantBreakpoint(ulong address) => _kernel.PlantBreakpoint(this, address);
 
+    /// <inheritdoc/>
     public void RemoveBreakpoint(BreakpointPatch patch) => _kernel.RemoveBreakpoint(this, patch);
 
+    /// <inheritdoc/>
     public void StepOverBreakpoint(BreakpointPatch patch) => _kernel.StepOverBreakpoint(this, patch);
 
+    /// <inheritdoc/>
     public int ReadMemory(ulong address, Span<byte> destination) => _kernel.ReadMemory(this, address, destination);
 
+    /// <inheritdoc/>
     public void WriteMemory(ulong address, ReadOnlySpan<byte> source) => _kernel.WriteMemory(this, address, source);
 
+    /// <inheritdoc/>
     public IRtldAgent? OpenRtldAgent() => _kernel.OpenRtldAgent(this);
 
     /// <summary>The client's ends of the pipes the create asked for; the core disposes them.</summary>
     public StandardStreams? Streams { get; init; }
 
+    /// <inheritdoc/>
     public void Release(ReleaseMode mode) => _kernel.Release(this, mode);
 
     /// <summary>Without a prior <see cref="Release"/> this is the tracer closing its hold: the last-close rules apply.</summary>
@@ -94,5 +114,6 @@ public sealed class FakeProcess : ITracedProcess
         }
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"fake pid {Pid} ({Access})";
 }

@@ -9,8 +9,10 @@ namespace ProcHex.Backends.Fake;
 /// </summary>
 public sealed class FakePrograms
 {
+    /// <summary>Where the stock programs live in the fake file system.</summary>
     public const string Directory = "/usr/libexec/prochex-test";
 
+    /// <summary>Builds the stock programs and their library.</summary>
     public FakePrograms()
     {
         Library = new FakeLibraryBuilder($"{Directory}/libprochex-test.so").Function("libwork", counts: "calls").Build();
@@ -74,8 +76,10 @@ public sealed class FakePrograms
     /// <summary>argv: print. Writes "argv0=ARGV0 cwd=DIR" on standard output, then exits 0 (issue 22 item 1).</summary>
     public FakeImage Stdio { get; }
 
+    /// <summary>The library every stock program needs.</summary>
     public FakeLibrary Library { get; }
 
+    /// <summary>Every stock program, to register in one call.</summary>
     public IReadOnlyList<FakeImage> All => [Loop, Threads, Sleeper, Fork, Vfork, Exec, SelfStop, Crash, Dlopen, Stdio];
 
     /// <summary>Makes every program executable on <paramref name="kernel"/>.</summary>

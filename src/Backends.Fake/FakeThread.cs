@@ -76,6 +76,7 @@ internal sealed class FakeThread
     /// <summary>Runs <paramref name="steps"/> <paramref name="count"/> times (negative: forever) before the rest.</summary>
     public void Push(IReadOnlyList<FakeStep> steps, int count) => _frames.Push(new Frame(steps, count));
 
+    /// <inheritdoc/>
     public override string ToString()
     {
         var next = VforkChild is not null ? $"waits for vfork child {VforkChild.Pid}" : $"next {Current?.ToString() ?? "end"}";

@@ -5,16 +5,21 @@ namespace ProcHex.Backends.Fake;
 /// <summary>The <see cref="IProcessTracer"/> over a <see cref="FakeKernel"/>.</summary>
 public sealed class FakeTracer : IProcessTracer
 {
+    /// <summary>A tracer over <paramref name="kernel"/>.</summary>
+    /// <param name="kernel">The fake kernel.</param>
     public FakeTracer(FakeKernel kernel)
     {
         ArgumentNullException.ThrowIfNull(kernel);
         Kernel = kernel;
     }
 
+    /// <inheritdoc/>
     public string Name => "fake";
 
+    /// <summary>The fake kernel this tracer drives.</summary>
     public FakeKernel Kernel { get; }
 
+    /// <inheritdoc/>
     public ValueTask<ITracedProcess> CreateAsync(ProcessStartRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -33,6 +38,7 @@ public sealed class FakeTracer : IProcessTracer
         }
     }
 
+    /// <inheritdoc/>
     public ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)

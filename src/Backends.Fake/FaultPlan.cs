@@ -3,26 +3,44 @@ namespace ProcHex.Backends.Fake;
 /// <summary>The port operations a <see cref="FaultPlan"/> can make fail.</summary>
 public enum FakeOperation
 {
+    /// <summary>Starting a program.</summary>
     Create,
+    /// <summary>Grabbing a process.</summary>
     Grab,
+    /// <summary>Starting control of a grabbed or created process.</summary>
     BeginControl,
+    /// <summary>Waiting for the next stop.</summary>
     WaitForStop,
+    /// <summary>Taking a stop that is already there.</summary>
     TakeReadyStop,
+    /// <summary>Resuming the victim.</summary>
     Resume,
+    /// <summary>Leaving a stop for someone else to resume (S20).</summary>
     AwaitExternalResume,
+    /// <summary>Asking a running victim to stop.</summary>
     RequestStop,
+    /// <summary>Reading the program counter.</summary>
     ReadProgramCounter,
+    /// <summary>Writing a trap.</summary>
     PlantBreakpoint,
+    /// <summary>Restoring the text under a trap.</summary>
     RemoveBreakpoint,
+    /// <summary>Stepping over a trap.</summary>
     StepOverBreakpoint,
 
     /// <summary>EIO makes a short read (half the bytes); other errors throw.</summary>
     ReadMemory,
+    /// <summary>Writing victim memory.</summary>
     WriteMemory,
+    /// <summary>Opening the dynamic linker's agent.</summary>
     OpenRtldAgent,
+    /// <summary>Reading an rtld event's message.</summary>
     ReadEventMessage,
+    /// <summary>Releasing the victim.</summary>
     Release,
+    /// <summary>Re-reading the symbol tables.</summary>
     SymbolsRefresh,
+    /// <summary>Forgetting the symbol tables (after an exec).</summary>
     SymbolsReset,
 
     /// <summary>Registers of a stopped thread, read when a breakpoint handler uses its hit context.</summary>
@@ -32,6 +50,7 @@ public enum FakeOperation
 /// <summary>One kind of injected failure: an operation and the errno it failed with.</summary>
 public readonly record struct FaultSite(FakeOperation Operation, int ErrorNumber)
 {
+    /// <inheritdoc/>
     public override string ToString() => $"{Operation}/{Errno.Name(ErrorNumber)}";
 }
 
@@ -54,6 +73,7 @@ public sealed class FaultPlan
     private readonly HashSet<FakeOperation> _seededOperations;
     private readonly IReadOnlyList<int> _errors;
 
+    /// <summary>A plan that injects nothing until faults are added.</summary>
     public FaultPlan()
         : this(null, 0, [], DefaultErrors)
     {
@@ -98,6 +118,9 @@ public sealed class FaultPlan
         return this;
     }
 
+    /// <summary>Makes every call of <paramref name="operation"/> fail with <paramref name="errno"/>.</summary>
+    /// <param name="operation">The port operation.</param>
+    /// <param name="errno">The error it fails with.</param>
     public FaultPlan FailAlways(FakeOperation operation, int errno) => FailFrom(operation, 1, errno);
 
     /// <summary>The faults that fired so far, for a coverage report (a snapshot).</summary>

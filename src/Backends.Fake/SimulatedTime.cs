@@ -12,12 +12,15 @@ public sealed class SimulatedTime : TimeProvider
     private DateTimeOffset _now;
     private long _sequence;
 
+    /// <summary>A clock that starts at <paramref name="start"/> (a fixed date when null) and moves only when told.</summary>
+    /// <param name="start">The starting time.</param>
     public SimulatedTime(DateTimeOffset? start = null)
     {
         _start = start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
         _now = _start;
     }
 
+    /// <inheritdoc/>
     public override DateTimeOffset GetUtcNow()
     {
         lock (_gate)
@@ -26,12 +29,16 @@ public sealed class SimulatedTime : TimeProvider
         }
     }
 
+    /// <inheritdoc/>
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
+    /// <inheritdoc/>
     public override long GetTimestamp() => (GetUtcNow() - _start).Ticks;
 
+    /// <inheritdoc/>
     public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
 
+    /// <inheritdoc/>
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         ArgumentNullException.ThrowIfNull(callback);

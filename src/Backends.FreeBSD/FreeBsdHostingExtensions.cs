@@ -5,6 +5,7 @@ using ProcHex.Backends.FreeBSD;
 
 namespace ProcHex;
 
+/// <c>UseFreeBsd()</c>: the FreeBSD ptrace backend for <see cref="ProcHexBuilder"/>.
 public static class FreeBsdHostingExtensions
 {
     /// <summary>

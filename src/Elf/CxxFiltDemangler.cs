@@ -55,6 +55,7 @@ public sealed class CxxFiltDemangler : ISymbolDemangler, IDisposable
         return Demangle([name])[0]?.Full ?? name;
     }
 
+    /// <inheritdoc/>
     public IReadOnlyList<DemangledName?> Demangle(IReadOnlyList<string> names)
     {
         ArgumentNullException.ThrowIfNull(names);
@@ -96,6 +97,7 @@ public sealed class CxxFiltDemangler : ISymbolDemangler, IDisposable
         return result;
     }
 
+    /// <summary>Ends the c++filt process this demangler keeps running.</summary>
     public void Dispose()
     {
         lock (_gate)

@@ -48,8 +48,10 @@ public sealed class ElfFile
     /// <summary>Where it was read from, for messages.</summary>
     public string Name { get; }
 
+    /// <summary>The file header (class, type, machine, entry point).</summary>
     public ElfHeader Header { get; }
 
+    /// <summary>The program headers: the segments a loader maps.</summary>
     public IReadOnlyList<ElfProgramHeader> ProgramHeaders => _programHeaders;
 
     /// <summary>Section headers; empty when read from a loaded image (sections are not mapped).</summary>
@@ -214,6 +216,7 @@ public sealed class ElfFile
     /// <summary>The first dynamic entry with <paramref name="tag"/>.</summary>
     public bool TryGetDynamic(long tag, out ulong value) => TryGetDynamic(_dynamic, tag, out value);
 
+    /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Header.Type}, {ProgramHeaders.Count} segments, {Symbols.Count} symbols)";
 
     private static ElfFile Parse(ElfSource source)

@@ -18,6 +18,7 @@ public sealed class ElfFileCache
     private readonly Dictionary<Key, Entry> _entries = [];
     private readonly Lock _lock = new();
 
+    /// <summary>How many parsed files the cache holds now.</summary>
     public int Count
     {
         get
@@ -115,6 +116,7 @@ public sealed class ElfFileCache
         }
     }
 
+    /// <summary>Forgets every parsed file.</summary>
     public void Clear()
     {
         lock (_lock)

@@ -14,9 +14,12 @@ namespace ProcHex.Elf;
 /// </remarks>
 public class ElfFormatException : TracerException
 {
+    /// <summary>Creates a <see cref="ElfFormatException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public ElfFormatException(string message) : base(message) { }
 
+    /// <summary>Creates a <see cref="ElfFormatException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public ElfFormatException(string message, Exception innerException) : base(message, innerException) { }
 
+    /// <summary>Creates a <see cref="ElfFormatException"/> with a generic message; prefer one that says what failed.</summary>
     public ElfFormatException() : this("malformed ELF image") { }
 }

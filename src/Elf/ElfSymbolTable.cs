@@ -13,6 +13,7 @@ public sealed class ElfSymbolTable
     private readonly Dictionary<string, ElfSymbol> _byName;
     private readonly ElfSymbol[] _byValue;
 
+    /// <summary>A table without symbols (a stripped object, or one that could not be read).</summary>
     public static ElfSymbolTable Empty { get; } = new([]);
 
     internal ElfSymbolTable(IEnumerable<ElfSymbol> symbols)
@@ -51,6 +52,9 @@ public sealed class ElfSymbolTable
     /// <summary>All symbols ordered by value.</summary>
     public ReadOnlySpan<ElfSymbol> ByValue => _byValue;
 
+    /// <summary>The symbol named <paramref name="name"/>, preferring a global definition; false when none.</summary>
+    /// <param name="name">The raw (mangled) name.</param>
+    /// <param name="symbol">The symbol found.</param>
     public bool TryLookup(string name, out ElfSymbol symbol) => _byName.TryGetValue(name, out symbol);
 
     /// <summary>

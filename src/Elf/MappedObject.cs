@@ -14,7 +14,10 @@ public sealed record MappedObject(string Path, ulong LoadBias, ulong Start, ulon
     /// <summary>The main executable: named "a.out" in lookups and listed first.</summary>
     public bool IsExecutable { get; init; }
 
+    /// <summary>The object's file name without its directory (<c>libc.so.6</c>), as SPECs name it.</summary>
     public string Name => System.IO.Path.GetFileName(Path);
 
+    /// <summary>True when <paramref name="address"/> lies in the object's mapped range.</summary>
+    /// <param name="address">An address in the victim.</param>
     public bool Contains(ulong address) => address >= Start && address < End;
 }

@@ -33,13 +33,16 @@ public sealed class ObjectSymbolTable : ISymbolTable
         _discover = discover;
     }
 
+    /// <inheritdoc/>
     public IReadOnlyList<LoadedObject> Objects => Current.Loaded;
 
     /// <summary>The objects with their images, the executable first.</summary>
     public IReadOnlyList<MappedObject> MappedObjects => Current.Objects;
 
+    /// <summary>The main executable's mapping, once the objects have been read.</summary>
     public MappedObject? Executable => Current.Executable;
 
+    /// <inheritdoc/>
     public void Refresh()
     {
         lock (_refreshLock)
@@ -48,14 +51,19 @@ public sealed class ObjectSymbolTable : ISymbolTable
         }
     }
 
+    /// <inheritdoc/>
     public void Reset() => Refresh();
 
+    /// <summary>The mapped object named <paramref name="objectName"/> (a path or file name), or the executable when null; false when none is mapped.</summary>
+    /// <param name="objectName">The path or file name; null for the executable.</param>
+    /// <param name="mapped">The object.</param>
     public bool TryFindObject(string? objectName, [NotNullWhen(true)] out MappedObject? mapped)
     {
         mapped = objectName is null ? null : Current.Find(objectName);
         return mapped is not null;
     }
 
+    /// <inheritdoc/>
     public bool TryLookup(string? objectName, string symbol, out ulong address)
     {
         ArgumentNullException.ThrowIfNull(symbol);
@@ -108,6 +116,7 @@ public sealed class ObjectSymbolTable : ISymbolTable
             : $"{objectName} does not define \"{symbol}\"");
     }
 
+    /// <inheritdoc/>
     public bool TryResolve(ulong address, out SymbolLocation location)
     {
         var mapped = Current.FindByAddress(address);
@@ -123,6 +132,7 @@ public sealed class ObjectSymbolTable : ISymbolTable
         return true;
     }
 
+    /// <inheritdoc/>
     public bool? References(string objectName, string symbol)
     {
         ArgumentNullException.ThrowIfNull(objectName);
@@ -135,6 +145,7 @@ public sealed class ObjectSymbolTable : ISymbolTable
         return mapped.Image.Relocations.Any(r => r.SymbolName is { } named && BareName(named) == symbol);
     }
 
+    /// <inheritdoc/>
     public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName)
     {
         ArgumentNullException.ThrowIfNull(objectName);
@@ -315,9 +326,12 @@ public sealed class ObjectSymbolTable : ISymbolTable
 /// <summary>A symbol or object asked for by name does not exist in the victim. The message says which.</summary>
 public class SymbolLookupException : TracerException
 {
+    /// <summary>Creates a <see cref="SymbolLookupException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public SymbolLookupException(string message) : base(message) { }
 
+    /// <summary>Creates a <see cref="SymbolLookupException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public SymbolLookupException(string message, Exception innerException) : base(message, innerException) { }
 
+    /// <summary>Creates a <see cref="SymbolLookupException"/> with a generic message; prefer one that says what failed.</summary>
     public SymbolLookupException() : this("symbol not found") { }
 }

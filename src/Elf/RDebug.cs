@@ -19,8 +19,11 @@ public readonly record struct RDebug(ulong Address, int Version, ulong FirstLink
     /// <summary>sizeof(struct r_debug) on LP64.</summary>
     public const int Size = 40;
 
+    /// <summary>RT_CONSISTENT: the link_map list is complete.</summary>
     public const int RtConsistent = 0;
+    /// <summary>RT_ADD: a library is being added.</summary>
     public const int RtAdd = 1;
+    /// <summary>RT_DELETE: a library is being removed.</summary>
     public const int RtDelete = 2;
 
     /// <summary>True once the linker has filled the structure in (before that it is all zeroes).</summary>
@@ -72,13 +75,18 @@ public readonly record struct RDebug(ulong Address, int Version, ulong FirstLink
 /// <param name="Previous">l_prev: the previous node, 0 at the executable.</param>
 public readonly record struct LinkMap(ulong Address, ulong LoadBias, string Name, ulong DynamicSection, ulong Next, ulong Previous)
 {
+    /// <summary>sizeof(struct link_map)'s public part on LP64: the five fields read here.</summary>
     public const int Size = 40;
 
+    /// <summary>How many nodes a walk reads before it calls the list corrupt (a loop or garbage).</summary>
     public const int DefaultMaxEntries = 65536;
 
     /// <summary>PATH_MAX: longer names are cut there rather than read for ever.</summary>
     public const int MaxNameLength = 4096;
 
+    /// <summary>Reads the link_map node at <paramref name="address"/>, its name included.</summary>
+    /// <param name="memory">The victim's memory.</param>
+    /// <param name="address">The node's address.</param>
     public static LinkMap Read(IVictimMemory memory, ulong address)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -5,6 +5,7 @@ namespace ProcHex.Backends.FreeBSD;
 /// <summary>The real system calls, through libc.so.7. Constructing it anywhere but on FreeBSD fails at once.</summary>
 public sealed class LibcFreeBsdKernel : IFreeBsdKernel
 {
+    /// <summary>The real FreeBSD kernel, through <c>libc.so.7</c>; throws <see cref="PlatformNotSupportedException"/> on any other OS.</summary>
     public LibcFreeBsdKernel()
     {
         if (!OperatingSystem.IsFreeBSD())
@@ -15,6 +16,7 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         }
     }
 
+    /// <inheritdoc/>
     public int Ptrace(int request, int pid, nint addr, int data, out int errno)
     {
         // ptrace's libc wrapper clears errno itself; SetLastError clears it before the call as well.
@@ -23,6 +25,7 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         return result;
     }
 
+    /// <inheritdoc/>
     public unsafe int WaitPid(int pid, out int status, int options, out int errno)
     {
         int s = 0;
@@ -32,6 +35,7 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         return result;
     }
 
+    /// <inheritdoc/>
     public int Kill(int pid, int signal, out int errno)
     {
         var result = Interop.Sys.Kill(pid, signal);
@@ -39,6 +43,7 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         return result;
     }
 
+    /// <inheritdoc/>
     public int Access(string path, int mode, out int errno)
     {
         var result = Interop.Sys.Access(path, mode);
@@ -46,8 +51,10 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         return result;
     }
 
+    /// <inheritdoc/>
     public int GetPid() => Interop.Sys.GetPid();
 
+    /// <inheritdoc/>
     public int ReadProcMem(int pid, ulong address, Span<byte> buffer, out int errno)
     {
         // Plain file I/O: procfs's mem file is read with pread at the address (sys/fs/procfs/procfs_mem.c).
@@ -65,6 +72,7 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         }
     }
 
+    /// <inheritdoc/>
     public unsafe int Sysctl(ReadOnlySpan<int> mib, Span<byte> buffer, ref nuint oldLength, out int errno)
     {
         fixed (int* name = mib)
@@ -77,6 +85,7 @@ public sealed class LibcFreeBsdKernel : IFreeBsdKernel
         }
     }
 
+    /// <inheritdoc/>
     public unsafe int PosixSpawn(string path, IReadOnlyList<string> argv, IReadOnlyList<string> environment, out int pid)
     {
         ArgumentNullException.ThrowIfNull(argv);

@@ -12,6 +12,9 @@ public sealed class FreeBsdTracer : IProcessTracer
     private readonly PtraceCalls _ptrace;
     private readonly ILoggerFactory _loggerFactory;
 
+    /// <summary>The FreeBSD tracer over <paramref name="kernel"/> (the real one, or a fake for tests on any OS).</summary>
+    /// <param name="kernel">The system calls it makes.</param>
+    /// <param name="loggerFactory">Where its diagnostics go; none when null.</param>
     public FreeBsdTracer(IFreeBsdKernel kernel, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(kernel);
@@ -20,8 +23,10 @@ public sealed class FreeBsdTracer : IProcessTracer
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
     }
 
+    /// <inheritdoc/>
     public string Name => "freebsd";
 
+    /// <inheritdoc/>
     public ValueTask<ITracedProcess> CreateAsync(ProcessStartRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -29,12 +34,14 @@ public sealed class FreeBsdTracer : IProcessTracer
         return ValueTask.FromResult<ITracedProcess>(Create(request));
     }
 
+    /// <inheritdoc/>
     public ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return ValueTask.FromResult<ITracedProcess>(Grab(pid, access));
     }
 
+    /// <inheritdoc/>
     public ulong? StartTimeOf(int pid) => pid > 0 ? ProcessIdentity.StartTime(_kernel, pid) : null;
 
     private FreeBsdProcess Create(ProcessStartRequest request)

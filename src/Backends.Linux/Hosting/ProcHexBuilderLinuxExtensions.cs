@@ -4,6 +4,7 @@ using ProcHex.Backends.Linux;
 
 namespace ProcHex;
 
+/// <c>UseLinux()</c>: the x86-64 Linux ptrace backend for <see cref="ProcHexBuilder"/>.
 public static class ProcHexBuilderLinuxExtensions
 {
     /// <summary>

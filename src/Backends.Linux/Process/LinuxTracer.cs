@@ -11,11 +11,16 @@ public sealed class LinuxTracer : IProcessTracer
     private readonly Lazy<OwnerThread> _owner;
     private readonly LinuxBackendOptions _options;
 
+    /// <summary>The Linux tracer with the default <see cref="LinuxBackendOptions"/>; throws <see cref="PlatformNotSupportedException"/> off x86-64 Linux.</summary>
+    /// <param name="loggerFactory">Where its diagnostics go; none when null.</param>
     public LinuxTracer(ILoggerFactory? loggerFactory = null)
         : this(null, loggerFactory)
     {
     }
 
+    /// <summary>The Linux tracer with <paramref name="options"/>; throws <see cref="PlatformNotSupportedException"/> off x86-64 Linux.</summary>
+    /// <param name="options">Step-over and owner-thread tunables; the defaults when null.</param>
+    /// <param name="loggerFactory">Where its diagnostics go; none when null.</param>
     public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null)
     {
         EnsureSupported();
@@ -36,8 +41,10 @@ public sealed class LinuxTracer : IProcessTracer
         return OwnerThread.GetShared(_logger, kernel);
     }
 
+    /// <inheritdoc/>
     public string Name => "linux";
 
+    /// <inheritdoc/>
     public async ValueTask<ITracedProcess> CreateAsync(ProcessStartRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -45,6 +52,7 @@ public sealed class LinuxTracer : IProcessTracer
         return await Abandonable(_owner.Value.InvokeAsync(() => Configured(Trampoline.Create(_owner.Value, request, _logger))), cancellationToken);
     }
 
+    /// <inheritdoc/>
     public async ValueTask<ITracedProcess> GrabAsync(int pid, GrabAccess access, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -57,6 +65,7 @@ public sealed class LinuxTracer : IProcessTracer
         return await Abandonable(grab, cancellationToken);
     }
 
+    /// <inheritdoc/>
     public ulong? StartTimeOf(int pid) => pid > 0 ? ProcessIdentity.StartTime(_owner.Value.Kernel, pid) : null;
 
     private LinuxProcess Configured(LinuxProcess process)

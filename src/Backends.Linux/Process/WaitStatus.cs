@@ -26,6 +26,7 @@ internal readonly record struct WaitStatus(int Raw)
 
     public ExitStatus ToExitStatus() => Signaled ? ExitStatus.FromSignal(TermSignal, CoreDumped) : ExitStatus.FromCode(ExitCode);
 
+    /// <inheritdoc/>
     public override string ToString() =>
         Exited ? $"exited {ExitCode}" : Signaled ? $"killed by signal {TermSignal}" : Stopped ? $"stopped sig {StopSignal & 0x7f} event {Event}" : $"status 0x{Raw:x}";
 }

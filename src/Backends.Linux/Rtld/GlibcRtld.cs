@@ -107,6 +107,7 @@ public sealed class GlibcRtld : IRtldAgent
     /// <summary>glibc reports every change unconditionally; there is nothing to switch on. False when no event can be planted.</summary>
     public bool EnableEvents() => BreakAddress != 0 || EntryAddress != 0;
 
+    /// <inheritdoc/>
     public bool TryGetEventAddress(RtldEventKind kind, out ulong address)
     {
         address = kind == RtldEventKind.Postinit ? EntryAddress : BreakAddress;

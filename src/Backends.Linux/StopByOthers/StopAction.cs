@@ -17,6 +17,7 @@ internal readonly record struct StopAction(StopActionKind Kind, int Tid)
 
     public static StopAction DropExitKill(int tid) => new(StopActionKind.DropExitKill, tid);
 
+    /// <inheritdoc/>
     public override string ToString() => Tid == 0 ? Kind.ToString() : $"{Kind} {Tid}";
 }
 

@@ -13,12 +13,19 @@ namespace ProcHex.Backends.Linux.Symbols;
 /// <param name="VdsoBase">AT_SYSINFO_EHDR: the vDSO's ELF header; 0 when the kernel maps none.</param>
 public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong ProgramHeaders, ulong ProgramHeaderCount, ulong VdsoBase)
 {
+    /// <summary>The auxiliary vector's terminator.</summary>
     public const ulong AT_NULL = 0;
+    /// <summary>Where the executable's program headers are mapped.</summary>
     public const ulong AT_PHDR = 3;
+    /// <summary>How many program headers the executable has.</summary>
     public const ulong AT_PHNUM = 5;
+    /// <summary>The dynamic linker's load address (0 for a static executable).</summary>
     public const ulong AT_BASE = 7;
+    /// <summary>The executable's entry point, as loaded.</summary>
     public const ulong AT_ENTRY = 9;
+    /// <summary>The CPU feature bits the kernel reports.</summary>
     public const ulong AT_HWCAP = 16;
+    /// <summary>Where the kernel mapped the vDSO.</summary>
     public const ulong AT_SYSINFO_EHDR = 33;
 
     /// <summary>More entries than any kernel writes (about 30): a bound, not a guess.</summary>

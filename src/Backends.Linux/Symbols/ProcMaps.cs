@@ -25,15 +25,19 @@ public readonly record struct ProcMapsEntry(
     string Path,
     bool IsDeleted)
 {
+    /// <summary>True when the mapping's permissions start with <c>r</c>.</summary>
     public bool IsReadable => Permissions.Length > 0 && Permissions[0] == 'r';
 
+    /// <summary>True when the mapping holds executable text (<c>x</c> permission).</summary>
     public bool IsExecutable => Permissions.Length > 2 && Permissions[2] == 'x';
 
     /// <summary>Backed by a file (as opposed to anonymous memory or a kernel pseudo-mapping).</summary>
     public bool IsFile => Inode != 0 && Path.Length > 0 && Path[0] == '/';
 
+    /// <summary>True for the kernel's own regions: <c>[stack]</c>, <c>[heap]</c>, <c>[vdso]</c>, <c>[vvar]</c>...</summary>
     public bool IsPseudo => Path.Length > 1 && Path[0] == '[' && Path[^1] == ']';
 
+    /// <summary>The mapping's length in bytes.</summary>
     public ulong Size => End - Start;
 }
 
@@ -65,6 +69,8 @@ public static class ProcMaps
         }
     }
 
+    /// <summary>Parses the whole text of <c>/proc/PID/maps</c>, skipping lines it cannot read.</summary>
+    /// <param name="text">The file's content.</param>
     public static IReadOnlyList<ProcMapsEntry> Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -82,6 +88,9 @@ public static class ProcMaps
         return entries;
     }
 
+    /// <summary>Parses one line of <c>/proc/PID/maps</c>; false when it is not one.</summary>
+    /// <param name="line">The line, without its newline.</param>
+    /// <param name="entry">The mapping it describes.</param>
     public static bool TryParseLine(ReadOnlySpan<char> line, out ProcMapsEntry entry)
     {
         entry = default;

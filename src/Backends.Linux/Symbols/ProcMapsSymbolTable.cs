@@ -36,6 +36,9 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     /// <summary>Where this victim's paths resolve from here, as of the last refresh: null for our own file system.</summary>
     private string? _objectRoot;
 
+    /// <summary>A symbol table over the mappings of <paramref name="pid"/>, reading its ELF images through <paramref name="memory"/> where their files are gone.</summary>
+    /// <param name="pid">The victim.</param>
+    /// <param name="memory">The victim's memory.</param>
     public ProcMapsSymbolTable(int pid, IVictimMemory memory)
         : this(LinuxKernel.Instance, pid, memory)
     {
@@ -51,13 +54,16 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
         _table = new ObjectSymbolTable(Discover);
     }
 
+    /// <summary>The victim whose mappings this table reads.</summary>
     public int Pid { get; }
 
+    /// <inheritdoc/>
     public IReadOnlyList<LoadedObject> Objects => _table.Objects;
 
     /// <summary>The objects with their parsed images and extents, the executable first.</summary>
     public IReadOnlyList<MappedObject> MappedObjects => _table.MappedObjects;
 
+    /// <summary>The main executable's mapping, once the maps have been read.</summary>
     public MappedObject? Executable => _table.Executable;
 
     /// <summary>The auxiliary vector as of the last refresh (default when it could not be read).</summary>
@@ -73,8 +79,10 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
     /// <summary>How many files were parsed (not taken from the cache) since this table was made: cheap refreshes show here.</summary>
     public int FilesParsed => _files.ParseCount;
 
+    /// <inheritdoc/>
     public void Refresh() => _table.Refresh();
 
+    /// <inheritdoc/>
     public void Reset()
     {
         // A new image: files with the same identity may well be mapped again, but the vDSO moved and nothing
@@ -88,21 +96,32 @@ public sealed class ProcMapsSymbolTable : ISymbolTable
         _table.Reset();
     }
 
+    /// <inheritdoc/>
     public bool TryLookup(string? objectName, string symbol, out ulong address) => _table.TryLookup(objectName, symbol, out address);
 
     /// <inheritdoc cref="ObjectSymbolTable.Lookup"/>
     public ulong Lookup(string? objectName, string symbol) => _table.Lookup(objectName, symbol);
 
+    /// <inheritdoc/>
     public bool TryResolve(ulong address, out SymbolLocation location) => _table.TryResolve(address, out location);
 
+    /// <inheritdoc/>
     public IReadOnlyList<FunctionSymbol> FunctionsOf(string objectName) => _table.FunctionsOf(objectName);
 
+    /// <inheritdoc/>
     public IndirectFunction? FindIndirectFunction(string name, ulong address) => _table.FindIndirectFunction(name, address);
 
+    /// <inheritdoc/>
     public bool? References(string objectName, string symbol) => _table.References(objectName, symbol);
 
+    /// <summary>The mapped object named <paramref name="objectName"/> (a path or a file name); false when none is mapped.</summary>
+    /// <param name="objectName">The path or file name.</param>
+    /// <param name="mapped">The object.</param>
     public bool TryFindObject(string objectName, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(objectName, out mapped);
 
+    /// <summary>The mapped object that contains <paramref name="address"/>; false when none does.</summary>
+    /// <param name="address">An address in the victim.</param>
+    /// <param name="mapped">The object.</param>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);
 
     private List<MappedObject> Discover()

@@ -98,6 +98,7 @@ public sealed record Milestone(ProcessHandle Handle, MilestoneKind Kind, int Thr
 /// <summary>Runs on the control loop at each milestone; an exception becomes a notification.</summary>
 public delegate void MilestoneHandler(Milestone milestone);
 
+/// <summary>What a <see cref="VictimNotification"/> reports.</summary>
 public enum NotificationKind
 {
     /// <summary>The victim exited or was killed (undead).</summary>
@@ -113,5 +114,6 @@ public enum NotificationKind
 /// <summary>Something the client must hear about a victim (S19).</summary>
 public sealed record VictimNotification(ProcessHandle Handle, NotificationKind Kind, ExitStatus? Exit, string? Message)
 {
+    /// <summary>The pid of the victim it is about.</summary>
     public int Pid => Handle.Pid;
 }

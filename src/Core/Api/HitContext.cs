@@ -107,26 +107,35 @@ public readonly struct HitContext : IEquatable<HitContext>
             ? "this hit carries no context: only hits delivered by a control loop have one"
             : $"pid {_scope.Pid}: the context of a breakpoint hit is valid only while its handler runs; copy what you need inside the handler");
 
+    /// <inheritdoc/>
     public bool Equals(HitContext other) => ReferenceEquals(_scope, other._scope) && _generation == other._generation;
 
+    /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is HitContext other && Equals(other);
 
+    /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(_scope, _generation);
 
+    /// <inheritdoc/>
     public override string ToString() => _scope is null ? "no context" : IsValid ? "hit context (valid)" : "hit context (expired)";
 
+    /// <summary>True when the two HitContext values are the same (<see cref="Equals(HitContext)"/>).</summary>
     public static bool operator ==(HitContext left, HitContext right) => left.Equals(right);
 
+    /// <summary>True when the two HitContext values are different (<see cref="Equals(HitContext)"/>).</summary>
     public static bool operator !=(HitContext left, HitContext right) => !left.Equals(right);
 }
 
 /// <summary>A <see cref="HitContext"/> was used after its handler returned: the thread it described has run on.</summary>
 public sealed class HitContextExpiredException : ObjectDisposedException
 {
+    /// <summary>Creates a <see cref="HitContextExpiredException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public HitContextExpiredException(string message) : base(nameof(HitContext), message) { }
 
+    /// <summary>Creates a <see cref="HitContextExpiredException"/> with a generic message; prefer one that says what failed.</summary>
     public HitContextExpiredException() : this("the hit context has expired") { }
 
+    /// <summary>Creates a <see cref="HitContextExpiredException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public HitContextExpiredException(string message, Exception innerException) : base(message, innerException) { }
 }
 

@@ -56,6 +56,7 @@ public sealed class PendingBreakpoint
         Handler = handler;
     }
 
+    /// <summary>The victim it is set in.</summary>
     public ProcessHandle Handle { get; }
 
     /// <summary>The SPEC as given.</summary>
@@ -64,6 +65,7 @@ public sealed class PendingBreakpoint
     /// <summary>Hits of every address it was planted on, in every image, since it was set.</summary>
     public long Hits => Interlocked.Read(ref _hits);
 
+    /// <summary>Pending, planted somewhere, or removed.</summary>
     public PendingBreakpointState State { get; internal set; } = PendingBreakpointState.Pending;
 
     /// <summary>Where it is planted in the current image (empty while pending).</summary>
@@ -136,6 +138,7 @@ public sealed class PendingBreakpoint
 
     internal void ClearSites() => Volatile.Write(ref _sites, []);
 
+    /// <inheritdoc/>
     public override string ToString() => $"{Spec} ({State}, {Hits} hits)";
 }
 

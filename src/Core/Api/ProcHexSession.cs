@@ -28,6 +28,10 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     private readonly Dictionary<int, Task> _busyPids = [];
     private bool _disposed;
 
+    /// <summary>A session over <paramref name="tracer"/>; <c>services.AddProcHex(...)</c> builds one for you.</summary>
+    /// <param name="tracer">The backend that talks to the OS.</param>
+    /// <param name="options">Cache size, default rendezvous, clock and demangler; the defaults when null.</param>
+    /// <param name="loggerFactory">Where the session logs; nowhere when null.</param>
     public ProcHexSession(IProcessTracer tracer, ProcHexOptions? options = null, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(tracer);

@@ -14,8 +14,10 @@ public sealed class ProcessHandle
 
     internal Victims.Victim Victim { get; }
 
+    /// <summary>The victim's process id.</summary>
     public int Pid => Victim.Pid;
 
+    /// <summary>True for a read-only grab (S4): memory and symbols can be read, nothing is stopped or written.</summary>
     public bool IsReadOnly => Victim.IsReadOnly;
 
     /// <summary>
@@ -145,5 +147,6 @@ public sealed class ProcessHandle
         }
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"pid {Pid} ({State})";
 }

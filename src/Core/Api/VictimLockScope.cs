@@ -15,6 +15,7 @@ public sealed class VictimLockScope : IDisposable
         _flow = flow;
     }
 
+    /// <summary>The victim this scope holds locked.</summary>
     public ProcessHandle Handle => _victim.Handle;
 
     /// <summary>Releases the lock; a scope that was already released is a <see cref="LockMisuseException"/>.</summary>

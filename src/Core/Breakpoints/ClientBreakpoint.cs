@@ -12,8 +12,10 @@ public sealed class ClientBreakpoint
         Handler = handler;
     }
 
+    /// <summary>The victim it is planted in.</summary>
     public ProcessHandle Handle { get; }
 
+    /// <summary>The address of the trap.</summary>
     public ulong Address { get; }
 
     internal BreakpointHandler Handler { get; }

@@ -11,6 +11,7 @@ public sealed class ProcHexBuilder
 {
     internal ProcHexBuilder(IServiceCollection services) => Services = services;
 
+    /// <summary>The service collection ProcHex is being added to; backend extensions register their services here.</summary>
     public IServiceCollection Services { get; }
 
     internal bool HasTracer { get; private set; }

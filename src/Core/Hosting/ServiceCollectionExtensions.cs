@@ -6,6 +6,7 @@ using ProcHex.Ports;
 
 namespace ProcHex;
 
+/// <c>services.AddProcHex(b => b.UseX())</c>: registers a <see cref="ProcHexSession"/> and its backend.
 public static class ServiceCollectionExtensions
 {
     /// <summary>

@@ -18,6 +18,7 @@ public interface IRtldAgent
     RtldEventMessage ReadEventMessage();
 }
 
+/// <summary>The dynamic linker events a victim's library list is followed by (S17).</summary>
 public enum RtldEventKind
 {
     /// <summary>The initial libraries are mapped, before their initializers.</summary>
@@ -30,11 +31,20 @@ public enum RtldEventKind
     DlActivity,
 }
 
+/// <summary>The dynamic linker's <c>r_debug.r_state</c>: whether its library list may be read now.</summary>
 public enum RtldState
 {
+    /// <summary>RT_CONSISTENT: the list is complete and safe to walk.</summary>
     Consistent,
+
+    /// <summary>RT_ADD: a library is being mapped; the list is about to grow.</summary>
     Adding,
+
+    /// <summary>RT_DELETE: a library is being unmapped; the list is about to shrink.</summary>
     Deleting,
 }
 
+/// <summary>What the dynamic linker said at its event breakpoint.</summary>
+/// <param name="Kind">Which event: preinit, postinit or a later dlopen/dlclose.</param>
+/// <param name="State">The list's state at that moment; walk it only when <see cref="RtldState.Consistent"/>.</param>
 public readonly record struct RtldEventMessage(RtldEventKind Kind, RtldState State);

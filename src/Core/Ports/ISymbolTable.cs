@@ -73,6 +73,8 @@ public sealed record IndirectFunction(
 /// <summary>The addresses [Start, End).</summary>
 public readonly record struct AddressRange(ulong Start, ulong End)
 {
+    /// <summary>True when <paramref name="address"/> lies in [Start, End).</summary>
+    /// <param name="address">An address in the victim.</param>
     public bool Contains(ulong address) => address >= Start && address < End;
 }
 
@@ -84,12 +86,14 @@ public readonly record struct FunctionSymbol(string Name, ulong Address);
 /// <param name="BaseAddress">Load bias: symbol values plus this are addresses.</param>
 public sealed record LoadedObject(string Path, ulong BaseAddress)
 {
+    /// <summary>The object's file name without its directory (<c>libc.so.6</c>), as SPECs name it.</summary>
     public string Name => System.IO.Path.GetFileName(Path);
 }
 
 /// <summary>Where an address is: <c>object`symbol+0xoffset</c>.</summary>
 public readonly record struct SymbolLocation(string ObjectName, string? Symbol, ulong Offset)
 {
+    /// <inheritdoc/>
     public override string ToString() =>
         Symbol is null ? $"{ObjectName}`0x{Offset:x}" : Offset == 0 ? $"{ObjectName}`{Symbol}" : $"{ObjectName}`{Symbol}+0x{Offset:x}";
 }

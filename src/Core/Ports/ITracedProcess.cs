@@ -7,8 +7,10 @@ namespace ProcHex.Ports;
 /// </summary>
 public interface ITracedProcess : IDisposable
 {
+    /// <summary>The victim's process id.</summary>
     int Pid { get; }
 
+    /// <summary>Whether the backend holds it for control or only reads it.</summary>
     GrabAccess Access { get; }
 
     /// <summary>
@@ -167,8 +169,11 @@ public enum ReleaseMode
     Hang,
 }
 
-/// <summary>The bytes a breakpoint replaced. Up to eight bytes, enough for any trap instruction.</summary>
 /// <summary>One thread of a victim at a moment: its id and, when known, where it is.</summary>
 public readonly record struct ThreadSnapshot(int ThreadId, ulong? ProgramCounter);
 
+/// <summary>The bytes a breakpoint replaced. Up to eight bytes, enough for any trap instruction.</summary>
+/// <param name="Address">Where the trap was written.</param>
+/// <param name="OriginalBytes">The text it replaced, little-endian, in the low <paramref name="Length"/> bytes.</param>
+/// <param name="Length">How many bytes the trap took (1 for int3).</param>
 public readonly record struct BreakpointPatch(ulong Address, ulong OriginalBytes, int Length);

@@ -7,6 +7,11 @@ namespace ProcHex.Ports;
 /// </summary>
 public class TracerException : Exception
 {
+    /// <summary>Creates the failure of an OS operation.</summary>
+    /// <param name="message">What failed, for a person.</param>
+    /// <param name="kind">What kind of failure, for decisions.</param>
+    /// <param name="errorNumber">The OS error (errno), 0 when none.</param>
+    /// <param name="innerException">The failure behind it.</param>
     public TracerException(string message, TracerErrorKind kind, int errorNumber = 0, Exception? innerException = null)
         : base(message, innerException)
     {
@@ -14,14 +19,19 @@ public class TracerException : Exception
         ErrorNumber = errorNumber;
     }
 
+    /// <summary>Creates a <see cref="TracerException"/> with a generic message; prefer one that says what failed.</summary>
     public TracerException() : this("tracer operation failed") { }
 
+    /// <summary>Creates a <see cref="TracerException"/>: <paramref name="message"/> says what failed and what to do about it.</summary>
     public TracerException(string message) : this(message, TracerErrorKind.Failed) { }
 
+    /// <summary>Creates a <see cref="TracerException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public TracerException(string message, Exception innerException) : this(message, TracerErrorKind.Failed, 0, innerException) { }
 
+    /// <summary>What kind of failure it is, as the adapter judged the OS error: decide on this.</summary>
     public TracerErrorKind Kind { get; }
 
+    /// <summary>The OS error number (errno), for messages only: numbers differ between systems.</summary>
     public int ErrorNumber { get; }
 
     /// <summary>The victim no longer exists: not an error of the caller.</summary>
@@ -31,16 +41,26 @@ public class TracerException : Exception
 /// <summary>The file could not be executed. The message is the reason only ("No such file or directory").</summary>
 public class ProcessStartException : TracerException
 {
+    /// <summary>A program could not be started.</summary>
+    /// <param name="reason">Why, in words.</param>
+    /// <param name="kind">What kind of failure.</param>
+    /// <param name="errorNumber">The OS error, 0 when none.</param>
     public ProcessStartException(string reason, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(reason, kind, errorNumber) { }
 
+    /// <summary>Creates a <see cref="ProcessStartException"/> with a generic message; prefer one that says what failed.</summary>
     public ProcessStartException() : this("cannot execute") { }
 
+    /// <summary>Creates a <see cref="ProcessStartException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public ProcessStartException(string message, Exception innerException) : base(message, innerException) { }
 }
 
 /// <summary>The process could not be grabbed. The message is the reason only ("permission denied: ...").</summary>
 public class GrabException : TracerException
 {
+    /// <summary>A process could not be grabbed.</summary>
+    /// <param name="reason">Why, in words.</param>
+    /// <param name="kind">What kind of failure.</param>
+    /// <param name="errorNumber">The OS error, 0 when none.</param>
     public GrabException(string reason, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(reason, kind, errorNumber) { }
 
     /// <summary>A grab for control the OS refused, with the facts that refused it (issue 22 item 3).</summary>
@@ -51,8 +71,10 @@ public class GrabException : TracerException
     /// <summary>Why the OS refused control, when it did (permission, policy, another tracer); null for other failures.</summary>
     public GrabRefusal? Refusal { get; }
 
+    /// <summary>Creates a <see cref="GrabException"/> with a generic message; prefer one that says what failed.</summary>
     public GrabException() : this("cannot grab") { }
 
+    /// <summary>Creates a <see cref="GrabException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public GrabException(string message, Exception innerException) : base(message, innerException) { }
 }
 
@@ -63,10 +85,16 @@ public class GrabException : TracerException
 /// </summary>
 public class InferiorCallException : TracerException
 {
+    /// <summary>A call run inside the victim (an IFUNC resolver) failed.</summary>
+    /// <param name="message">What failed.</param>
+    /// <param name="kind">What kind of failure.</param>
+    /// <param name="errorNumber">The OS error, 0 when none.</param>
     public InferiorCallException(string message, TracerErrorKind kind = TracerErrorKind.Failed, int errorNumber = 0) : base(message, kind, errorNumber) { }
 
+    /// <summary>Creates a <see cref="InferiorCallException"/> with a generic message; prefer one that says what failed.</summary>
     public InferiorCallException() : this("the call in the victim failed") { }
 
+    /// <summary>Creates a <see cref="InferiorCallException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public InferiorCallException(string message, Exception innerException) : base(message, innerException) { }
 }
 
@@ -76,11 +104,15 @@ public class InferiorCallException : TracerException
 /// </summary>
 public class ForeignArchitectureException : TracerException
 {
+    /// <summary>The program or process is not x86-64.</summary>
+    /// <param name="architecture">What it is, in words ("ELF64 aarch64").</param>
     public ForeignArchitectureException(string architecture)
         : base($"unsupported architecture: {architecture}; ProcHex controls x86-64 processes only", TracerErrorKind.Unsupported) => Architecture = architecture;
 
+    /// <summary>Creates a <see cref="ForeignArchitectureException"/> with a generic message; prefer one that says what failed.</summary>
     public ForeignArchitectureException() : this("unknown") { }
 
+    /// <summary>Creates a <see cref="ForeignArchitectureException"/>: <paramref name="message"/> says what failed and what to do about it; <paramref name="innerException"/> is the failure behind it.</summary>
     public ForeignArchitectureException(string message, Exception innerException)
         : base(message, TracerErrorKind.Unsupported, 0, innerException) => Architecture = "unknown";
 

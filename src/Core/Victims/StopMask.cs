@@ -50,5 +50,6 @@ internal sealed class StopMask
         _ => throw new ArgumentOutOfRangeException(nameof(rendezvous), rendezvous, "unknown rendezvous"),
     };
 
+    /// <inheritdoc/>
     public override string ToString() => _requested.ToString();
 }
