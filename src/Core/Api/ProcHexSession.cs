@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,11 +25,13 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     private readonly ProcHexOptions _options;
     private readonly ILogger _logger;
     private readonly HandleTable _table;
-    private readonly NotificationQueue _notifications = new();
+    private readonly NotificationQueue _notifications;
+    private readonly ProcHexMetrics _metrics;
     private readonly Dictionary<int, Task> _busyPids = [];
     private bool _disposed;
 
-    public ProcHexSession(IProcessTracer tracer, ProcHexOptions? options = null, ILoggerFactory? loggerFactory = null)
+    /// <summary>A session over <paramref name="tracer"/> that measures into <paramref name="metrics"/> (null: <see cref="ProcHexMetrics.Shared"/>).</summary>
+    public ProcHexSession(IProcessTracer tracer, ProcHexOptions? options = null, ILoggerFactory? loggerFactory = null, ProcHexMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(tracer);
         _tracer = tracer;
@@ -36,6 +39,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         ArgumentOutOfRangeException.ThrowIfNegative(_options.LruLimit);
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("ProcHex");
         _table = new HandleTable(_options.LruLimit);
+        _metrics = metrics ?? ProcHexMetrics.Shared;
+        _notifications = new NotificationQueue(_metrics);
     }
 
     /// <summary>The first pid created or grabbed by this session (DTrace's $target).</summary>
@@ -89,27 +94,38 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         ArgumentException.ThrowIfNullOrEmpty(file);
         ArgumentNullException.ThrowIfNull(arguments);
         ThrowIfDisposed();
-        var stopAt = StopMask.For(options?.StopAt ?? _options.DefaultRendezvous);
-
-        ITracedProcess process;
+        var rendezvous = options?.StopAt ?? _options.DefaultRendezvous;
+        var stopAt = StopMask.For(rendezvous);
+        using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.create");
+        activity?.SetTag("process.executable.path", file);
+        activity?.SetTag("prochex.rendezvous", ProcHexDiagnostics.Snake(rendezvous.ToString()));
         try
         {
-            process = await _tracer.CreateAsync(new ProcessStartRequest(file, arguments, options?.Environment), cancellationToken);
-        }
-        catch (ForeignArchitectureException ex)
-        {
-            throw new UnsupportedArchitectureException($"failed to execute {file}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
-        }
-        catch (ProcessStartException ex)
-        {
-            throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
-        }
+            ITracedProcess process;
+            try
+            {
+                process = await _tracer.CreateAsync(new ProcessStartRequest(file, arguments, options?.Environment), cancellationToken);
+            }
+            catch (ForeignArchitectureException ex)
+            {
+                throw new UnsupportedArchitectureException($"failed to execute {file}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
+            }
+            catch (ProcessStartException ex)
+            {
+                throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
+            }
 
-        var victim = new Victim(process, GrabMode.Control, created: true, stopAt, _logger) { Owner = this };
-        await StartControlAsync(victim, static m => new CreateFailedException(m), cancellationToken);
-        Register(victim);
-        Log.Created(_logger, victim.Pid);
-        return victim.Handle;
+            activity?.SetTag("process.pid", process.Pid);
+            var victim = new Victim(process, GrabMode.Control, created: true, stopAt, _logger, _metrics) { Owner = this };
+            await StartControlAsync(victim, static m => new CreateFailedException(m), cancellationToken);
+            Register(victim);
+            Log.Created(_logger, victim.Pid);
+            return victim.Handle;
+        }
+        catch (Exception ex) when (ProcHexDiagnostics.Failed(activity, ex))
+        {
+            throw; // never taken: the filter marks the span and declines
+        }
     }
 
     /// <summary>
@@ -121,6 +137,21 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     public async Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.grab");
+        activity?.SetTag("process.pid", pid);
+        activity?.SetTag("prochex.grab.mode", ProcHexDiagnostics.Snake(mode.ToString()));
+        try
+        {
+            return await GrabCoreAsync(pid, mode, activity, cancellationToken);
+        }
+        catch (Exception ex) when (ProcHexDiagnostics.Failed(activity, ex))
+        {
+            throw; // never taken: the filter marks the span and declines
+        }
+    }
+
+    private async Task<ProcessHandle> GrabCoreAsync(int pid, GrabMode mode, Activity? activity, CancellationToken cancellationToken)
+    {
         if (pid <= 0)
         {
             throw new GrabFailedException($"failed to grab pid {pid}: not a process id");
@@ -137,6 +168,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
                 {
                     if (_table.TryReuse(pid, mode, out staled) is { } cached)
                     {
+                        activity?.SetTag("prochex.grab.cached", true);
                         Log.GrabbedCached(_logger, pid);
                         return cached.Handle;
                     }
@@ -417,6 +449,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
     }
 
+    ProcHexMetrics IControlHost.Metrics => _metrics;
+
     void IControlHost.Notify(Victim victim, NotificationKind kind, string? message)
     {
         lock (_table.Gate)
@@ -462,7 +496,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
             throw new GrabFailedException($"failed to grab pid {pid}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
         }
 
-        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger) { Owner = this };
+        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger, _metrics) { Owner = this };
         if (mode == GrabMode.Control)
         {
             await StartControlAsync(victim, static m => new GrabFailedException(m), cancellationToken);
@@ -526,6 +560,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// </summary>
     private async Task DestroyAsync(Victim victim)
     {
+        using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.release");
+        activity?.SetTag("process.pid", victim.Pid);
         if (victim.ControlLoop is { } loop)
         {
             victim.RequestQuit();
@@ -543,6 +579,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 
         _notifications.Purge(victim);
         var mode = victim.ReleaseMode;
+        activity?.SetTag("prochex.release.mode", ProcHexDiagnostics.Snake(mode.ToString()));
         Log.Releasing(_logger, victim.Pid, mode);
         try
         {
@@ -550,6 +587,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
         catch (TracerException ex)
         {
+            _ = ProcHexDiagnostics.Failed(activity, ex);
             Log.OperationFailed(_logger, victim.Pid, "release", ex.Message);
         }
         finally
