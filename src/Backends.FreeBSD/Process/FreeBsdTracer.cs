@@ -11,13 +11,16 @@ public sealed class FreeBsdTracer : IProcessTracer
     private readonly IFreeBsdKernel _kernel;
     private readonly PtraceCalls _ptrace;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly ProcHexMetrics _metrics;
 
-    public FreeBsdTracer(IFreeBsdKernel kernel, ILoggerFactory? loggerFactory = null)
+    /// <summary>A tracer over <paramref name="kernel"/> that counts its step-overs into <paramref name="metrics"/> (null: <see cref="ProcHexMetrics.Shared"/>).</summary>
+    public FreeBsdTracer(IFreeBsdKernel kernel, ILoggerFactory? loggerFactory = null, ProcHexMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(kernel);
         _kernel = kernel;
         _ptrace = new PtraceCalls(kernel);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _metrics = metrics ?? ProcHexMetrics.Shared;
     }
 
     public string Name => "freebsd";
@@ -120,7 +123,7 @@ public sealed class FreeBsdTracer : IProcessTracer
                 // The image that runs, whatever the path was: killed and reaped by the caller if foreign.
                 ArchitectureCheck.RefuseProcess(_kernel, pid);
                 return new FreeBsdProcess(
-                    _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, transparentAttach: false, Logger());
+                    _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, transparentAttach: false, Logger()) { Metrics = _metrics };
             }
 
             var signal = Wait.StopSignal(status);
@@ -150,7 +153,7 @@ public sealed class FreeBsdTracer : IProcessTracer
                 throw new GrabException("no such process", TracerErrorKind.Gone, e);
             }
 
-            return new FreeBsdProcess(_kernel, pid, access, created: false, pid, transparentAttach: false, Logger());
+            return new FreeBsdProcess(_kernel, pid, access, created: false, pid, transparentAttach: false, Logger()) { Metrics = _metrics };
         }
 
         if (_ptrace.Raw(PtraceRequest.PT_ATTACH, pid, 0, 0, out var errno) == -1)
@@ -177,7 +180,7 @@ public sealed class FreeBsdTracer : IProcessTracer
         // The first stop after PT_ATTACH is the attach stop: issignal takes the attach SIGSTOP before any other
         // pending signal while P2_PTRACE_FSTP is set (kern_sig.c), and it carries no sender (sigqueue_add).
         var info = _ptrace.LwpInfo(pid);
-        return new FreeBsdProcess(_kernel, pid, access, created: false, info.pl_lwpid, IsTransparentAttach(info), Logger());
+        return new FreeBsdProcess(_kernel, pid, access, created: false, info.pl_lwpid, IsTransparentAttach(info), Logger()) { Metrics = _metrics };
     }
 
     /// <summary>

@@ -10,16 +10,23 @@ public sealed class LinuxTracer : IProcessTracer
     private readonly ILogger _logger;
     private readonly Lazy<OwnerThread> _owner;
     private readonly LinuxBackendOptions _options;
+    private readonly ProcHexMetrics _metrics;
 
     public LinuxTracer(ILoggerFactory? loggerFactory = null)
         : this(null, loggerFactory)
     {
     }
 
-    public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null)
+    /// <summary>
+    /// A tracer with <paramref name="options"/> that counts its step-overs into <paramref name="metrics"/> (null:
+    /// <see cref="ProcHexMetrics.Shared"/>). The ptrace owner thread is the process's, shared by every tracer: its
+    /// queue delay goes to <see cref="ProcHexMetrics.Shared"/>.
+    /// </summary>
+    public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null, ProcHexMetrics? metrics = null)
     {
         EnsureSupported();
         _options = options ?? new LinuxBackendOptions();
+        _metrics = metrics ?? ProcHexMetrics.Shared;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LinuxTracer>();
         _owner = new Lazy<OwnerThread>(() => OwnerThread.GetShared(_logger));
     }
@@ -50,6 +57,7 @@ public sealed class LinuxTracer : IProcessTracer
     private LinuxProcess Configured(LinuxProcess process)
     {
         process.EmulationEnabled = _options.EmulateStepOver;
+        process.Metrics = _metrics;
         process.AnswerOnOwner = _options.AnswerStopsOnOwnerThread;
         process.SlowAnswerTicks = (long)(_options.SlowAnswerLimit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         return process;
