@@ -12,7 +12,8 @@ internal sealed record MetricValue(string Name, string? Unit, IReadOnlyDictionar
 
 /// <summary>
 /// <c>--metrics</c>: listens to every instrument of the <c>ProcHex</c> meter for the whole command and sums what they
-/// measure, per instrument and tag set, so that their final values can be printed at the end. An in-process
+/// measure, per instrument and tag set, so that their final values can be printed at the end; the observable
+/// levels (victims by state, notifications queued) are read at the end. An in-process
 /// <see cref="MeterListener"/>, as dotnet-counters or OpenTelemetry would attach from outside.
 /// </summary>
 internal sealed class MetricsCollector : IDisposable
@@ -41,9 +42,13 @@ internal sealed class MetricsCollector : IDisposable
         _listener.Start();
     }
 
-    /// <summary>Every instrument's values so far, by name then tags; an instrument that measured nothing shows 0.</summary>
+    /// <summary>
+    /// Every instrument's values so far, by name then tags (an instrument that measured nothing shows 0): counters
+    /// summed, observable levels as they are now.
+    /// </summary>
     public IReadOnlyList<MetricValue> Snapshot()
     {
+        _listener.RecordObservableInstruments();
         lock (_gate)
         {
             var values = new List<MetricValue>();
@@ -95,7 +100,8 @@ internal sealed class MetricsCollector : IDisposable
                 _values.Add((instrument, key), accumulator);
             }
 
-            accumulator.Total += (long)value;
+            // An observable level is reported whole each time: the last report is its value.
+            accumulator.Total = instrument.IsObservable ? (long)value : accumulator.Total + (long)value;
             accumulator.Count++;
             accumulator.Sum += value;
             accumulator.Max = Math.Max(accumulator.Max, value);

@@ -50,7 +50,7 @@ public sealed class TelemetryTests : LinuxTestBase
         }
 
         await session.ReleaseAsync(handle);
-        Assert.Equal(0, measurements.Sum("prochex.victims"));
+        Assert.Equal(0, measurements.Observe("prochex.victims"));
     }
 
     [Fact]
@@ -90,6 +90,8 @@ public sealed class TelemetryTests : LinuxTestBase
     {
         private readonly MeterListener _listener = new();
         private readonly ConcurrentQueue<(string Name, double Value, KeyValuePair<string, object?>[] Tags)> _all = new();
+        private readonly Lock _observing = new();
+        private List<(string Name, double Value, KeyValuePair<string, object?>[] Tags)>? _observed;
 
         public ScopedMeasurements(object? scope)
         {
@@ -100,19 +102,47 @@ public sealed class TelemetryTests : LinuxTestBase
                     listener.EnableMeasurementEvents(instrument);
                 }
             };
-            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => _all.Enqueue((instrument.Name, value, tags.ToArray())));
-            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => _all.Enqueue((instrument.Name, value, tags.ToArray())));
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Add(instrument, value, tags));
             _listener.Start();
         }
 
         public long Sum(string instrument, (string Key, string Value)? tag = null) =>
             (long)Of(instrument).Where(m => tag is not { } t || m.Tags.Contains(new(t.Key, t.Value))).Sum(m => m.Value);
 
+        /// <summary>
+        /// The level an observable <paramref name="instrument"/> reports now (of those with <paramref name="tag"/> when
+        /// given), as a listener that just started would read it.
+        /// </summary>
+        public long Observe(string instrument, (string Key, string Value)? tag = null)
+        {
+            lock (_observing)
+            {
+                _observed = [];
+                _listener.RecordObservableInstruments();
+                var now = _observed;
+                _observed = null;
+                return (long)now.Where(m => m.Name == instrument && (tag is not { } t || m.Tags.Contains(new(t.Key, t.Value)))).Sum(m => m.Value);
+            }
+        }
+
         public int Count(string instrument) => Of(instrument).Count();
 
         public double Min(string instrument) => Of(instrument).Min(m => m.Value);
 
         public void Dispose() => _listener.Dispose();
+
+        private void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (instrument.IsObservable)
+            {
+                _observed?.Add((instrument.Name, value, tags.ToArray()));
+            }
+            else
+            {
+                _all.Enqueue((instrument.Name, value, tags.ToArray()));
+            }
+        }
 
         private IEnumerable<(string Name, double Value, KeyValuePair<string, object?>[] Tags)> Of(string instrument) =>
             _all.Where(m => m.Name == instrument);

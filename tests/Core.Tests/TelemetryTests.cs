@@ -64,9 +64,9 @@ public sealed class TelemetryTests : IDisposable
             {
                 await using var session = new ProcHexSession(new FakeTracer(_kernel), metrics: _metrics);
                 var handle = await session.CreateAsync(_programs.Sleeper.Path, [_programs.Sleeper.Path]);
-                var idle = (_measurements.Sum("prochex.victims", ("prochex.victim.state", "idle")), _measurements.Sum("prochex.victims"));
+                var idle = (_measurements.Observe("prochex.victims", ("prochex.victim.state", "idle")), _measurements.Observe("prochex.victims"));
                 var readOnly = await session.GrabAsync(_kernel.Spawn(_programs.Sleeper), GrabMode.ReadOnly);
-                var held = (_measurements.Sum("prochex.victims", ("prochex.victim.state", "observed")), _measurements.Sum("prochex.victims"));
+                var held = (_measurements.Observe("prochex.victims", ("prochex.victim.state", "observed")), _measurements.Observe("prochex.victims"));
                 await session.ReleaseAsync(handle);
                 await session.ReleaseAsync(readOnly);
                 return (idle, held);
@@ -76,8 +76,8 @@ public sealed class TelemetryTests : IDisposable
 
         Assert.Equal((1, 1), whileIdle);
         Assert.Equal((1, 2), whileHeld);
-        Assert.Equal(0, _measurements.Sum("prochex.victims"));
-        Assert.All(Enum.GetNames<VictimState>(), state => Assert.Equal(0, _measurements.Sum("prochex.victims", ("prochex.victim.state", ProcHexDiagnostics.Snake(state)))));
+        Assert.Equal(0, _measurements.Observe("prochex.victims"));
+        Assert.All(Enum.GetNames<VictimState>(), state => Assert.Equal(0, _measurements.Observe("prochex.victims", ("prochex.victim.state", ProcHexDiagnostics.Snake(state)))));
     }
 
     [Fact]
@@ -90,12 +90,16 @@ public sealed class TelemetryTests : IDisposable
                 await using var session = new ProcHexSession(new FakeTracer(_kernel), metrics: _metrics);
                 var handle = await session.CreateAsync(_programs.Loop.Path, [_programs.Loop.Path, "1"]);
                 session.Continue(handle);
-                await _measurements.Measured("prochex.notifications.queued");
-                Assert.Equal(1, session.PendingNotifications);
+                // Once the exit is answered only the loop's own continuations are left before its notification.
+                await _measurements.Measured("prochex.stops", ("prochex.stop.reason", "exited"));
+                while (session.PendingNotifications == 0)
+                {
+                    await Task.Yield();
+                }
 
-                var before = _measurements.Sum("prochex.notifications.queued");
+                var before = _measurements.Observe("prochex.notifications.queued");
                 Assert.True(session.TryTakeNotification(out _));
-                return (before, _measurements.Sum("prochex.notifications.queued"));
+                return (before, _measurements.Observe("prochex.notifications.queued"));
             },
             _kernel,
             seed: 5);
@@ -222,6 +226,8 @@ public sealed class TelemetryTests : IDisposable
     {
         private readonly MeterListener _listener = new();
         private readonly ConcurrentQueue<(string Name, double Value, KeyValuePair<string, object?>[] Tags)> _all = new();
+        private readonly Lock _observing = new();
+        private List<(string Name, double Value, KeyValuePair<string, object?>[] Tags)>? _observed;
         private readonly ConcurrentDictionary<string, TaskCompletionSource> _firsts = new();
 
         public Measurements(IMeterFactory scope)
@@ -233,13 +239,29 @@ public sealed class TelemetryTests : IDisposable
                     listener.EnableMeasurementEvents(instrument);
                 }
             };
-            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument.Name, value, tags));
-            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Add(instrument.Name, value, tags));
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Add(instrument, value, tags));
             _listener.Start();
         }
 
-        /// <summary>Completes once <paramref name="instrument"/> has measured something.</summary>
-        public Task Measured(string instrument) => First(instrument).Task;
+        /// <summary>
+        /// The level an observable <paramref name="instrument"/> reports now (of those with <paramref name="tag"/> when
+        /// given), as a listener that just started would read it.
+        /// </summary>
+        public long Observe(string instrument, (string Key, string Value)? tag = null)
+        {
+            lock (_observing)
+            {
+                _observed = [];
+                _listener.RecordObservableInstruments();
+                var now = _observed;
+                _observed = null;
+                return (long)now.Where(m => m.Name == instrument && (tag is not { } t || m.Tags.Contains(new(t.Key, t.Value)))).Sum(m => m.Value);
+            }
+        }
+
+        /// <summary>Completes once <paramref name="instrument"/> has measured something with <paramref name="tag"/>.</summary>
+        public Task Measured(string instrument, (string Key, string Value) tag) => First($"{instrument}|{tag.Key}={tag.Value}").Task;
 
         /// <summary>The sum of <paramref name="instrument"/>'s measurements, of those with <paramref name="tag"/> when given.</summary>
         public long Sum(string instrument, (string Key, string Value)? tag = null) =>
@@ -247,10 +269,19 @@ public sealed class TelemetryTests : IDisposable
 
         public void Dispose() => _listener.Dispose();
 
-        private void Add(string instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        private void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            _all.Enqueue((instrument, value, tags.ToArray()));
-            First(instrument).TrySetResult();
+            if (instrument.IsObservable)
+            {
+                _observed?.Add((instrument.Name, value, tags.ToArray()));
+                return;
+            }
+
+            _all.Enqueue((instrument.Name, value, tags.ToArray()));
+            foreach (var (key, tag) in tags)
+            {
+                First($"{instrument.Name}|{key}={tag}").TrySetResult();
+            }
         }
 
         private TaskCompletionSource First(string instrument) =>
