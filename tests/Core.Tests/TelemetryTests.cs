@@ -1,13 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using ProcHex.Backends.Fake;
+using ProcHex.Scenarios.Telemetry;
 
 namespace ProcHex.Tests;
 
 /// <summary>
 /// Issue 21 item 3: the ProcHex meter's instruments and the ProcHex activity source's spans, read the way users read
-/// them (<see cref="MeterListener"/>, <see cref="ActivityListener"/>), over the fake backend. Listeners are
+/// them (a <c>MeterListener</c>, an <see cref="ActivityListener"/>), over the fake backend. Listeners are
 /// process-wide and test classes run in parallel: each test measures into a meter of its own factory and keeps only
 /// the spans of its own trace.
 /// </summary>
@@ -15,14 +15,14 @@ public sealed class TelemetryTests : IDisposable
 {
     private readonly FakeKernel _kernel = new();
     private readonly FakePrograms _programs;
-    private readonly TestMeterFactory _meters = new();
-    private readonly Measurements _measurements;
+    private readonly ScopedMeterFactory _meters = new();
+    private readonly MeasurementRecorder _measurements;
     private readonly ProcHexMetrics _metrics;
 
     public TelemetryTests()
     {
         _programs = new FakePrograms().RegisterWith(_kernel);
-        _measurements = new Measurements(_meters);
+        _measurements = new MeasurementRecorder(_meters);
         _metrics = new ProcHexMetrics(_meters);
     }
 
@@ -204,88 +204,6 @@ public sealed class TelemetryTests : IDisposable
             Assert.Equal(default, c.ParentSpanId);
             Assert.Equal(create.Context, Assert.Single(c.Links).Context);
         });
-    }
-
-    /// <summary>Meters scoped to this factory, so a listener can tell this test's instruments from everyone else's.</summary>
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options.Name, options.Version, options.Tags, scope: this);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
-    }
-
-    /// <summary>Every measurement of the instruments of one factory's meters, kept with its tags.</summary>
-    private sealed class Measurements : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private readonly ConcurrentQueue<(string Name, double Value, KeyValuePair<string, object?>[] Tags)> _all = new();
-        private readonly Lock _observing = new();
-        private List<(string Name, double Value, KeyValuePair<string, object?>[] Tags)>? _observed;
-        private readonly ConcurrentDictionary<string, TaskCompletionSource> _firsts = new();
-
-        public Measurements(IMeterFactory scope)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Scope == scope && instrument.Meter.Name == ProcHexDiagnostics.MeterName)
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument, value, tags));
-            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Add(instrument, value, tags));
-            _listener.Start();
-        }
-
-        /// <summary>
-        /// The level an observable <paramref name="instrument"/> reports now (of those with <paramref name="tag"/> when
-        /// given), as a listener that just started would read it.
-        /// </summary>
-        public long Observe(string instrument, (string Key, string Value)? tag = null)
-        {
-            lock (_observing)
-            {
-                _observed = [];
-                _listener.RecordObservableInstruments();
-                var now = _observed;
-                _observed = null;
-                return (long)now.Where(m => m.Name == instrument && (tag is not { } t || m.Tags.Contains(new(t.Key, t.Value)))).Sum(m => m.Value);
-            }
-        }
-
-        /// <summary>Completes once <paramref name="instrument"/> has measured something with <paramref name="tag"/>.</summary>
-        public Task Measured(string instrument, (string Key, string Value) tag) => First($"{instrument}|{tag.Key}={tag.Value}").Task;
-
-        /// <summary>The sum of <paramref name="instrument"/>'s measurements, of those with <paramref name="tag"/> when given.</summary>
-        public long Sum(string instrument, (string Key, string Value)? tag = null) =>
-            (long)_all.Where(m => m.Name == instrument && (tag is not { } t || m.Tags.Contains(new(t.Key, t.Value)))).Sum(m => m.Value);
-
-        public void Dispose() => _listener.Dispose();
-
-        private void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
-        {
-            if (instrument.IsObservable)
-            {
-                _observed?.Add((instrument.Name, value, tags.ToArray()));
-                return;
-            }
-
-            _all.Enqueue((instrument.Name, value, tags.ToArray()));
-            foreach (var (key, tag) in tags)
-            {
-                First($"{instrument.Name}|{key}={tag}").TrySetResult();
-            }
-        }
-
-        private TaskCompletionSource First(string instrument) =>
-            _firsts.GetOrAdd(instrument, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
     }
 
     /// <summary>The ProcHex spans of one test: those in the trace of its root, or linked to it.</summary>
