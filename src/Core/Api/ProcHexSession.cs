@@ -134,9 +134,14 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// </summary>
     /// <exception cref="GrabFailedException">Why the process could not be grabbed or controlled.</exception>
     /// <exception cref="UnsupportedArchitectureException">The process is not x86-64; it was left untouched.</exception>
-    public async Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
+    public Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default) =>
+        // Without a listener no span, and no second task per grab: a cached grab allocates what it did before spans.
+        ProcHexDiagnostics.Source.HasListeners()
+            ? GrabTracedAsync(pid, mode, cancellationToken)
+            : GrabCoreAsync(pid, mode, activity: null, cancellationToken);
+
+    private async Task<ProcessHandle> GrabTracedAsync(int pid, GrabMode mode, CancellationToken cancellationToken)
     {
-        ThrowIfDisposed();
         using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.grab");
         activity?.SetTag("process.pid", pid);
         activity?.SetTag("prochex.grab.mode", ProcHexDiagnostics.Snake(mode.ToString()));
@@ -152,6 +157,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 
     private async Task<ProcessHandle> GrabCoreAsync(int pid, GrabMode mode, Activity? activity, CancellationToken cancellationToken)
     {
+        ThrowIfDisposed();
         if (pid <= 0)
         {
             throw new GrabFailedException($"failed to grab pid {pid}: not a process id");
