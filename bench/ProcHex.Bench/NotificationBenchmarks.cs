@@ -7,7 +7,7 @@ namespace ProcHex.Bench;
 [MemoryDiagnoser]
 public class NotificationBenchmarks
 {
-    private readonly NotificationQueue _queue = new();
+    private readonly NotificationQueue _queue = new(ProcHexMetrics.Shared);
     private VictimNotification _notice = null!;
     private ProcHexSession _session = null!;
 

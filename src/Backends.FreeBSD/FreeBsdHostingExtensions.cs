@@ -25,6 +25,6 @@ public static class FreeBsdHostingExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(kernel);
         return builder.UseTracer(sp => new FreeBsdTracer(
-            kernel, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            kernel, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance, sp.GetService<ProcHexMetrics>()));
     }
 }

@@ -68,6 +68,7 @@ internal static class CliApp
         var stderr = new Option<string>("--stderr") { Description = "The program's standard error, written to FILE, truncated (default: ours).", HelpName = "FILE" };
         var noAslr = new Option<bool>("--no-aslr") { Description = "Start the program with address-space layout randomization off (same addresses each run)." };
         var json = JsonOption();
+        var metrics = MetricsOption();
         var program = new Argument<string[]>("PROGRAM")
         {
             Description = "The program and its arguments, after -- or from the first word that is not an option; every word " +
@@ -87,9 +88,10 @@ internal static class CliApp
             stderr,
             noAslr,
             json,
+            metrics,
             program,
         };
-        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, Specs(parse, count), (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, metrics, Specs(parse, count), (context, session) =>
         {
             var rendezvous = parse.GetValue(stopAt) switch
             {
@@ -175,6 +177,7 @@ internal static class CliApp
             },
         };
         var json = JsonOption();
+        var metrics = MetricsOption();
         var pid = PidArgument();
         var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before.")
         {
@@ -183,8 +186,9 @@ internal static class CliApp
             strict,
             duration,
             json,
+            metrics,
         };
-        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, Specs(parse, count), (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, metrics, Specs(parse, count), (context, session) =>
             Commands.AttachAsync(
                 context,
                 session,
@@ -199,7 +203,7 @@ internal static class CliApp
         var json = JsonOption();
         var pid = PidArgument();
         var command = new Command("inspect", "Show a process's loaded objects and state without stopping it.") { pid, json };
-        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, [], (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, metricsOption: null, [], (context, session) =>
             Commands.InspectAsync(context, session, parse.GetValue(pid))));
         return command;
     }
@@ -236,6 +240,12 @@ internal static class CliApp
     private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict) =>
         new(Specs(parse, count), parse.GetValue(strict));
 
+    private static Option<bool> MetricsOption() => new("--metrics")
+    {
+        Description = "At the end, print the final values of ProcHex's instruments (meter ProcHex): victims, stops, breakpoint " +
+            "hits, step-overs, owner-thread queue delay, notifications; a table, or one \"metrics\" object with --json.",
+    };
+
     private static Option<bool> JsonOption() => new("--json") { Description = "JSON lines on stdout: one object per event, then a summary." };
 
     private static Argument<int> PidArgument()
@@ -266,11 +276,14 @@ internal static class CliApp
         ParseResult parse,
         CommonOptions common,
         Option<bool> jsonOption,
+        Option<bool>? metricsOption,
         IReadOnlyList<CountSpec> specs,
         Func<CliContext, ProcHexSession, Task<int>> body)
     {
         var backend = parse.GetValue(common.Backend) ?? Hosting.DefaultBackend;
         var json = parse.GetValue(jsonOption);
+        // Listening from before the session exists, so that every instrument and measurement is seen.
+        using var metrics = metricsOption is not null && parse.GetValue(metricsOption) ? new MetricsCollector() : null;
         using var termination = new Termination();
         using Reporter reporter = json
             ? new JsonReporter(StdoutDiversion.Divert())
@@ -295,14 +308,18 @@ internal static class CliApp
             var session = services.GetRequiredService<ProcHexSession>();
             if (kernel is null)
             {
+                int status;
                 await using (session)
                 {
-                    return await body(context, session);
+                    status = await body(context, session);
                 }
+
+                ReportMetrics(metrics, reporter);
+                return status;
             }
 
             // The fake kernel only moves under its deterministic scheduler.
-            return DeterministicScheduler.Run(
+            var code = DeterministicScheduler.Run(
                 async () =>
                 {
                     await using (session)
@@ -313,9 +330,12 @@ internal static class CliApp
                 kernel,
                 seed: 0,
                 maxSteps: 10_000_000);
+            ReportMetrics(metrics, reporter);
+            return code;
         }
         catch (CliFailure failure)
         {
+            ReportMetrics(metrics, reporter);
             reporter.Dispose();
             await Console.Error.WriteLineAsync("prochex: " + failure.Message);
             return failure.ExitCode;
@@ -323,6 +343,7 @@ internal static class CliApp
         catch (ProcHexException ex)
         {
             // Includes backend failures that reached us through a handle's members (reading maps or memory).
+            ReportMetrics(metrics, reporter);
             reporter.Dispose();
             await Console.Error.WriteLineAsync("prochex: " + CliFailure.WithPermissionHint(ex.Message, ex.Kind));
             return CliFailure.Failed;
@@ -331,6 +352,15 @@ internal static class CliApp
         {
             await Console.Error.WriteLineAsync("prochex: the fake backend's simulation got stuck: " + ex.Message);
             return CliFailure.Failed;
+        }
+    }
+
+    /// <summary>--metrics: the final values, once the session is gone (its victims released, its loops ended).</summary>
+    private static void ReportMetrics(MetricsCollector? metrics, Reporter reporter)
+    {
+        if (metrics is not null)
+        {
+            reporter.Metrics(metrics.Snapshot());
         }
     }
 }

@@ -38,6 +38,21 @@ internal sealed record InspectLine(
 
 internal sealed record InspectedObjectLine(string Path, string Base);
 
+/// <summary>The <c>metrics</c> line of --metrics: every ProcHex instrument's final values.</summary>
+internal sealed record MetricsLine(string Event, IReadOnlyList<MetricLine> Instruments);
+
+/// <summary>
+/// One instrument and tag set: <c>value</c> for a counter, <c>count</c>, <c>sum</c> and <c>max</c> for a histogram.
+/// </summary>
+internal sealed record MetricLine(
+    string Name,
+    string? Unit,
+    IReadOnlyDictionary<string, string> Tags,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Value,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Count,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Sum,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Max);
+
 internal sealed record InspectedThreadLine(int Tid, string? Pc, string? Where);
 
 /// <summary>
@@ -47,6 +62,7 @@ internal sealed record InspectedThreadLine(int Tid, string? Pc, string? Where);
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(SummaryLine))]
 [JsonSerializable(typeof(InspectLine))]
+[JsonSerializable(typeof(MetricsLine))]
 [JsonSerializable(typeof(ExitLine))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class CliJson : JsonSerializerContext

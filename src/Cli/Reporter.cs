@@ -37,6 +37,9 @@ internal abstract class Reporter : IDisposable
 
     public abstract void Inspect(InspectReport report);
 
+    /// <summary>The instruments' final values (--metrics): a table (text) or one <c>metrics</c> object (JSON).</summary>
+    public abstract void Metrics(IReadOnlyList<MetricValue> values);
+
     /// <summary>True when a live line is shown while counting.</summary>
     public virtual bool WantsLiveLine => false;
 
@@ -93,6 +96,14 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
             [.. report.Threads.Select(t => new InspectedThreadLine(t.Id, t.ProgramCounter is { } pc ? Hex(pc) : null, t.Where))],
             report.ThreadsUnavailable);
         Write(CliJson.Line(line, CliJson.Default.InspectLine));
+    }
+
+    public override void Metrics(IReadOnlyList<MetricValue> values)
+    {
+        var line = new MetricsLine(
+            "metrics",
+            [.. values.Select(v => new MetricLine(v.Name, v.Unit, v.Tags, v.Value, v.Count, v.Sum, v.Max))]);
+        Write(CliJson.Line(line, CliJson.Default.MetricsLine));
     }
 
     public override void Dispose() => output.Flush();
@@ -218,6 +229,28 @@ internal sealed class TextReporter : Reporter
         }
 
         _out.Write(threads);
+    }
+
+    public override void Metrics(IReadOnlyList<MetricValue> values)
+    {
+        lock (_gate)
+        {
+            ClearLive();
+        }
+
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn("METRIC");
+        table.AddColumn("TAGS");
+        table.AddColumn("VALUE");
+        foreach (var v in values)
+        {
+            var value = v.Value is { } total
+                ? string.Create(CultureInfo.InvariantCulture, $"{total} {v.Unit}")
+                : string.Create(CultureInfo.InvariantCulture, $"{v.Count} measured, mean {(v.Count > 0 ? v.Sum / v.Count : 0):0.######} {v.Unit}, max {v.Max ?? 0:0.######} {v.Unit}");
+            table.AddRow(Markup.Escape(v.Name), Markup.Escape(v.TagText), Markup.Escape(value));
+        }
+
+        _out.Write(table);
     }
 
     public override void Dispose()

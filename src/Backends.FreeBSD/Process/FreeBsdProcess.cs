@@ -77,6 +77,9 @@ internal sealed class FreeBsdProcess : ITracedProcess
     private bool _vforkShared;
     private WaitResult? _stashed;
 
+    /// <summary>Where <c>prochex.step_overs</c> is counted: the tracer's instruments.</summary>
+    internal ProcHexMetrics Metrics { get; init; } = ProcHexMetrics.Shared;
+
     internal FreeBsdProcess(
         IFreeBsdKernel kernel, int pid, GrabAccess access, bool created, int lwp, bool transparentAttach, ILogger logger)
     {
@@ -1007,9 +1010,12 @@ internal sealed class FreeBsdProcess : ITracedProcess
             if (length > 0)
             {
                 _ptrace.SetProgramCounter(lwp, patch.Address + (ulong)length);
+                Metrics.RecordStepOver(StepOverKind.Emulated);
                 return true;
             }
         }
+
+        Metrics.RecordStepOver(StepOverKind.OutOfLine);
 
         var others = _ptrace.LwpList(Pid).Where(t => t != lwp).ToArray();
         foreach (var other in others)

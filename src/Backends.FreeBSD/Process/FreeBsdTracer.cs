@@ -11,16 +11,19 @@ public sealed class FreeBsdTracer : IProcessTracer
     private readonly IFreeBsdKernel _kernel;
     private readonly PtraceCalls _ptrace;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly ProcHexMetrics _metrics;
 
     /// <summary>The FreeBSD tracer over <paramref name="kernel"/> (the real one, or a fake for tests on any OS).</summary>
     /// <param name="kernel">The system calls it makes.</param>
     /// <param name="loggerFactory">Where its diagnostics go; none when null.</param>
-    public FreeBsdTracer(IFreeBsdKernel kernel, ILoggerFactory? loggerFactory = null)
+    /// <param name="metrics">Where it counts its step-overs; <see cref="ProcHexMetrics.Shared"/> when null.</param>
+    public FreeBsdTracer(IFreeBsdKernel kernel, ILoggerFactory? loggerFactory = null, ProcHexMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(kernel);
         _kernel = kernel;
         _ptrace = new PtraceCalls(kernel);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _metrics = metrics ?? ProcHexMetrics.Shared;
     }
 
     /// <inheritdoc/>
@@ -137,7 +140,7 @@ public sealed class FreeBsdTracer : IProcessTracer
                 // The image that runs, whatever the path was: killed and reaped by the caller if foreign.
                 ArchitectureCheck.RefuseProcess(_kernel, pid);
                 return new FreeBsdProcess(
-                    _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, transparentAttach: false, Logger());
+                    _kernel, pid, GrabAccess.Control, created: true, info.pl_lwpid, transparentAttach: false, Logger()) { Metrics = _metrics };
             }
 
             var signal = Wait.StopSignal(status);
@@ -170,7 +173,7 @@ public sealed class FreeBsdTracer : IProcessTracer
                 throw new GrabException("no such process", TracerErrorKind.Gone, e);
             }
 
-            return new FreeBsdProcess(_kernel, pid, access, created: false, pid, transparentAttach: false, Logger());
+            return new FreeBsdProcess(_kernel, pid, access, created: false, pid, transparentAttach: false, Logger()) { Metrics = _metrics };
         }
 
         if (_ptrace.Raw(PtraceRequest.PT_ATTACH, pid, 0, 0, out var errno) == -1)
@@ -207,7 +210,7 @@ public sealed class FreeBsdTracer : IProcessTracer
         // The first stop after PT_ATTACH is the attach stop: issignal takes the attach SIGSTOP before any other
         // pending signal while P2_PTRACE_FSTP is set (kern_sig.c), and it carries no sender (sigqueue_add).
         var info = _ptrace.LwpInfo(pid);
-        return new FreeBsdProcess(_kernel, pid, access, created: false, info.pl_lwpid, IsTransparentAttach(info), Logger());
+        return new FreeBsdProcess(_kernel, pid, access, created: false, info.pl_lwpid, IsTransparentAttach(info), Logger()) { Metrics = _metrics };
     }
 
     /// <summary>

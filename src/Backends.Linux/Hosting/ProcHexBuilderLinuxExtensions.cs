@@ -15,7 +15,7 @@ public static class ProcHexBuilderLinuxExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         LinuxTracer.EnsureSupported();
-        return builder.UseTracer(sp => new LinuxTracer(sp.GetService<ILoggerFactory>()));
+        return builder.UseTracer(sp => new LinuxTracer(null, sp.GetService<ILoggerFactory>(), sp.GetService<ProcHexMetrics>()));
     }
 
     /// <summary>Chooses the Linux ptrace backend with the options <paramref name="configure"/> sets.</summary>
@@ -26,6 +26,6 @@ public static class ProcHexBuilderLinuxExtensions
         LinuxTracer.EnsureSupported();
         var options = new LinuxBackendOptions();
         configure(options);
-        return builder.UseTracer(sp => new LinuxTracer(options, sp.GetService<ILoggerFactory>()));
+        return builder.UseTracer(sp => new LinuxTracer(options, sp.GetService<ILoggerFactory>(), sp.GetService<ProcHexMetrics>()));
     }
 }

@@ -94,6 +94,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
     internal bool EmulationEnabled { get; set; } = true;
 
+    /// <summary>Where <c>prochex.step_overs</c> is counted: the tracer's instruments.</summary>
+    internal ProcHexMetrics Metrics { get; set; } = ProcHexMetrics.Shared;
+
     /// <summary>See <see cref="LinuxBackendOptions.AnswerStopsOnOwnerThread"/>; cleared for good by a slow answer.</summary>
     internal bool AnswerOnOwner { get; set; }
 
@@ -1086,6 +1089,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write)
                 && TryApplyEmulation(tid, patch.Address, emulated, write))
             {
+                Metrics.RecordStepOver(StepOverKind.Emulated);
                 return;
             }
         }
@@ -1144,6 +1148,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             return;
         }
 
+        Metrics.RecordStepOver(StepOverKind.OutOfLine);
         _memory.Write(patch.Address, [(byte)patch.OriginalBytes]);
         try
         {

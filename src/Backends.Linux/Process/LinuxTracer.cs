@@ -10,6 +10,7 @@ public sealed class LinuxTracer : IProcessTracer
     private readonly ILogger _logger;
     private readonly Lazy<OwnerThread> _owner;
     private readonly LinuxBackendOptions _options;
+    private readonly ProcHexMetrics _metrics;
 
     /// <summary>The Linux tracer with the default <see cref="LinuxBackendOptions"/>; throws <see cref="PlatformNotSupportedException"/> off x86-64 Linux.</summary>
     /// <param name="loggerFactory">Where its diagnostics go; none when null.</param>
@@ -18,13 +19,19 @@ public sealed class LinuxTracer : IProcessTracer
     {
     }
 
-    /// <summary>The Linux tracer with <paramref name="options"/>; throws <see cref="PlatformNotSupportedException"/> off x86-64 Linux.</summary>
+    /// <summary>
+    /// The Linux tracer with <paramref name="options"/>; throws <see cref="PlatformNotSupportedException"/> off x86-64
+    /// Linux. The ptrace owner thread is the process's, shared by every tracer: its queue delay goes to
+    /// <see cref="ProcHexMetrics.Shared"/>.
+    /// </summary>
     /// <param name="options">Step-over and owner-thread tunables; the defaults when null.</param>
     /// <param name="loggerFactory">Where its diagnostics go; none when null.</param>
-    public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null)
+    /// <param name="metrics">Where it counts its step-overs; <see cref="ProcHexMetrics.Shared"/> when null.</param>
+    public LinuxTracer(LinuxBackendOptions? options, ILoggerFactory? loggerFactory = null, ProcHexMetrics? metrics = null)
     {
         EnsureSupported();
         _options = options ?? new LinuxBackendOptions();
+        _metrics = metrics ?? ProcHexMetrics.Shared;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LinuxTracer>();
         _owner = new Lazy<OwnerThread>(StartOwner);
     }
@@ -71,6 +78,7 @@ public sealed class LinuxTracer : IProcessTracer
     private LinuxProcess Configured(LinuxProcess process)
     {
         process.EmulationEnabled = _options.EmulateStepOver;
+        process.Metrics = _metrics;
         process.AnswerOnOwner = _options.AnswerStopsOnOwnerThread;
         process.SlowAnswerTicks = (long)(_options.SlowAnswerLimit.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         return process;

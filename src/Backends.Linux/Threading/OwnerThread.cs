@@ -155,7 +155,7 @@ internal sealed class OwnerThread
         // One call at a time per calling thread (it waits here), so each thread reuses one event.
         var done = t_invokeDone ??= new ManualResetEventSlim(false);
         done.Reset();
-        var call = new SyncCall<T>(work, done);
+        var call = new SyncCall<T>(work, done, QueuedAt());
         _work.Enqueue(call.Run);
         Wake();
         done.Wait();
@@ -176,11 +176,26 @@ internal sealed class OwnerThread
         }
 
         var call = t_actionCall ??= new ActionCall();
-        call.Prepare(work);
+        call.Prepare(work, QueuedAt());
         _work.Enqueue(call.Run);
         Wake();
         call.Done.Wait();
         call.ThrowIfFailed();
+    }
+
+    /// <summary>
+    /// When a call was queued, for <c>prochex.owner.queue_delay</c>; 0 while nobody listens, so that a call costs no
+    /// clock read then. The owner is the process's, so is the meter it measures into (<see cref="ProcHexMetrics.Shared"/>).
+    /// </summary>
+    private static long QueuedAt() => ProcHexMetrics.Shared.OwnerQueueDelayEnabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+
+    /// <summary>Records how long the call queued at <paramref name="queuedAt"/> waited; on the owner, as it starts.</summary>
+    private static void Started(long queuedAt)
+    {
+        if (queuedAt != 0)
+        {
+            ProcHexMetrics.Shared.RecordOwnerQueueDelay(System.Diagnostics.Stopwatch.GetElapsedTime(queuedAt));
+        }
     }
 
     [ThreadStatic]
@@ -193,6 +208,7 @@ internal sealed class OwnerThread
     private sealed class ActionCall
     {
         private Action? _work;
+        private long _queuedAt;
         private System.Runtime.ExceptionServices.ExceptionDispatchInfo? _failure;
 
         public ActionCall() => Run = RunOnOwner;
@@ -202,9 +218,10 @@ internal sealed class OwnerThread
         /// <summary>The delegate the owner runs, made once.</summary>
         public Action Run { get; }
 
-        public void Prepare(Action work)
+        public void Prepare(Action work, long queuedAt)
         {
             _work = work;
+            _queuedAt = queuedAt;
             _failure = null;
             Done.Reset();
         }
@@ -213,6 +230,7 @@ internal sealed class OwnerThread
 
         private void RunOnOwner()
         {
+            Started(_queuedAt);
             try
             {
                 _work!();
@@ -230,7 +248,7 @@ internal sealed class OwnerThread
     }
 
     /// <summary>One blocking <see cref="Invoke{T}"/>: runs on the owner, then sets the caller's event.</summary>
-    private sealed class SyncCall<T>(Func<T> work, ManualResetEventSlim done)
+    private sealed class SyncCall<T>(Func<T> work, ManualResetEventSlim done, long queuedAt)
     {
         public T Result { get; private set; } = default!;
 
@@ -238,6 +256,7 @@ internal sealed class OwnerThread
 
         public void Run()
         {
+            Started(queuedAt);
             try
             {
                 Result = work();
@@ -256,7 +275,12 @@ internal sealed class OwnerThread
     /// <summary>Queues <paramref name="work"/> for the owner and returns at once. Off the owner only.</summary>
     public void Post(Action work)
     {
-        _work.Enqueue(work);
+        var queuedAt = QueuedAt();
+        _work.Enqueue(queuedAt == 0 ? work : () =>
+        {
+            Started(queuedAt);
+            work();
+        });
         Wake();
     }
 
@@ -275,8 +299,10 @@ internal sealed class OwnerThread
         }
 
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var queuedAt = QueuedAt();
         _work.Enqueue(() =>
         {
+            Started(queuedAt);
             try
             {
                 done.SetResult(work());

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,7 +25,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     private readonly ProcHexOptions _options;
     private readonly ILogger _logger;
     private readonly HandleTable _table;
-    private readonly NotificationQueue _notifications = new();
+    private readonly NotificationQueue _notifications;
+    private readonly ProcHexMetrics _metrics;
     private readonly Dictionary<int, Task> _busyPids = [];
     private bool _disposed;
 
@@ -32,7 +34,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <param name="tracer">The backend that talks to the OS.</param>
     /// <param name="options">Cache size, default rendezvous, clock and demangler; the defaults when null.</param>
     /// <param name="loggerFactory">Where the session logs; nowhere when null.</param>
-    public ProcHexSession(IProcessTracer tracer, ProcHexOptions? options = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="metrics">Where it measures; <see cref="ProcHexMetrics.Shared"/> when null.</param>
+    public ProcHexSession(IProcessTracer tracer, ProcHexOptions? options = null, ILoggerFactory? loggerFactory = null, ProcHexMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(tracer);
         _tracer = tracer;
@@ -40,6 +43,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         ArgumentOutOfRangeException.ThrowIfNegative(_options.LruLimit);
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("ProcHex");
         _table = new HandleTable(_options.LruLimit);
+        _metrics = metrics ?? ProcHexMetrics.Shared;
+        _notifications = new NotificationQueue(_metrics);
     }
 
     /// <summary>The first pid created or grabbed by this session (DTrace's $target).</summary>
@@ -93,27 +98,38 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         ArgumentException.ThrowIfNullOrEmpty(file);
         ArgumentNullException.ThrowIfNull(arguments);
         ThrowIfDisposed();
-        var stopAt = StopMask.For(options?.StopAt ?? _options.DefaultRendezvous);
-
-        ITracedProcess process;
+        var rendezvous = options?.StopAt ?? _options.DefaultRendezvous;
+        var stopAt = StopMask.For(rendezvous);
+        using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.create");
+        activity?.SetTag("process.executable.path", file);
+        activity?.SetTag("prochex.rendezvous", ProcHexDiagnostics.Snake(rendezvous.ToString()));
         try
         {
-            process = await _tracer.CreateAsync(StartRequest(file, arguments, options), cancellationToken);
-        }
-        catch (ForeignArchitectureException ex)
-        {
-            throw new UnsupportedArchitectureException($"failed to execute {file}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
-        }
-        catch (ProcessStartException ex)
-        {
-            throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
-        }
+            ITracedProcess process;
+            try
+            {
+                process = await _tracer.CreateAsync(StartRequest(file, arguments, options), cancellationToken);
+            }
+            catch (ForeignArchitectureException ex)
+            {
+                throw new UnsupportedArchitectureException($"failed to execute {file}: {ex.Message}", ex.Architecture, ex) { ErrorNumber = ex.ErrorNumber };
+            }
+            catch (ProcessStartException ex)
+            {
+                throw new CreateFailedException($"failed to execute {file}: {ex.Message}", ex) { Kind = ex.Kind, ErrorNumber = ex.ErrorNumber };
+            }
 
-        var victim = new Victim(process, GrabMode.Control, created: true, stopAt, _logger) { Owner = this };
-        await StartControlAsync(victim, static m => new CreateFailedException(m), cancellationToken);
-        Register(victim);
-        Log.Created(_logger, victim.Pid);
-        return victim.Handle;
+            activity?.SetTag("process.pid", process.Pid);
+            var victim = new Victim(process, GrabMode.Control, created: true, stopAt, _logger, _metrics) { Owner = this };
+            await StartControlAsync(victim, static m => new CreateFailedException(m), cancellationToken);
+            Register(victim);
+            Log.Created(_logger, victim.Pid);
+            return victim.Handle;
+        }
+        catch (Exception ex) when (ProcHexDiagnostics.Failed(activity, ex))
+        {
+            throw; // never taken: the filter marks the span and declines
+        }
     }
 
     /// <summary>The port's request for <see cref="CreateAsync"/>: the options as given, argv[0] replaced by <see cref="CreateOptions.Argv0"/>.</summary>
@@ -142,7 +158,28 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// </summary>
     /// <exception cref="GrabFailedException">Why the process could not be grabbed or controlled.</exception>
     /// <exception cref="UnsupportedArchitectureException">The process is not x86-64; it was left untouched.</exception>
-    public async Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default)
+    public Task<ProcessHandle> GrabAsync(int pid, GrabMode mode = GrabMode.Control, CancellationToken cancellationToken = default) =>
+        // Without a listener no span, and no second task per grab: a cached grab allocates what it did before spans.
+        ProcHexDiagnostics.Source.HasListeners()
+            ? GrabTracedAsync(pid, mode, cancellationToken)
+            : GrabCoreAsync(pid, mode, activity: null, cancellationToken);
+
+    private async Task<ProcessHandle> GrabTracedAsync(int pid, GrabMode mode, CancellationToken cancellationToken)
+    {
+        using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.grab");
+        activity?.SetTag("process.pid", pid);
+        activity?.SetTag("prochex.grab.mode", ProcHexDiagnostics.Snake(mode.ToString()));
+        try
+        {
+            return await GrabCoreAsync(pid, mode, activity, cancellationToken);
+        }
+        catch (Exception ex) when (ProcHexDiagnostics.Failed(activity, ex))
+        {
+            throw; // never taken: the filter marks the span and declines
+        }
+    }
+
+    private async Task<ProcessHandle> GrabCoreAsync(int pid, GrabMode mode, Activity? activity, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         if (pid <= 0)
@@ -161,6 +198,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
                 {
                     if (_table.TryReuse(pid, mode, out staled) is { } cached)
                     {
+                        activity?.SetTag("prochex.grab.cached", true);
                         Log.GrabbedCached(_logger, pid);
                         return cached.Handle;
                     }
@@ -441,6 +479,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
     }
 
+    ProcHexMetrics IControlHost.Metrics => _metrics;
+
     void IControlHost.Notify(Victim victim, NotificationKind kind, string? message)
     {
         lock (_table.Gate)
@@ -502,7 +542,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
             mode = GrabMode.Control;
         }
 
-        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger)
+        var victim = new Victim(process, mode, created: false, StopEvents.Grab, _logger, _metrics)
         {
             Owner = this,
             ReadOnlyReason = refused?.Message,
@@ -607,6 +647,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// </summary>
     private async Task DestroyAsync(Victim victim)
     {
+        using var activity = ProcHexDiagnostics.Source.StartActivity("prochex.release");
+        activity?.SetTag("process.pid", victim.Pid);
         if (victim.ControlLoop is { } loop)
         {
             victim.RequestQuit();
@@ -624,6 +666,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 
         _notifications.Purge(victim);
         var mode = victim.ReleaseMode;
+        activity?.SetTag("prochex.release.mode", ProcHexDiagnostics.Snake(mode.ToString()));
         Log.Releasing(_logger, victim.Pid, mode);
         try
         {
@@ -631,6 +674,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
         catch (TracerException ex)
         {
+            _ = ProcHexDiagnostics.Failed(activity, ex);
             Log.OperationFailed(_logger, victim.Pid, "release", ex.Message);
         }
         finally

@@ -6,7 +6,7 @@ namespace ProcHex.Notifications;
 /// Deaths, losses and callback failures waiting for the client (S19): first in, first out; queued once per
 /// event; purged when their victim is destroyed. Every enqueue wakes whoever waits.
 /// </summary>
-internal sealed class NotificationQueue
+internal sealed class NotificationQueue(ProcHexMetrics metrics)
 {
     private readonly Lock _gate = new();
     private readonly LinkedList<VictimNotification> _pending = new();
@@ -37,6 +37,7 @@ internal sealed class NotificationQueue
             else
             {
                 _pending.AddLast(notification);
+                metrics.NotificationsQueued(1);
             }
         }
 
@@ -51,6 +52,7 @@ internal sealed class NotificationQueue
             {
                 _pending.RemoveFirst();
                 notification = first.Value;
+                metrics.NotificationsQueued(-1);
                 return true;
             }
         }
@@ -77,6 +79,7 @@ internal sealed class NotificationQueue
                 node = next;
             }
 
+            metrics.NotificationsQueued(-removed);
             return removed;
         }
     }
@@ -96,6 +99,7 @@ internal sealed class NotificationQueue
             if (_pending.First is { } first)
             {
                 _pending.RemoveFirst();
+                metrics.NotificationsQueued(-1);
                 return Task.FromResult<VictimNotification?>(first.Value);
             }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using ProcHex.Breakpoints;
 using ProcHex.Ports;
@@ -19,6 +20,10 @@ internal sealed partial class ControlLoop
     private readonly Victim _victim;
     private readonly IControlHost _host;
     private readonly HitScope _hitScope;
+    private readonly ProcHexMetrics _metrics;
+
+    /// <summary>The create or grab span this loop was started under: later spans link to it rather than nest in it.</summary>
+    private readonly ActivityContext _origin;
     private IRtldAgent? _rtld;
     private IReadOnlyList<LoadedObject> _knownObjects = [];
     private object _flow = null!;
@@ -28,6 +33,8 @@ internal sealed partial class ControlLoop
         _victim = victim;
         _host = host;
         _hitScope = new HitScope(victim.Process);
+        _metrics = host.Metrics;
+        _origin = Activity.Current?.Context ?? default;
     }
 
     private ITracedProcess Process => _victim.Process;
@@ -37,6 +44,8 @@ internal sealed partial class ControlLoop
 
     private async Task RunAsync()
     {
+        // The loop outlives the create or grab that started it: what it does later is no part of that span.
+        Activity.Current = null;
         _flow = VictimLock.BeginNewFlow();
         var notify = false;
         try
@@ -118,6 +127,7 @@ internal sealed partial class ControlLoop
     /// <summary>Answers one wait result (S13). Returns true when the loop must end with a notification.</summary>
     private async ValueTask<bool> HandleAsync(StopEvent stop)
     {
+        _metrics.StopAnswered(stop);
         switch (stop.Kind)
         {
             case StopKind.Exited:
@@ -215,6 +225,11 @@ internal sealed partial class ControlLoop
 
         site.Hits++;
         Log.BreakpointHit(_victim.Logger, _victim.Pid, site.Address, site.Hits);
+        if (!site.Clients.IsEmpty)
+        {
+            _metrics.TrapHit();
+        }
+
         foreach (var client in site.Clients)
         {
             RunClientHandler(client, stop.ThreadId, site.Hits);
@@ -303,14 +318,17 @@ internal sealed partial class ControlLoop
             return;
         }
 
-        RefreshSymbols();
-        var removed = ReportLibraryChanges(message.Kind);
-        _victim.PendingBreakpoints.InitialLibrariesLoaded = true;
-        _victim.PendingBreakpoints.IndirectFunctions.Callable = true;
-        _victim.PendingBreakpoints.OnLibrariesChanged(_victim, _host, removed);
-        if (message.Kind == RtldEventKind.Preinit)
+        using (var activity = StartLibraryListChange(message.Kind))
         {
-            OnInitialLibraries();
+            RefreshSymbols();
+            var removed = ReportLibraryChanges(message.Kind, activity);
+            _victim.PendingBreakpoints.InitialLibrariesLoaded = true;
+            _victim.PendingBreakpoints.IndirectFunctions.Callable = true;
+            _victim.PendingBreakpoints.OnLibrariesChanged(_victim, _host, removed);
+            if (message.Kind == RtldEventKind.Preinit)
+            {
+                OnInitialLibraries();
+            }
         }
 
         switch (message.Kind)
@@ -326,13 +344,37 @@ internal sealed partial class ControlLoop
         }
     }
 
+    /// <summary>
+    /// A <c>prochex.library_list.change</c> span for one consistent rtld event, or null while nobody listens. It is a
+    /// root linked to the create or grab span: the loop runs on long after that ended.
+    /// </summary>
+    private Activity? StartLibraryListChange(RtldEventKind kind)
+    {
+        if (!ProcHexDiagnostics.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var activity = ProcHexDiagnostics.Source.StartActivity(
+            "prochex.library_list.change",
+            ActivityKind.Internal,
+            parentContext: default,
+            tags: null,
+            links: _origin == default ? null : [new ActivityLink(_origin)]);
+        activity?.SetTag("process.pid", _victim.Pid);
+        activity?.SetTag("prochex.rtld.event", ProcHexDiagnostics.Snake(kind.ToString()));
+        return activity;
+    }
+
     /// <summary>Tells the client which objects came and went since it last heard; its failure becomes a notification. Returns those that went.</summary>
-    private List<LoadedObject> ReportLibraryChanges(RtldEventKind kind)
+    private List<LoadedObject> ReportLibraryChanges(RtldEventKind kind, Activity? activity)
     {
         var now = Process.Symbols.Objects;
         var added = now.Where(o => !_knownObjects.Contains(o)).ToList();
         var removed = _knownObjects.Where(o => !now.Contains(o)).ToList();
         _knownObjects = now;
+        activity?.SetTag("prochex.libraries.added", added.Count);
+        activity?.SetTag("prochex.libraries.removed", removed.Count);
         if ((added.Count == 0 && removed.Count == 0) || _host.LibraryListChanged is not { } callback)
         {
             return removed;
@@ -346,6 +388,7 @@ internal sealed partial class ControlLoop
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            _ = ProcHexDiagnostics.Failed(activity, ex);
             _host.Notify(_victim, NotificationKind.Error, ex.Message);
         }
 

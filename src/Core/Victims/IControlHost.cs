@@ -12,6 +12,9 @@ internal interface IControlHost
 
     PendingBreakpointChangedHandler? PendingBreakpointChanged { get; }
 
+    /// <summary>The instruments the control loop measures stops and hits into.</summary>
+    ProcHexMetrics Metrics { get; }
+
     /// <summary>Turns raw names into C++ ones for SPEC matching; null matches raw names only.</summary>
     Ports.ISymbolDemangler? Demangler { get; }
 }

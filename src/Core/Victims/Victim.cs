@@ -13,7 +13,7 @@ internal sealed class Victim
 {
     private TaskCompletionSource? _idle;
 
-    public Victim(ITracedProcess process, GrabMode mode, bool created, StopEvents stopAt, ILogger logger)
+    public Victim(ITracedProcess process, GrabMode mode, bool created, StopEvents stopAt, ILogger logger, ProcHexMetrics? metrics = null)
     {
         Process = process;
         Mode = mode;
@@ -21,7 +21,8 @@ internal sealed class Victim
         Logger = logger;
         Lifecycle = new VictimLifecycle(
             mode == GrabMode.ReadOnly ? VictimState.Observed : created ? VictimState.Created : VictimState.Grabbed,
-            process.Pid);
+            process.Pid,
+            metrics);
         Breakpoints = new BreakpointSet(process, logger);
         StopMask = new StopMask(stopAt);
         Handle = new ProcessHandle(this);

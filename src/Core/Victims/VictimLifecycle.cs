@@ -49,13 +49,16 @@ internal sealed class VictimLifecycle
 
     private readonly StateMachine<VictimState, VictimTrigger> _machine;
     private readonly int _pid;
+    private readonly ProcHexMetrics _metrics;
     private volatile VictimState _state;
 
-    public VictimLifecycle(VictimState initial, int pid)
+    public VictimLifecycle(VictimState initial, int pid, ProcHexMetrics? metrics = null)
     {
         _state = initial;
         _pid = pid;
-        _machine = new StateMachine<VictimState, VictimTrigger>(() => _state, s => _state = s);
+        _metrics = metrics ?? ProcHexMetrics.Shared;
+        _metrics.VictimMoved(null, initial);
+        _machine = new StateMachine<VictimState, VictimTrigger>(() => _state, Move);
         Configure(_machine);
         _machine.OnUnhandledTrigger((state, trigger) => throw Illegal(state, trigger));
     }
@@ -69,11 +72,18 @@ internal sealed class VictimLifecycle
         if (trigger is VictimTrigger.Stop or VictimTrigger.Resume)
         {
             var state = State;
-            _state = HotTransitions[(int)state, (int)trigger] ?? throw Illegal(state, trigger);
+            Move(HotTransitions[(int)state, (int)trigger] ?? throw Illegal(state, trigger));
             return;
         }
 
         _machine.Fire(trigger);
+    }
+
+    /// <summary>The one writer of the state field: <c>prochex.victims</c> follows every move.</summary>
+    private void Move(VictimState next)
+    {
+        _metrics.VictimMoved(_state, next);
+        _state = next;
     }
 
     public bool CanFire(VictimTrigger trigger) => _machine.CanFire(trigger);
