@@ -35,17 +35,33 @@ internal static class Observe
     }
 
     /// <summary>
-    /// The threads that are stopped and stay so, without being scheduled once, for <paramref name="milliseconds"/>:
-    /// a thread stuck in a stop shows up here, one passing through stop after stop (clone events) does not.
+    /// The threads that are stopped and stay so, without being scheduled once, for <paramref name="milliseconds"/>
+    /// and still for <paramref name="confirmMilliseconds"/> after the first look: a thread stuck in a stop shows up
+    /// here, one passing through stop after stop (clone events) does not.
     /// </summary>
-    public static async Task<IReadOnlyList<int>> StuckThreads(int pid, int milliseconds = 300)
+    /// <remarks>
+    /// A stuck thread stays stuck forever, so the long second look loses nothing; it spares the verdict a thread
+    /// that is only waiting, on a loaded machine, for a starved tracer thread to answer its stop (seen once in a
+    /// few hundred runs with the 300 ms look alone under a load of 10 on 2 CPUs).
+    /// </remarks>
+    public static async Task<IReadOnlyList<int>> StuckThreads(int pid, int milliseconds = 300, int confirmMilliseconds = 5000)
     {
         var first = ThreadStates(pid);
         await Task.Delay(milliseconds);
-        var second = ThreadStates(pid);
-        return first.Where(t => t.Value.State is 't' or 'T' && second.TryGetValue(t.Key, out var now) && now == t.Value)
-            .Select(t => t.Key).ToList();
+        var suspects = UnscheduledStops(first, ThreadStates(pid));
+        if (suspects.Count == 0)
+        {
+            return suspects;
+        }
+
+        await Task.Delay(Math.Max(0, confirmMilliseconds - milliseconds));
+        var third = ThreadStates(pid);
+        return UnscheduledStops(first, third).Intersect(suspects).ToList();
     }
+
+    private static List<int> UnscheduledStops(Dictionary<int, (char State, string Switches)> before, Dictionary<int, (char State, string Switches)> after) =>
+        before.Where(t => t.Value.State is 't' or 'T' && after.TryGetValue(t.Key, out var now) && now == t.Value)
+            .Select(t => t.Key).ToList();
 
     /// <summary>Each thread's state and its count of context switches (which a thread that stays stopped keeps).</summary>
     private static Dictionary<int, (char State, string Switches)> ThreadStates(int pid)
