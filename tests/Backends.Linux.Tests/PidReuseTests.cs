@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
 namespace ProcHex.Tests;
@@ -53,6 +54,7 @@ public sealed class PidReuseTests : LinuxTestBase
 
         var ex = await Assert.ThrowsAsync<GrabFailedException>(() => session.GrabAsync(pid, identified, GrabMode.Control));
         Assert.Equal($"failed to grab pid {pid}: the process it named has ended and pid {pid} now names another process", ex.Message);
+        Assert.Equal(TracerErrorKind.Gone, ex.Kind);
         Assert.Equal(0, Observe.TracerPid(pid));
         Assert.Empty(session.Handles);
 

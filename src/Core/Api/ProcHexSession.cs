@@ -267,11 +267,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 
         return handle;
 
-        static GrabFailedException Reused(int pid)
-        {
-            const int ESRCH = 3; // the process asked for is no more
-            return new($"failed to grab pid {pid}: the process it named has ended and pid {pid} now names another process") { ErrorNumber = ESRCH };
-        }
+        static GrabFailedException Reused(int pid) =>
+            new($"failed to grab pid {pid}: the process it named has ended and pid {pid} now names another process") { Kind = TracerErrorKind.Gone };
     }
 
     /// <summary>S6: an upgraded read-only handle nobody references any more is destroyed now rather than at teardown.</summary>
