@@ -113,3 +113,7 @@ public sealed class FakeScenarioBackend : IScenarioBackend
 /// <summary>The backend-parameterized scenarios (S1–S23) on the fake kernel.</summary>
 [Trait("Backend", "Fake")]
 public sealed class FakeScenarios() : ScenarioSuite(new FakeScenarioBackend());
+
+/// <summary>The port contract (what the core relies on from an adapter) on the fake kernel.</summary>
+[Trait("Backend", "Fake")]
+public sealed class FakePortContract() : ProcHex.PortContract.PortContractSuite(new FakeScenarioBackend());

@@ -1,4 +1,5 @@
 using ProcHex.Backends.Fake;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 
 namespace ProcHex.Tests;
@@ -49,29 +50,21 @@ internal sealed class TestKit
         return wait.AsTask().GetAwaiter().GetResult();
     }
 
-    /// <summary>Resumes through every stop (stepping over breakpoints) until the victim exits; returns the stops seen.</summary>
+    /// <summary>
+    /// Resumes through every stop with the shared <see cref="PortDriver"/>, stepping the kernel by hand, until the
+    /// victim exits; returns the events seen, the exit last.
+    /// </summary>
     public List<StopEvent> RunToExit(ITracedProcess process, params BreakpointPatch[] planted)
     {
-        const int maxStops = 1000;
-        var stops = new List<StopEvent>();
-        for (var i = 0; i < maxStops; i++)
+        var driver = new PortDriver(process) { MaxStops = 1000, KeepTrapsAcrossFork = true, Wait = (p, _) => ValueTask.FromResult(NextStop(p)) };
+        foreach (var patch in planted)
         {
-            var stop = NextStop(process);
-            stops.Add(stop);
-            if (stop.Kind != StopKind.Stopped)
-            {
-                return stops;
-            }
-
-            if (stop.Reason == StopReason.Breakpoint)
-            {
-                process.StepOverBreakpoint(planted.Single(p => p.Address == stop.ProgramCounter));
-            }
-
-            process.Resume();
+            driver.Adopt(patch);
         }
 
-        throw new InvalidOperationException("victim never exited");
+        var end = driver.RunToEnd().GetAwaiter().GetResult();
+        Assert.NotEqual(StopKind.Stopped, end.Kind);
+        return driver.Events;
     }
 
     public static ulong Address(ITracedProcess process, string symbol, string? objectName = null) =>

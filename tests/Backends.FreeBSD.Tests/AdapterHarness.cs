@@ -1,4 +1,5 @@
 using ProcHex.Backends.FreeBSD;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.FreeBSD.FakeKernel;
 
@@ -21,62 +22,25 @@ internal static class AdapterHarness
     public static async Task<FreeBsdProcess> GrabAsync(FakeFreeBsdKernel kernel, int pid, GrabAccess access = GrabAccess.Control) =>
         (FreeBsdProcess)await new FreeBsdTracer(kernel).GrabAsync(pid, access, Token);
 
-    /// <summary>More stops than any scripted program produces: a loop that never ends is a failure, not a hang.</summary>
-    public const int MaxStops = 10_000;
-
     /// <summary>
-    /// Runs to exit: every breakpoint stop is counted and stepped over, every other stop resumed; returns the exit
-    /// event and the stop reasons seen. The whole run shares one deadline and a stop budget.
+    /// Runs to exit with the shared <see cref="PortDriver"/> (every breakpoint stop counted and stepped over, traps
+    /// out for a fork, back after it): returns the exit event, the hits per address and the stop reasons seen.
     /// </summary>
-    public static async Task<(StopEvent Exit, Dictionary<ulong, int> Hits, List<StopReason> Reasons)> RunToExitAsync(
+    public static async Task<(StopEvent Exit, IReadOnlyDictionary<ulong, int> Hits, List<StopReason> Reasons)> RunToExitAsync(
         ITracedProcess process, IReadOnlyDictionary<ulong, BreakpointPatch> patches, bool replantAfterExec = false)
     {
-        var hits = new Dictionary<ulong, int>();
-        var reasons = new List<StopReason>();
-        var planted = new Dictionary<ulong, BreakpointPatch>(patches);
-        using var deadline = new CancellationTokenSource(Timeout);
-        process.Resume();
-        while (true)
+        var addresses = patches.Keys.ToList();
+        var driver = new PortDriver(process)
         {
-            Assert.True(reasons.Count < MaxStops, $"no exit after {MaxStops} stops: {string.Join(",", reasons.TakeLast(8))} ...");
-            var stop = await process.WaitForStopAsync(deadline.Token);
-            if (stop.Kind != StopKind.Stopped)
-            {
-                return (stop, hits, reasons);
-            }
-
-            reasons.Add(stop.Reason);
-            switch (stop.Reason)
-            {
-                case StopReason.Breakpoint:
-                    Assert.Equal(stop.ProgramCounter, process.ReadProgramCounter());
-                    hits[stop.ProgramCounter] = hits.GetValueOrDefault(stop.ProgramCounter) + 1;
-                    process.StepOverBreakpoint(planted[stop.ProgramCounter]);
-                    break;
-                case StopReason.ForkStarting:
-                    foreach (var patch in planted.Values)
-                    {
-                        process.RemoveBreakpoint(patch);
-                    }
-
-                    break;
-                case StopReason.VforkDone:
-                    foreach (var address in planted.Keys.ToList())
-                    {
-                        planted[address] = process.PlantBreakpoint(address);
-                    }
-
-                    break;
-                case StopReason.ExecDone when replantAfterExec:
-                    foreach (var address in planted.Keys.ToList())
-                    {
-                        planted[address] = process.PlantBreakpoint(address);
-                    }
-
-                    break;
-            }
-
-            process.Resume();
+            MaxStops = 10_000,
+            OnExec = replantAfterExec ? d => addresses.ForEach(d.Plant) : null,
+        };
+        foreach (var address in addresses)
+        {
+            driver.Adopt(patches[address]);
         }
+
+        var exit = await driver.RunToEnd((int)Timeout.TotalSeconds);
+        return (exit, driver.HitsAt, driver.Reasons);
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using ProcHex.Backends.Linux;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -16,7 +17,7 @@ public sealed class BreakpointTests : LinuxTestBase
     public async Task N_calls_give_exactly_N_hits()
     {
         var p = await Create("loop", "1000");
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(WorkAddress(p, "loop"));
         var end = await runner.RunToEnd();
         Assert.Equal(ExitStatus.FromCode(0), end.Exit);
@@ -52,7 +53,7 @@ public sealed class BreakpointTests : LinuxTestBase
     /// <summary>The "threads" fixture run with argument 4000, with a breakpoint on work(): every call is one hit.</summary>
     private static async Task CountsExactly4000HitsFromSeveralThreads(ITracedProcess p)
     {
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(WorkAddress(p, "threads"));
         var end = await runner.RunToEnd(120);
         Assert.Equal(ExitStatus.FromCode(0), end.Exit);
@@ -73,7 +74,7 @@ public sealed class BreakpointTests : LinuxTestBase
         Assert.Equal(0xCC, Observe.Memory(p.Pid, address, 1)[0]);
         p.RemoveBreakpoint(patch);
         Assert.Equal(original[0], Observe.Memory(p.Pid, address, 1)[0]);
-        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(0), (await new PortDriver(p).RunToEnd()).Exit);
     }
 
     /// <summary>
@@ -109,7 +110,7 @@ public sealed class BreakpointTests : LinuxTestBase
     {
         var p = await Create("loop", "1");
         Assert.Throws<TracerException>(() => p.PlantBreakpoint(0x10));
-        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(0), (await new PortDriver(p).RunToEnd()).Exit);
     }
 
     [Fact]
@@ -132,7 +133,7 @@ public sealed class BreakpointTests : LinuxTestBase
     public async Task Memory_reads_see_the_victims_counter()
     {
         var p = await Create("loop", "25");
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("loop")) + FixturePrograms.Symbol("loop", "calls");
         runner.Plant(WorkAddress(p, "loop"));
         p.Resume();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -24,11 +25,11 @@ public sealed class CoexistenceTests : LinuxTestBase
             }
         });
 
-        var victims = new List<(ITracedProcess Process, Runner Runner, int Expected)>();
+        var victims = new List<(ITracedProcess Process, PortDriver Runner, int Expected)>();
         foreach (var (program, n) in new[] { ("loop", 3000), ("loop", 2000), ("threads", 4000) })
         {
             var p = await Create(program, n.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var runner = new Runner(p);
+            var runner = new PortDriver(p);
             runner.Plant(BreakpointTests.WorkAddress(p, program));
             victims.Add((p, runner, n));
         }
@@ -54,7 +55,7 @@ public sealed class CoexistenceTests : LinuxTestBase
             victims.Add(await Create("loop", "5", "3"));
         }
 
-        var ends = await Task.WhenAll(victims.Select(v => new Runner(v).RunToEnd()));
+        var ends = await Task.WhenAll(victims.Select(v => new PortDriver(v).RunToEnd()));
         Assert.All(ends, e => Assert.Equal(ExitStatus.FromCode(3), e.Exit));
     }
 }

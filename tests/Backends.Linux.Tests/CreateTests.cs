@@ -1,4 +1,5 @@
 using System.Text;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -32,7 +33,7 @@ public sealed class CreateTests : LinuxTestBase
         string[] argv = ["custom argv0", output, "a b", "", "x\ty", "ünï"];
         string[] env = ["A=1", "B=two words", "EMPTY=", "PATH=/nowhere"];
         var p = await CreateFile(FixturePrograms.PathOf("args"), argv, env);
-        var end = await new Runner(p).RunToEnd();
+        var end = await new PortDriver(p).RunToEnd();
         Assert.Equal(ExitStatus.FromCode(0), end.Exit);
 
         var parts = Encoding.UTF8.GetString(File.ReadAllBytes(output)).Split('\0');
@@ -47,7 +48,7 @@ public sealed class CreateTests : LinuxTestBase
     {
         var output = Path.Combine(FixturePrograms.Dir, $"args-{Guid.NewGuid():N}");
         var p = await CreateFile(FixturePrograms.PathOf("args"), ["args", output]);
-        await new Runner(p).RunToEnd();
+        await new PortDriver(p).RunToEnd();
         var text = Encoding.UTF8.GetString(File.ReadAllBytes(output));
         Assert.Contains($"PATH={Environment.GetEnvironmentVariable("PATH")}\0", text, StringComparison.Ordinal);
     }
@@ -58,7 +59,7 @@ public sealed class CreateTests : LinuxTestBase
     {
         var p = await CreateFile("true", ["true"]);
         Assert.EndsWith("/true", Observe.Exe(p.Pid), StringComparison.Ordinal);
-        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(0), (await new PortDriver(p).RunToEnd()).Exit);
     }
 
     [Fact]
@@ -66,10 +67,10 @@ public sealed class CreateTests : LinuxTestBase
     public async Task Exit_status_and_death_by_signal_are_reported()
     {
         var exits = await Create("loop", "3", "42");
-        Assert.Equal(ExitStatus.FromCode(42), (await new Runner(exits).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(42), (await new PortDriver(exits).RunToEnd()).Exit);
 
         var crashes = await Create("crash");
-        var end = await new Runner(crashes).RunToEnd();
+        var end = await new PortDriver(crashes).RunToEnd();
         Assert.Equal(StopKind.Exited, end.Kind);
         Assert.Equal(11, end.Exit.Signal);
     }

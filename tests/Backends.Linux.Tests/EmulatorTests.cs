@@ -1,4 +1,5 @@
 using ProcHex.Backends.Linux;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -53,7 +54,7 @@ public sealed class EmulatorTests : LinuxTestBase
             }
         });
 
-        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(0), (await new PortDriver(p).RunToEnd()).Exit);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using ProcHex.Backends.Linux;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -57,7 +58,7 @@ public sealed class ExternalStopTests : LinuxTestBase
         p.AwaitExternalResume();
         Assert.Equal(0, Kill(p.Pid, SIGCONT));
         Assert.Equal(StopReason.ResumedByOthers, (await Next(p)).Reason);
-        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(0), (await new PortDriver(p).RunToEnd()).Exit);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using ProcHex.Backends.Linux;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -13,7 +14,7 @@ public sealed class ForkExecTests : LinuxTestBase
     public async Task A_fork_child_of_a_victim_with_breakpoints_runs_to_completion()
     {
         var p = await Create("fork", "50");
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(BreakpointTests.WorkAddress(p, "fork"));
         var end = await runner.RunToEnd();
 
@@ -28,7 +29,7 @@ public sealed class ForkExecTests : LinuxTestBase
     public async Task Vfork_takes_breakpoints_out_until_the_child_lets_go()
     {
         var p = await Create("vfork", "40");
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(BreakpointTests.WorkAddress(p, "vfork"));
         var end = await runner.RunToEnd();
         Assert.Equal(ExitStatus.FromCode(0), end.Exit);
@@ -42,7 +43,7 @@ public sealed class ForkExecTests : LinuxTestBase
     public async Task Exec_forgets_breakpoints_and_the_new_image_can_be_planted()
     {
         var p = await Create("exec", "30");
-        var runner = new Runner(p)
+        var runner = new PortDriver(p)
         {
             OnExec = r => r.Plant(BreakpointTests.WorkAddress(p, "loop")),
         };
@@ -58,7 +59,7 @@ public sealed class ForkExecTests : LinuxTestBase
     public async Task An_exec_from_a_thread_that_is_not_the_leader_is_followed()
     {
         var p = await Create("threadexec", "12");
-        var runner = new Runner(p)
+        var runner = new PortDriver(p)
         {
             OnExec = r =>
             {
@@ -83,7 +84,7 @@ public sealed class ForkExecTests : LinuxTestBase
         // the held leader and hands its tid to the exec'ing thread. The old stop is gone with the old leader and the
         // old image (linux simulation seed 9802): the core's first stop is the exec.
         var p = await Create("leaderexec", "3");
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(BreakpointTests.WorkAddress(p, "leaderexec"));
         p.Resume();
         await AwaitExecTakeover(p.Pid);
@@ -113,7 +114,7 @@ public sealed class ForkExecTests : LinuxTestBase
         p.Resume();
         var next = await p.WaitForStopAsync(cts.Token);
         Assert.Equal((StopKind.Stopped, StopReason.ExecDone, p.Pid), (next.Kind, next.Reason, next.ThreadId));
-        var end = await new Runner(p).RunToEnd();
+        var end = await new PortDriver(p).RunToEnd();
         Assert.Equal(ExitStatus.FromCode(0), end.Exit);
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using ProcHex.Backends.Linux;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Scenarios;
 using ProcHex.Tests.Support;
@@ -27,7 +28,7 @@ public sealed class HostingAndSymbolTests : LinuxTestBase
         var p = await Create("loop", "3");
         Assert.True(p.Symbols.TryLookup("a.out", "work", out var work));
         Assert.Equal(BreakpointTests.WorkAddress(p, "loop"), work);
-        Assert.Equal(ExitStatus.FromCode(0), (await new Runner(p).RunToEnd()).Exit);
+        Assert.Equal(ExitStatus.FromCode(0), (await new PortDriver(p).RunToEnd()).Exit);
     }
 
     [Fact]

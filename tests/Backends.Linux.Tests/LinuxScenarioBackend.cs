@@ -150,3 +150,7 @@ public sealed class LinuxScenarioBackend : IScenarioBackend
 /// <summary>The backend-parameterized scenarios (S1–S23) on real processes.</summary>
 [Trait("Backend", "Linux")]
 public sealed class LinuxScenarios() : ScenarioSuite(new LinuxScenarioBackend());
+
+/// <summary>The port contract (what the core relies on from an adapter) on real processes.</summary>
+[Trait("Backend", "Linux")]
+public sealed class LinuxPortContract() : ProcHex.PortContract.PortContractSuite(new LinuxScenarioBackend());

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using ProcHex.Backends.Linux;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -118,7 +119,7 @@ public sealed class StopAnsweringTests : LinuxTestBase
         }
 
         var p = await Create("loop", "50");
-        var runner = new Support.Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(BreakpointTests.WorkAddress(p, "loop"));
         Assert.Equal(ExitStatus.FromCode(0), (await runner.RunToEnd()).Exit);
         Assert.Equal(50, runner.Hits);

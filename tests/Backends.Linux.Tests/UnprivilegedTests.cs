@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProcHex.PortContract;
 using ProcHex.Ports;
 using ProcHex.Tests.Support;
 
@@ -68,7 +69,7 @@ public sealed class UnprivilegedTests : LinuxTestBase
         var setuid = CopyOfLoop("loop-setuid", UnixFileMode.SetUser | ExecuteForAll | ReadForAll | UnixFileMode.UserWrite);
         var p = await CreateWith(UnprivilegedOwner.Tracer, FixturePrograms.PathOf("execv"), "execv", setuid, "loop-setuid", "25");
         Assert.Equal(UnprivilegedOwner.Nobody, Observe.Uid(p.Pid));
-        var runner = new Runner(p)
+        var runner = new PortDriver(p)
         {
             OnExec = r =>
             {
@@ -94,7 +95,7 @@ public sealed class UnprivilegedTests : LinuxTestBase
     {
         var hidden = CopyOfLoop("loop-hidden", extra | ExecuteForAll | UnixFileMode.UserWrite);
         var p = await CreateUnprivileged(FixturePrograms.PathOf("execv"), "execv", hidden, "loop-hidden", "25");
-        var runner = new Runner(p);
+        var runner = new PortDriver(p);
         runner.Plant(BreakpointTests.WorkAddress(p, "execv"));
 
         var end = await runner.RunToEnd();

@@ -16,3 +16,7 @@ public sealed class FreeBsdScenarios() : ScenarioSuite(new FreeBsdScenarioBacken
 /// </summary>
 [Trait("Backend", "FreeBSD")]
 public sealed class FreeBsdScenariosTransparentAttach() : ScenarioSuite(new FreeBsdScenarioBackend(FakeAttach.Transparent));
+
+/// <summary>The port contract (what the core relies on from an adapter) on the FreeBSD adapter over the kernel fake.</summary>
+[Trait("Backend", "FreeBSD")]
+public sealed class FreeBsdPortContract() : ProcHex.PortContract.PortContractSuite(new FreeBsdScenarioBackend(FakeAttach.Classic));
