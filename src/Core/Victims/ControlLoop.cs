@@ -66,7 +66,7 @@ internal sealed partial class ControlLoop
                 await _victim.Lock.AcquireAsync(_flow);
                 try
                 {
-                    notify = waitFailed ? LoseTrack(stop) : await HandleAsync(stop);
+                    notify = await HandleAsync(stop, waitFailed);
                 }
                 finally
                 {
@@ -103,15 +103,6 @@ internal sealed partial class ControlLoop
         }
     }
 
-    /// <summary>Our wait failed: lost, but the victim runs on with every trap planted, its text still ours to restore.</summary>
-    private bool LoseTrack(StopEvent stop)
-    {
-        _victim.LostReason = stop.Message;
-        _victim.Lifecycle.Fire(VictimTrigger.WaitFailed);
-        Log.Lost(_victim.Logger, _victim.Pid, _victim.LostReason!);
-        return true;
-    }
-
     /// <summary>S12: trace what we need, plant the rtld and main breakpoints, park at the create or grab rendezvous.</summary>
     private async Task SetUpAsync()
     {
@@ -132,8 +123,12 @@ internal sealed partial class ControlLoop
         Resume();
     }
 
-    /// <summary>Answers one wait result (S13). Returns true when the loop must end with a notification.</summary>
-    private async ValueTask<bool> HandleAsync(StopEvent stop)
+    /// <summary>
+    /// Answers one wait result (S13). Returns true when the loop must end with a notification. A loss that is only
+    /// our failed wait (<paramref name="waitFailed"/>) leaves the victim running on, every trap planted: a state of
+    /// its own, whose text is still ours to restore.
+    /// </summary>
+    private async ValueTask<bool> HandleAsync(StopEvent stop, bool waitFailed)
     {
         _metrics.StopAnswered(stop);
         switch (stop.Kind)
@@ -145,7 +140,7 @@ internal sealed partial class ControlLoop
                 return true;
             case StopKind.Lost:
                 _victim.LostReason = stop.Message ?? "control lost";
-                _victim.Lifecycle.Fire(VictimTrigger.LoseControl);
+                _victim.Lifecycle.Fire(waitFailed ? VictimTrigger.WaitFailed : VictimTrigger.LoseControl);
                 Log.Lost(_victim.Logger, _victim.Pid, _victim.LostReason);
                 return true;
         }
@@ -538,7 +533,7 @@ internal sealed partial class ControlLoop
         {
             if (stop.Kind != StopKind.Stopped || stop.Reason is StopReason.StoppedByOthers or StopReason.ResumedByOthers)
             {
-                notify |= await HandleAsync(stop);
+                notify |= await HandleAsync(stop, waitFailed: false);
             }
         }
 
