@@ -84,10 +84,8 @@ public sealed class LifecycleTruthTests
     {
         var tracer = new TracerScript();
         await using var session = tracer.Session();
-        var handle = await session.CreateAsync("/bin/victim", ["victim"], new CreateOptions { StopAt = Rendezvous.Create });
+        var handle = await RunningAsync(session, tracer, _ => { });
         var script = tracer.Last;
-        session.Continue(handle);
-        await script.WaitForWaitsAsync(1);
 
         script.FailWait(new TracerException("Input/output error", TracerErrorKind.Failed, 5));
         var lost = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
@@ -163,20 +161,17 @@ public sealed class LifecycleTruthTests
     {
         var tracer = new TracerScript();
         await using var session = tracer.Session();
-        var handle = await session.CreateAsync("/bin/victim", ["victim"], new CreateOptions { StopAt = Rendezvous.Create });
-        var script = tracer.Last;
         Task? release = null;
         Task<ClientBreakpoint>? late = null;
         var seen = VictimState.Running;
-        await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ =>
+        var handle = await RunningAsync(session, tracer, handle =>
         {
             // The handler runs under the victim lock: the release begins at once, and the lock is not released between.
             release = session.ReleaseAsync(handle);
             seen = handle.State;
             late = session.SetBreakpointAsync(handle, PortScript.MainAddress + 0x10, _ => { });
         });
-        session.Continue(handle);
-        await script.WaitForWaitsAsync(1);
+        var script = tracer.Last;
 
         script.HitBreakpoint(PortScript.WorkAddress);
         await WaitUntil(() => release is not null);
@@ -186,6 +181,16 @@ public sealed class LifecycleTruthTests
         await Assert.ThrowsAsync<InvalidHandleException>(() => late!);
         script.Process.DidNotReceive().PlantBreakpoint(PortScript.MainAddress + 0x10);
         Assert.Equal(VictimState.Released, handle.State);
+    }
+
+    /// <summary>A created victim, continued and running, with <paramref name="onWork"/> on a.out`work.</summary>
+    private static async Task<ProcessHandle> RunningAsync(ProcHexSession session, TracerScript tracer, Action<ProcessHandle> onWork)
+    {
+        var handle = await session.CreateAsync("/bin/victim", ["victim"], new CreateOptions { StopAt = Rendezvous.Create });
+        await session.SetBreakpointAsync(handle, PortScript.WorkAddress, _ => onWork(handle));
+        session.Continue(handle);
+        await tracer.Last.WaitForWaitsAsync(1);
+        return handle;
     }
 
     private static async Task WaitUntil(Func<bool> condition)

@@ -237,22 +237,13 @@ internal sealed class VictimLifecycle
             .OnExit(t => PutTrapsBackFor(t.Destination, breakpoints), "put the traps back unless released")
             .Permit(VictimTrigger.Continue, LifecycleState.Stopped);
 
-        Watched(machine.Configure(LifecycleState.Running).SubstateOf(LifecycleState.Live))
-            .Permit(VictimTrigger.Stop, LifecycleState.Stopped)
-            .Permit(VictimTrigger.StopByOthers, LifecycleState.HeldByOthers);
+        ConfigureStops(machine, LifecycleState.Live, LifecycleState.Running, LifecycleState.Stopped, LifecycleState.HeldByOthers);
 
         // A fork's end puts the traps back, and retries those that could not be written before (bpenable).
-        Watched(machine.Configure(LifecycleState.Stopped).SubstateOf(LifecycleState.Live))
+        machine.Configure(LifecycleState.Stopped)
             .OnEntryFrom(VictimTrigger.ForkEnd, () => breakpoints?.EnableAll(), "put the traps back")
-            .Permit(VictimTrigger.Resume, LifecycleState.Running)
-            .Permit(VictimTrigger.Park, LifecycleState.Idle)
-            .Permit(VictimTrigger.StopByOthers, LifecycleState.HeldByOthers)
             .Permit(VictimTrigger.ForkStart, LifecycleState.ForkStopped)
             .PermitReentry(VictimTrigger.ForkEnd);
-
-        Watched(machine.Configure(LifecycleState.HeldByOthers).SubstateOf(LifecycleState.Live))
-            .Permit(VictimTrigger.ResumeByOthers, LifecycleState.Stopped)
-            .Permit(VictimTrigger.BeginRelease, LifecycleState.ReleasingHeldByOthers);
     }
 
     /// <summary>S13: between a fork's start and its end every trap is out of the text, whatever else happens.</summary>
@@ -261,19 +252,34 @@ internal sealed class VictimLifecycle
         machine.Configure(LifecycleState.Forking).SubstateOf(LifecycleState.Live)
             .OnEntry(() => breakpoints?.DisableAll(), "take the traps out");
 
-        Watched(machine.Configure(LifecycleState.ForkRunning).SubstateOf(LifecycleState.Forking))
-            .Permit(VictimTrigger.Stop, LifecycleState.ForkStopped)
-            .Permit(VictimTrigger.StopByOthers, LifecycleState.ForkHeldByOthers);
-
-        Watched(machine.Configure(LifecycleState.ForkStopped).SubstateOf(LifecycleState.Forking))
-            .Permit(VictimTrigger.Resume, LifecycleState.ForkRunning)
-            .Permit(VictimTrigger.Park, LifecycleState.Idle)
-            .Permit(VictimTrigger.StopByOthers, LifecycleState.ForkHeldByOthers)
+        ConfigureStops(machine, LifecycleState.Forking, LifecycleState.ForkRunning, LifecycleState.ForkStopped, LifecycleState.ForkHeldByOthers);
+        machine.Configure(LifecycleState.ForkStopped)
             .Permit(VictimTrigger.ForkEnd, LifecycleState.Stopped)
             .Ignore(VictimTrigger.ForkStart);
+    }
 
-        Watched(machine.Configure(LifecycleState.ForkHeldByOthers).SubstateOf(LifecycleState.Forking))
-            .Permit(VictimTrigger.ResumeByOthers, LifecycleState.ForkStopped)
+    /// <summary>
+    /// The cycle the loop drives under <paramref name="superstate"/>: running until a stop, stopped until resumed or
+    /// parked, held by others until they resume it; each may die, be taken away, or have our wait for it fail.
+    /// </summary>
+    private static void ConfigureStops(
+        StateMachine<LifecycleState, VictimTrigger> machine,
+        LifecycleState superstate,
+        LifecycleState running,
+        LifecycleState stopped,
+        LifecycleState heldByOthers)
+    {
+        Watched(machine.Configure(running).SubstateOf(superstate))
+            .Permit(VictimTrigger.Stop, stopped)
+            .Permit(VictimTrigger.StopByOthers, heldByOthers);
+
+        Watched(machine.Configure(stopped).SubstateOf(superstate))
+            .Permit(VictimTrigger.Resume, running)
+            .Permit(VictimTrigger.Park, LifecycleState.Idle)
+            .Permit(VictimTrigger.StopByOthers, heldByOthers);
+
+        Watched(machine.Configure(heldByOthers).SubstateOf(superstate))
+            .Permit(VictimTrigger.ResumeByOthers, stopped)
             .Permit(VictimTrigger.BeginRelease, LifecycleState.ReleasingHeldByOthers);
     }
 
