@@ -66,6 +66,9 @@ internal sealed class VictimLifecycle
 {
     private static readonly VictimTrigger[] HotTriggers = [VictimTrigger.Stop, VictimTrigger.Resume];
     private static readonly LifecycleState?[,] HotTransitions = CompileHotTransitions();
+    private static readonly bool[] LiveStates = Inside(LifecycleState.Live);
+    private static readonly bool[] ReleasingStates = Inside(LifecycleState.Releasing);
+    private static readonly bool[] LostStates = Inside(LifecycleState.Lost);
 
     private readonly StateMachine<LifecycleState, VictimTrigger> _machine;
     private readonly int _pid;
@@ -94,17 +97,16 @@ internal sealed class VictimLifecycle
     public VictimState State => Public(_current);
 
     /// <summary>Under the control loop and not being released: the loop goes on answering stops.</summary>
-    public bool IsLive => _current is LifecycleState.Idle or LifecycleState.Running or LifecycleState.Stopped or LifecycleState.HeldByOthers
-        or LifecycleState.ForkRunning or LifecycleState.ForkStopped or LifecycleState.ForkHeldByOthers;
+    public bool IsLive => LiveStates[(int)_current];
 
     /// <summary>Running (through a fork or not): a stop moves it to stopped.</summary>
     public bool IsRunning => _current is LifecycleState.Running or LifecycleState.ForkRunning;
 
     /// <summary>Destroy asked the control loop to end and the victim still lives.</summary>
-    public bool IsReleasing => _current is LifecycleState.Releasing or LifecycleState.ReleasingHeldByOthers;
+    public bool IsReleasing => ReleasingStates[(int)_current];
 
     /// <summary>Dead, lost or released: the control loop ends.</summary>
-    public bool IsOver => _current is LifecycleState.Undead or LifecycleState.Lost or LifecycleState.LostByFailedWait or LifecycleState.Released;
+    public bool IsOver => _current is LifecycleState.Undead or LifecycleState.Released || LostStates[(int)_current];
 
     /// <summary>Neither dead, nor lost, nor released.</summary>
     public bool IsAlive => !IsOver;
@@ -198,6 +200,21 @@ internal sealed class VictimLifecycle
         }
 
         return table;
+    }
+
+    /// <summary>For each state, whether it is <paramref name="superstate"/> or one of its substates, as the graph says.</summary>
+    private static bool[] Inside(LifecycleState superstate)
+    {
+        var inside = new bool[Enum.GetValues<LifecycleState>().Length];
+        foreach (var state in Blueprint().GetInfo().States)
+        {
+            for (var level = state; level is not null; level = level.Superstate)
+            {
+                inside[(int)(LifecycleState)state.UnderlyingState] |= (LifecycleState)level.UnderlyingState == superstate;
+            }
+        }
+
+        return inside;
     }
 
     private IllegalTransitionException Illegal(LifecycleState state, VictimTrigger trigger) =>
