@@ -319,7 +319,7 @@ public sealed partial class SimulationRun
             // Read-only or monitor-less handles and dead victims refuse breakpoints with a plain ProcHexException.
             Trace.Add($"{who} breakpoint refused: {ex.Message}");
         }
-        catch (InvalidHandleException ex) when (handle.State == VictimState.Released || handle.Victim.Quit)
+        catch (InvalidHandleException ex) when (handle.State is VictimState.Releasing or VictimState.Released || !handle.Victim.Registered)
         {
             // A release under way refuses new breakpoints: a trap planted after the loop's clean-up would stay.
             Trace.Add($"{who} breakpoint refused: {ex.Message}");

@@ -1,3 +1,4 @@
+using NSubstitute;
 using ProcHex.Victims;
 
 namespace ProcHex.Tests;
@@ -25,18 +26,20 @@ public sealed class LifecycleDiagramTests
     [Trait("Spec", "S9")]
     public void An_illegal_transition_is_a_clear_error()
     {
-        var lifecycle = new VictimLifecycle(VictimState.Released, 42);
+        var lifecycle = new VictimLifecycle(LifecycleState.Released, 42);
 
         var error = Assert.Throws<IllegalTransitionException>(() => lifecycle.Fire(VictimTrigger.Resume));
 
         Assert.Equal("pid 42: cannot set it running while it is Released", error.Message);
     }
 
+    /// <summary>Issue 16 item 2: the hot-path table stays the Stateless graph, superstates and substates included.</summary>
     [Fact]
     [Trait("Spec", "S9")]
+    [Trait("Issue", "16.2")]
     public void Stop_and_resume_from_the_compiled_table_move_exactly_as_the_stateless_machine_does()
     {
-        foreach (var state in Enum.GetValues<VictimState>())
+        foreach (var state in LifecycleTruthTests.CurrentStates)
         {
             foreach (var trigger in new[] { VictimTrigger.Stop, VictimTrigger.Resume })
             {
@@ -46,12 +49,36 @@ public sealed class LifecycleDiagramTests
                     fast.Fire(trigger);
                     var viaStateless = new VictimLifecycle(state, 7);
                     viaStateless.FireThroughStateless(trigger);
-                    Assert.Equal(viaStateless.State, fast.State);
+                    Assert.Equal(viaStateless.Current, fast.Current);
                 }
                 else
                 {
                     Assert.Throws<IllegalTransitionException>(() => fast.Fire(trigger));
-                    Assert.Equal(state, fast.State);
+                    Assert.Equal(state, fast.Current);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Issue 16 item 2: the table skips Stateless, so no Stop or Resume may cross a state whose entry or exit takes
+    /// traps out or puts them back (Idle, Forking): fired through Stateless, none touches the text.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S10")]
+    [Trait("Issue", "16.2")]
+    public void No_stop_or_resume_runs_an_entry_or_exit_action()
+    {
+        foreach (var state in LifecycleTruthTests.CurrentStates)
+        {
+            foreach (var trigger in new[] { VictimTrigger.Stop, VictimTrigger.Resume })
+            {
+                var (lifecycle, process) = LifecycleTruthTests.WithOnePlantedTrap(state);
+                if (lifecycle.CanFire(trigger))
+                {
+                    process.ClearReceivedCalls();
+                    lifecycle.FireThroughStateless(trigger);
+                    Assert.Empty(process.ReceivedCalls());
                 }
             }
         }

@@ -126,7 +126,7 @@ internal sealed class LinuxSimulationRun
         }
         else if (roll < 27)
         {
-            // The core's stop request: held for others, only a quit asks for it (Victim.RequestQuit sets Quit first,
+            // The core's stop request: held for others, only a quit asks for it (Victim.RequestQuitAsync begins the release first,
             // so the loop resumes nothing after it); otherwise a stop it answers with a resume.
             _quit = _held;
             Note(_quit ? "core: quit (request stop)" : "core: request stop");

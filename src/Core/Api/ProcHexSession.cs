@@ -397,7 +397,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         var victim = Controlled(handle);
         var flow = VictimLock.CurrentFlow;
         using var _ = await victim.Lock.EnterAsync(flow);
-        if (victim.Quit)
+        if (victim.Lifecycle.IsReleasing)
         {
             throw new InvalidHandleException($"pid {victim.Pid}: the process handle was released");
         }
@@ -648,7 +648,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         activity?.SetTag("process.pid", victim.Pid);
         if (victim.ControlLoop is { } loop)
         {
-            victim.RequestQuit();
+            await victim.RequestQuitAsync(VictimLock.CurrentFlow);
             try
             {
                 await loop;
@@ -697,7 +697,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     private static async Task<ClientBreakpoint> SetBreakpointCoreAsync(Victim victim, ulong address, BreakpointHandler handler, object flow, IndirectFunction? function = null)
     {
         using var _ = await victim.Lock.EnterAsync(flow);
-        if (victim.Quit)
+        if (victim.Lifecycle.IsReleasing)
         {
             // Released meanwhile: its loop has taken (or will take) every trap out; one planted now would stay.
             throw new InvalidHandleException($"pid {victim.Pid}: the process handle was released");
@@ -715,9 +715,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         }
 
         var breakpoint = new ClientBreakpoint(victim.Handle, address, handler);
-        // Idle or in a fork window the traps are out of the text (S10, S13): EnableAll plants this one later.
-        var plant = victim.State != VictimState.Idle && !victim.Breakpoints.Disabled;
-        victim.Breakpoints.Add(address, Breakpoints.SiteRoles.None, breakpoint, plant);
+        // Idle or in a fork window the traps are out of the text (S10, S13): leaving that state plants this one.
+        victim.Breakpoints.Add(address, Breakpoints.SiteRoles.None, breakpoint, victim.Lifecycle.MayWriteTraps);
         return breakpoint;
     }
 

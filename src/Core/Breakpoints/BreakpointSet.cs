@@ -21,19 +21,14 @@ internal sealed class BreakpointSet
 
     public int Count => _sites.Count;
 
-    /// <summary>
-    /// Between <see cref="DisableAll"/> and <see cref="EnableAll"/> (idle, or a fork in progress) every trap stays
-    /// out of the text: a breakpoint added meanwhile is recorded and planted by the next <see cref="EnableAll"/>.
-    /// </summary>
-    public bool Disabled { get; private set; }
-
     public bool TryGet(ulong address, out BreakpointSite site) => _sites.TryGetValue(address, out site!);
 
     public bool IsActive(ulong address) => _sites.TryGetValue(address, out var site) && site.Active;
 
     /// <summary>
-    /// Records a breakpoint and, unless <paramref name="plant"/> is false (the victim is idle), writes its trap.
-    /// A trap that cannot be written leaves the breakpoint recorded but inactive (S15).
+    /// Records a breakpoint and, unless <paramref name="plant"/> is false (the lifecycle keeps traps out: idle, a fork,
+    /// a release), writes its trap. A trap that cannot be written leaves the breakpoint recorded but inactive (S15);
+    /// so does one added while traps are kept out, until the lifecycle puts them back (<see cref="EnableAll"/>).
     /// </summary>
     public BreakpointSite Add(ulong address, SiteRoles roles, ClientBreakpoint? client, bool plant)
     {
@@ -99,7 +94,6 @@ internal sealed class BreakpointSet
     /// <summary>Retries every inactive breakpoint (bpenable).</summary>
     public void EnableAll()
     {
-        Disabled = false;
         foreach (var site in _sites.Values)
         {
             if (!site.Active)
@@ -112,7 +106,6 @@ internal sealed class BreakpointSet
     /// <summary>Takes every trap out of the text (bpdisable); a site that cannot be restored stays active.</summary>
     public void DisableAll()
     {
-        Disabled = true;
         foreach (var site in _sites.Values)
         {
             if (site.Active)

@@ -136,7 +136,7 @@ internal sealed class PendingBreakpointSet
             }
         }
 
-        var plant = victim.State != VictimState.Idle && !victim.Breakpoints.Disabled;
+        var plant = victim.Lifecycle.MayWriteTraps;
         var clients = new ClientBreakpoint[targets.Count];
         var sites = new PlantedSymbol[targets.Count];
         for (var i = 0; i < targets.Count; i++)

@@ -95,7 +95,7 @@ internal sealed partial class ControlLoop
         if (CallsLibcStartMain() && TryLookup(null, LibcStartMain) is { } start)
         {
             _mainSearch = MainSearch.AwaitingLibcStartMain;
-            _victim.Breakpoints.Add(start, SiteRoles.LibcStartMain, client: null, plant: !_victim.Breakpoints.Disabled);
+            _victim.Breakpoints.Add(start, SiteRoles.LibcStartMain, client: null, plant: _victim.Lifecycle.MayWriteTraps);
             Log.MainSearch(_victim.Logger, _victim.Pid, "no main symbol: breaking at __libc_start_main for its first argument");
             return;
         }
@@ -165,7 +165,7 @@ internal sealed partial class ControlLoop
     private void PlantMain(ulong address, string how)
     {
         Log.MainFound(_victim.Logger, _victim.Pid, address, how);
-        _victim.Breakpoints.Add(address, SiteRoles.Main, client: null, plant: !_victim.Breakpoints.Disabled);
+        _victim.Breakpoints.Add(address, SiteRoles.Main, client: null, plant: _victim.Lifecycle.MayWriteTraps);
     }
 
     private void GiveUpOnMain(StopEvents instead, string insteadName, string reason)

@@ -60,13 +60,13 @@ internal sealed partial class ControlLoop
                 _victim.Lock.Release(_flow);
             }
 
-            while (!_victim.Quit && !_victim.Lifecycle.IsOver)
+            while (_victim.Lifecycle.IsLive)
             {
-                var stop = await NextStopAsync();
+                var (stop, waitFailed) = await NextStopAsync();
                 await _victim.Lock.AcquireAsync(_flow);
                 try
                 {
-                    notify = await HandleAsync(stop);
+                    notify = await HandleAsync(stop, waitFailed);
                 }
                 finally
                 {
@@ -85,21 +85,20 @@ internal sealed partial class ControlLoop
     /// tell us what the victim does, which is a loss of control (notified like one), never a silently dead loop.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // awaited once per stop: no box per stop
-    private async ValueTask<StopEvent> NextStopAsync()
+    private async ValueTask<(StopEvent Stop, bool WaitFailed)> NextStopAsync()
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await Process.WaitForStopAsync(CancellationToken.None);
+                return (await Process.WaitForStopAsync(CancellationToken.None), false);
             }
             catch (TracerException ex) when (Retry.MayRetry(ex, attempt))
             {
             }
             catch (TracerException ex)
             {
-                _victim.WaitFailed = true;
-                return StopEvent.Lost(_victim.Pid, $"waiting for the victim failed: {ex.Message}");
+                return (StopEvent.Lost(_victim.Pid, $"waiting for the victim failed: {ex.Message}"), true);
             }
         }
     }
@@ -124,22 +123,24 @@ internal sealed partial class ControlLoop
         Resume();
     }
 
-    /// <summary>Answers one wait result (S13). Returns true when the loop must end with a notification.</summary>
-    private async ValueTask<bool> HandleAsync(StopEvent stop)
+    /// <summary>
+    /// Answers one wait result (S13). Returns true when the loop must end with a notification. A loss that is only
+    /// our failed wait (<paramref name="waitFailed"/>) leaves the victim running on, every trap planted: a state of
+    /// its own, whose text is still ours to restore.
+    /// </summary>
+    private async ValueTask<bool> HandleAsync(StopEvent stop, bool waitFailed)
     {
         _metrics.StopAnswered(stop);
         switch (stop.Kind)
         {
             case StopKind.Exited:
                 _victim.Exit = stop.Exit;
-                _victim.HeldByOthers = false;
                 _victim.Lifecycle.Fire(VictimTrigger.Exit);
                 Log.Died(_victim.Logger, _victim.Pid, stop.Exit);
                 return true;
             case StopKind.Lost:
                 _victim.LostReason = stop.Message ?? "control lost";
-                _victim.HeldByOthers = false;
-                _victim.Lifecycle.Fire(VictimTrigger.LoseControl);
+                _victim.Lifecycle.Fire(waitFailed ? VictimTrigger.WaitFailed : VictimTrigger.LoseControl);
                 Log.Lost(_victim.Logger, _victim.Pid, _victim.LostReason);
                 return true;
         }
@@ -151,17 +152,11 @@ internal sealed partial class ControlLoop
             return false;
         }
 
-        if (stop.Reason == StopReason.ResumedByOthers)
-        {
-            // In any state (a loop that quit in set-up is still Created or Grabbed): destroy picks the release mode by it.
-            _victim.HeldByOthers = false;
-        }
-
-        if (stop.Reason == StopReason.ResumedByOthers && _victim.State == VictimState.HeldByOthers)
+        if (stop.Reason == StopReason.ResumedByOthers && _victim.Lifecycle.IsHeldByOthers)
         {
             _victim.Lifecycle.Fire(VictimTrigger.ResumeByOthers);
         }
-        else if (_victim.State == VictimState.Running)
+        else if (_victim.Lifecycle.IsRunning)
         {
             _victim.Lifecycle.Fire(VictimTrigger.Stop);
         }
@@ -172,11 +167,11 @@ internal sealed partial class ControlLoop
                 await OnBreakpointAsync(stop);
                 break;
             case StopReason.ForkStarting:
-                _victim.Breakpoints.DisableAll();
+                _victim.Lifecycle.Fire(VictimTrigger.ForkStart);
                 break;
             case StopReason.ForkDone:
             case StopReason.VforkDone:
-                _victim.Breakpoints.EnableAll();
+                _victim.Lifecycle.Fire(VictimTrigger.ForkEnd);
                 Report(stop.Reason == StopReason.ForkDone ? MilestoneKind.ForkFollowed : MilestoneKind.VforkDone, stop.ThreadId);
                 break;
             case StopReason.ExecDone:
@@ -196,12 +191,11 @@ internal sealed partial class ControlLoop
     /// <summary>S20: leave it stopped for whoever stopped it; a tracer crash now must leave it stopped too.</summary>
     private void HoldForOthers()
     {
-        if (_victim.State == VictimState.Running || _victim.State == VictimState.Stopped)
+        if (!_victim.Lifecycle.IsHeldByOthers)
         {
             _victim.Lifecycle.Fire(VictimTrigger.StopByOthers);
         }
 
-        _victim.HeldByOthers = true;
         Log.HeldByOthers(_victim.Logger, _victim.Pid);
         try
         {
@@ -253,7 +247,7 @@ internal sealed partial class ControlLoop
         }
 
         // A handler may have removed the last user of this address: then the original text is back already.
-        if (_victim.Breakpoints.TryGet(stop.ProgramCounter, out site) && site.Active && !_victim.Quit)
+        if (_victim.Breakpoints.TryGet(stop.ProgramCounter, out site) && site.Active && !_victim.Lifecycle.IsReleasing)
         {
             Try(site.Patch, "step over breakpoint", static (p, patch) => p.StepOverBreakpoint(patch));
         }
@@ -484,12 +478,11 @@ internal sealed partial class ControlLoop
     /// </summary>
     private async ValueTask StopIfRequestedAsync(StopEvents why)
     {
-        if (_victim.Quit || !_victim.StopMask.TryConsume(why))
+        if (_victim.Lifecycle.IsReleasing || !_victim.StopMask.TryConsume(why))
         {
             return;
         }
 
-        _victim.Breakpoints.DisableAll();
         _victim.Lifecycle.Fire(VictimTrigger.Park);
         Log.Parked(_victim.Logger, _victim.Pid, why);
         var idle = _victim.BeginIdle();
@@ -511,12 +504,11 @@ internal sealed partial class ControlLoop
         }
 
         _victim.Lifecycle.Fire(VictimTrigger.Continue);
-        _victim.Breakpoints.EnableAll();
     }
 
     private void Resume()
     {
-        if (_victim.Quit || _victim.Lifecycle.IsOver)
+        if (_victim.Lifecycle.IsReleasing || _victim.Lifecycle.IsOver)
         {
             return;
         }
@@ -537,11 +529,11 @@ internal sealed partial class ControlLoop
     private async ValueTask<bool> AnswerReadyStopsAsync()
     {
         var notify = false;
-        while (_victim.Quit && !_victim.Lifecycle.IsOver && TakeReadyStop() is { } stop)
+        while (_victim.Lifecycle.IsReleasing && TakeReadyStop() is { } stop)
         {
             if (stop.Kind != StopKind.Stopped || stop.Reason is StopReason.StoppedByOthers or StopReason.ResumedByOthers)
             {
-                notify |= await HandleAsync(stop);
+                notify |= await HandleAsync(stop, waitFailed: false);
             }
         }
 

@@ -19,11 +19,12 @@ internal sealed class Victim
         Mode = mode;
         IsCreated = created;
         Logger = logger;
-        Lifecycle = new VictimLifecycle(
-            mode == GrabMode.ReadOnly ? VictimState.Observed : created ? VictimState.Created : VictimState.Grabbed,
-            process.Pid,
-            metrics);
         Breakpoints = new BreakpointSet(process, logger);
+        Lifecycle = new VictimLifecycle(
+            mode == GrabMode.ReadOnly ? LifecycleState.Observed : created ? LifecycleState.Created : LifecycleState.Grabbed,
+            process.Pid,
+            metrics,
+            Breakpoints);
         StopMask = new StopMask(stopAt);
         Handle = new ProcessHandle(this);
     }
@@ -65,12 +66,6 @@ internal sealed class Victim
 
     public string? LostReason { get; set; }
 
-    /// <summary>Stopped by someone else while we waited: destroy must leave it stopped (S9, S20).</summary>
-    public bool HeldByOthers { get; set; }
-
-    /// <summary>Destroy asked the control loop to end.</summary>
-    public bool Quit { get; private set; }
-
     /// <summary>The control loop, or null for read-only and monitor-less grabs.</summary>
     public Task? ControlLoop { get; set; }
 
@@ -97,20 +92,14 @@ internal sealed class Victim
     /// <summary>Where the victim sits in the handle table's list of cacheable victims, while it is cacheable.</summary>
     public LinkedListNode<Victim>? CacheNode { get; set; }
 
-    public bool IsAlive => State is not (VictimState.Undead or VictimState.Lost or VictimState.Released);
+    public bool IsAlive => Lifecycle.IsAlive;
 
-    /// <summary>The control loop lost the victim because a wait for it failed, not because the kernel took it away.</summary>
-    public bool WaitFailed { get; set; }
+    /// <inheritdoc cref="VictimLifecycle.TextInReach"/>
+    public bool TextInReach => Lifecycle.TextInReach;
 
-    /// <summary>
-    /// Whether its text is ours to restore (S16). Not for a dead victim, nor for one the kernel took out of reach
-    /// (an unobservable exec); but a loss that is only a failed wait leaves the victim running on, traced, every
-    /// trap planted, and the release would let it (and every child it forks) run into them.
-    /// </summary>
-    public bool TextInReach => IsAlive || (State == VictimState.Lost && WaitFailed);
-
+    /// <summary>S9: left stopped if someone else stopped it, else killed if we created it, else left running.</summary>
     public ReleaseMode ReleaseMode =>
-        HeldByOthers ? ReleaseMode.Hang : IsCreated ? ReleaseMode.Kill : ReleaseMode.Run;
+        Lifecycle.IsHeldByOthers ? ReleaseMode.Hang : IsCreated ? ReleaseMode.Kill : ReleaseMode.Run;
 
     /// <summary>Fails with the S23 error unless the handle is still held.</summary>
     public Victim Checked() =>
@@ -134,32 +123,33 @@ internal sealed class Victim
                 $"pid {Pid}: the process this handle was for has ended and pid {Pid} now names another process; grab it again")
             : this;
 
-    /// <summary>Parks until Continue or destroy; the caller has released the victim lock.</summary>
+    /// <summary>
+    /// Parks until Continue or destroy. Called under the victim lock, as destroy's
+    /// <see cref="RequestQuitAsync"/> begins the release: so either the release comes first (and the loop does not
+    /// park) or it finds the park and wakes it.
+    /// </summary>
     public Task BeginIdle()
     {
         var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        // A full fence between publishing the park and reading Quit, as RequestQuit has between setting Quit and
-        // taking the park (its Interlocked.Exchange in Continue): then one of the two always sees the other. A release
-        // write alone lets the read of Quit pass the store still in this CPU's store buffer (x86 reorders a store
-        // with a later load), so both could miss each other and destroy would wait for a loop parked for good.
-        _ = Interlocked.Exchange(ref _idle, idle);
-        if (Quit)
-        {
-            idle.TrySetResult();
-        }
-
+        Volatile.Write(ref _idle, idle);
         return idle.Task;
     }
 
     /// <summary>Wakes an idle victim (S11); otherwise does nothing.</summary>
     public bool Continue() => Interlocked.Exchange(ref _idle, null)?.TrySetResult() ?? false;
 
-    /// <summary>Tells the control loop to end and wakes it from whatever it waits for (S9).</summary>
-    public void RequestQuit()
+    /// <summary>
+    /// Tells the control loop to end and wakes it from whatever it waits for (S9). The release begins under the
+    /// victim lock, so the loop sees it between two stops, never in the middle of handling one.
+    /// </summary>
+    public async Task RequestQuitAsync(object flow)
     {
-        Quit = true;
-        if (!Continue() && State is VictimState.Running or VictimState.HeldByOthers or VictimState.Stopped)
+        using (await Lock.EnterAsync(flow))
+        {
+            Lifecycle.Fire(VictimTrigger.BeginRelease);
+        }
+
+        if (!Continue() && Lifecycle.IsReleasing)
         {
             try
             {

@@ -1,6 +1,6 @@
 namespace ProcHex;
 
-/// <summary>The lifecycle of a victim (the card's states); see docs/victim-lifecycle.md for the graph.</summary>
+/// <summary>The lifecycle of a victim (the card's states); see docs/victim-lifecycle.md for the graph, whose substates show as the state they refine.</summary>
 public enum VictimState
 {
     /// <summary>Spawned by us, stopped before its first instruction; control not yet set up.</summary>
@@ -29,6 +29,9 @@ public enum VictimState
 
     /// <summary>Control lost (set-id exec, forced detach).</summary>
     Lost,
+
+    /// <summary>Destroy is under way: the control loop takes every breakpoint out, then the victim is let go (S9).</summary>
+    Releasing,
 
     /// <summary>Destroyed: let go and removed from the session.</summary>
     Released,
