@@ -38,8 +38,6 @@ internal sealed class FreeBsdProcess : ITracedProcess
     internal const PtraceEvents ControlEvents =
         PtraceEvents.PTRACE_EXEC | PtraceEvents.PTRACE_FORK | PtraceEvents.PTRACE_LWP | PtraceEvents.PTRACE_VFORK;
 
-    private const byte Int3 = 0xCC;
-
     private readonly IFreeBsdKernel _kernel;
     private readonly PtraceCalls _ptrace;
     private readonly VictimWaiter? _waiter;
@@ -946,7 +944,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
     private ulong? RewindIfOurs(int lwp)
     {
         var regs = _ptrace.GetRegs(lwp);
-        var address = (ulong)regs.r_rip - 1;
+        var address = TrapSiteFromPc((ulong)regs.r_rip);
         var ours = _planted.ContainsKey(address) || (_retired.Contains(address) && ReadByte(address) != Int3);
         if (!ours)
         {
