@@ -991,7 +991,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
     }
 
     /// <summary>
-    /// Executes the original instruction once for the reporting LWP. Emulated when it only moves RIP; otherwise the
+    /// Executes the original instruction once for the reporting LWP. Emulated when it can be (StepOver); otherwise the
     /// other LWPs are held with PT_SUSPEND, the original byte goes back, PT_STEP runs one instruction and the int3
     /// returns before anyone else runs. Returns false when the step ended in something other than its trace trap;
     /// that status is kept for the next wait, and the caller must not continue.
@@ -1004,10 +1004,8 @@ internal sealed class FreeBsdProcess : ITracedProcess
         if (read > 0)
         {
             text[0] = (byte)patch.OriginalBytes;
-            var length = StepOver.EmulatedLength(patch.Address, text[..read]);
-            if (length > 0)
+            if (StepOver.TryEmulate(_ptrace, Pid, lwp, text[..read]))
             {
-                _ptrace.SetProgramCounter(lwp, patch.Address + (ulong)length);
                 Metrics.RecordStepOver(StepOverKind.Emulated);
                 return true;
             }
