@@ -1,27 +1,45 @@
-using Iced.Intel;
+using ProcHex.Ports;
 
 namespace ProcHex.Backends.FreeBSD;
 
 /// <summary>
-/// Decides how a thread gets past the instruction a breakpoint replaced. Instructions with no effect but moving
-/// RIP (the nop family, endbr64) are emulated: one stop per hit and no window at all. Everything else is
-/// single-stepped with every other LWP held by PT_SUSPEND (see <see cref="FreeBsdProcess"/>), which FreeBSD
-/// offers per thread where Linux has to stop threads one by one. Emulating more (push, mov to the stack) is
-/// deliberately left out until it can be checked against a real single-step on a FreeBSD machine.
+/// Gets a thread past the instruction a breakpoint replaced without a step when it can: the shared x86-64
+/// <see cref="InstructionEmulator"/> (the one Linux uses: push, mov to the stack, sub/add rsp, lea, the nops, endbr64)
+/// executes it in the tracer, one stop per hit. Everything else, and every emulation whose effect cannot be applied,
+/// is single-stepped with every other LWP held by PT_SUSPEND (see <see cref="FreeBsdProcess"/>).
 /// </summary>
 internal static class StepOver
 {
-    /// <summary>The length to skip when the instruction at the breakpoint can be emulated; 0 when it must be stepped.</summary>
-    public static int EmulatedLength(ulong address, ReadOnlySpan<byte> originalText)
+    /// <summary>
+    /// Emulates the instruction in <paramref name="code"/> (the original bytes at the breakpoint) for
+    /// <paramref name="lwp"/>, stopped on the breakpoint with its PC rewound: its store first (PT_IO), then its
+    /// registers (PT_SETREGS), so a store that fails leaves the thread as it stopped. False when the instruction is not
+    /// modelled or its effect could not be applied: the caller steps it out of line instead (resuming the thread on
+    /// its trap would hit it again forever). A thread that is gone throws, as every other request does.
+    /// </summary>
+    public static bool TryEmulate(PtraceCalls ptrace, int pid, int lwp, ReadOnlySpan<byte> code)
     {
-        var decoder = Decoder.Create(64, new ByteArrayCodeReader(originalText.ToArray()));
-        decoder.IP = address;
-        decoder.Decode(out var instruction);
-        if (instruction.IsInvalid || instruction.Length > originalText.Length)
+        var regs = ptrace.GetRegs(lwp);
+        var emulated = Registers.ToNeutral(regs);
+        if (!InstructionEmulator.TryEmulate(ref emulated, code, out var write))
         {
-            return 0;
+            return false;
         }
 
-        return instruction.Mnemonic is Mnemonic.Nop or Mnemonic.Endbr64 ? instruction.Length : 0;
+        try
+        {
+            if (write is { } w)
+            {
+                ptrace.WriteAll(pid, Interop.PiodOp.PIOD_WRITE_D, w.Address, w.Bytes(stackalloc byte[8]));
+            }
+        }
+        catch (TracerException e) when (!e.IsGone)
+        {
+            // A store the kernel refuses (a stack page not yet there): nothing was changed, so the step can run.
+            return false;
+        }
+
+        ptrace.SetRegs(lwp, Registers.FromNeutral(emulated, regs));
+        return true;
     }
 }

@@ -38,8 +38,6 @@ internal sealed class FreeBsdProcess : ITracedProcess
     internal const PtraceEvents ControlEvents =
         PtraceEvents.PTRACE_EXEC | PtraceEvents.PTRACE_FORK | PtraceEvents.PTRACE_LWP | PtraceEvents.PTRACE_VFORK;
 
-    private const byte Int3 = 0xCC;
-
     private readonly IFreeBsdKernel _kernel;
     private readonly PtraceCalls _ptrace;
     private readonly VictimWaiter? _waiter;
@@ -946,7 +944,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
     private ulong? RewindIfOurs(int lwp)
     {
         var regs = _ptrace.GetRegs(lwp);
-        var address = (ulong)regs.r_rip - 1;
+        var address = TrapSiteFromPc((ulong)regs.r_rip);
         var ours = _planted.ContainsKey(address) || (_retired.Contains(address) && ReadByte(address) != Int3);
         if (!ours)
         {
@@ -993,7 +991,7 @@ internal sealed class FreeBsdProcess : ITracedProcess
     }
 
     /// <summary>
-    /// Executes the original instruction once for the reporting LWP. Emulated when it only moves RIP; otherwise the
+    /// Executes the original instruction once for the reporting LWP. Emulated when it can be (StepOver); otherwise the
     /// other LWPs are held with PT_SUSPEND, the original byte goes back, PT_STEP runs one instruction and the int3
     /// returns before anyone else runs. Returns false when the step ended in something other than its trace trap;
     /// that status is kept for the next wait, and the caller must not continue.
@@ -1006,10 +1004,8 @@ internal sealed class FreeBsdProcess : ITracedProcess
         if (read > 0)
         {
             text[0] = (byte)patch.OriginalBytes;
-            var length = StepOver.EmulatedLength(patch.Address, text[..read]);
-            if (length > 0)
+            if (StepOver.TryEmulate(_ptrace, Pid, lwp, text[..read]))
             {
-                _ptrace.SetProgramCounter(lwp, patch.Address + (ulong)length);
                 Metrics.RecordStepOver(StepOverKind.Emulated);
                 return true;
             }

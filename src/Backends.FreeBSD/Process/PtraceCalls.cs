@@ -41,13 +41,6 @@ internal sealed unsafe class PtraceCalls(IFreeBsdKernel kernel)
     public void SetRegs(int lwp, Interop.Reg regs) =>
         Check(Interop.PtraceRequest.PT_SETREGS, lwp, (nint)(&regs), 0, "PT_SETREGS");
 
-    public void SetProgramCounter(int lwp, ulong pc)
-    {
-        var regs = GetRegs(lwp);
-        regs.r_rip = (long)pc;
-        SetRegs(lwp, regs);
-    }
-
     private const ulong PageSize = 4096;
 
     /// <summary>

@@ -23,8 +23,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
 
-    private const byte Int3 = 0xCC;
-
     private readonly OwnerThread _owner;
     private readonly ILogger _logger;
     private readonly bool _created;
@@ -684,7 +682,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         if (code == SI_KERNEL)
         {
             var regs = GetRegs(thread.Tid);
-            var address = regs.rip - 1;
+            var address = TrapSiteFromPc(regs.rip);
             if (_planted.ContainsKey(address) || !IsTrapAt(address))
             {
                 // Ours, or ours until the core removed it a moment ago: either way the original instruction
@@ -1085,9 +1083,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
             }
 
             code[0] = (byte)patch.OriginalBytes;
-            var emulated = regs;
+            var emulated = Registers.ToNeutral(regs);
             if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write)
-                && TryApplyEmulation(tid, patch.Address, emulated, write))
+                && TryApplyEmulation(tid, patch.Address, Registers.FromNeutral(emulated, regs), write))
             {
                 Metrics.RecordStepOver(StepOverKind.Emulated);
                 return;

@@ -1,6 +1,6 @@
 namespace ProcHex.Backends.Linux;
 
-/// <summary>x86-64 registers: Linux's <c>user_regs_struct</c> in the core's neutral form.</summary>
+/// <summary>x86-64 registers: Linux's <c>user_regs_struct</c> in the core's neutral form and back.</summary>
 internal static class Registers
 {
     public static X64Registers ToNeutral(in Interop.UserRegs r) => new()
@@ -26,4 +26,34 @@ internal static class Registers
         Cs = r.cs,
         Ss = r.ss,
     };
+
+    /// <summary>
+    /// <paramref name="original"/> with the registers the neutral form carries replaced by <paramref name="n"/>'s; the
+    /// rest (orig_rax, the segment bases and selectors other than cs and ss) stays as it was read.
+    /// </summary>
+    public static Interop.UserRegs FromNeutral(in X64Registers n, Interop.UserRegs original)
+    {
+        var r = original;
+        r.rax = n.Rax;
+        r.rbx = n.Rbx;
+        r.rcx = n.Rcx;
+        r.rdx = n.Rdx;
+        r.rsi = n.Rsi;
+        r.rdi = n.Rdi;
+        r.rbp = n.Rbp;
+        r.rsp = n.Rsp;
+        r.r8 = n.R8;
+        r.r9 = n.R9;
+        r.r10 = n.R10;
+        r.r11 = n.R11;
+        r.r12 = n.R12;
+        r.r13 = n.R13;
+        r.r14 = n.R14;
+        r.r15 = n.R15;
+        r.rip = n.Rip;
+        r.eflags = n.Rflags;
+        r.cs = n.Cs;
+        r.ss = n.Ss;
+        return r;
+    }
 }

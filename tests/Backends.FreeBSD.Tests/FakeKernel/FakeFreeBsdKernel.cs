@@ -611,6 +611,7 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
             case PtraceRequest.PT_SETREGS:
                 thread.Rip = (ulong)((Reg*)addr)->r_rip;
                 thread.RipWritten = true;
+                thread.RegistersSet.Add(*(Reg*)addr);
                 return 0;
 
             case PtraceRequest.PT_SET_EVENT_MASK:
@@ -1352,6 +1353,10 @@ public sealed unsafe class FakeFreeBsdKernel : IFreeBsdKernel
 
         p.Memory.Map(ScratchPage, new byte[0x1000]);
         p.Memory.Map(StackTop, new byte[0x1000]);
+        if (image.StackBelowTop > 0)
+        {
+            p.Memory.Map(StackTop - (ulong)image.StackBelowTop, Enumerable.Repeat((byte)0xEE, image.StackBelowTop).ToArray());
+        }
     }
 
     private static void MapInto(FakeProcess p, FakeLibrary library)

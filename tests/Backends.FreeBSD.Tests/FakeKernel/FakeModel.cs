@@ -99,6 +99,12 @@ public sealed class FakeImage
 
     /// <summary>AT_BASE in the auxiliary vector: where the dynamic linker is mapped (0: statically linked).</summary>
     public ulong RtldBase { get; init; }
+
+    /// <summary>
+    /// Bytes of stack mapped below the stack pointer the fake reports (filled with 0xEE, so a store shows). 0, the
+    /// default: none, so an emulated store below rsp faults and the tracer falls back to a step.
+    /// </summary>
+    public int StackBelowTop { get; init; }
 }
 
 /// <summary>Sparse byte memory; a vfork child shares its parent's instance.</summary>
@@ -218,6 +224,9 @@ public sealed class FakeThread
 
     /// <summary>The tracer wrote RIP (PT_SETREGS) since the last trap: a rewind or an emulation, not a mistake.</summary>
     internal bool RipWritten { get; set; }
+
+    /// <summary>Every register set the tracer wrote with PT_SETREGS, in order (the fake keeps only RIP for itself).</summary>
+    internal List<Reg> RegistersSet { get; } = [];
 }
 
 /// <summary>A trace stop the fake reports: the wait status and what PT_LWPINFO returns for it.</summary>

@@ -7,7 +7,11 @@ public static class FakePrograms
 {
     public const ulong Main = 0x400000;
 
-    /// <summary>Opens with <c>mov %edi,-0x4(%rsp)</c> (gcc -O2's usual first instruction): stepped, not emulated.</summary>
+    /// <summary>
+    /// Opens with <c>mov %edi,-0x4(%rsp)</c> (gcc -O2's usual first instruction). Stepped: the emulator models it, but its
+    /// store lands below rsp where these images map no stack (<see cref="FakeImage.StackBelowTop"/>), so the tracer
+    /// falls back to PT_STEP, which the step tests need.
+    /// </summary>
     public const ulong Work = 0x400100;
 
     /// <summary>Opens with endbr64: emulated, one stop per hit.</summary>

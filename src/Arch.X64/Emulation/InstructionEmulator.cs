@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Numerics;
 using Iced.Intel;
 
-namespace ProcHex.Backends.Linux;
+namespace ProcHex.Arch.X64;
 
 /// <summary>A memory store an emulated instruction makes: the low <paramref name="Size"/> bytes of <paramref name="Value"/>.</summary>
 internal readonly record struct MemoryWrite(ulong Address, ulong Value, int Size)
@@ -25,13 +25,15 @@ internal readonly record struct MemoryWrite(ulong Address, ulong Value, int Size
 /// <remarks>
 /// <para><b>Threads and locks.</b> The emulator is pure: it reads the registers and code it is given and returns the
 /// state after the instruction, touching no victim and taking no lock. Its only state is a decoder per calling thread
-/// ([ThreadStatic]), so callers never share one. Its caller, <c>LinuxProcess.StepOver</c>, runs on the owner thread
-/// (<see cref="OwnerThread"/>) inside the <c>Resume</c> that answers the hit, while the hitting thread is in its
-/// ptrace stop; the owner alone writes the victim (the store through /proc/PID/mem, then PTRACE_SETREGS), so nothing
-/// else can change the thread between the decode and the write.</para>
-/// <para><b>When the effect cannot be applied.</b> The store goes first and the registers second, so a refused store
-/// leaves the thread as it stopped; the caller then steps that hit out of line (and logs the site once). It never
-/// resumes the thread on its trap, which would hit it again forever.</para>
+/// ([ThreadStatic]), so callers never share one. Its callers (the Linux and FreeBSD step-over) run on the backend's
+/// owner thread inside the resume that answers the hit, while the hitting thread is in its ptrace stop; the owner alone
+/// writes the victim (the store, then the registers), so nothing else can change the thread between the decode and
+/// the write.</para>
+/// <para><b>When the effect cannot be applied.</b> The caller makes the store first and sets the registers second, so
+/// a refused store leaves the thread as it stopped; the caller then steps that hit out of line. It never resumes the
+/// thread on its trap, which would hit it again forever.</para>
+/// <para><b>Registers.</b> It works on the neutral <see cref="X64Registers"/>; each backend converts its own layout
+/// (Linux's <c>user_regs_struct</c>, FreeBSD's <c>struct reg</c>) to it and back in its <c>Registers.cs</c>.</para>
 /// </remarks>
 internal static class InstructionEmulator
 {
@@ -39,13 +41,13 @@ internal static class InstructionEmulator
     private const ulong ArithmeticFlags = CF | PF | AF | ZF | SF | OF;
 
     /// <summary>
-    /// Emulates the instruction in <paramref name="code"/> (the original bytes at <c>regs.rip</c>). On success
+    /// Emulates the instruction in <paramref name="code"/> (the original bytes at <c>regs.Rip</c>). On success
     /// <paramref name="regs"/> holds the state after it and <paramref name="write"/> the store it made, if any.
     /// </summary>
-    public static bool TryEmulate(ref Interop.UserRegs regs, ReadOnlySpan<byte> code, out MemoryWrite? write)
+    public static bool TryEmulate(ref X64Registers regs, ReadOnlySpan<byte> code, out MemoryWrite? write)
     {
         write = null;
-        var instruction = Decode(regs.rip, code);
+        var instruction = Decode(regs.Rip, code);
         if (instruction.IsInvalid || instruction.Length > code.Length || instruction.HasLockPrefix || instruction.HasRepPrefix || instruction.HasRepnePrefix)
         {
             return false;
@@ -66,9 +68,9 @@ internal static class InstructionEmulator
 
             case Code.Push_r64:
                 {
-                    var value = Get(ref state, instruction.Op0Register);
-                    state.rsp -= 8;
-                    write = new MemoryWrite(state.rsp, value, 8);
+                    var value = Get(state, instruction.Op0Register);
+                    state = state with { Rsp = state.Rsp - 8 };
+                    write = new MemoryWrite(state.Rsp, value, 8);
                     break;
                 }
 
@@ -77,12 +79,12 @@ internal static class InstructionEmulator
                     var wide = instruction.Code is Code.Mov_rm64_r64 or Code.Mov_r64_rm64;
                     if (instruction.Op0Kind == OpKind.Register && instruction.Op1Kind == OpKind.Register)
                     {
-                        var value = Get(ref state, instruction.Op1Register);
-                        Set(ref state, instruction.Op0Register, wide ? value : (uint)value);
+                        var value = Get(state, instruction.Op1Register);
+                        state = Set(state, instruction.Op0Register, wide ? value : (uint)value);
                     }
-                    else if (instruction.Op0Kind == OpKind.Memory && TryStackAddress(ref state, instruction, out var address))
+                    else if (instruction.Op0Kind == OpKind.Memory && TryStackAddress(state, instruction, out var address))
                     {
-                        var value = Get(ref state, instruction.Op1Register);
+                        var value = Get(state, instruction.Op1Register);
                         write = new MemoryWrite(address, value, wide ? 8 : 4);
                     }
                     else
@@ -95,12 +97,12 @@ internal static class InstructionEmulator
 
             case Code.Lea_r64_m:
                 {
-                    if (!TryStackAddress(ref state, instruction, out var address))
+                    if (!TryStackAddress(state, instruction, out var address))
                     {
                         return false;
                     }
 
-                    Set(ref state, instruction.Op0Register, address);
+                    state = Set(state, instruction.Op0Register, address);
                     break;
                 }
 
@@ -111,15 +113,15 @@ internal static class InstructionEmulator
                         return false;
                     }
 
-                    var a = Get(ref state, instruction.Op0Register);
+                    var a = Get(state, instruction.Op0Register);
                     var b = instruction.GetImmediate(1);
                     var subtract = instruction.Mnemonic == Mnemonic.Sub;
                     var result = subtract ? a - b : a + b;
                     var carry = subtract ? a < b : result < a;
                     var overflow = subtract ? ((a ^ b) & (a ^ result)) >> 63 != 0 : (~(a ^ b) & (a ^ result)) >> 63 != 0;
                     var adjust = ((a ^ b ^ result) & 0x10) != 0;
-                    state.eflags = Flags(state.eflags, result, 64, carry, overflow, adjust);
-                    Set(ref state, instruction.Op0Register, result);
+                    state = state with { Rflags = Flags(state.Rflags, result, 64, carry, overflow, adjust) };
+                    state = Set(state, instruction.Op0Register, result);
                     break;
                 }
 
@@ -131,8 +133,8 @@ internal static class InstructionEmulator
                         return false;
                     }
 
-                    Set(ref state, instruction.Op0Register, 0);
-                    state.eflags = Flags(state.eflags, 0, 32, carry: false, overflow: false, adjust: false);
+                    state = Set(state, instruction.Op0Register, 0);
+                    state = state with { Rflags = Flags(state.Rflags, 0, 32, carry: false, overflow: false, adjust: false) };
                     break;
                 }
 
@@ -144,13 +146,13 @@ internal static class InstructionEmulator
                     }
 
                     var bits = instruction.Code == Code.Test_rm64_r64 ? 64 : 32;
-                    var result = Get(ref state, instruction.Op0Register) & Get(ref state, instruction.Op1Register);
+                    var result = Get(state, instruction.Op0Register) & Get(state, instruction.Op1Register);
                     if (bits == 32)
                     {
                         result = (uint)result;
                     }
 
-                    state.eflags = Flags(state.eflags, result, bits, carry: false, overflow: false, adjust: false);
+                    state = state with { Rflags = Flags(state.Rflags, result, bits, carry: false, overflow: false, adjust: false) };
                     break;
                 }
 
@@ -158,7 +160,7 @@ internal static class InstructionEmulator
                 return false;
         }
 
-        state.rip = next;
+        state = state with { Rip = next };
         regs = state;
         return true;
     }
@@ -200,7 +202,7 @@ internal static class InstructionEmulator
     }
 
     /// <summary>[rsp+disp] or [rbp+disp]: the only memory operands emulated, never rip-relative, never indexed.</summary>
-    private static bool TryStackAddress(ref Interop.UserRegs state, in Instruction instruction, out ulong address)
+    private static bool TryStackAddress(in X64Registers state, in Instruction instruction, out ulong address)
     {
         address = 0;
         if (instruction.MemoryIndex != Register.None || instruction.SegmentPrefix != Register.None
@@ -209,37 +211,51 @@ internal static class InstructionEmulator
             return false;
         }
 
-        address = Get(ref state, instruction.MemoryBase) + instruction.MemoryDisplacement64;
+        address = Get(state, instruction.MemoryBase) + instruction.MemoryDisplacement64;
         return true;
     }
 
-    private static ulong Get(ref Interop.UserRegs r, Register register) => Slot(ref r, register.GetFullRegister());
-
-    private static void Set(ref Interop.UserRegs r, Register register, ulong value) => Slot(ref r, register.GetFullRegister()) = value;
-
-    private static ref ulong Slot(ref Interop.UserRegs r, Register full)
+    private static ulong Get(in X64Registers r, Register register) => register.GetFullRegister() switch
     {
-        switch (full)
-        {
-            case Register.RAX: return ref r.rax;
-            case Register.RBX: return ref r.rbx;
-            case Register.RCX: return ref r.rcx;
-            case Register.RDX: return ref r.rdx;
-            case Register.RSI: return ref r.rsi;
-            case Register.RDI: return ref r.rdi;
-            case Register.RBP: return ref r.rbp;
-            case Register.RSP: return ref r.rsp;
-            case Register.R8: return ref r.r8;
-            case Register.R9: return ref r.r9;
-            case Register.R10: return ref r.r10;
-            case Register.R11: return ref r.r11;
-            case Register.R12: return ref r.r12;
-            case Register.R13: return ref r.r13;
-            case Register.R14: return ref r.r14;
-            case Register.R15: return ref r.r15;
-            default: throw new ArgumentOutOfRangeException(nameof(full), full, "not a general-purpose register");
-        }
-    }
+        Register.RAX => r.Rax,
+        Register.RBX => r.Rbx,
+        Register.RCX => r.Rcx,
+        Register.RDX => r.Rdx,
+        Register.RSI => r.Rsi,
+        Register.RDI => r.Rdi,
+        Register.RBP => r.Rbp,
+        Register.RSP => r.Rsp,
+        Register.R8 => r.R8,
+        Register.R9 => r.R9,
+        Register.R10 => r.R10,
+        Register.R11 => r.R11,
+        Register.R12 => r.R12,
+        Register.R13 => r.R13,
+        Register.R14 => r.R14,
+        Register.R15 => r.R15,
+        var full => throw new ArgumentOutOfRangeException(nameof(register), full, "not a general-purpose register"),
+    };
+
+    private static X64Registers Set(in X64Registers r, Register register, ulong value) => register.GetFullRegister() switch
+    {
+        Register.RAX => r with { Rax = value },
+        Register.RBX => r with { Rbx = value },
+        Register.RCX => r with { Rcx = value },
+        Register.RDX => r with { Rdx = value },
+        Register.RSI => r with { Rsi = value },
+        Register.RDI => r with { Rdi = value },
+        Register.RBP => r with { Rbp = value },
+        Register.RSP => r with { Rsp = value },
+        Register.R8 => r with { R8 = value },
+        Register.R9 => r with { R9 = value },
+        Register.R10 => r with { R10 = value },
+        Register.R11 => r with { R11 = value },
+        Register.R12 => r with { R12 = value },
+        Register.R13 => r with { R13 = value },
+        Register.R14 => r with { R14 = value },
+        Register.R15 => r with { R15 = value },
+        var full => throw new ArgumentOutOfRangeException(nameof(register), full, "not a general-purpose register"),
+    };
 
     // One decoder per thread over a reusable 16-byte window: a hit on the hot path allocates nothing.
     [ThreadStatic]
