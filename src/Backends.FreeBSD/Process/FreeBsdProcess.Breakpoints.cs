@@ -1,0 +1,76 @@
+using ProcHex.Ports;
+using static Interop;
+
+namespace ProcHex.Backends.FreeBSD;
+
+/// <summary>The traps of <see cref="FreeBsdProcess"/>: planting and removing them.</summary>
+internal sealed partial class FreeBsdProcess
+{
+    public BreakpointPatch PlantBreakpoint(ulong address)
+    {
+        RequireControl();
+        lock (_gate)
+        {
+            RequireStopped("plant a breakpoint in");
+            if (_planted.TryGetValue(address, out var existing))
+            {
+                WriteTrap(address);
+                return existing;
+            }
+
+            Span<byte> original = stackalloc byte[1];
+            if (_ptrace.Io(Pid, PiodOp.PIOD_READ_I, address, original, out var errno) != 1)
+            {
+                throw new TracerException(
+                    $"cannot read text at 0x{address:x} in pid {Pid}: {Errno.Describe(errno == 0 ? Errno.EFAULT : errno)}", Errno.KindOf(errno == 0 ? Errno.EFAULT : errno), errno);
+            }
+
+            WriteTrap(address);
+            var patch = new BreakpointPatch(address, original[0], 1);
+            _planted[address] = patch;
+            _retired.Remove(address);
+            return patch;
+        }
+    }
+
+    public void RemoveBreakpoint(BreakpointPatch patch)
+    {
+        RequireControl();
+        lock (_gate)
+        {
+            RequireStopped("remove a breakpoint from");
+            if (!_planted.Remove(patch.Address))
+            {
+                // Planted before an exec: the new image never had it.
+                return;
+            }
+
+            _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, patch.Address, [(byte)patch.OriginalBytes]);
+            _retired.Add(patch.Address);
+        }
+    }
+
+    public void StepOverBreakpoint(BreakpointPatch patch)
+    {
+        RequireControl();
+        lock (_gate)
+        {
+            RequireStopped("step over a breakpoint in");
+            _stepOver = patch;
+        }
+    }
+
+    private void WriteTrap(ulong address)
+    {
+        if (!_vforkShared)
+        {
+            _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, address, [Int3]);
+        }
+    }
+
+    private byte ReadByte(ulong address)
+    {
+        Span<byte> b = stackalloc byte[1];
+        return _ptrace.Io(Pid, PiodOp.PIOD_READ_I, address, b, out _) == 1 ? b[0] : (byte)0;
+    }
+}
