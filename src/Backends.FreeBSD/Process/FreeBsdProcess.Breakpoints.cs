@@ -12,10 +12,10 @@ internal sealed partial class FreeBsdProcess
         lock (_gate)
         {
             RequireStopped("plant a breakpoint in");
-            if (_planted.TryGetValue(address, out var existing))
+            if (_traps.TryGetOriginal(address, out var known))
             {
                 WriteTrap(address);
-                return existing;
+                return new BreakpointPatch(address, known, 1);
             }
 
             Span<byte> original = stackalloc byte[1];
@@ -26,10 +26,7 @@ internal sealed partial class FreeBsdProcess
             }
 
             WriteTrap(address);
-            var patch = new BreakpointPatch(address, original[0], 1);
-            _planted[address] = patch;
-            _retired.Remove(address);
-            return patch;
+            return _traps.Add(address, original[0]);
         }
     }
 
@@ -39,14 +36,13 @@ internal sealed partial class FreeBsdProcess
         lock (_gate)
         {
             RequireStopped("remove a breakpoint from");
-            if (!_planted.Remove(patch.Address))
+            if (!_traps.Remove(patch.Address))
             {
                 // Planted before an exec: the new image never had it.
                 return;
             }
 
             _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, patch.Address, [(byte)patch.OriginalBytes]);
-            _retired.Add(patch.Address);
         }
     }
 
@@ -68,9 +64,11 @@ internal sealed partial class FreeBsdProcess
         }
     }
 
-    private byte ReadByte(ulong address)
+    byte? ITrapText.ReadByte(ulong address)
     {
         Span<byte> b = stackalloc byte[1];
-        return _ptrace.Io(Pid, PiodOp.PIOD_READ_I, address, b, out _) == 1 ? b[0] : (byte)0;
+        return _ptrace.Io(Pid, PiodOp.PIOD_READ_I, address, b, out _) == 1 ? b[0] : null;
     }
+
+    void ITrapText.WriteByte(ulong address, byte value) => _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, address, [value]);
 }

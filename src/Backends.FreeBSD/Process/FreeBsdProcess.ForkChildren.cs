@@ -1,3 +1,4 @@
+using ProcHex.Ports;
 using static Interop;
 
 namespace ProcHex.Backends.FreeBSD;
@@ -7,17 +8,10 @@ namespace ProcHex.Backends.FreeBSD;
 /// </summary>
 internal sealed partial class FreeBsdProcess
 {
-    /// <summary>
-    /// A fork child arrives traced and stopped (PTRACE_FORK, first stop SIGSTOP with PL_FLAG_CHILD) before it runs
-    /// user code. It inherited our int3 bytes: put the original bytes back in its copy and let it go.
-    /// </summary>
-    private void DetachForkChild(int child)
+    // A fork child arrives traced and stopped (PTRACE_FORK, first stop SIGSTOP with PL_FLAG_CHILD) before it runs
+    // user code. It inherited our int3 bytes: the cleaner puts the original bytes back in its copy and lets it go.
+    bool IForkChildHooks.AwaitFirstStop(int child)
     {
-        if (child <= 0)
-        {
-            return;
-        }
-
         int status;
         int r;
         int errno;
@@ -27,17 +21,17 @@ internal sealed partial class FreeBsdProcess
         }
         while (r == -1 && errno == Errno.EINTR);
 
-        if (r == -1 || !Wait.IfStopped(status))
-        {
-            return;
-        }
-
-        foreach (var patch in _planted.Values)
-        {
-            _ = _ptrace.Io(child, PiodOp.PIOD_WRITE_I, patch.Address, [(byte)patch.OriginalBytes], out _);
-        }
-
-        _ = _ptrace.Raw(PtraceRequest.PT_DETACH, child, PtraceRequest.ResumeHere, 0, out _);
-        Log.ForkChildDetached(_logger, Pid, child, _planted.Count);
+        return r != -1 && Wait.IfStopped(status);
     }
+
+    /// <summary>Best effort, as before the cleaner was shared: a failed write is not reported.</summary>
+    void IForkChildHooks.WriteText(int child, ulong address, byte original) =>
+        _ = _ptrace.Io(child, PiodOp.PIOD_WRITE_I, address, [original], out _);
+
+    void IForkChildHooks.Detach(int child) => _ = _ptrace.Raw(PtraceRequest.PT_DETACH, child, PtraceRequest.ResumeHere, 0, out _);
+
+    void IForkChildHooks.RestoreFailed(int child, ulong address, TracerException error) =>
+        Log.ReleaseStepFailed(_logger, child, $"restoring 0x{address:x} in a fork child", error.Message);
+
+    void IForkChildHooks.Detached(int child, int traps) => Log.ForkChildDetached(_logger, Pid, child, traps);
 }

@@ -40,65 +40,60 @@ internal sealed partial class FreeBsdProcess
         Release(Created ? ReleaseMode.Kill : ReleaseMode.Run);
     }
 
-    private void ReleaseLocked(ReleaseMode mode)
+    // The core removes its breakpoints first (S16); anything still planted goes too (ReleaseSequence), because a
+    // detached victim that meets an int3 dies of SIGTRAP.
+    private void ReleaseLocked(ReleaseMode mode) => ReleaseSequence.Run(mode, _traps, this, this);
+
+    bool IReleaseHooks.Gone => _gone;
+
+    /// <summary>PT_KILL, like PT_DETACH and PT_IO, needs a stopped victim (proc_can_ptrace).</summary>
+    bool IReleaseHooks.KillsWithoutStopping => false;
+
+    void IReleaseHooks.ForgetGone()
     {
-        if (_gone)
+    }
+
+    bool IReleaseHooks.StopForRelease(ReleaseMode mode) =>
+        (_stopped || StopForRelease()) && (mode == ReleaseMode.Kill || !_ourStopInFlight || DrainOurStop());
+
+    bool IReleaseHooks.RestoreFailed(ulong address, TracerException error)
+    {
+        Log.ReleaseStepFailed(_logger, Pid, $"restoring 0x{address:x}", error.Message);
+        return true;
+    }
+
+    void IReleaseHooks.Kill()
+    {
+        if (_ptrace.Raw(PtraceRequest.PT_KILL, Pid, 0, 0, out _) == -1)
         {
+            _ = _kernel.Kill(Pid, Signals.SIGKILL, out _);
+        }
+
+        ReapAfterKill();
+    }
+
+    void IReleaseHooks.Detach(ReleaseMode mode)
+    {
+        if (mode == ReleaseMode.Run)
+        {
+            Detach(_pendingSignal);
             return;
         }
 
-        if (!_stopped && !StopForRelease())
-        {
-            return;
-        }
+        // Hang: a SIGSTOP queued now stays queued (tdsendsignal does nothing more for a trace-stopped process) and
+        // PT_DETACH removes no pending signal, so the untraced process takes it: a real job-control stop until
+        // someone sends SIGCONT. Passing SIGSTOP to PT_DETACH instead would be dropped after a transparent attach.
+        _ = _kernel.Kill(Pid, Signals.SIGSTOP, out _);
+        Detach(0);
+    }
 
-        if (mode != ReleaseMode.Kill && _ourStopInFlight && !DrainOurStop())
-        {
-            return;
-        }
-
-        // The core removes its breakpoints first (S16); anything still planted goes too, because a detached
-        // victim that meets an int3 dies of SIGTRAP.
-        RestorePlantedText();
-        switch (mode)
-        {
-            case ReleaseMode.Kill:
-                if (_ptrace.Raw(PtraceRequest.PT_KILL, Pid, 0, 0, out _) == -1)
-                {
-                    _ = _kernel.Kill(Pid, Signals.SIGKILL, out _);
-                }
-
-                ReapAfterKill();
-                break;
-            case ReleaseMode.Run:
-                Detach(_pendingSignal);
-                break;
-            case ReleaseMode.Hang:
-                // A SIGSTOP queued now stays queued (tdsendsignal does nothing more for a trace-stopped process) and
-                // PT_DETACH removes no pending signal, so the untraced process takes it: a real job-control stop
-                // until someone sends SIGCONT. Passing SIGSTOP to PT_DETACH instead would be dropped after a
-                // transparent attach.
-                _ = _kernel.Kill(Pid, Signals.SIGSTOP, out _);
-                Detach(0);
-                break;
-        }
-
+    void IReleaseHooks.Released(ReleaseMode mode)
+    {
         _gone = true;
         Log.Released(_logger, Pid, mode.ToString());
     }
 
-    private void RestorePlantedText()
-    {
-        foreach (var patch in _planted.Values)
-        {
-            if (_ptrace.Io(Pid, PiodOp.PIOD_WRITE_I, patch.Address, [(byte)patch.OriginalBytes], out var errno) != 1)
-            {
-                Log.ReleaseStepFailed(_logger, Pid, $"restoring 0x{patch.Address:x}", Errno.Describe(errno));
-            }
-        }
-
-        _planted.Clear();
-    }
+    private void RestorePlantedText() => _traps.RestoreAll(this, ((IReleaseHooks)this).RestoreFailed);
 
     private void Detach(int signal)
     {
@@ -170,7 +165,7 @@ internal sealed partial class FreeBsdProcess
             var deliver = 0;
             if ((flags & LwpFlags.PL_FLAG_FORKED) != 0)
             {
-                DetachForkChild(info.pl_child_pid);
+                _ = _forkChildren.Clean(info.pl_child_pid);
             }
             else if (signal == Signals.SIGTRAP && IsBreakpointTrap(info))
             {

@@ -75,8 +75,7 @@ internal sealed partial class FreeBsdProcess
         if ((flags & LwpFlags.PL_FLAG_EXEC) != 0)
         {
             // A new image: the old text and its breakpoints are gone; never write to the new text here.
-            _planted.Clear();
-            _retired.Clear();
+            _traps.Clear();
             _stepOver = null;
             _vforkShared = false;
             return StopEvent.Stopped(StopReason.ExecDone, lwp, Pc(lwp));
@@ -85,7 +84,7 @@ internal sealed partial class FreeBsdProcess
         if ((flags & LwpFlags.PL_FLAG_FORKED) != 0)
         {
             var vfork = (flags & LwpFlags.PL_FLAG_VFORKED) != 0;
-            DetachForkChild(info.pl_child_pid);
+            _ = _forkChildren.Clean(info.pl_child_pid);
             if (vfork)
             {
                 // Cleaning the vfork child cleaned our text too (shared memory) until PL_FLAG_VFORK_DONE.
@@ -99,7 +98,7 @@ internal sealed partial class FreeBsdProcess
         if ((flags & LwpFlags.PL_FLAG_VFORK_DONE) != 0)
         {
             _vforkShared = false;
-            foreach (var address in _planted.Keys)
+            foreach (var address in _traps.Addresses)
             {
                 WriteTrap(address);
             }
@@ -205,8 +204,7 @@ internal sealed partial class FreeBsdProcess
     {
         var regs = _ptrace.GetRegs(lwp);
         var address = (ulong)regs.r_rip - 1;
-        var ours = _planted.ContainsKey(address) || (_retired.Contains(address) && ReadByte(address) != Int3);
-        if (!ours)
+        if (_traps.Judge(address, this) == TrapVerdict.NotOurs)
         {
             return null;
         }

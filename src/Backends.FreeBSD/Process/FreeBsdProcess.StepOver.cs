@@ -48,7 +48,7 @@ internal sealed partial class FreeBsdProcess
         if (r.Result != -1 && Wait.IfStopped(r.Status))
         {
             _stopped = true;
-            if (_planted.ContainsKey(patch.Address) && !_vforkShared)
+            if (_traps.Contains(patch.Address) && !_vforkShared)
             {
                 WriteTrap(patch.Address);
             }

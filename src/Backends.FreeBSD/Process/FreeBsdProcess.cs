@@ -29,7 +29,7 @@ namespace ProcHex.Backends.FreeBSD;
 /// when the address is one of ours, so whatever runs next executes the original instruction.</item>
 /// </list>
 /// </remarks>
-internal sealed partial class FreeBsdProcess : ITracedProcess
+internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkChildHooks, IReleaseHooks
 {
     /// <summary>
     /// exec completion, fork (the child arrives stopped so it can be cleaned and detached; we never follow it),
@@ -46,8 +46,8 @@ internal sealed partial class FreeBsdProcess : ITracedProcess
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly int _tracerPid;
-    private readonly Dictionary<ulong, BreakpointPatch> _planted = [];
-    private readonly HashSet<ulong> _retired = [];
+    private readonly TrapTable _traps = new();
+    private readonly ForkChildCleaner _forkChildren;
     private readonly VmMapSymbolTable _symbols;
 
     private bool _stopped;
@@ -93,6 +93,7 @@ internal sealed partial class FreeBsdProcess : ITracedProcess
         _lastLwp = lwp;
         _firstResumeDropsSignal = transparentAttach;
         _symbols = new VmMapSymbolTable(kernel, pid, new VictimMemory(this));
+        _forkChildren = new ForkChildCleaner(_traps, this);
         StartTime = ProcessIdentity.StartTime(kernel, pid);
         if (access == GrabAccess.Control)
         {
@@ -122,7 +123,7 @@ internal sealed partial class FreeBsdProcess : ITracedProcess
         {
             lock (_gate)
             {
-                return [.. _planted.Keys];
+                return [.. _traps.Addresses];
             }
         }
     }

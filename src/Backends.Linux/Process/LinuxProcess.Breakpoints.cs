@@ -16,14 +16,7 @@ internal sealed partial class LinuxProcess
         var n = ReadMemory(address, text);
         return _owner.Invoke(() =>
         {
-            foreach (var (at, original) in _planted)
-            {
-                if (at >= address && at - address < (ulong)n)
-                {
-                    text[at - address] = original;
-                }
-            }
-
+            _traps.Overlay(address, text.AsSpan(0, n));
             return text[..n];
         });
     }
@@ -33,7 +26,7 @@ internal sealed partial class LinuxProcess
         ThrowIfReadOnly();
         return _owner.Invoke(() =>
         {
-            if (_planted.TryGetValue(address, out var known))
+            if (_traps.TryGetOriginal(address, out var known))
             {
                 return new BreakpointPatch(address, known, 1);
             }
@@ -45,8 +38,7 @@ internal sealed partial class LinuxProcess
             }
 
             _memory.Write(address, [Int3]);
-            _planted[address] = original[0];
-            return new BreakpointPatch(address, original[0], 1);
+            return _traps.Add(address, original[0]);
         });
     }
 
@@ -57,7 +49,7 @@ internal sealed partial class LinuxProcess
         {
             // After exec the address belongs to a new image: forgetting is all that is left to do. So it is after an
             // exec we did not see (OnImageGone): the trap went with the image it was planted in.
-            if (_planted.Remove(patch.Address) && !_dead && !_lost)
+            if (_traps.Remove(patch.Address) && !_dead && !_lost)
             {
                 try
                 {
@@ -87,13 +79,14 @@ internal sealed partial class LinuxProcess
         {
             var regs = GetRegs(thread.Tid);
             var address = regs.rip - 1;
-            if (_planted.ContainsKey(address) || !IsTrapAt(address))
+            var verdict = _traps.Judge(address, this);
+            if (verdict != TrapVerdict.NotOurs)
             {
                 // Ours, or ours until the core removed it a moment ago: either way the original instruction
                 // must run again, so the PC goes back to the breakpoint before anything else happens.
                 regs.rip = address;
                 SetRegs(thread.Tid, regs);
-                if (_planted.ContainsKey(address))
+                if (verdict == TrapVerdict.Ours)
                 {
                     Deliver(StopEvent.Stopped(StopReason.Breakpoint, thread.Tid, address), thread);
                 }
@@ -111,9 +104,11 @@ internal sealed partial class LinuxProcess
         ResumeIfFree(thread);
     }
 
-    private bool IsTrapAt(ulong address)
+    byte? ITrapText.ReadByte(ulong address)
     {
         Span<byte> b = stackalloc byte[1];
-        return ReadWithVmReadv(address, b, out _) == 1 && b[0] == Int3;
+        return ReadWithVmReadv(address, b, out _) == 1 ? b[0] : null;
     }
+
+    void ITrapText.WriteByte(ulong address, byte value) => _memory.Write(address, [value]);
 }

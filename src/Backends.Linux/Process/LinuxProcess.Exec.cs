@@ -52,7 +52,7 @@ internal sealed partial class LinuxProcess
 
         // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
         LetGoOfOrphanedForkChildren(afterExec: true);
-        _planted.Clear();
+        _traps.Clear();
         _emulationFallbacks = null;
         _memory.Reopen();
         _pendingStep = null;
@@ -148,7 +148,7 @@ internal sealed partial class LinuxProcess
         }
 
         Log.BestEffortFailed(_logger, Pid, "following the victim", ExecUnseenMessage);
-        _planted.Clear();
+        _traps.Clear();
         _pendingStep = null;
         _lost = true;
         _stops.Hold();

@@ -8,18 +8,17 @@ namespace ProcHex.Backends.Linux;
 /// </summary>
 internal sealed partial class LinuxProcess
 {
-    /// <summary>fork: the child has a copy of our breakpoints. Take them out of its memory, then let it go.</summary>
-    private void DetachForkChild(int child)
-    {
-        if (child <= 0 || _owner.WaitFor(child) is not { Stopped: true })
-        {
-            return;
-        }
+    // fork: the child has a copy of our breakpoints. The cleaner takes them out of its memory, then lets it go.
+    bool IForkChildHooks.AwaitFirstStop(int child) => _owner.WaitFor(child) is { Stopped: true };
 
-        RestoreTextIn(child);
-        _ = TryPtrace(PTRACE_DETACH, child, 0, 0);
-        Log.ForkChildDetached(_logger, Pid, child);
-    }
+    void IForkChildHooks.WriteText(int child, ulong address, byte original) => MemoryFile.WriteOnce(Kernel, child, address, [original]);
+
+    void IForkChildHooks.Detach(int child) => _ = TryPtrace(PTRACE_DETACH, child, 0, 0);
+
+    void IForkChildHooks.RestoreFailed(int child, ulong address, TracerException error) =>
+        Log.BestEffortFailed(_logger, child, $"restoring text at 0x{address:x}", error.Message);
+
+    void IForkChildHooks.Detached(int child, int traps) => Log.ForkChildDetached(_logger, Pid, child);
 
     /// <summary>vfork: the child shares our memory, so it is let go only after the core took the breakpoints out.</summary>
     private void CollectVforkChild(int child)
@@ -38,21 +37,6 @@ internal sealed partial class LinuxProcess
         }
 
         _vforkChildren.Clear();
-    }
-
-    private void RestoreTextIn(int pid)
-    {
-        foreach (var (address, original) in _planted)
-        {
-            try
-            {
-                MemoryFile.WriteOnce(Kernel, pid, address, [original]);
-            }
-            catch (TracerException e)
-            {
-                Log.BestEffortFailed(_logger, pid, $"restoring text at 0x{address:x}", e.Message);
-            }
-        }
     }
 
     /// <summary>
@@ -77,7 +61,7 @@ internal sealed partial class LinuxProcess
                 continue;
             }
 
-            DetachForkChild(pid);
+            _ = _forkChildren.Clean(pid);
         }
     }
 }

@@ -44,38 +44,40 @@ internal sealed partial class LinuxProcess
 
         _released = true;
         _pendingStep = null;
-        if (_dead)
-        {
-            Forget();
-            return;
-        }
+        ReleaseSequence.Run(mode, _traps, this, this);
+    }
 
-        if (mode == ReleaseMode.Kill)
-        {
-            KillAndReap();
-            Log.Released(_logger, Pid, mode.ToString());
-            return;
-        }
+    bool IReleaseHooks.Gone => _dead;
 
+    /// <summary>SIGKILL needs no stop: the traps die with the text.</summary>
+    bool IReleaseHooks.KillsWithoutStopping => true;
+
+    void IReleaseHooks.ForgetGone() => Forget();
+
+    bool IReleaseHooks.StopForRelease(ReleaseMode mode)
+    {
         _ = StopAll();
         TakePendingTraps();
-        foreach (var (address, original) in _planted)
+        return true;
+    }
+
+    bool IReleaseHooks.RestoreFailed(ulong address, TracerException error)
+    {
+        if (_lost)
         {
-            try
-            {
-                _memory.Write(address, [original]);
-            }
-            catch (TracerException) when (_lost)
-            {
-                break; // exec'd unseen: the traps went with the old image (OnImageGone)
-            }
-            catch (TracerException e)
-            {
-                Log.BestEffortFailed(_logger, Pid, $"restoring text at 0x{address:x}", e.Message);
-            }
+            return false; // exec'd unseen: the traps went with the old image (OnImageGone)
         }
 
-        _planted.Clear();
+        Log.BestEffortFailed(_logger, Pid, $"restoring text at 0x{address:x}", error.Message);
+        return true;
+    }
+
+    void IReleaseHooks.Kill() => KillAndReap();
+
+    void IReleaseHooks.Released(ReleaseMode mode) => Log.Released(_logger, Pid, mode.ToString());
+
+    void IReleaseHooks.Detach(ReleaseMode mode)
+    {
         DetachVforkChildren();
         if (mode == ReleaseMode.Hang)
         {
@@ -102,8 +104,6 @@ internal sealed partial class LinuxProcess
         {
             AwaitGroupStop();
         }
-
-        Log.Released(_logger, Pid, mode.ToString());
     }
 
     /// <summary>
@@ -222,6 +222,6 @@ internal sealed partial class LinuxProcess
 
         _threads.Clear();
         _stops.Clear();
-        _planted.Clear();
+        _traps.Clear();
     }
 }

@@ -40,7 +40,7 @@ internal sealed partial class LinuxProcess
                 ResumeIfFree(thread);
                 break;
             case PTRACE_EVENT_FORK:
-                DetachForkChild((int)GetEventMessage(tid));
+                _ = _forkChildren.Clean((int)GetEventMessage(tid));
                 Deliver(StopEvent.Stopped(StopReason.ForkDone, tid, 0), thread);
                 break;
             case PTRACE_EVENT_VFORK:

@@ -27,13 +27,7 @@ internal sealed partial class LinuxProcess
         if (n > 0)
         {
             code = code[..n];
-            foreach (var (address, original) in _planted)
-            {
-                if (address >= patch.Address && address < patch.Address + (ulong)n)
-                {
-                    code[(int)(address - patch.Address)] = original;
-                }
-            }
+            _traps.Overlay(patch.Address, code);
 
             code[0] = (byte)patch.OriginalBytes;
             var emulated = regs;
@@ -168,7 +162,7 @@ internal sealed partial class LinuxProcess
         }
         finally
         {
-            if (!_dead && _planted.ContainsKey(patch.Address))
+            if (!_dead && _traps.Contains(patch.Address))
             {
                 _memory.Write(patch.Address, [Int3]);
             }

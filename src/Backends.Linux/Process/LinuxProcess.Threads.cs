@@ -119,7 +119,7 @@ internal sealed partial class LinuxProcess
         // It shares the dead parent's memory: our traps come out before it runs on untraced (chaos seed 5).
         foreach (var child in _vforkChildren)
         {
-            RestoreTextIn(child);
+            _forkChildren.RestoreText(child);
         }
 
         DetachVforkChildren();
@@ -129,7 +129,7 @@ internal sealed partial class LinuxProcess
             LetGoOfOrphanedForkChildren();
         }
 
-        _planted.Clear();
+        _traps.Clear();
         Deliver(StopEvent.Exited(Pid, exit), null);
     }
 

@@ -18,7 +18,8 @@ namespace ProcHex.Backends.Linux;
 /// delivered by the backend at once (the core never sees <see cref="StopReason.Signal"/> from Linux); the stop
 /// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
 /// </remarks>
-internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion, StopByOthers.IThreadTable
+internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion, StopByOthers.IThreadTable,
+    ITrapText, IForkChildHooks, IReleaseHooks
 {
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
@@ -29,7 +30,8 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private readonly ILogger _logger;
     private readonly bool _created;
     private readonly Dictionary<int, VictimThread> _threads = [];
-    private readonly Dictionary<ulong, byte> _planted = [];
+    private readonly TrapTable _traps = new();
+    private readonly ForkChildCleaner _forkChildren;
     private readonly List<int> _vforkChildren = [];
     private readonly MemoryFile _memory;
     private readonly object _eventLock = new();
@@ -68,6 +70,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _resumeOnOwner = ResumeOnOwner;
         _handOverQueuedStop = HandOverQueuedStop;
         _stops = new StopByOthers(this);
+        _forkChildren = new ForkChildCleaner(_traps, this);
         StartTime = ProcessIdentity.StartTime(owner.Kernel, pid);
         NamespacePid = ProcessIdentity.NamespacePid(owner.Kernel, pid);
     }
