@@ -18,10 +18,9 @@ internal sealed partial class FreeBsdProcess
             Task wake;
             lock (_gate)
             {
-                if (_interruptPending)
+                if (_mailbox.TryTake(out var posted))
                 {
-                    _interruptPending = false;
-                    return StopEvent.Stopped(StopReason.Interrupted, _lastLwp);
+                    return posted;
                 }
 
                 if (_stashed is { } stashed)
@@ -39,8 +38,7 @@ internal sealed partial class FreeBsdProcess
                     task = _waiter!.NextAsync(0);
                 }
 
-                _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wake = _wake.Task;
+                wake = _mailbox.NextArrival();
             }
 
             if (task is null && result == default)
@@ -87,10 +85,9 @@ internal sealed partial class FreeBsdProcess
         RequireControl();
         lock (_gate)
         {
-            if (_interruptPending)
+            if (_mailbox.TryTake(out var posted))
             {
-                _interruptPending = false;
-                return StopEvent.Stopped(StopReason.Interrupted, _lastLwp);
+                return posted;
             }
 
             while (true)
@@ -168,7 +165,7 @@ internal sealed partial class FreeBsdProcess
         {
             lock (_gate)
             {
-                if (_interruptPending || !_awaitingExternalResume || !_stopped)
+                if (_mailbox.Count > 0 || !_awaitingExternalResume || !_stopped)
                 {
                     return null;
                 }
@@ -256,8 +253,12 @@ internal sealed partial class FreeBsdProcess
 
             if (_stopped)
             {
-                _interruptPending = true;
-                _wake?.TrySetResult();
+                // One at a time, as a flag would be: a second request before the wait takes the first adds nothing.
+                if (!_mailbox.Holds(StopReason.Interrupted))
+                {
+                    _ = _mailbox.Post(StopEvent.Stopped(StopReason.Interrupted, _lastLwp), _lastLwp);
+                }
+
                 return;
             }
 

@@ -69,10 +69,9 @@ internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkC
     /// <summary>Our SIGSTOP was sent and its stop not seen yet: it must be drained before a detach, or it stops the victim.</summary>
     private bool _ourStopInFlight;
 
-    /// <summary>RequestStop on a victim that is already stopped: the pending or next wait reports Interrupted.</summary>
-    private bool _interruptPending;
+    /// <summary>Stops decided outside a wait: RequestStop on a victim that is already stopped posts Interrupted here.</summary>
+    private readonly StopMailbox<int> _mailbox = new();
 
-    private TaskCompletionSource? _wake;
     private bool _awaitingExternalResume;
     private bool _vforkShared;
     private WaitResult? _stashed;

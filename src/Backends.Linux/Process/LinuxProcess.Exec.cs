@@ -27,20 +27,7 @@ internal sealed partial class LinuxProcess
             // Events of the threads exec just destroyed can no longer be handled (their tids are gone). The leader's
             // are the old leader's: a thread with an event queued is held, so it cannot have called exec itself; the
             // thread that did took over the tid (see TakeLeaderStatus).
-            var kept = _events.Where(e => e.Thread is null).ToList();
-            foreach (var e in _events)
-            {
-                if (e.Thread is not null)
-                {
-                    Interlocked.Decrement(ref e.Thread.Undelivered);
-                }
-            }
-
-            _events.Clear();
-            foreach (var e in kept)
-            {
-                _events.Enqueue(e);
-            }
+            _mailbox.RemoveWhere(static thread => thread is not null, static thread => Interlocked.Decrement(ref thread!.Undelivered));
         }
 
         // The leader's entry may be the old leader's, which exec replaced with the thread that called it: whatever

@@ -36,7 +36,7 @@ internal sealed partial class LinuxProcess
                 _stopWaiter.CancelOn(ForgetWaiter, cancellationToken);
             }
 
-            handOver = moveToOwner && _events.Count > 0;
+            handOver = moveToOwner && _mailbox.Count > 0;
         }
 
         if (handOver)
@@ -145,17 +145,11 @@ internal sealed partial class LinuxProcess
         StopWaiter? waiter;
         lock (_eventLock)
         {
-            if (_final is not null)
+            if (!_mailbox.Post(stop, thread))
             {
                 return;
             }
 
-            if (stop.Kind != StopKind.Stopped)
-            {
-                _final = stop;
-            }
-
-            _events.Enqueue((stop, thread));
             waiter = _waiter;
             if (waiter is null || !TryTakeLocked(out stop))
             {
@@ -203,25 +197,24 @@ internal sealed partial class LinuxProcess
 
     private bool TryTakeLocked(out StopEvent stop)
     {
-        if (_events.TryDequeue(out var entry))
+        if (_mailbox.TryDequeue(out stop, out var thread))
         {
-            if (entry.Thread is not null)
+            if (thread is not null)
             {
-                Interlocked.Decrement(ref entry.Thread.Undelivered);
+                Interlocked.Decrement(ref thread.Undelivered);
             }
 
-            _currentTid = entry.Event.ThreadId;
+            _currentTid = stop.ThreadId;
             _takenExecs = _execs;
-            if (entry.Event.Reason == StopReason.StoppedByOthers)
+            if (stop.Reason == StopReason.StoppedByOthers)
             {
                 _stops.Acknowledge();
             }
 
-            stop = entry.Event;
             return true;
         }
 
-        if (_final is { } final)
+        if (_mailbox.Final is { } final)
         {
             stop = final;
             return true;

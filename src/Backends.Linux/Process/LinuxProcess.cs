@@ -35,7 +35,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private readonly List<int> _vforkChildren = [];
     private readonly MemoryFile _memory;
     private readonly object _eventLock = new();
-    private readonly Queue<(StopEvent Event, VictimThread? Thread)> _events = new();
+    private readonly StopMailbox<VictimThread?> _mailbox = new();
     private readonly Lazy<ISymbolTable> _symbols;
     private readonly Action _resumeOnOwner;
     private readonly Action _handOverQueuedStop;
@@ -45,7 +45,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private StopWaiter? _answering;
     private List<VictimThread>? _stopTargets = [];
     private StopEvent _answeringStop;
-    private StopEvent? _final;
     private TaskCompletionSource<LinuxProcess>? _seizing;
     private BreakpointPatch? _pendingStep;
     private HashSet<ulong>? _emulationFallbacks;
