@@ -3,7 +3,7 @@ using static Interop;
 
 namespace ProcHex.Backends.FreeBSD;
 
-/// <summary>The traps of <see cref="FreeBsdProcess"/>: planting and removing them.</summary>
+/// <summary>The traps of <see cref="FreeBsdProcess"/>: planting, removing, and telling a trap of ours from the program's.</summary>
 internal sealed partial class FreeBsdProcess
 {
     public BreakpointPatch PlantBreakpoint(ulong address)
@@ -71,4 +71,23 @@ internal sealed partial class FreeBsdProcess
     }
 
     void ITrapText.WriteByte(ulong address, byte value) => _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_I, address, [value]);
+
+    /// <summary>
+    /// RIP is one past the int3. When the byte before it is (or was, until a removal this stop raced with) one of
+    /// our breakpoints, move RIP back so the original instruction runs next; returns the breakpoint address.
+    /// A program's own int3 is left alone and its SIGTRAP delivered.
+    /// </summary>
+    private ulong? RewindIfOurs(int lwp)
+    {
+        var regs = _ptrace.GetRegs(lwp);
+        var address = (ulong)regs.r_rip - 1;
+        if (_traps.Judge(address, this) == TrapVerdict.NotOurs)
+        {
+            return null;
+        }
+
+        regs.r_rip = (long)address;
+        _ptrace.SetRegs(lwp, regs);
+        return address;
+    }
 }

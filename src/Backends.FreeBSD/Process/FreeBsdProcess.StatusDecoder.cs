@@ -3,9 +3,7 @@ using static Interop;
 
 namespace ProcHex.Backends.FreeBSD;
 
-/// <summary>
-/// What a wait status and its PT_LWPINFO mean for the core, and telling a trap of ours from the program's.
-/// </summary>
+/// <summary>What a wait status and its PT_LWPINFO mean for the core.</summary>
 internal sealed partial class FreeBsdProcess
 {
     private StopEvent? Interpret(WaitResult result)
@@ -194,23 +192,4 @@ internal sealed partial class FreeBsdProcess
 
     private static bool IsBreakpointTrap(Interop.PtraceLwpInfo info) =>
         (info.Flags & LwpFlags.PL_FLAG_SI) != 0 && info.pl_siginfo.si_code == SiCode.TRAP_BRKPT;
-
-    /// <summary>
-    /// RIP is one past the int3. When the byte before it is (or was, until a removal this stop raced with) one of
-    /// our breakpoints, move RIP back so the original instruction runs next; returns the breakpoint address.
-    /// A program's own int3 is left alone and its SIGTRAP delivered.
-    /// </summary>
-    private ulong? RewindIfOurs(int lwp)
-    {
-        var regs = _ptrace.GetRegs(lwp);
-        var address = (ulong)regs.r_rip - 1;
-        if (_traps.Judge(address, this) == TrapVerdict.NotOurs)
-        {
-            return null;
-        }
-
-        regs.r_rip = (long)address;
-        _ptrace.SetRegs(lwp, regs);
-        return address;
-    }
 }
