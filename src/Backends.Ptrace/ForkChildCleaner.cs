@@ -4,7 +4,7 @@ namespace ProcHex.Backends.Ptrace;
 
 /// <summary>
 /// A fork child inherits a copy of the victim's text, our traps included, and arrives traced and stopped before it
-/// runs user code. It is never followed: our traps come out of its copy and it is let go (DESIGN S18). A vfork child
+/// runs user code. It is never followed: our traps come out of its copy and it is let go (DESIGN S13). A vfork child
 /// shares the parent's memory, so cleaning its text cleans the parent's too: only <see cref="RestoreText"/> is used
 /// for it, when the parent is no longer there to have the core take the traps out.
 /// </summary>

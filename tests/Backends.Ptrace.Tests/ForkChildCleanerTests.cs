@@ -1,6 +1,6 @@
 namespace ProcHex.Backends.Ptrace.Tests;
 
-/// <summary>Issue 16 item 1 and DESIGN S18: a fork child runs on untraced with our traps out of its copy of the text.</summary>
+/// <summary>Issue 16 item 1 and DESIGN S13: a fork child runs on untraced with our traps out of its copy of the text.</summary>
 public sealed class ForkChildCleanerTests
 {
     private const ulong Site = 0x401000;

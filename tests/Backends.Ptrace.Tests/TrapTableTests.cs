@@ -2,7 +2,7 @@ namespace ProcHex.Backends.Ptrace.Tests;
 
 /// <summary>
 /// Issue 16 item 1: the planted-trap table both ptrace adapters use, and its "was this trap ours" rule (the PC is one
-/// past the trap; DESIGN S5, S15 and the port contract's "a just-removed trap rewinds silently").
+/// past the trap; DESIGN S14 and the port contract's "a just-removed trap rewinds silently").
 /// </summary>
 public sealed class TrapTableTests
 {
