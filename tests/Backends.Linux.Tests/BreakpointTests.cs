@@ -61,6 +61,22 @@ public sealed class BreakpointTests : LinuxTestBase
         Assert.True(runner.HitThreads.Count >= 2, $"hits came from {runner.HitThreads.Count} thread(s)");
     }
 
+    /// <summary>
+    /// Issue 16 item 1 (the shared trap table's "was this trap ours"): a SIGTRAP from a trap we never planted is the
+    /// program's. The two-byte <c>int $3</c> leaves 0x03, not an int3, before the PC; the rule Linux had ("no int3 there,
+    /// so ours, just removed") rewound it into the middle of the instruction instead of delivering the signal.
+    /// </summary>
+    [Fact]
+    [Trait("Spec", "S14")]
+    public async Task The_programs_own_traps_reach_its_handler_untouched()
+    {
+        var p = await Create("selftrap");
+
+        var end = await new Runner(p).RunToEnd();
+
+        Assert.Equal(ExitStatus.FromCode(2), end.Exit);
+    }
+
     [Fact]
     [Trait("Spec", "S16")]
     public async Task Removing_a_breakpoint_restores_the_text()

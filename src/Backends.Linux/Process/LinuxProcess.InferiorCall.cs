@@ -251,7 +251,7 @@ internal sealed partial class LinuxProcess
     /// <summary>Writes the original bytes of every planted trap back; returns what to plant again.</summary>
     private Dictionary<ulong, byte> TakeTrapsOut()
     {
-        var text = new Dictionary<ulong, byte>(_planted);
+        var text = new Dictionary<ulong, byte>(_traps.Planted);
         foreach (var (address, original) in text)
         {
             _memory.Write(address, [original]);

@@ -1,0 +1,42 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Ptrace;
+
+/// <summary>
+/// A fork child inherits a copy of the victim's text, our traps included, and arrives traced and stopped before it
+/// runs user code. It is never followed: our traps come out of its copy and it is let go (DESIGN S13). A vfork child
+/// shares the parent's memory, so cleaning its text cleans the parent's too: only <see cref="RestoreText"/> is used
+/// for it, when the parent is no longer there to have the core take the traps out.
+/// </summary>
+internal sealed class ForkChildCleaner(TrapTable traps, IForkChildHooks hooks)
+{
+    /// <summary>Waits for the child's first stop, takes our traps out of its text and detaches it; false when no child was there to clean.</summary>
+    public bool Clean(int child)
+    {
+        if (child <= 0 || !hooks.AwaitFirstStop(child))
+        {
+            return false;
+        }
+
+        RestoreText(child);
+        hooks.Detach(child);
+        hooks.Detached(child, traps.Count);
+        return true;
+    }
+
+    /// <summary>Writes the original byte of every planted trap into <paramref name="child"/>'s text, best effort.</summary>
+    public void RestoreText(int child)
+    {
+        foreach (var (address, original) in traps)
+        {
+            try
+            {
+                hooks.WriteText(child, address, original);
+            }
+            catch (TracerException e)
+            {
+                hooks.RestoreFailed(child, address, e);
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Ptrace;
+
+/// <summary>
+/// The traps an adapter planted in the victim's current image, with the bytes they replaced, and the ones removed
+/// since that image began: one table for both ptrace adapters. It never touches the victim itself except through
+/// the <see cref="ITrapText"/> it is handed, and it is not thread-safe: each adapter calls it under its own
+/// discipline (Linux on the owner thread, FreeBSD under its gate).
+/// </summary>
+/// <remarks>
+/// "Was this trap ours" (<see cref="Judge"/>): int3 leaves the PC one past the trap. The address before it is ours
+/// when a trap is planted there now, or when one was planted there in this image and removed since, and the byte there
+/// no longer is a trap (the core removed it between the hit and our look at it). Both conditions are needed. The
+/// Linux adapter used to accept any address whose byte is not an int3, which also rewinds a trap we never planted: a
+/// two-byte <c>int $3</c> (CD 03) leaves a 0x03 before the PC and the same SI_KERNEL SIGTRAP, and rewinding it would
+/// run the victim from the middle of that instruction instead of delivering the program's SIGTRAP. The FreeBSD rule,
+/// kept here, needs the evidence of a trap of ours at that address.
+/// </remarks>
+internal sealed class TrapTable
+{
+    /// <summary>The x86-64 breakpoint instruction, int3.</summary>
+    public const byte TrapByte = 0xCC;
+
+    private readonly Dictionary<ulong, byte> _planted = [];
+    private readonly HashSet<ulong> _removed = [];
+
+    /// <summary>How many traps are planted.</summary>
+    public int Count => _planted.Count;
+
+    /// <summary>The planted traps' addresses.</summary>
+    public IEnumerable<ulong> Addresses => _planted.Keys;
+
+    /// <summary>The planted traps and the bytes they replaced.</summary>
+    public IReadOnlyDictionary<ulong, byte> Planted => _planted;
+
+    /// <summary>True when a trap of ours is planted at <paramref name="address"/>.</summary>
+    public bool Contains(ulong address) => _planted.ContainsKey(address);
+
+    /// <summary>The byte the trap at <paramref name="address"/> replaced, when one is planted there.</summary>
+    public bool TryGetOriginal(ulong address, out byte original) => _planted.TryGetValue(address, out original);
+
+    /// <summary>Records a trap written at <paramref name="address"/> over <paramref name="original"/>.</summary>
+    public BreakpointPatch Add(ulong address, byte original)
+    {
+        _planted[address] = original;
+        _removed.Remove(address);
+        return new BreakpointPatch(address, original, 1);
+    }
+
+    /// <summary>Forgets the trap at <paramref name="address"/> as removed; false when none was planted there (an image an exec replaced).</summary>
+    public bool Remove(ulong address)
+    {
+        if (!_planted.Remove(address))
+        {
+            return false;
+        }
+
+        _removed.Add(address);
+        return true;
+    }
+
+    /// <summary>
+    /// Whose trap a thread took when its PC is one past <paramref name="trapAddress"/> (see the class remarks). The
+    /// victim's byte is read only for an address that was ours and is no longer planted.
+    /// </summary>
+    public TrapVerdict Judge(ulong trapAddress, ITrapText text)
+    {
+        if (_planted.ContainsKey(trapAddress))
+        {
+            return TrapVerdict.Ours;
+        }
+
+        return _removed.Contains(trapAddress) && text.ReadByte(trapAddress) is { } b && b != TrapByte
+            ? TrapVerdict.Removed
+            : TrapVerdict.NotOurs;
+    }
+
+    /// <summary>Puts the original bytes of our traps into <paramref name="text"/>, a copy of the victim's bytes read at <paramref name="address"/>.</summary>
+    public void Overlay(ulong address, Span<byte> text)
+    {
+        foreach (var (at, original) in _planted)
+        {
+            if (at >= address && at - address < (ulong)text.Length)
+            {
+                text[(int)(at - address)] = original;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes every original byte back through <paramref name="text"/>, then forgets the traps as removed (a thread that
+    /// took one just before is still rewound). A failed write goes to <paramref name="failed"/>, which answers whether
+    /// to go on with the others.
+    /// </summary>
+    public void RestoreAll(ITrapText text, Func<ulong, TracerException, bool> failed)
+    {
+        foreach (var (address, original) in _planted)
+        {
+            try
+            {
+                text.WriteByte(address, original);
+            }
+            catch (TracerException e)
+            {
+                if (!failed(address, e))
+                {
+                    break;
+                }
+            }
+        }
+
+        foreach (var address in _planted.Keys)
+        {
+            _removed.Add(address);
+        }
+
+        _planted.Clear();
+    }
+
+    /// <summary>Forgets everything: the image the traps were planted in is gone (exec, or the victim let go).</summary>
+    public void Clear()
+    {
+        _planted.Clear();
+        _removed.Clear();
+    }
+
+    /// <summary>The planted traps and the bytes they replaced, without allocating.</summary>
+    public Dictionary<ulong, byte>.Enumerator GetEnumerator() => _planted.GetEnumerator();
+}
