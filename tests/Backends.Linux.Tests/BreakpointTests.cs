@@ -72,7 +72,7 @@ public sealed class BreakpointTests : LinuxTestBase
     {
         var p = await Create("selftrap");
 
-        var end = await new Runner(p).RunToEnd();
+        var end = await new PortDriver(p).RunToEnd();
 
         Assert.Equal(ExitStatus.FromCode(2), end.Exit);
     }
