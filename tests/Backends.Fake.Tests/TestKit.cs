@@ -51,7 +51,7 @@ internal sealed class TestKit
     }
 
     /// <summary>
-    /// Resumes through every stop with the shared <see cref="PortDriver"/>, stepping the kernel by hand, until the
+    /// Answers every stop of a running process with the shared <see cref="PortDriver"/>, stepping the kernel by hand, until the
     /// victim exits; returns the events seen, the exit last.
     /// </summary>
     public List<StopEvent> RunToExit(ITracedProcess process, params BreakpointPatch[] planted)
@@ -62,7 +62,7 @@ internal sealed class TestKit
             driver.Adopt(patch);
         }
 
-        var end = driver.RunToEnd().GetAwaiter().GetResult();
+        var end = driver.RunToEnd(running: true).GetAwaiter().GetResult();
         Assert.NotEqual(StopKind.Stopped, end.Kind);
         return driver.Events;
     }

@@ -74,11 +74,18 @@ public sealed class PortDriver(ITracedProcess process)
         }
     }
 
-    /// <summary>Resumes the process and answers its stops until it exits or is lost; returns that last event.</summary>
-    public async Task<StopEvent> RunToEnd(int seconds = 60)
+    /// <summary>
+    /// Resumes the process (unless <paramref name="running"/> says it already runs) and answers its stops until it
+    /// exits or is lost; returns that last event.
+    /// </summary>
+    public async Task<StopEvent> RunToEnd(int seconds = 60, bool running = false)
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-        process.Resume();
+        if (!running)
+        {
+            process.Resume();
+        }
+
         while (true)
         {
             Assert.True(Reasons.Count < MaxStops, $"no end after {MaxStops} stops: {string.Join(",", Reasons.TakeLast(8))} ...");
