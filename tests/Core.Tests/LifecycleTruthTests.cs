@@ -183,6 +183,22 @@ public sealed class LifecycleTruthTests
         Assert.Equal(VictimState.Released, handle.State);
     }
 
+    /// <summary>
+    /// A request that reaches the victim lock after the release is over is refused as released, like one during it
+    /// (HostileInputTests' race met it once as a plain "the process is Released" error).
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(LifecycleState.Releasing), true)]
+    [InlineData(nameof(LifecycleState.ReleasingHeldByOthers), true)]
+    [InlineData(nameof(LifecycleState.Released), true)]
+    [InlineData(nameof(LifecycleState.Running), false)]
+    [InlineData(nameof(LifecycleState.HeldByOthers), false)]
+    [InlineData(nameof(LifecycleState.Undead), false)]
+    [Trait("Spec", "S8")]
+    [Trait("Issue", "16.2")]
+    public void A_release_has_begun_in_the_releasing_states_and_once_released(string state, bool begun) =>
+        Assert.Equal(begun, new VictimLifecycle(Enum.Parse<LifecycleState>(state), 7).ReleaseBegun);
+
     /// <summary>A created victim, continued and running, with <paramref name="onWork"/> on a.out`work.</summary>
     private static async Task<ProcessHandle> RunningAsync(ProcHexSession session, TracerScript tracer, Action<ProcessHandle> onWork)
     {

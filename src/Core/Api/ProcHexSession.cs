@@ -397,7 +397,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
         var victim = Controlled(handle);
         var flow = VictimLock.CurrentFlow;
         using var _ = await victim.Lock.EnterAsync(flow);
-        if (victim.Lifecycle.IsReleasing)
+        if (victim.Lifecycle.ReleaseBegun)
         {
             throw new InvalidHandleException($"pid {victim.Pid}: the process handle was released");
         }
@@ -697,7 +697,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     private static async Task<ClientBreakpoint> SetBreakpointCoreAsync(Victim victim, ulong address, BreakpointHandler handler, object flow, IndirectFunction? function = null)
     {
         using var _ = await victim.Lock.EnterAsync(flow);
-        if (victim.Lifecycle.IsReleasing)
+        if (victim.Lifecycle.ReleaseBegun)
         {
             // Released meanwhile: its loop has taken (or will take) every trap out; one planted now would stay.
             throw new InvalidHandleException($"pid {victim.Pid}: the process handle was released");

@@ -105,6 +105,12 @@ internal sealed class VictimLifecycle
     /// <summary>Destroy asked the control loop to end and the victim still lives.</summary>
     public bool IsReleasing => ReleasingStates[(int)_current];
 
+    /// <summary>
+    /// A release has begun or is done: the handle is going away, so a late request is refused as released (what
+    /// the old Quit flag answered), whatever the victim's fate.
+    /// </summary>
+    public bool ReleaseBegun => IsReleasing || _current is LifecycleState.Released;
+
     /// <summary>Dead, lost or released: the control loop ends.</summary>
     public bool IsOver => _current is LifecycleState.Undead or LifecycleState.Released || LostStates[(int)_current];
 
