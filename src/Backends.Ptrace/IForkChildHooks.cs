@@ -8,6 +8,9 @@ internal interface IForkChildHooks
     /// <summary>Waits for a new child's first stop (it arrives traced); false when there is no stopped child to clean.</summary>
     bool AwaitFirstStop(int child);
 
+    /// <summary>The byte at <paramref name="address"/> in the child's copy of the text; null when it cannot be read.</summary>
+    byte? ReadText(int child, ulong address);
+
     /// <summary>Writes <paramref name="original"/> at <paramref name="address"/> in the child's copy of the text; throws <see cref="TracerException"/>.</summary>
     void WriteText(int child, ulong address, byte original);
 

@@ -23,7 +23,7 @@ internal sealed class TrapTable
     public const byte TrapByte = 0xCC;
 
     private readonly Dictionary<ulong, byte> _planted = [];
-    private readonly HashSet<ulong> _removed = [];
+    private readonly Dictionary<ulong, byte> _removed = [];
 
     /// <summary>How many traps are planted.</summary>
     public int Count => _planted.Count;
@@ -33,6 +33,9 @@ internal sealed class TrapTable
 
     /// <summary>The planted traps and the bytes they replaced.</summary>
     public IReadOnlyDictionary<ulong, byte> Planted => _planted;
+
+    /// <summary>The traps removed since this image began, with the bytes they had replaced.</summary>
+    public IReadOnlyDictionary<ulong, byte> Removed => _removed;
 
     /// <summary>True when a trap of ours is planted at <paramref name="address"/>.</summary>
     public bool Contains(ulong address) => _planted.ContainsKey(address);
@@ -51,12 +54,12 @@ internal sealed class TrapTable
     /// <summary>Forgets the trap at <paramref name="address"/> as removed; false when none was planted there (an image an exec replaced).</summary>
     public bool Remove(ulong address)
     {
-        if (!_planted.Remove(address))
+        if (!_planted.Remove(address, out var original))
         {
             return false;
         }
 
-        _removed.Add(address);
+        _removed[address] = original;
         return true;
     }
 
@@ -71,7 +74,7 @@ internal sealed class TrapTable
             return TrapVerdict.Ours;
         }
 
-        return _removed.Contains(trapAddress) && text.ReadByte(trapAddress) is { } b && b != TrapByte
+        return _removed.ContainsKey(trapAddress) && text.ReadByte(trapAddress) is { } b && b != TrapByte
             ? TrapVerdict.Removed
             : TrapVerdict.NotOurs;
     }
@@ -110,9 +113,9 @@ internal sealed class TrapTable
             }
         }
 
-        foreach (var address in _planted.Keys)
+        foreach (var (address, original) in _planted)
         {
-            _removed.Add(address);
+            _removed[address] = original;
         }
 
         _planted.Clear();

@@ -62,7 +62,17 @@ internal sealed class FakeVictim : ITrapText, IForkChildHooks, IReleaseHooks
 
     public bool AwaitFirstStop(int child) => StoppedChildren.Contains(child);
 
+    public byte? ReadText(int child, ulong address) => Text[child].TryGetValue(address, out var b) ? b : null;
+
     public void WriteText(int child, ulong address, byte original) => Write(child, address, original);
+
+    /// <summary>Takes a trap out as an adapter does: the original byte back, the trap forgotten as removed.</summary>
+    public void Remove(TrapTable traps, ulong address)
+    {
+        Assert.True(traps.TryGetOriginal(address, out var original));
+        WriteByte(address, original);
+        Assert.True(traps.Remove(address));
+    }
 
     public void Detach(int child) => Journal.Add($"detach child {child}");
 

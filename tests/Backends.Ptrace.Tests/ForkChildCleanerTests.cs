@@ -67,4 +67,34 @@ public sealed class ForkChildCleanerTests
         Assert.Equal(0x55, _victim.Text[Child][Site]);
         Assert.DoesNotContain(_victim.Journal, e => e.StartsWith("detach", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_trap_removed_after_the_fork_copied_the_text_comes_out_of_the_child_too()
+    {
+        // The core removes a trap while the victim runs: the kernel had already copied the text for a fork whose
+        // event we read only afterwards. The parent's text is clean; the child's copy still holds the int3.
+        _victim.Plant(_traps, Site);
+        _victim.Plant(_traps, Site + 2);
+        _victim.Fork(Child);
+        _victim.Remove(_traps, Site + 2);
+
+        Assert.True(_cleaner.Clean(Child));
+
+        Assert.Equal(new byte[] { 0x55, 0x48, 0x89 }, Enumerable.Range(0, 3).Select(i => _victim.Text[Child][Site + (ulong)i]).ToArray());
+    }
+
+    [Fact]
+    public void A_removed_trap_whose_byte_the_child_no_longer_holds_as_an_int3_is_left_alone()
+    {
+        // Removed before the fork (the copy is clean there) and the program rewrote that byte since: not ours to touch.
+        _victim.Plant(_traps, Site);
+        _victim.Remove(_traps, Site);
+        _victim.Text[FakeVictim.Pid][Site] = 0x90;
+        _victim.Fork(Child);
+
+        Assert.True(_cleaner.Clean(Child));
+
+        Assert.Equal(0x90, _victim.Text[Child][Site]);
+        Assert.DoesNotContain(_victim.Journal, e => e.StartsWith($"write {Child}", StringComparison.Ordinal));
+    }
 }

@@ -24,6 +24,12 @@ internal sealed partial class FreeBsdProcess
         return r != -1 && Wait.IfStopped(status);
     }
 
+    byte? IForkChildHooks.ReadText(int child, ulong address)
+    {
+        Span<byte> b = stackalloc byte[1];
+        return _ptrace.Io(child, PiodOp.PIOD_READ_I, address, b, out _) == 1 ? b[0] : null;
+    }
+
     /// <summary>Best effort, as before the cleaner was shared: a failed write is not reported.</summary>
     void IForkChildHooks.WriteText(int child, ulong address, byte original) =>
         _ = _ptrace.Io(child, PiodOp.PIOD_WRITE_I, address, [original], out _);

@@ -11,6 +11,12 @@ internal sealed partial class LinuxProcess
     // fork: the child has a copy of our breakpoints. The cleaner takes them out of its memory, then lets it go.
     bool IForkChildHooks.AwaitFirstStop(int child) => _owner.WaitFor(child) is { Stopped: true };
 
+    byte? IForkChildHooks.ReadText(int child, ulong address)
+    {
+        Span<byte> b = stackalloc byte[1];
+        return Kernel.ProcessVmReadv(child, address, b, out _) == 1 ? b[0] : null;
+    }
+
     void IForkChildHooks.WriteText(int child, ulong address, byte original) => MemoryFile.WriteOnce(Kernel, child, address, [original]);
 
     void IForkChildHooks.Detach(int child) => _ = TryPtrace(PTRACE_DETACH, child, 0, 0);
