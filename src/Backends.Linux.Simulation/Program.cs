@@ -4,12 +4,14 @@ using ProcHex.Backends.Linux;
 using ProcHex.Backends.Linux.Simulation.Runner;
 
 // dotnet run --project src/Backends.Linux.Simulation -c Release -- --seeds 10000 [--start S] [--replay SEED] [--trace]
+//   [--first-generation]: without the core's changes while the victim runs (seeds named before round 30 replay so)
 //   [--require-coverage]: fail unless the seeds reached every transition that needs a stop-all (S20Coverage)
 var seeds = 10_000;
 var requireCoverage = false;
 var start = 1;
 int? replay = null;
 var fullTrace = false;
+var firstGeneration = false;
 for (var i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -26,16 +28,19 @@ for (var i = 0; i < args.Length; i++)
         case "--trace":
             fullTrace = true;
             break;
+        case "--first-generation":
+            firstGeneration = true;
+            break;
         case "--require-coverage":
             requireCoverage = true;
             break;
         default:
-            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --seeds N [--start S] [--replay SEED] [--trace] [--require-coverage]");
+            Console.Error.WriteLine($"unknown argument {args[i]}; usage: --seeds N [--start S] [--replay SEED] [--trace] [--first-generation] [--require-coverage]");
             return 2;
     }
 }
 
-var options = new LinuxSimulationOptions { AdapterLog = fullTrace };
+var options = (firstGeneration ? LinuxSimulationOptions.FirstGeneration : new LinuxSimulationOptions()) with { AdapterLog = fullTrace };
 var clock = Stopwatch.StartNew();
 var results = replay is { } one
     ? [LinuxSimulationRunner.Run(one, options)]

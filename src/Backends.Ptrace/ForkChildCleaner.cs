@@ -25,25 +25,30 @@ internal sealed class ForkChildCleaner(TrapTable traps, IForkChildHooks hooks)
     }
 
     /// <summary>
-    /// Writes the original byte of every planted trap into <paramref name="child"/>'s text, best effort, and of every
-    /// trap removed since this image began that the child's copy still holds: the core may remove a trap while the
-    /// victim runs, after the kernel copied the text for a fork and before we read the fork's event (chaos seed 3,
-    /// linux simulation seed 97). A removed trap is restored only where the child has an int3, so a byte the program
-    /// rewrote since is left alone.
+    /// Writes the original byte of every trap of this image, planted or removed since, back into
+    /// <paramref name="child"/>'s text wherever the child holds an int3, best effort. Removed ones too: the core may
+    /// remove a trap while the victim runs, after the kernel copied the text for a fork and before we read the fork's
+    /// event (chaos seed 3). Only over an int3: a trap planted after the copy was never in it, and a byte the program
+    /// rewrote since a removal is the program's.
     /// </summary>
     public void RestoreText(int child)
     {
         foreach (var (address, original) in traps)
         {
-            Restore(child, address, original);
+            RestoreIfTrapped(child, address, original);
         }
 
         foreach (var (address, original) in traps.Removed)
         {
-            if (hooks.ReadText(child, address) == TrapTable.TrapByte)
-            {
-                Restore(child, address, original);
-            }
+            RestoreIfTrapped(child, address, original);
+        }
+    }
+
+    private void RestoreIfTrapped(int child, ulong address, byte original)
+    {
+        if (hooks.ReadText(child, address) == TrapTable.TrapByte)
+        {
+            Restore(child, address, original);
         }
     }
 

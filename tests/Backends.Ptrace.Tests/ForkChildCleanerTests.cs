@@ -97,4 +97,16 @@ public sealed class ForkChildCleanerTests
         Assert.Equal(0x90, _victim.Text[Child][Site]);
         Assert.DoesNotContain(_victim.Journal, e => e.StartsWith($"write {Child}", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_trap_planted_after_the_fork_copied_the_text_is_not_written_into_the_child()
+    {
+        _victim.Fork(Child);
+        _victim.Plant(_traps, Site);
+
+        Assert.True(_cleaner.Clean(Child));
+
+        Assert.Equal(0x55, _victim.Text[Child][Site]);
+        Assert.DoesNotContain(_victim.Journal, e => e.StartsWith($"write {Child}", StringComparison.Ordinal));
+    }
 }

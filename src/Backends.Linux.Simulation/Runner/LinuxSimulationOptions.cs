@@ -14,6 +14,16 @@ internal sealed record LinuxSimulationOptions
     /// <summary>The adapter's own trace-level log goes into the seed's trace too (slower; --trace).</summary>
     public bool AdapterLog { get; init; }
 
+    /// <summary>
+    /// The core changes a breakpoint while the victim runs, and a seed may release the victim to run and grab it
+    /// again. Both draw from a random source of their own, so turned off every seed plays exactly as the seeds found
+    /// before they existed (<see cref="FirstGeneration"/>).
+    /// </summary>
+    public bool ChangesWhileRunning { get; init; } = true;
+
+    /// <summary>The world the seeds named in tests up to round 29 were found in: replays them as they were.</summary>
+    public static LinuxSimulationOptions FirstGeneration { get; } = new() { ChangesWhileRunning = false };
+
     /// <summary>Test only: an S20 broken on purpose, to prove the invariants catch it. Production has no such knob.</summary>
     public S20Breakage Breakage { get; init; }
 }

@@ -21,11 +21,13 @@ internal sealed class LinuxSimulationRun
     private const int MaxPumpRounds = 10_000;
 
     private readonly Random _random;
+    private readonly Random _changes;
     private readonly LinuxSimulationOptions _options;
     private readonly Dictionary<ulong, BreakpointPatch> _patches = [];
     private readonly HashSet<string> _covered = [];
     private readonly VictimImages _images;
     private OwnerThread _owner = null!;
+    private ILogger? _logger;
     private LinuxProcess? _process;
     private string? _violation;
     private bool _gone;
@@ -41,6 +43,7 @@ internal sealed class LinuxSimulationRun
         Seed = seed;
         _options = options;
         _random = new Random(seed ^ 0x5eed);
+        _changes = new Random(seed ^ 0xc4a05);
         Kernel = new FakeLinuxKernel(seed, FirstPid) { MaxStepsPerWait = 20_000 };
         _images = new VictimImages(_random);
     }
@@ -71,10 +74,25 @@ internal sealed class LinuxSimulationRun
             Kernel.Run(_random.Next(0, 20));
         }
 
-        var logger = _options.AdapterLog ? new TraceLogger(Kernel.Log) : null;
-        _owner = OwnerThread.Manual(Kernel, logger);
+        _logger = _options.AdapterLog ? new TraceLogger(Kernel.Log) : null;
+        _owner = OwnerThread.Manual(Kernel, _logger);
+        Grab();
+        Rounds();
+        if (_options.ChangesWhileRunning && !_gone && !_quit && _changes.Next(3) == 0)
+        {
+            // Released to run and grabbed again (chaos seed 3 did it within a millisecond): whatever the first
+            // control left behind (a stop of someone else's, a pending signal, a vfork child) meets a fresh adapter.
+            Regrab();
+            Rounds();
+        }
+
+        Finish();
+    }
+
+    private void Grab()
+    {
         var emulation = _random.Next(2) == 0;
-        var grab = Grabber.Grab(_owner, Pid, GrabAccess.Control, logger ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, p =>
+        var grab = Grabber.Grab(_owner, Pid, GrabAccess.Control, _logger ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, p =>
         {
             p.EmulationEnabled = emulation;
             p.StopMachine.Observer = OnMachine;
@@ -101,15 +119,38 @@ internal sealed class LinuxSimulationRun
         Note("core: resume after the grab");
         _process.Resume();
         Settle();
+    }
 
+    private void Rounds()
+    {
         var rounds = _random.Next(_options.MinRounds, _options.MaxRounds + 1);
         for (var round = 0; round < rounds && !_gone && !_quit; round++)
         {
             Act();
             Settle();
         }
+    }
 
-        Finish();
+    /// <summary>A release to run (S9), the world moves a little, and a new grab of the same victim (a new adapter, the same owner).</summary>
+    private void Regrab()
+    {
+        Note("core: release Run, to grab it again");
+        var process = _process!;
+        _process = null;
+        process.Release(ReleaseMode.Run);
+        process.Dispose();
+        _patches.Clear();
+        _held = false;
+        _forkStarting = false;
+        Check();
+        Kernel.Run(_changes.Next(0, 20));
+        if (Kernel.GroupOf(Pid) is null)
+        {
+            _gone = true;
+            return;
+        }
+
+        Grab();
     }
 
     /// <summary>One round: the world moves, and sometimes someone else signals or the core asks for a stop.</summary>
@@ -134,7 +175,7 @@ internal sealed class LinuxSimulationRun
         }
 
         Kernel.Run(_random.Next(1, 25));
-        if (roll is >= 27 and < 37 && !_quit && !_gone)
+        if (_options.ChangesWhileRunning && _changes.Next(10) == 0 && !_quit && !_gone)
         {
             // The core changes a breakpoint while the victim runs (BreakpointSet needs no stop for it), perhaps just
             // after a fork copied the text and before its event is read (chaos seed 3: a fork child killed by a trap).
@@ -144,9 +185,9 @@ internal sealed class LinuxSimulationRun
 
     private void ChangeOneBreakpoint()
     {
-        if (_patches.Count > 0 && _random.Next(2) == 0)
+        if (_patches.Count > 0 && _changes.Next(2) == 0)
         {
-            var patch = _patches.Values.ElementAt(_random.Next(_patches.Count));
+            var patch = _patches.Values.ElementAt(_changes.Next(_patches.Count));
             Note($"core: remove the breakpoint at 0x{patch.Address:x} while it runs");
             _patches.Remove(patch.Address);
             try

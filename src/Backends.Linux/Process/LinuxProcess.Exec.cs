@@ -135,6 +135,10 @@ internal sealed partial class LinuxProcess
         }
 
         Log.BestEffortFailed(_logger, Pid, "following the victim", ExecUnseenMessage);
+
+        // As at an exec we see: a fork child of a thread the exec destroyed is let go without the old image's traps,
+        // which only this table still knows (linux simulation seed 3871).
+        LetGoOfOrphanedForkChildren(afterExec: true);
         _traps.Clear();
         _pendingStep = null;
         _lost = true;
