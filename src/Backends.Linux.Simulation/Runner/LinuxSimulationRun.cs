@@ -144,13 +144,16 @@ internal sealed class LinuxSimulationRun
         _forkStarting = false;
         Check();
         Kernel.Run(_changes.Next(0, 20));
-        if (Kernel.GroupOf(Pid) is null)
+        try
         {
-            _gone = true;
-            return;
+            Grab();
         }
-
-        Grab();
+        catch (GrabException e) when (e.Kind == TracerErrorKind.Gone)
+        {
+            // It ended meanwhile (a zombie until its parent reaps it): nothing is left to grab or to release.
+            Note($"core: the grab found it gone: {e.Message}");
+            _gone = true;
+        }
     }
 
     /// <summary>One round: the world moves, and sometimes someone else signals or the core asks for a stop.</summary>
@@ -265,9 +268,13 @@ internal sealed class LinuxSimulationRun
         var lastWord = heldByOthers ? " (someone else's stop is the last word)"
             : _lastOutsiderSignal != Sys.SIGCONT ? " (someone else's last stop died with the thread that took it)" : string.Empty;
         Note($"core: release {Mode}{lastWord}, core {(_held ? "holds it for them" : "runs it")}");
-        _process!.Release(Mode);
-        Check();
-        _process.Dispose();
+        if (_process is { } process)
+        {
+            process.Release(Mode);
+            Check();
+            process.Dispose();
+        }
+
         Kernel.Run(200);
         Check();
         CheckReleased(heldByOthers);
