@@ -54,9 +54,9 @@ internal static class Observe
             return suspects;
         }
 
+        // Context switch counts only grow: unchanged since the first look means never scheduled in between.
         await Task.Delay(Math.Max(0, confirmMilliseconds - milliseconds));
-        var third = ThreadStates(pid);
-        return UnscheduledStops(first, third).Intersect(suspects).ToList();
+        return UnscheduledStops(first, ThreadStates(pid));
     }
 
     private static List<int> UnscheduledStops(Dictionary<int, (char State, string Switches)> before, Dictionary<int, (char State, string Switches)> after) =>
