@@ -30,7 +30,7 @@ internal interface IReleaseHooks
     /// <summary>Kills the victim and reaps it.</summary>
     void Kill();
 
-    /// <summary>Detaches every thread: running for <see cref="ReleaseMode.Run"/>, left stopped for <see cref="ReleaseMode.Hang"/>.</summary>
+    /// <summary>Detaches every thread: running for <see cref="ReleaseMode.Run"/>, left in someone else's stop while it lasts for <see cref="ReleaseMode.Hang"/>.</summary>
     void Detach(ReleaseMode mode);
 
     /// <summary>The victim is let go.</summary>

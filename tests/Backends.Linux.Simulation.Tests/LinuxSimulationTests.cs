@@ -94,7 +94,8 @@ public sealed class LinuxSimulationTests
     /// after we gave the signal back but before it acted on it; the kernel drops it so, no stop was left for the
     /// release to end, and the check blamed the release (it now asks the fake whether the stop was lost). 37519: a
     /// hang release trusted a group-stop its threads had reported, though a SIGCONT had come since (its notices
-    /// unread in their trap-stops): detached without a SIGSTOP, the victim ran. 71515: a SIGSTOP dequeued during an
+    /// unread in their trap-stops). Once fixed by a SIGSTOP of our own; now Hang sends none and the check asks for
+    /// what the SIGCONT says: the victim runs. 71515: a SIGSTOP dequeued during an
     /// out-of-line step over was kept and given back from the step's last stop, where the kernel no longer knew of
     /// the SIGCONT sent meanwhile: it started a stop that SIGCONT had ended, after someone else's last word.
     /// </summary>
@@ -143,5 +144,22 @@ public sealed class LinuxSimulationTests
     {
         var result = LinuxSimulationRunner.Run(seed, new LinuxSimulationOptions());
         Assert.False(result.Failed, $"seed {seed}: {result.Violation}");
+    }
+
+    /// <summary>
+    /// S20, the release racing someone else's SIGCONT (chaos seed 3 on a real kernel): the core chose Hang from the
+    /// last report it had taken, and the SIGCONT came after it. Hang used to queue a SIGSTOP of its own, so the victim
+    /// stayed stopped though its owner had continued it; now the kernel's state at the detach decides.
+    /// </summary>
+    [Theory]
+    [Trait("Spec", "S20")]
+    [InlineData(166)]
+    [InlineData(191)]
+    public void A_SIGCONT_that_races_a_hang_release_is_the_last_word(int seed)
+    {
+        var result = LinuxSimulationRunner.Run(seed, new LinuxSimulationOptions { AdapterLog = true });
+        Assert.False(result.Failed, $"seed {seed}: {result.Violation}");
+        Assert.Contains(result.Trace, line => line.Contains("release while someone else sends SIGCONT", StringComparison.Ordinal));
+        Assert.Contains(result.Trace, line => line.Contains("core: release Hang", StringComparison.Ordinal));
     }
 }

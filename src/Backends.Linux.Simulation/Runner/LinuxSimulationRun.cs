@@ -264,6 +264,17 @@ internal sealed class LinuxSimulationRun
         }
 
         Mode = _random.Next(5) switch { 0 => ReleaseMode.Hang, 1 => ReleaseMode.Kill, _ => ReleaseMode.Run };
+        if (_options.ChangesWhileRunning && !_gone && !_quit && _changes.Next(4) == 0)
+        {
+            // Someone else's last word races the release: the core decides from the reports it has taken (Hang while
+            // it holds the victim for them, chaos seed 3), and the signal may land before, during or after it.
+            var signal = _changes.Next(2) == 0 ? Sys.SIGCONT : Sys.SIGSTOP;
+            Note($"core: release while someone else sends {(signal == Sys.SIGCONT ? "SIGCONT" : "SIGSTOP")}");
+            Outsider(signal);
+            Kernel.Run(_changes.Next(0, 4));
+            Mode = _held ? ReleaseMode.Hang : ReleaseMode.Run;
+        }
+
         var heldByOthers = _lastOutsiderSignal != Sys.SIGCONT && !StopLostToTheKernel();
         var lastWord = heldByOthers ? " (someone else's stop is the last word)"
             : _lastOutsiderSignal != Sys.SIGCONT ? " (someone else's last stop died with the thread that took it)" : string.Empty;
@@ -277,7 +288,9 @@ internal sealed class LinuxSimulationRun
 
         Kernel.Run(200);
         Check();
-        CheckReleased(heldByOthers);
+
+        // Asked again: a stop signal that raced the release may have died since with a thread an exec killed.
+        CheckReleased(_lastOutsiderSignal != Sys.SIGCONT && !StopLostToTheKernel());
     }
 
     private void DrainOutsider()
@@ -609,12 +622,16 @@ internal sealed class LinuxSimulationRun
                 }
 
                 break;
-            case ReleaseMode.Hang:
+            case ReleaseMode.Hang when heldByOthers:
                 if (victim is null || victim.Live.Any(t => t.State != TaskState.Stopped))
                 {
                     Fail($"the victim is not stopped after a hang release ({Describe(victim)})");
                 }
 
+                break;
+            case ReleaseMode.Hang:
+                // Hang leaves the victim in someone else's stop only while it lasts: their SIGCONT is the last word.
+                CheckRuns(victim, "after a hang release whose stop someone else had ended");
                 break;
             case ReleaseMode.Run when heldByOthers:
                 // S20: someone else's stop outlives us, until they continue it.

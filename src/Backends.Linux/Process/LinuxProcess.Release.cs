@@ -79,28 +79,21 @@ internal sealed partial class LinuxProcess
     void IReleaseHooks.Detach(ReleaseMode mode)
     {
         DetachVforkChildren();
-        if (mode == ReleaseMode.Hang)
-        {
-            // Hang: the victim gets a SIGSTOP, queued before the detach so that it stays put. Not as the detach's
-            // signal: the threads are in interrupt stops, and a signal given to a restart from any stop but a
-            // signal-delivery-stop is ignored (ptrace(2), "Signal injection and suppression"; linux simulation seed 37
-            // left a hang-released victim running). Even when its threads reported someone else's group-stop: a
-            // SIGCONT since then leaves each with only a notice it reports once resumed, which the detach discards,
-            // so the victim would run (linux simulation seed 37519). Still in that stop, the victim takes its part
-            // again once detached (__ptrace_unlink sets JOBCTL_STOP_PENDING, handled before any signal is dequeued),
-            // and the SIGSTOP waits in the queue until the SIGCONT that ends the stop flushes it (prepare_signal).
-            _ = Kill(Pid, SIGSTOP);
-        }
-
         foreach (var thread in _threads.Values)
         {
             _ = TryPtrace(PTRACE_DETACH, thread.Tid, 0, thread.InjectSignal);
         }
 
-        // Run: a victim that stops again once detached was stopped by someone else (a SIGSTOP still pending while we
-        // held it, or a group-stop nobody has continued): that stop is theirs to end, not ours (S20, chaos seed 15).
+        // Hang and Run detach alike, and the kernel keeps whatever stop of someone else's is in effect at that
+        // moment: a thread detached while its group-stop lasts takes its part again (__ptrace_unlink sets
+        // JOBCTL_STOP_PENDING), and a stop signal still pending stops the victim once it runs (S20, chaos seed 15).
+        // Hang sends no SIGSTOP of its own: the core chose it from the last stop report it took, and a SIGCONT may
+        // have ended that stop since (sent while the control loop was quitting, or read only by this release's
+        // stop-all, its notice left unread in a trap-stop). Stopping the victim then would take back someone else's
+        // continue (chaos seed 3, linux simulation seed 37519); the last word is theirs.
+        var theirStopLasted = _stops.AnyMember;
         Forget();
-        if (mode == ReleaseMode.Hang)
+        if (mode == ReleaseMode.Hang && theirStopLasted)
         {
             AwaitGroupStop();
         }
@@ -169,7 +162,8 @@ internal sealed partial class LinuxProcess
 
     /// <summary>
     /// After a detach the kernel wakes a thread that owes a group-stop so it can re-enter it: for a moment the
-    /// victim shows as running. Hang promises a stopped victim, so wait (briefly, bounded) until it shows 'T'.
+    /// victim shows as running. A Hang of a victim whose threads last reported someone else's stop waits (briefly,
+    /// bounded) until it shows 'T', unless that stop turns out to be over.
     /// </summary>
     private void AwaitGroupStop()
     {

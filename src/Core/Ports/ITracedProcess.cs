@@ -165,7 +165,10 @@ public enum ReleaseMode
     /// <summary>Kill it and reap it (a created victim).</summary>
     Kill,
 
-    /// <summary>Detach and leave it stopped (it was stopped by someone else).</summary>
+    /// <summary>
+    /// Detach and leave it in the stop someone else put it in (S9, S20). The core asks for it from the last report it
+    /// took; a backend that can tell leaves the victim running when they have continued it since (their word is last).
+    /// </summary>
     Hang,
 }
 
