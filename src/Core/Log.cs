@@ -62,6 +62,9 @@ internal static partial class Log
     [LoggerMessage(19, LogLevel.Debug, "pid {Pid}: waiting for someone else to resume it")]
     public static partial void HeldByOthers(ILogger logger, int pid);
 
+    [LoggerMessage(71, LogLevel.Debug, "pid {Pid}: a stop answered while someone else holds it: it runs on at their resume")]
+    public static partial void AnsweredWhileHeld(ILogger logger, int pid);
+
     [LoggerMessage(20, LogLevel.Debug, "pid {Pid}: exec completed; breakpoints forgotten, image re-read")]
     public static partial void ExecCompleted(ILogger logger, int pid);
 

@@ -162,4 +162,22 @@ public sealed class LinuxSimulationTests
         Assert.Contains(result.Trace, line => line.Contains("release while someone else sends SIGCONT", StringComparison.Ordinal));
         Assert.Contains(result.Trace, line => line.Contains("core: release Hang", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// Found at 100,000 seeds once the core changed breakpoints while the victim runs. 67588 (S20): a thread the
+    /// adapter held while someone else's stop gathered hit a breakpoint; the core answered it with a resume while
+    /// holding the victim for them (the real loop died of it: the lifecycle refuses that resume), and the resume's
+    /// report was lost in the stop-all that followed; now the core answers without resuming and the machine's wait
+    /// for the resume outlives a stop-all. 63935: a grab racing another thread's exec met the leader dying; the fake
+    /// now waits for the exec as ptrace_attach does (cred_guard_mutex).
+    /// </summary>
+    [Theory]
+    [Trait("Spec", "S20")]
+    [InlineData(67588)]
+    [InlineData(63935)]
+    public void A_seed_found_at_100000_seeds_in_round_30_now_passes(int seed)
+    {
+        var result = LinuxSimulationRunner.Run(seed, new LinuxSimulationOptions());
+        Assert.False(result.Failed, $"seed {seed}: {result.Violation}");
+    }
 }

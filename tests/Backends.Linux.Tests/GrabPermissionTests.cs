@@ -141,7 +141,10 @@ public sealed class GrabPermissionTests : LinuxTestBase
         File.SetUnixFileMode(file, UnixFileMode.SetGroup | ReadAndExecuteForAll); // group root: nobody runs it with egid 0
         using var victim = Untraced.StartAs(UnprivilegedOwner.Nobody, file);
         TrackPid(victim.Id);
-        Assert.True(await Observe.Eventually(() => Observe.MappedPathContaining(victim.Id, "libc") is not null));
+
+        // The pid is setpriv's (root, with libc mapped) until it has dropped to nobody and exec'd the program: wait
+        // for the program itself (CI once grabbed setpriv and was refused as another user's).
+        Assert.True(await Observe.Eventually(() => Observe.MappedPathContaining(victim.Id, "sleeper-setgid") is not null));
 
         var e = await Assert.ThrowsAsync<GrabException>(async () => await UnprivilegedOwner.Tracer.GrabAsync(victim.Id, GrabAccess.Control, Timeout()));
 

@@ -138,6 +138,40 @@ public sealed class NotificationTests
         Assert.Equal(0, session.PendingNotifications);
     }
 
+    [Theory]
+    [Trait("Spec", "S20")]
+    [InlineData(StopReason.ForkStarting)]
+    [InlineData(StopReason.VforkDone)]
+    [InlineData(StopReason.Breakpoint)]
+    [InlineData(StopReason.Signal)]
+    public async Task A_stop_of_a_held_thread_while_others_hold_the_victim_is_answered_and_resumed_with_their_resume(StopReason reason)
+    {
+        // The backend reported someone else's stop, then a thread it had held while that stop gathered reported
+        // something else (chaos seed 3: a vfork's end; linux simulation seed 67588: a breakpoint). The loop once
+        // answered it with a resume the lifecycle refuses while held: the loop died and left the victim in a ptrace
+        // stop. Now it is answered without a resume, and their resume's report resumes it.
+        var tracer = new TracerScript();
+        await using var session = tracer.Session();
+        var (handle, script) = await RunningAsync(session, tracer);
+        script.Push(StopEvent.Stopped(StopReason.StoppedByOthers, script.Pid));
+        await script.WaitForWaitsAsync(2);
+        Assert.Equal(VictimState.HeldByOthers, handle.State);
+
+        script.Push(StopEvent.Stopped(reason, script.Pid, 0x401000));
+        await script.WaitForWaitsAsync(3);
+
+        Assert.Equal(VictimState.HeldByOthers, handle.State);
+        script.Process.Received(1).Resume(); // only the one after setup
+
+        script.Push(StopEvent.Stopped(StopReason.ResumedByOthers, script.Pid));
+        await script.WaitForWaitsAsync(4);
+        Assert.Equal(VictimState.Running, handle.State);
+        script.Process.Received(2).Resume();
+
+        await session.ReleaseAsync(handle);
+        script.Process.Received(1).Release(ReleaseMode.Kill);
+    }
+
     [Fact]
     [Trait("Spec", "S20")]
     public async Task A_victim_stopped_by_others_is_left_to_them_and_released_hanging()

@@ -148,6 +148,22 @@ internal sealed partial class FakeLinuxKernel
             return Errno.ESRCH;
         }
 
+        if (t.Group.ExecTask is not null && !t.Traced && t.Group.GroupExitStatus is null)
+        {
+            // ptrace_attach takes the process's cred_guard_mutex, which an execve holds from prepare_bprm_creds until
+            // it is done: the seize waits for the exec, then finds whatever thread holds the tid (linux simulation
+            // seed 63935, a grab racing a non-leader's exec).
+            Trace($"SEIZE {tid} waits for the exec of {t.Group.ExecTask.Tid} (cred_guard_mutex)");
+            var group = t.Group;
+            _ = RunUntil(() => group.ExecTask is null, 10_000);
+            if (Find(tid) is not { } after)
+            {
+                return Errno.ESRCH;
+            }
+
+            t = after;
+        }
+
         if (!t.IsAlive || t.Traced || t.Group.IsDoomed(t))
         {
             return Errno.EPERM;

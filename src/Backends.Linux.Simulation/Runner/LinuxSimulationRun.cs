@@ -398,6 +398,13 @@ internal sealed class LinuxSimulationRun
                 break;
         }
 
+        if (_held)
+        {
+            // As ControlLoop: a stop answered while held for others is not resumed; their resume's report does it.
+            Note("core: answered while held for others: no resume");
+            return;
+        }
+
         try
         {
             process.Resume();

@@ -67,7 +67,7 @@ internal sealed partial class LinuxProcess
             ResumeIfFree(thread);
         }
 
-        if (_stops.AnyMember)
+        if (_stops.AnyMember || _stops.AwaitsResume)
         {
             Apply(_stops.CoreResumed());
         }

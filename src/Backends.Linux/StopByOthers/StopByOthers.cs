@@ -72,6 +72,14 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
     /// <summary>Some thread is in someone else's stop.</summary>
     public bool AnyMember => _members.Count > 0;
 
+    /// <summary>
+    /// The core asked to await someone else's resume (<see cref="AwaitResume"/>) and has not been told of it yet. A
+    /// stop-all takes the phase back to <see cref="Phase.Reported"/> while it collects, but the core still waits: the
+    /// last member may leave the stop during that collection, and the resume must then be reported once it is over
+    /// (linux simulation seed 67588: the core held a running victim for good).
+    /// </summary>
+    public bool AwaitsResume { get; private set; }
+
     public bool IsMember(int tid) => _members.ContainsKey(tid);
 
     public bool IsParked(int tid) => _members.TryGetValue(tid, out var m) && m == Membership.Parked;
@@ -201,6 +209,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         _actions.Clear();
         var before = Current;
         Current = Phase.AwaitingResume;
+        AwaitsResume = true;
         foreach (var tid in threads)
         {
             if (!IsParked(tid))
@@ -231,6 +240,14 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
             return Observed(nameof(CoreResumed), before);
         }
 
+        if (AwaitsResume)
+        {
+            // Every member left the stop while a stop-all collected (the core resumes after it): it is over.
+            var before = Current;
+            CheckResumed();
+            return Observed(nameof(CoreResumed), before);
+        }
+
         return _actions;
     }
 
@@ -254,15 +271,12 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         _actions.Clear();
         var before = Current;
         _members.Clear();
-        if (Current == Phase.AwaitingResume)
+        if (Current == Phase.AwaitingResume || AwaitsResume)
         {
             CheckResumed();
         }
-        else
-        {
-            Current = Phase.Quiet;
-        }
 
+        Current = Phase.Quiet;
         return Observed(nameof(Exec), before);
     }
 
@@ -272,6 +286,7 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         var before = Current;
         _members.Clear();
         Current = Phase.Quiet;
+        AwaitsResume = false;
         if (before != Phase.Quiet)
         {
             Observer?.Invoke(nameof(Clear), before, Current, []);
@@ -296,15 +311,19 @@ internal sealed class StopByOthers(StopByOthers.IThreadTable threads)
         _actions.Add(StopAction.ReportStopped);
     }
 
-    /// <summary>Once the core awaits it and no thread is in the stop any more, the stop is over: say so.</summary>
+    /// <summary>
+    /// Once the core awaits it and no thread is in the stop any more, the stop is over: say so (after a stop-all's
+    /// collection, not during it).
+    /// </summary>
     private void CheckResumed()
     {
-        if (Current != Phase.AwaitingResume || _members.Count > 0)
+        if (_members.Count > 0 || !(Current == Phase.AwaitingResume || (AwaitsResume && !threads.Collecting)))
         {
             return;
         }
 
         Current = Phase.Quiet;
+        AwaitsResume = false;
         Held = true;
         _actions.Add(StopAction.RestoreOptionsAll);
         _actions.Add(StopAction.ReportResumed);

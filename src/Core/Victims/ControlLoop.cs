@@ -478,7 +478,8 @@ internal sealed partial class ControlLoop
     /// </summary>
     private async ValueTask StopIfRequestedAsync(StopEvents why)
     {
-        if (_victim.Lifecycle.IsReleasing || !_victim.StopMask.TryConsume(why))
+        // Held for someone else, it is theirs to stop and continue: no rendezvous of ours in the middle of that.
+        if (_victim.Lifecycle.IsReleasing || _victim.Lifecycle.IsHeldByOthers || !_victim.StopMask.TryConsume(why))
         {
             return;
         }
@@ -510,6 +511,16 @@ internal sealed partial class ControlLoop
     {
         if (_victim.Lifecycle.IsReleasing || _victim.Lifecycle.IsOver)
         {
+            return;
+        }
+
+        if (_victim.Lifecycle.IsHeldByOthers)
+        {
+            // A stop of a thread the backend held while someone else's stop gathered (a vfork's end, a breakpoint
+            // taken just before): answered, but not resumed. Their resume's report resumes it with the rest (S20).
+            // Once the lifecycle refused this resume and the loop died, leaving the victim in a ptrace stop for good
+            // (chaos seed 3, linux simulation seed 67588).
+            Log.AnsweredWhileHeld(_victim.Logger, _victim.Pid);
             return;
         }
 

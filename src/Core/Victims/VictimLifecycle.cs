@@ -279,6 +279,16 @@ internal sealed class VictimLifecycle
         machine.Configure(LifecycleState.ForkStopped)
             .Permit(VictimTrigger.ForkEnd, LifecycleState.Stopped)
             .Ignore(VictimTrigger.ForkStart);
+
+        // A thread the backend held while someone else's stop gathered may report a fork's start or end while we
+        // wait for their resume (chaos seed 3): the traps come out and go back all the same, and it stays theirs.
+        machine.Configure(LifecycleState.HeldByOthers)
+            .OnEntryFrom(VictimTrigger.ForkEnd, () => breakpoints?.EnableAll(), "put the traps back")
+            .Permit(VictimTrigger.ForkStart, LifecycleState.ForkHeldByOthers)
+            .Ignore(VictimTrigger.ForkEnd);
+        machine.Configure(LifecycleState.ForkHeldByOthers)
+            .Permit(VictimTrigger.ForkEnd, LifecycleState.HeldByOthers)
+            .Ignore(VictimTrigger.ForkStart);
     }
 
     /// <summary>
