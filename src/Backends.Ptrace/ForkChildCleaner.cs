@@ -1,3 +1,4 @@
+using ProcHex.Arch.X64;
 using ProcHex.Ports;
 
 namespace ProcHex.Backends.Ptrace;
@@ -46,7 +47,7 @@ internal sealed class ForkChildCleaner(TrapTable traps, IForkChildHooks hooks)
 
     private void RestoreIfTrapped(int child, ulong address, byte original)
     {
-        if (hooks.ReadText(child, address) == TrapTable.TrapByte)
+        if (hooks.ReadText(child, address) == X64Trap.Int3)
         {
             Restore(child, address, original);
         }

@@ -1,3 +1,4 @@
+using ProcHex.Arch.X64;
 using ProcHex.Ports;
 
 namespace ProcHex.Backends.Ptrace;
@@ -19,9 +20,6 @@ namespace ProcHex.Backends.Ptrace;
 /// </remarks>
 internal sealed class TrapTable
 {
-    /// <summary>The x86-64 breakpoint instruction, int3.</summary>
-    public const byte TrapByte = 0xCC;
-
     private readonly Dictionary<ulong, byte> _planted = [];
     private readonly Dictionary<ulong, byte> _removed = [];
 
@@ -48,7 +46,7 @@ internal sealed class TrapTable
     {
         _planted[address] = original;
         _removed.Remove(address);
-        return new BreakpointPatch(address, original, 1);
+        return new BreakpointPatch(address, original, X64Trap.Int3Length);
     }
 
     /// <summary>Forgets the trap at <paramref name="address"/> as removed; false when none was planted there (an image an exec replaced).</summary>
@@ -74,7 +72,7 @@ internal sealed class TrapTable
             return TrapVerdict.Ours;
         }
 
-        return _removed.ContainsKey(trapAddress) && text.ReadByte(trapAddress) is { } b && b != TrapByte
+        return _removed.ContainsKey(trapAddress) && text.ReadByte(trapAddress) is { } b && b != X64Trap.Int3
             ? TrapVerdict.Removed
             : TrapVerdict.NotOurs;
     }

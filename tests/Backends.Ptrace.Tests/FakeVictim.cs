@@ -1,3 +1,4 @@
+using ProcHex.Arch.X64;
 using ProcHex.Ports;
 
 namespace ProcHex.Backends.Ptrace.Tests;
@@ -104,7 +105,7 @@ internal sealed class FakeVictim : ITrapText, IForkChildHooks, IReleaseHooks
     public void Plant(TrapTable traps, ulong address)
     {
         var original = Text[Pid][address];
-        WriteByte(address, TrapTable.TrapByte);
+        WriteByte(address, X64Trap.Int3);
         _ = traps.Add(address, original);
     }
 }

@@ -1,3 +1,5 @@
+using ProcHex.Arch.X64;
+
 namespace ProcHex.Backends.Ptrace.Tests;
 
 /// <summary>Issue 16 item 1 and DESIGN S13: a fork child runs on untraced with our traps out of its copy of the text.</summary>
@@ -26,7 +28,7 @@ public sealed class ForkChildCleanerTests
         Assert.True(_cleaner.Clean(Child));
 
         Assert.Equal(new byte[] { 0x55, 0x48, 0x89 }, Enumerable.Range(0, 3).Select(i => _victim.Text[Child][Site + (ulong)i]).ToArray());
-        Assert.Equal(TrapTable.TrapByte, _victim.Text[FakeVictim.Pid][Site]);
+        Assert.Equal(X64Trap.Int3, _victim.Text[FakeVictim.Pid][Site]);
         Assert.Equal(["detach child 200", "detached 200 with 2 traps"], _victim.Journal.Where(e => e.StartsWith("detach", StringComparison.Ordinal)));
         Assert.Equal(2, _traps.Count);
     }

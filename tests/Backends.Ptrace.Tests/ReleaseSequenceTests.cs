@@ -1,3 +1,4 @@
+using ProcHex.Arch.X64;
 using ProcHex.Ports;
 
 namespace ProcHex.Backends.Ptrace.Tests;
@@ -64,7 +65,7 @@ public sealed class ReleaseSequenceTests
         ReleaseSequence.Run(ReleaseMode.Run, _traps, _victim, _victim);
 
         Assert.Equal(["stop for Run"], _victim.Journal);
-        Assert.Equal(TrapTable.TrapByte, _victim.Text[FakeVictim.Pid][Site]);
+        Assert.Equal(X64Trap.Int3, _victim.Text[FakeVictim.Pid][Site]);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using ProcHex.Arch.X64;
+
 namespace ProcHex.Backends.Ptrace.Tests;
 
 /// <summary>
@@ -37,7 +39,7 @@ public sealed class TrapTableTests
     [Fact]
     public void A_program_int3_where_we_never_planted_is_not_ours()
     {
-        _victim.Map(0x402000, TrapTable.TrapByte);
+        _victim.Map(0x402000, X64Trap.Int3);
 
         Assert.Equal(TrapVerdict.NotOurs, _traps.Judge(0x402000, _victim));
     }
@@ -57,7 +59,7 @@ public sealed class TrapTableTests
     {
         _victim.Plant(_traps, Site);
         _ = _traps.Remove(Site);
-        _victim.WriteByte(Site, TrapTable.TrapByte);
+        _victim.WriteByte(Site, X64Trap.Int3);
 
         Assert.Equal(TrapVerdict.NotOurs, _traps.Judge(Site, _victim));
     }
@@ -172,7 +174,7 @@ public sealed class TrapTableTests
         _traps.RestoreAll(_victim, (_, _) => false);
 
         // Dictionary order is insertion order here: the failing one came first, the other was not written.
-        Assert.Equal(TrapTable.TrapByte, _victim.Text[FakeVictim.Pid][Site + 2]);
+        Assert.Equal(X64Trap.Int3, _victim.Text[FakeVictim.Pid][Site + 2]);
         Assert.Equal(0, _traps.Count);
     }
 }

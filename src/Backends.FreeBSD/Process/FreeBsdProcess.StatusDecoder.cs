@@ -74,6 +74,7 @@ internal sealed partial class FreeBsdProcess
         {
             // A new image: the old text and its breakpoints are gone; never write to the new text here.
             _traps.Clear();
+            _stepOverPlanner.ForgetImage();
             _stepOver = null;
             _vforkShared = false;
             return StopEvent.Stopped(StopReason.ExecDone, lwp, Pc(lwp));

@@ -4,32 +4,38 @@ using static Interop;
 namespace ProcHex.Backends.FreeBSD;
 
 /// <summary>
-/// Stepping the reporting LWP over one of our traps: emulated where possible, otherwise out of line with the others suspended.
+/// Stepping the reporting LWP over one of our traps: the shared <see cref="StepOverPlanner{TRegisters}"/> emulates
+/// where it can; otherwise the step runs out of line with the other LWPs suspended.
 /// </summary>
 internal sealed partial class FreeBsdProcess
 {
     /// <summary>
-    /// Executes the original instruction once for the reporting LWP. Emulated when it can be (StepOver); otherwise the
-    /// other LWPs are held with PT_SUSPEND, the original byte goes back, PT_STEP runs one instruction and the int3
-    /// returns before anyone else runs. Returns false when the step ended in something other than its trace trap;
-    /// that status is kept for the next wait, and the caller must not continue.
+    /// Executes the original instruction once for the reporting LWP. Returns false when an out-of-line step ended in
+    /// something other than its trace trap; that status is kept for the next wait, and the caller must not continue.
     /// </summary>
-    private bool StepOverNow(BreakpointPatch patch)
-    {
-        var lwp = _lastLwp;
-        Span<byte> text = stackalloc byte[16];
-        var read = _ptrace.Io(Pid, PiodOp.PIOD_READ_I, patch.Address, text, out _);
-        if (read > 0)
-        {
-            _traps.Overlay(patch.Address, text[..read]);
-            text[0] = (byte)patch.OriginalBytes;
-            if (StepOver.TryEmulate(_ptrace, Pid, lwp, text[..read]))
-            {
-                Metrics.RecordStepOver(StepOverKind.Emulated);
-                return true;
-            }
-        }
+    private bool StepOverNow(BreakpointPatch patch) => _stepOverPlanner.StepOver(_lastLwp, patch);
 
+    Reg IStepOverHooks<Reg>.GetRegisters(int thread) => _ptrace.GetRegs(thread);
+
+    void IStepOverHooks<Reg>.SetRegisters(int thread, in Reg registers) => _ptrace.SetRegs(thread, registers);
+
+    X64Registers IStepOverHooks<Reg>.ToNeutral(in Reg registers) => Registers.ToNeutral(registers);
+
+    Reg IStepOverHooks<Reg>.FromNeutral(in X64Registers neutral, in Reg original) => Registers.FromNeutral(neutral, original);
+
+    int IStepOverHooks<Reg>.ReadText(ulong address, Span<byte> into) => Math.Max(0, _ptrace.Io(Pid, PiodOp.PIOD_READ_I, address, into, out _));
+
+    void IStepOverHooks<Reg>.WriteData(ulong address, ReadOnlySpan<byte> bytes) => _ptrace.WriteAll(Pid, PiodOp.PIOD_WRITE_D, address, bytes);
+
+    // A store the kernel refuses: a stack page not yet there, which only the victim's own fault grows.
+    void IStepOverHooks<Reg>.EmulationFellBack(ulong site, TracerException error) => Log.EmulationFellBack(_logger, Pid, site, error.Message);
+
+    /// <summary>
+    /// The other LWPs are held with PT_SUSPEND, the original byte goes back, PT_STEP runs one instruction and the int3
+    /// returns before anyone else runs.
+    /// </summary>
+    bool IStepOverHooks<Reg>.StepOutOfLine(int lwp, BreakpointPatch patch)
+    {
         Metrics.RecordStepOver(StepOverKind.OutOfLine);
 
         var others = _ptrace.LwpList(Pid).Where(t => t != lwp).ToArray();

@@ -29,7 +29,7 @@ namespace ProcHex.Backends.FreeBSD;
 /// when the address is one of ours, so whatever runs next executes the original instruction.</item>
 /// </list>
 /// </remarks>
-internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkChildHooks, IReleaseHooks
+internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkChildHooks, IReleaseHooks, IStepOverHooks<Interop.Reg>
 {
     /// <summary>
     /// exec completion, fork (the child arrives stopped so it can be cleaned and detached; we never follow it),
@@ -46,6 +46,7 @@ internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkC
     private readonly int _tracerPid;
     private readonly TrapTable _traps = new();
     private readonly ForkChildCleaner _forkChildren;
+    private readonly StepOverPlanner<Interop.Reg> _stepOverPlanner;
     private readonly VmMapSymbolTable _symbols;
 
     private bool _stopped;
@@ -91,6 +92,7 @@ internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkC
         _firstResumeDropsSignal = transparentAttach;
         _symbols = new VmMapSymbolTable(kernel, pid, new VictimMemory(this));
         _forkChildren = new ForkChildCleaner(_traps, this);
+        _stepOverPlanner = new StepOverPlanner<Interop.Reg>(pid, _traps, this, () => Metrics);
         StartTime = ProcessIdentity.StartTime(kernel, pid);
         if (access == GrabAccess.Control)
         {

@@ -15,4 +15,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "pid {Pid}: {What} failed during release: {Reason}")]
     public static partial void ReleaseStepFailed(ILogger logger, int pid, string what, string reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "pid {Pid}: the emulated step over the breakpoint at 0x{Address:x} could not be applied ({Reason}); this site's hits that cannot be emulated are stepped out of line (the other LWPs suspended), said once per site")]
+    public static partial void EmulationFellBack(ILogger logger, int pid, ulong address, string reason);
 }

@@ -40,7 +40,7 @@ internal sealed partial class LinuxProcess
         // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
         LetGoOfOrphanedForkChildren(afterExec: true);
         _traps.Clear();
-        _emulationFallbacks = null;
+        _stepOver.ForgetImage();
         _memory.Reopen();
         _pendingStep = null;
         lock (_eventLock)

@@ -10,69 +10,45 @@ internal sealed partial class LinuxProcess
 {
     private void StepOver(BreakpointPatch patch)
     {
-        if (_dead)
+        if (!_dead)
         {
-            return;
+            _ = _stepOver.StepOver(_currentTid, patch);
         }
-
-        var tid = _currentTid;
-        var regs = GetRegs(tid);
-        if (regs.rip != patch.Address)
-        {
-            throw new TracerException($"pid {Pid}: thread {tid} is at 0x{regs.rip:x}, not at the breakpoint 0x{patch.Address:x}");
-        }
-
-        Span<byte> code = stackalloc byte[16];
-        var n = ReadWithVmReadv(patch.Address, code, out _);
-        if (n > 0)
-        {
-            code = code[..n];
-            _traps.Overlay(patch.Address, code);
-
-            code[0] = (byte)patch.OriginalBytes;
-            var emulated = Registers.ToNeutral(regs);
-            if (EmulationEnabled && InstructionEmulator.TryEmulate(ref emulated, code, out var write)
-                && TryApplyEmulation(tid, patch.Address, Registers.FromNeutral(emulated, regs), write))
-            {
-                Metrics.RecordStepOver(StepOverKind.Emulated);
-                return;
-            }
-        }
-
-        StepOutOfLine(tid, patch);
     }
 
-    /// <summary>
-    /// Applies an emulated instruction's effect: its store first, then the registers, so a store that fails leaves the
-    /// thread exactly as it stopped. False when the effect could not be applied (the store's page cannot be written
-    /// from here, the registers were refused): the caller steps the instruction out of line instead, for this hit only,
-    /// because resuming the thread on its trap would make it hit again forever. A re-run store writes the same bytes.
-    /// </summary>
-    private bool TryApplyEmulation(int tid, ulong site, in Interop.UserRegs emulated, MemoryWrite? write)
+    Interop.UserRegs IStepOverHooks<Interop.UserRegs>.GetRegisters(int thread) => GetRegs(thread);
+
+    void IStepOverHooks<Interop.UserRegs>.SetRegisters(int thread, in Interop.UserRegs registers) => SetRegs(thread, registers);
+
+    X64Registers IStepOverHooks<Interop.UserRegs>.ToNeutral(in Interop.UserRegs registers) => Registers.ToNeutral(registers);
+
+    Interop.UserRegs IStepOverHooks<Interop.UserRegs>.FromNeutral(in X64Registers neutral, in Interop.UserRegs original) =>
+        Registers.FromNeutral(neutral, original);
+
+    int IStepOverHooks<Interop.UserRegs>.ReadText(ulong address, Span<byte> into) => ReadWithVmReadv(address, into, out _);
+
+    void IStepOverHooks<Interop.UserRegs>.WriteData(ulong address, ReadOnlySpan<byte> bytes) => _memory.Write(address, bytes);
+
+    // Seen for real: a push just below a stack that has yet to grow. The victim's own fault grows it, but a write
+    // through /proc/PID/mem grows it only within the tracer's RLIMIT_STACK (acct_stack_growth reads the caller's
+    // limit), and process_vm_writev never does since Linux 6.5.
+    void IStepOverHooks<Interop.UserRegs>.EmulationFellBack(ulong site, TracerException error)
     {
-        try
+        if (!_dead)
         {
-            if (write is { } w)
-            {
-                _memory.Write(w.Address, w.Bytes(stackalloc byte[8]));
-            }
-
-            SetRegs(tid, emulated);
-            return true;
+            Log.EmulationFellBack(_logger, Pid, site, error.Message);
         }
-        catch (TracerException e) when (!e.IsGone && !_dead)
+    }
+
+    /// <summary>Always true: a step that ends in another stop dispatches that stop itself, and the resume goes on.</summary>
+    bool IStepOverHooks<Interop.UserRegs>.StepOutOfLine(int thread, BreakpointPatch patch)
+    {
+        if (!_dead)
         {
-            // Seen for real: a push just below a stack that has yet to grow. The victim's own fault grows it, but a
-            // write through /proc/PID/mem grows it only within the tracer's RLIMIT_STACK (acct_stack_growth reads the
-            // caller's limit), and process_vm_writev never does since Linux 6.5.
-            _emulationFallbacks ??= [];
-            if (_emulationFallbacks.Add(site))
-            {
-                Log.EmulationFellBack(_logger, Pid, site, e.Message);
-            }
-
-            return false;
+            StepOutOfLine(thread, patch);
         }
+
+        return true;
     }
 
     /// <summary>All-stop single-step: every other thread is stopped while the original instruction is back.</summary>

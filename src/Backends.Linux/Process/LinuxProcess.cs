@@ -19,7 +19,7 @@ namespace ProcHex.Backends.Linux;
 /// signals become a group-stop, reported as <see cref="StopReason.StoppedByOthers"/>.
 /// </remarks>
 internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITraceeStatusSink, IDeferredCompletion, StopByOthers.IThreadTable,
-    ITrapText, IForkChildHooks, IReleaseHooks
+    ITrapText, IForkChildHooks, IReleaseHooks, IStepOverHooks<Interop.UserRegs>
 {
     internal const int BaseOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
         | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACESYSGOOD;
@@ -30,6 +30,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private readonly Dictionary<int, VictimThread> _threads = [];
     private readonly TrapTable _traps = new();
     private readonly ForkChildCleaner _forkChildren;
+    private readonly StepOverPlanner<Interop.UserRegs> _stepOver;
     private readonly List<int> _vforkChildren = [];
     private readonly MemoryFile _memory;
     private readonly object _eventLock = new();
@@ -45,7 +46,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private StopEvent _answeringStop;
     private TaskCompletionSource<LinuxProcess>? _seizing;
     private BreakpointPatch? _pendingStep;
-    private HashSet<ulong>? _emulationFallbacks;
     private int _currentTid;
     private int _execs;
     private int _takenExecs;
@@ -68,6 +68,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _handOverQueuedStop = HandOverQueuedStop;
         _stops = new StopByOthers(this);
         _forkChildren = new ForkChildCleaner(_traps, this);
+        _stepOver = new StepOverPlanner<Interop.UserRegs>(pid, _traps, this, () => Metrics);
         StartTime = ProcessIdentity.StartTime(owner.Kernel, pid);
         NamespacePid = ProcessIdentity.NamespacePid(owner.Kernel, pid);
     }
@@ -92,7 +93,11 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     internal int Options => BaseOptions | (_created ? PTRACE_O_EXITKILL : 0);
 
     /// <summary>Off: every step-over goes out of line with all threads stopped (tests compare both paths).</summary>
-    internal bool EmulationEnabled { get; set; } = true;
+    internal bool EmulationEnabled
+    {
+        get => _stepOver.EmulationEnabled;
+        set => _stepOver.EmulationEnabled = value;
+    }
 
     /// <summary>Where <c>prochex.step_overs</c> is counted: the tracer's instruments.</summary>
     internal ProcHexMetrics Metrics { get; set; } = ProcHexMetrics.Shared;
