@@ -10,7 +10,7 @@ namespace ProcHex.Tests.FreeBSD;
 /// instruction's exact effect.
 /// </summary>
 [Trait("Backend", "FreeBSD")]
-public sealed class EmulationTests
+public abstract class EmulationTests(FakeAttach attach)
 {
     private const ulong Prologue = FakePrograms.Main + 0x380;
     private const ulong Top = FakeFreeBsdKernel.StackTop;
@@ -22,7 +22,7 @@ public sealed class EmulationTests
         var text = FakePrograms.Text();
         byte[] entry = [0x55, 0x48, 0x89, 0xE5, 0x48, 0x83, 0xEC, 0x20]; // push rbp; mov rbp,rsp; sub rsp,0x20
         entry.CopyTo(text, (int)(Prologue - FakePrograms.Main));
-        var kernel = new FakeFreeBsdKernel(FakeAttach.Classic);
+        var kernel = new FakeFreeBsdKernel(attach);
         kernel.AddFile(Image(text, new Call(FakePrograms.Main), new Call(Prologue), new Call(Prologue + 1), new Call(Prologue + 4), new Exit(0)));
         using var process = await CreateAsync(kernel, FakePrograms.Loop);
         process.BeginControl();
@@ -46,7 +46,7 @@ public sealed class EmulationTests
     [Trait("Spec", "S14")]
     public async Task Gcc_O2s_mov_edi_to_the_red_zone_is_emulated_when_the_stack_is_there()
     {
-        var kernel = new FakeFreeBsdKernel(FakeAttach.Classic);
+        var kernel = new FakeFreeBsdKernel(attach);
         kernel.AddFile(Image(FakePrograms.Text(), new Call(FakePrograms.Main), new Call(FakePrograms.Work, Arguments: [0x1234_5678_9abc_def0]), new Exit(0)));
         using var process = await CreateAsync(kernel, FakePrograms.Loop);
         process.BeginControl();
@@ -71,3 +71,9 @@ public sealed class EmulationTests
         StackBelowTop = 0x1000,
     };
 }
+
+/// <summary>The same tests with FreeBSD 14's classic PT_ATTACH.</summary>
+public sealed class EmulationTestsClassicAttach() : EmulationTests(FakeAttach.Classic);
+
+/// <summary>The same tests with transparent attach (debug.ptrace_attach_transparent).</summary>
+public sealed class EmulationTestsTransparentAttach() : EmulationTests(FakeAttach.Transparent);

@@ -6,7 +6,7 @@ namespace ProcHex.Tests.FreeBSD;
 
 /// <summary>Issue 17 item 6 on the FreeBSD adapter over its kernel fake: PT_GETREGS feeds a hit's context.</summary>
 [Trait("Backend", "FreeBSD")]
-public sealed class HitContextTests
+public abstract class HitContextTests(FakeAttach attach)
 {
     private const ulong Caller = FakePrograms.Main + 0x17;
 
@@ -15,7 +15,7 @@ public sealed class HitContextTests
     [Trait("Spec", "S14")]
     public async Task A_handler_reads_six_arguments_the_return_address_and_a_string_and_the_context_expires()
     {
-        var kernel = new FakeFreeBsdKernel();
+        var kernel = new FakeFreeBsdKernel(attach);
         var text = FakeFreeBsdKernel.ScratchPage;
         kernel.AddFile(FakePrograms.Image(
             FakePrograms.Loop,
@@ -55,3 +55,9 @@ public sealed class HitContextTests
         Assert.Empty(kernel.Violations);
     }
 }
+
+/// <summary>The same tests with FreeBSD 14's classic PT_ATTACH.</summary>
+public sealed class HitContextTestsClassicAttach() : HitContextTests(FakeAttach.Classic);
+
+/// <summary>The same tests with transparent attach (debug.ptrace_attach_transparent).</summary>
+public sealed class HitContextTestsTransparentAttach() : HitContextTests(FakeAttach.Transparent);

@@ -32,7 +32,8 @@ internal sealed partial class FreeBsdProcess
 
     /// <summary>
     /// The other LWPs are held with PT_SUSPEND, the original byte goes back, PT_STEP runs one instruction and the int3
-    /// returns before anyone else runs.
+    /// returns before anyone else runs. FreeBSD traces a process, not a thread: one resume (PT_STEP included) lets
+    /// every LWP run except those PT_SUSPEND holds, and a clean step reports SIGTRAP with TRAP_TRACE for the stepped LWP.
     /// </summary>
     bool IStepOverHooks<Reg>.StepOutOfLine(int lwp, BreakpointPatch patch)
     {

@@ -20,3 +20,7 @@ public sealed class FreeBsdScenariosTransparentAttach() : ScenarioSuite(new Free
 /// <summary>The port contract (what the core relies on from an adapter) on the FreeBSD adapter over the kernel fake.</summary>
 [Trait("Backend", "FreeBSD")]
 public sealed class FreeBsdPortContract() : ProcHex.PortContract.PortContractSuite(new FreeBsdScenarioBackend(FakeAttach.Classic));
+
+/// <summary>The port contract on a fake with transparent attach.</summary>
+[Trait("Backend", "FreeBSD")]
+public sealed class FreeBsdPortContractTransparentAttach() : ProcHex.PortContract.PortContractSuite(new FreeBsdScenarioBackend(FakeAttach.Transparent));
