@@ -24,6 +24,59 @@ internal sealed unsafe class PtraceCalls(IFreeBsdKernel kernel)
     public static TracerException Failure(string what, int pid, int errno) =>
         new($"{what} pid {pid}: {Interop.Errno.Describe(errno)}", Interop.Errno.KindOf(errno), errno);
 
+/// <summary>
+    /// Kills a half-started process and reaps it without blocking on a deferred SIGKILL: PT_KILL when it is
+    /// trace-stopped (a kill(2) SIGKILL would wait for the next resume, tdsendsignal), else kill(2), and PT_KILL
+    /// again for the SIGKILL signal stop a running traced process reports first.
+    /// </summary>
+    public void KillAndReap(int pid)
+    {
+        if (Raw(Interop.PtraceRequest.PT_KILL, pid, 0, 0, out _) == -1)
+        {
+            _ = Kernel.Kill(pid, Interop.Signals.SIGKILL, out _);
+        }
+
+        for (var i = 0; i < 64; i++)
+        {
+            if (Kernel.WaitPid(pid, out var status, 0, out var errno) == -1)
+            {
+                if (errno == Interop.Errno.EINTR)
+                {
+                    continue;
+                }
+
+                return;
+            }
+
+            if (!Interop.Wait.IfStopped(status))
+            {
+                return;
+            }
+
+            _ = Raw(Interop.PtraceRequest.PT_KILL, pid, 0, 0, out _);
+        }
+    }
+
+    public void ContinueWith(int pid, int signal) =>
+        Check(Interop.PtraceRequest.PT_CONTINUE, pid, Interop.PtraceRequest.ResumeHere, signal, "PT_CONTINUE");
+
+    /// <summary>waitpid for <paramref name="pid"/>, retried on EINTR; any other failure throws.</summary>
+    public int WaitFor(int pid, int options)
+    {
+        while (true)
+        {
+            if (Kernel.WaitPid(pid, out var status, options, out var errno) != -1)
+            {
+                return status;
+            }
+
+            if (errno != Interop.Errno.EINTR)
+            {
+                throw Failure("waitpid", pid, errno);
+            }
+        }
+    }
+
     public Interop.PtraceLwpInfo LwpInfo(int pid)
     {
         Interop.PtraceLwpInfo info = default;
