@@ -41,7 +41,7 @@ public sealed class LinuxSimulationTests
     /// check for the leader's report and the PTRACE_CONT meant for the old leader's stop, and the CONT dropped the
     /// exec's report. The memory file, bound to the dead address space, then moves nothing; the adapter finds the exec'd
     /// thread's tid gone without a report and says the victim is lost (the exec went unseen) instead of failing the
-    /// core's removal (11367, 16784) or plant (33765, 57752) with EIO. Each seed must still reach that path: the
+    /// core's removal (11367, 16784) or plant (33765, 63705) with EIO. Each seed must still reach that path: the
     /// second assert fails loudly if a change moves it elsewhere.
     /// </summary>
     [Theory]
@@ -49,7 +49,7 @@ public sealed class LinuxSimulationTests
     [InlineData(11367)]
     [InlineData(16784)]
     [InlineData(33765)]
-    [InlineData(57752)]
+    [InlineData(63705)]
     public void An_exec_whose_report_a_resume_dropped_makes_the_victim_lost_not_a_failed_access(int seed)
     {
         var result = LinuxSimulationRunner.Run(seed, LinuxSimulationOptions.FirstGeneration with { AdapterLog = true });

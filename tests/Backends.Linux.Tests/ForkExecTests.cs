@@ -145,13 +145,13 @@ public sealed class ForkExecTests : LinuxTestBase
     public async Task A_created_victim_dies_with_the_thread_that_traces_it()
     {
         // The tracer is a thread: when it ends (a crashed tracer), PTRACE_O_EXITKILL must take its victims along.
-        // A short-lived thread plays the owner for one create, then exits.
-        var spare = new OwnerThread(LinuxKernel.Instance, null);
+        // A short-lived thread is the owner for one create (a manual owner: the thread that makes it), then exits.
         var pid = 0;
         var tracer = new Thread(() =>
         {
+            var owner = OwnerThread.Manual(LinuxKernel.Instance, null);
             var path = FixturePrograms.PathOf("sleeper");
-            pid = Trampoline.Create(spare, new ProcessStartRequest(path, [path]), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Pid;
+            pid = Trampoline.Create(owner, new ProcessStartRequest(path, [path]), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Pid;
         });
         tracer.Start();
         tracer.Join();

@@ -10,6 +10,7 @@ internal sealed partial class LinuxProcess
 {
     private void OnExec()
     {
+        _owner.AssertCurrent();
         // The kernel reports the exec on the leader's tid whichever thread called it; the others are gone.
         foreach (var other in _threads.Keys.Where(t => t != Pid).ToArray())
         {
@@ -70,6 +71,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     internal bool CheckObservable(ulong pc)
     {
+        _owner.AssertCurrent();
         if (ArchitectureCheck.Foreign(Kernel, Pid) is { } architecture)
         {
             // An exec into a program that is not x86-64 (issue 17 item 4): nothing of it can be read or planted right.
@@ -109,6 +111,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     private void OnImageGone()
     {
+        _owner.AssertCurrent();
         if (_dead || _lost)
         {
             return;

@@ -57,6 +57,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     private void LetGoOfOrphanedForkChildren(bool afterExec = false)
     {
+        _owner.AssertCurrent();
         var self = Kernel.GetTid();
         foreach (var pid in Kernel.Processes())
         {

@@ -11,6 +11,7 @@ internal sealed partial class LinuxProcess
 {
     private void HandleStatus(int tid, WaitStatus status)
     {
+        _owner.AssertCurrent();
         if (!_threads.TryGetValue(tid, out var thread))
         {
             return;
@@ -74,6 +75,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     private void Apply(IReadOnlyList<StopAction> actions)
     {
+        _owner.AssertCurrent();
         for (var i = 0; i < actions.Count; i++)
         {
             var action = actions[i];
@@ -117,6 +119,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     private void Park(int tid)
     {
+        _owner.AssertCurrent();
         Log.Step(_logger, Pid, $"listen {tid}");
         _ = TryPtrace(PTRACE_SETOPTIONS, tid, 0, BaseOptions);
         _stops.ListenReturned(tid, TryPtrace(PTRACE_LISTEN, tid, 0, 0) == 0);
@@ -135,6 +138,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     private void TakeLeaderStatus()
     {
+        _owner.AssertCurrent();
         if (_threads.TryGetValue(Pid, out var leader) && !leader.Running)
         {
             _ = _owner.PollFor(Pid, askKernel: _threads.Count > 1);

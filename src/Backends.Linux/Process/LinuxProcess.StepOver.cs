@@ -10,6 +10,7 @@ internal sealed partial class LinuxProcess
 {
     private void StepOver(BreakpointPatch patch)
     {
+        _owner.AssertCurrent();
         if (!_dead)
         {
             _ = _stepOver.StepOver(_currentTid, patch);
@@ -54,6 +55,7 @@ internal sealed partial class LinuxProcess
     /// <summary>All-stop single-step: every other thread is stopped while the original instruction is back.</summary>
     private void StepOutOfLine(int tid, BreakpointPatch patch)
     {
+        _owner.AssertCurrent();
         var execs = _execs;
         _ = StopAll();
 

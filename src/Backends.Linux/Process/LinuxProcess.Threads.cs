@@ -21,6 +21,7 @@ internal sealed partial class LinuxProcess
     /// </summary>
     private void ResumeOnOwner()
     {
+        _owner.AssertCurrent();
         if (!_dead && !_released && !_lost)
         {
             TakeLeaderStatus();
@@ -245,6 +246,7 @@ internal sealed partial class LinuxProcess
     /// <summary>Waits for the thread's next status and handles it; false when it is no longer ours (gone). Owner only.</summary>
     private bool CollectNext(VictimThread thread)
     {
+        _owner.AssertCurrent();
         if (_owner.WaitFor(thread.Tid) is not { } status)
         {
             ThreadEnded(thread, new WaitStatus(0));

@@ -114,6 +114,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// <summary>Adds a thread we seized or that was born traced. Owner only.</summary>
     internal VictimThread AddThread(int tid, bool running)
     {
+        _owner.AssertCurrent();
         var thread = new VictimThread(tid) { Running = running };
         _threads[tid] = thread;
         _owner.Register(tid, this);
@@ -213,6 +214,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     /// </summary>
     internal Task<LinuxProcess> AwaitSeizedThreads()
     {
+        _owner.AssertCurrent();
         _seizing = new TaskCompletionSource<LinuxProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
         var seized = _seizing.Task;
         CheckSeized();

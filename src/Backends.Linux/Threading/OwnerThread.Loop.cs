@@ -122,11 +122,16 @@ internal sealed partial class OwnerThread
     /// Queues <paramref name="completion"/> to run on the owner once the work at hand is done (it runs a control
     /// loop's continuation: that must not happen in the middle of handling a status or of a sub-wait). Owner only.
     /// </summary>
-    public void Defer(IDeferredCompletion completion) => _deferred.Enqueue(completion);
+    public void Defer(IDeferredCompletion completion)
+    {
+        AssertCurrent();
+        _deferred.Enqueue(completion);
+    }
 
     /// <summary>Runs the deferred completions, those they defer in turn included; true when there were any.</summary>
     private bool RunDeferred()
     {
+        AssertCurrent();
         if (_deferred.Count == 0)
         {
             return false;

@@ -4,12 +4,24 @@ namespace ProcHex.Backends.Linux;
 internal sealed partial class OwnerThread
 {
     /// <summary>Routes the statuses of <paramref name="tid"/> to <paramref name="sink"/>. Owner only.</summary>
-    public void Register(int tid, ITraceeStatusSink sink) => _byTid[tid] = sink;
+    public void Register(int tid, ITraceeStatusSink sink)
+    {
+        AssertCurrent();
+        _byTid[tid] = sink;
+    }
 
-    public void Unregister(int tid) => _byTid.Remove(tid);
+    public void Unregister(int tid)
+    {
+        AssertCurrent();
+        _byTid.Remove(tid);
+    }
 
     /// <summary>Whether the statuses of <paramref name="tid"/> go to a victim. Owner only.</summary>
-    public bool IsRegistered(int tid) => _byTid.ContainsKey(tid);
+    public bool IsRegistered(int tid)
+    {
+        AssertCurrent();
+        return _byTid.ContainsKey(tid);
+    }
 
     /// <summary>
     /// Waits for the next status of one tracee (owner only): an orphan or early status kept before, or a fresh wait.
@@ -24,6 +36,7 @@ internal sealed partial class OwnerThread
     /// </remarks>
     public WaitStatus? WaitFor(int tid)
     {
+        AssertCurrent();
         if (TakeKept(tid) is { } kept)
         {
             return kept;
@@ -70,6 +83,7 @@ internal sealed partial class OwnerThread
     /// </summary>
     public bool PollFor(int tid, bool askKernel)
     {
+        AssertCurrent();
         if (TakeKept(tid) is { } kept)
         {
             Dispatch(tid, kept);
@@ -94,6 +108,7 @@ internal sealed partial class OwnerThread
     /// </summary>
     public bool HasPendingStatus(int tid, bool askKernel = false)
     {
+        AssertCurrent();
         if (_orphans.Count > 0 && _orphans.ContainsKey(tid))
         {
             return true;
@@ -153,6 +168,7 @@ internal sealed partial class OwnerThread
     /// <summary>Dispatches the statuses sub-waits read for other tids; true when there were any. Owner only.</summary>
     private bool DispatchEarly()
     {
+        AssertCurrent();
         if (_early.Count == 0)
         {
             return false;
@@ -173,6 +189,7 @@ internal sealed partial class OwnerThread
     /// <summary>Hands one status to whoever owns the tid. Owner only.</summary>
     public void Dispatch(int tid, WaitStatus status)
     {
+        AssertCurrent();
         if (tid == _wakePid)
         {
             if (status.Ended)

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
@@ -128,6 +130,15 @@ internal sealed partial class OwnerThread
     }
 
     public bool IsCurrent => Environment.CurrentManagedThreadId == _ownerThreadId;
+
+    /// <summary>
+    /// Stops a debug build (the tests) when <paramref name="caller"/>, a method documented "Owner only", runs on
+    /// another thread: what it touches (the tid map, a victim's threads and traps) has no lock because only the owner
+    /// touches it.
+    /// </summary>
+    [Conditional("DEBUG")]
+    public void AssertCurrent([CallerMemberName] string caller = "") =>
+        Debug.Assert(IsCurrent, $"{caller} runs on the ptrace owner thread only (called on thread {Environment.CurrentManagedThreadId})");
 
     /// <summary>The kernel this owner traces through: every victim it holds makes its calls here.</summary>
     public ILinuxKernel Kernel => _kernel;
