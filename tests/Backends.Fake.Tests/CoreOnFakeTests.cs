@@ -1,7 +1,6 @@
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>Smoke tests of the real session over the fake: the ports behave the way the core relies on.</summary>
 public class CoreOnFakeTests

@@ -1,8 +1,7 @@
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 using Snapshooter.Xunit;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 public class EventLogTests
 {

@@ -1,8 +1,7 @@
 using CsCheck;
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>The usage the fake's documentation shows, kept compiling and true.</summary>
 public class ExampleTests

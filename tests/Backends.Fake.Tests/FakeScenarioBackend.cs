@@ -1,8 +1,7 @@
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 using ProcHex.Scenarios;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>The scenario suite's view of the fake kernel: the catalogue programs, run on the deterministic scheduler.</summary>
 public sealed class FakeScenarioBackend : IScenarioBackend

@@ -1,8 +1,7 @@
 using System.Text;
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>Issue 17 item 6 over the fake backend: a hit sees its thread's registers, arguments, return address and memory.</summary>
 public class HitContextTests

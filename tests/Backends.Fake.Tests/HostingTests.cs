@@ -1,8 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 public class HostingTests
 {

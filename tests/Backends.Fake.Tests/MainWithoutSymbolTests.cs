@@ -1,7 +1,6 @@
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>
 /// Issue 17, item 2 on the fake, for what only a fake can force: main found from <c>__libc_start_main</c>'s first

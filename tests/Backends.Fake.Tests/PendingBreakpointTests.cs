@@ -1,7 +1,6 @@
-using ProcHex.Backends.Fake;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>Pending breakpoints (SPECs that follow the program through exec and dlopen) on the real session over the fake.</summary>
 public class PendingBreakpointTests

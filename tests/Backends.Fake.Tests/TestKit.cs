@@ -1,8 +1,7 @@
-using ProcHex.Backends.Fake;
 using ProcHex.PortContract;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Fake.Tests;
 
 /// <summary>Drives a kernel by hand: no scheduler, the test steps the victims itself.</summary>
 internal sealed class TestKit

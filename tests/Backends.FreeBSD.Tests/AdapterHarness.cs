@@ -1,9 +1,8 @@
-using ProcHex.Backends.FreeBSD;
 using ProcHex.PortContract;
 using ProcHex.Ports;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 /// <summary>Drives the adapter the way the core's control loop does, for tests that prove the port contract.</summary>
 internal static class AdapterHarness

@@ -1,9 +1,9 @@
 using ProcHex.Ports;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 using static Interop;
-using static ProcHex.Tests.FreeBSD.AdapterHarness;
+using static ProcHex.Backends.FreeBSD.Tests.AdapterHarness;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 [Trait("Backend", "FreeBSD")]
 public abstract class ControlTests(FakeAttach attach)

@@ -1,12 +1,11 @@
 using Microsoft.Extensions.DependencyInjection;
-using ProcHex.Backends.FreeBSD;
 using ProcHex.Ports;
-using ProcHex.Tests.FreeBSD.FakeKernel;
-using ProcHex.Tests.FreeBSD.Scenarios;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.Scenarios;
 using static Interop;
-using static ProcHex.Tests.FreeBSD.AdapterHarness;
+using static ProcHex.Backends.FreeBSD.Tests.AdapterHarness;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 [Trait("Backend", "FreeBSD")]
 public abstract class CreateAndGrabTests(FakeAttach attach)

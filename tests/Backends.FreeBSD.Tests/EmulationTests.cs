@@ -1,8 +1,8 @@
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 using ProcHex.Ports;
-using static ProcHex.Tests.FreeBSD.AdapterHarness;
+using static ProcHex.Backends.FreeBSD.Tests.AdapterHarness;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 /// <summary>
 /// Issue 16 item 1: FreeBSD steps over a breakpoint with the shared x86-64 emulator (the one Linux uses), so a

@@ -1,8 +1,7 @@
 using System.Text;
-using ProcHex.Backends.FreeBSD;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 /// <summary>Issue 17 item 6 on the FreeBSD adapter over its kernel fake: PT_GETREGS feeds a hit's context.</summary>
 [Trait("Backend", "FreeBSD")]

@@ -1,9 +1,8 @@
 using System.Text;
-using ProcHex.Backends.FreeBSD;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 /// <summary>
 /// The kernel fake against the FreeBSD source, one test per modelled behaviour, through the raw system calls (no

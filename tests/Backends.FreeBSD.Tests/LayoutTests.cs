@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 /// <summary>
 /// Every struct that crosses into the kernel has the size and field offsets of ../shared/freebsd-abi.md, which

@@ -1,8 +1,7 @@
 using System.Runtime.InteropServices;
 using CsCheck;
-using ProcHex.Backends.FreeBSD;
 
-namespace ProcHex.Tests.FreeBSD;
+namespace ProcHex.Backends.FreeBSD.Tests;
 
 /// <summary>
 /// Issue 16 item 1: FreeBSD's <c>struct reg</c> goes to the neutral x86-64 registers and back without losing a bit,

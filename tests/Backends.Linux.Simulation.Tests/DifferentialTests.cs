@@ -2,7 +2,7 @@ using Sys = ProcHex.Backends.Linux.Interop.Sys;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>
 /// The same scripted scenarios on the real kernel (the spin2 fixture) and on the fake (its spin2, under many

@@ -1,9 +1,8 @@
 using Microsoft.Extensions.Logging;
-using ProcHex.Backends.Linux;
 using ProcHex.Backends.Linux.Simulation.Kernel;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>
 /// Issue 17 item 5 through the kernel seam: the real Linux adapter over the fake kernel, whose /proc/PID/mem write

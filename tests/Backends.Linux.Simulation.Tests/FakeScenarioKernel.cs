@@ -1,7 +1,7 @@
 using ProcHex.Backends.Linux.Simulation.Kernel;
 using Sys = ProcHex.Backends.Linux.Interop.Sys;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>The fake kernel running the fake's spin2 (<see cref="FakeVictims.TwoSpinners"/>), for differential tests.</summary>
 internal sealed class FakeScenarioKernel : IScenarioKernel

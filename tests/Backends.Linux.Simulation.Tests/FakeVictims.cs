@@ -1,7 +1,10 @@
 using ProcHex.Backends.Linux.Simulation.Kernel;
 using Sys = ProcHex.Backends.Linux.Interop.Sys;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
+
+// The fake kernel's status helpers, not the adapter's WaitStatus of the enclosing namespace.
+using WaitStatus = ProcHex.Backends.Linux.Simulation.Kernel.WaitStatus;
 
 /// <summary>Programs and helpers for driving the fake kernel the way a tracer would.</summary>
 internal static class FakeVictims

@@ -2,7 +2,7 @@ using ProcHex.Backends.Linux.Simulation.Kernel;
 using Errno = ProcHex.Backends.Linux.Interop.Errno;
 using Sys = ProcHex.Backends.Linux.Interop.Sys;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>Group stop, LISTEN and SIGCONT under PTRACE_SEIZE (ptrace(2) "Group-stop", "PTRACE_LISTEN").</summary>
 public class GroupStopTests

@@ -1,6 +1,6 @@
 using ProcHex.Backends.Linux.Simulation.Runner;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>The Linux simulation: the real adapter over the fake kernel, seeded, its invariants, and replay.</summary>
 public sealed class LinuxSimulationTests

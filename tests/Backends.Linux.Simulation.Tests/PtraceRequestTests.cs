@@ -2,7 +2,7 @@ using ProcHex.Backends.Linux.Simulation.Kernel;
 using Errno = ProcHex.Backends.Linux.Interop.Errno;
 using Sys = ProcHex.Backends.Linux.Interop.Sys;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>PTRACE_INTERRUPT, request errors, registers and memory, waitpid's edges.</summary>
 public class PtraceRequestTests

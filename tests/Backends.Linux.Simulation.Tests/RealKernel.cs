@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using ProcHex.Backends.Linux;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>
 /// The real kernel and the spin2 fixture, for differential tests. ptrace binds a tracee to the thread that

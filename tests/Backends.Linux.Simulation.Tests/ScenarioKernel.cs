@@ -1,4 +1,4 @@
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>
 /// What a differential scenario may do to a two-thread victim, "leader" and "worker": the same calls on the real

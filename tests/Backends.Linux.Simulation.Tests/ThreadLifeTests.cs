@@ -1,7 +1,7 @@
 using ProcHex.Backends.Linux.Simulation.Kernel;
 using Sys = ProcHex.Backends.Linux.Interop.Sys;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Simulation.Tests;
 
 /// <summary>Thread birth and death, exec, fork and vfork, and the tracer's death (ptrace(2), kernel/exit.c).</summary>
 public class ThreadLifeTests

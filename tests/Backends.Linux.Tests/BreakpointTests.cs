@@ -1,10 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
-using ProcHex.Backends.Linux;
 using ProcHex.PortContract;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 public sealed class BreakpointTests : LinuxTestBase

@@ -1,8 +1,8 @@
 using System.Globalization;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>Bugs the chaos runner (src/Chaos) found on real victims, each reduced to its smallest reproduction.</summary>
 [Trait("Backend", "Linux")]

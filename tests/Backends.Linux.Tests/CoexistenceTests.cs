@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using ProcHex.PortContract;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 public sealed class CoexistenceTests : LinuxTestBase

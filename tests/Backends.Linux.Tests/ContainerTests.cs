@@ -1,7 +1,7 @@
 using System.Globalization;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 22 item 4: processes in another pid namespace (and mount namespace), as in a container, grabbed by their

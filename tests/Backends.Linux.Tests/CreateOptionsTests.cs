@@ -1,10 +1,9 @@
 using System.Globalization;
 using System.Text;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 22 item 1: create options on real processes (the "stdio" fixture): working directory, stdin/stdout/stderr to

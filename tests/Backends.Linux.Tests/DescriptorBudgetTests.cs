@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 22 item 2, the descriptor budget: every victim held for control keeps one descriptor (/proc/PID/mem), so the

@@ -1,8 +1,7 @@
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 4 on real processes: the rendezvous each proven by what is and is not yet observable, the pid-provider

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using ProcHex.Backends.Linux;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>Issue 17 item 5 on a real victim: an emulated push whose store the kernel refuses is stepped out of line, not re-hit forever.</summary>
 [Trait("Backend", "Linux")]

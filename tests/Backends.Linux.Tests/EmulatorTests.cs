@@ -1,10 +1,9 @@
 using ProcHex.Arch.X64;
-using ProcHex.Backends.Linux;
 using ProcHex.PortContract;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>Every emulated instruction: registers and memory after emulation equal those after a real single-step.</summary>
 [Trait("Backend", "Linux")]

@@ -1,7 +1,7 @@
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 17 item 4: a program or process that is not x86-64 is refused with "unsupported architecture: ..." before

@@ -1,9 +1,8 @@
-using ProcHex.Backends.Linux;
 using ProcHex.PortContract;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 [Trait("Timing", "Race")] // races real signals and threads: .ci/run runs this class again in a loop

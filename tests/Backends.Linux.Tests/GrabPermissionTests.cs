@@ -1,9 +1,8 @@
 using System.Globalization;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 22 item 3 (a refused grab names the fact that refused it, as a typed <see cref="GrabRefusal"/>) and item 5

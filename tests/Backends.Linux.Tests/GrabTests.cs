@@ -1,9 +1,8 @@
 using System.Globalization;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 public sealed class GrabTests : LinuxTestBase

@@ -1,8 +1,7 @@
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>Issue 17 item 6 on real victims: a handler reads the stopped thread's registers, arguments, return address and memory.</summary>
 [Trait("Backend", "Linux")]

@@ -1,8 +1,8 @@
 using System.Globalization;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 8, item 4: absurd arguments and misuse from many threads get a clear, typed error, never a hang or a

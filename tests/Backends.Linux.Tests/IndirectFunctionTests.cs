@@ -1,8 +1,7 @@
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 17, item 1, on real processes: a SPEC naming a GNU indirect function (IFUNC) counts the calls of the

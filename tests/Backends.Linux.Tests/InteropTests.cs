@@ -1,8 +1,7 @@
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 public sealed class InteropTests : LinuxTestBase

@@ -1,9 +1,8 @@
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 using ProcHex.Scenarios;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>The scenario suite's view of real Linux processes: the fixtures, /proc, kill(2).</summary>
 public sealed class LinuxScenarioBackend : IScenarioBackend

@@ -1,8 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>services.AddProcHex() with no choice picks the backend of the OS it runs on.</summary>
 [Trait("Backend", "Linux")]

@@ -1,8 +1,8 @@
 using System.Globalization;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 17 item 3: a process is its pid and its start time. A handle whose process ended and whose pid now names

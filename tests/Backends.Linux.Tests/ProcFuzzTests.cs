@@ -1,7 +1,7 @@
 using CsCheck;
 using ProcHex.Backends.Linux.Symbols;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 8, item 4: hostile /proc contents. Our own maps and auxv, mutated at random (bytes overwritten,

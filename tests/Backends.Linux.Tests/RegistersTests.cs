@@ -1,8 +1,7 @@
 using System.Runtime.InteropServices;
 using CsCheck;
-using ProcHex.Backends.Linux;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 16 item 1: Linux's <c>user_regs_struct</c> goes to the neutral x86-64 registers and back without losing a

@@ -1,8 +1,7 @@
 using System.Buffers.Binary;
-using ProcHex.Backends.Linux;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 17, item 2 (S18) on real processes: the main rendezvous is main's first instruction in executables

@@ -1,9 +1,8 @@
 using System.Globalization;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>Ordinary, stripped system binaries as victims: created, probed in libc, forking, grabbed.</summary>
 [Trait("Backend", "Linux")]

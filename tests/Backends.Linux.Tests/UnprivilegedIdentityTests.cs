@@ -1,8 +1,8 @@
 using System.Globalization;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// Issue 8: what an ordinary user meets, proved by one. <c>.ci/unprivileged</c> runs the Linux tests a second time

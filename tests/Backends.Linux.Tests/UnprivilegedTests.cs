@@ -1,9 +1,9 @@
 using System.Globalization;
 using ProcHex.PortContract;
 using ProcHex.Ports;
-using ProcHex.Tests.Support;
+using ProcHex.Backends.Linux.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// What an unprivileged tracer meets (issue 3, deliverables 3 and 7), with a real unprivileged tracer: as root, an

@@ -1,7 +1,7 @@
 using System.Globalization;
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary><c>prochex attach</c> and <c>inspect</c> on running programs, and what signals do to prochex.</summary>
 public class AttachTests

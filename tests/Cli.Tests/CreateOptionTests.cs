@@ -1,6 +1,6 @@
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>Issue 22 item 1: <c>prochex run --cwd DIR --stdin FILE --stdout FILE --stderr FILE --no-aslr</c> on real programs.</summary>
 [Trait("Issue", "22")]

@@ -1,7 +1,7 @@
 using System.Globalization;
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>
 /// Issue 23, parts 2 and 3: SPECs by demangled C++ names (namespaces, overloads, templates, methods), every output

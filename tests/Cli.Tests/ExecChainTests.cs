@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>
 /// Issue 23, part 1: a SPEC no image has defined yet stays pending through exec, so counting "the program" works

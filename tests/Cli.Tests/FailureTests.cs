@@ -1,6 +1,6 @@
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>Errors are one clear line on stderr and exit 2 (usage) or 1 (failure); no victim is left behind.</summary>
 public class FailureTests

@@ -1,7 +1,7 @@
 using System.Globalization;
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>
 /// Issue 17, item 1, through the CLI: <c>--count</c> on a GNU indirect function (glibc's strlen, memcpy, memset,

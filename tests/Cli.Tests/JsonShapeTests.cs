@@ -1,9 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 using Snapshooter.Xunit;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>--json: every stdout line is one JSON object; the sequence of events and their fields is snapshotted.</summary>
 public class JsonShapeTests

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>Issue 21 item 3: <c>--metrics</c> prints the final values of the ProcHex instruments.</summary>
 public class MetricsTests

@@ -1,6 +1,6 @@
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary><c>prochex run</c> on real programs: exact counts, exit statuses, lifecycle lines.</summary>
 public class RunTests

@@ -1,6 +1,6 @@
-using ProcHex.Tests.Support;
+using ProcHex.Cli.Tests.Support;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Cli.Tests;
 
 /// <summary>
 /// Issue 17, item 2: <c>--stop-at main</c> on executables without a <c>main</c> symbol stops at main, and where main

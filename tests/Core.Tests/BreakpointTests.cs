@@ -1,8 +1,8 @@
 using NSubstitute;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Breakpoint bookkeeping and the event loop's answers to stops (S13–S16).</summary>
 public sealed class BreakpointTests

@@ -1,8 +1,8 @@
 using NSubstitute;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Client calls from many threads racing the control loop and each other.</summary>
 public sealed class ConcurrencyTests

@@ -1,7 +1,7 @@
 using CsCheck;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>
 /// Model-based test of the handle table (S5–S8): random read-only grabs, control grabs and releases against

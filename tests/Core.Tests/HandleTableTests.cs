@@ -1,8 +1,8 @@
 using NSubstitute;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Reference counting, the read-only cache and teardown (S4–S8, S22, S23).</summary>
 public sealed class HandleTableTests

@@ -1,7 +1,7 @@
 using NSubstitute;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Issue 17 item 6, the hot path: a hit whose handler leaves its context alone costs no register read and no allocation.</summary>
 public class HitContextTests

@@ -1,9 +1,9 @@
 using NSubstitute;
 using NSubstitute.ExceptionExtensions;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>
 /// Issue 17, item 1, in the core: a pending SPEC on a GNU indirect function is planted on the implementation, taken

@@ -1,7 +1,7 @@
 using NSubstitute;
 using ProcHex.Victims;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>docs/victim-lifecycle.md is the Stateless machine's own export; this keeps it true.</summary>
 public sealed class LifecycleDiagramTests

@@ -1,8 +1,8 @@
 using NSubstitute;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Create, grab, continue and release against substitute ports (S1–S3, S9–S12, S18).</summary>
 public sealed class LifecycleTests

@@ -2,10 +2,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 using NSubstitute;
 using ProcHex.Breakpoints;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 using ProcHex.Victims;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>
 /// Issue 16 item 2, "the lifecycle is the truth": held by others, lost by a failed wait, releasing, idle and a fork

@@ -1,6 +1,6 @@
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Client locks against the control loop (S21).</summary>
 public sealed class LockTests

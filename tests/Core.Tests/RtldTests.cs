@@ -1,8 +1,8 @@
 using NSubstitute;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Dynamic-linker events (S17).</summary>
 public sealed class RtldTests

@@ -1,9 +1,9 @@
 using NSubstitute;
 using ProcHex.Backends.Fake;
 using ProcHex.Ports;
-using ProcHex.Tests.Ports;
+using ProcHex.Core.Tests.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>Regression tests for the core bugs the deterministic simulation found (one test per bug).</summary>
 public class SimulationFoundBugsTests

@@ -1,6 +1,6 @@
 using ProcHex.Simulation;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>The deterministic simulation runner: replay, a clean batch of seeds, and checks that can fail.</summary>
 public class SimulationTests

@@ -1,7 +1,7 @@
 using ProcHex.Breakpoints;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>SPEC symbols against raw and demangled names (README, "C++ names").</summary>
 public sealed class SymbolPatternTests

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using ProcHex.Backends.Fake;
 using ProcHex.Scenarios.Telemetry;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Core.Tests;
 
 /// <summary>
 /// Issue 21 item 3: the ProcHex meter's instruments and the ProcHex activity source's spans, read the way users read
@@ -209,7 +209,7 @@ public sealed class TelemetryTests : IDisposable
     /// <summary>The ProcHex spans of one test: those in the trace of its root, or linked to it.</summary>
     private sealed class Spans : IDisposable
     {
-        private static readonly ActivitySource TestSource = new("ProcHex.Tests.Telemetry");
+        private static readonly ActivitySource TestSource = new("ProcHex.Core.Tests.Telemetry");
         private readonly ConcurrentQueue<Activity> _stopped = new();
         private readonly ActivityListener _listener;
         private ActivityTraceId _trace;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using ProcHex.Elf;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 /// <summary>The c++filt co-process demangler: what SPECs and every output's C++ names rest on.</summary>
 [Trait("Backend", "Linux")]

@@ -1,6 +1,4 @@
-using ProcHex.Elf;
-
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 [Trait("Backend", "Linux")]
 public sealed class ElfFileTests

@@ -3,10 +3,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using CsCheck;
 using ProcHex.Backends.Linux.Symbols;
-using ProcHex.Elf;
 using Xunit.Abstractions;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 /// <summary>
 /// Mutated real ELF files (bit flips, truncations, hostile values in the header, program headers, section

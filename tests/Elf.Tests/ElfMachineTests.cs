@@ -1,6 +1,4 @@
-using ProcHex.Elf;
-
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 /// <summary>Issue 17 item 4: the ELF header says which programs are not x86-64, and names what they are.</summary>
 public sealed class ElfMachineTests

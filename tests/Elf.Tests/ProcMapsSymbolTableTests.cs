@@ -1,9 +1,8 @@
 using System.Runtime.InteropServices;
 using ProcHex.Backends.Linux.Rtld;
 using ProcHex.Backends.Linux.Symbols;
-using ProcHex.Elf;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 [Trait("Backend", "Linux")]
 [Trait("Spec", "S12")]

@@ -1,6 +1,6 @@
 using ProcHex.Backends.Linux.Symbols;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 [Trait("Backend", "Linux")]
 [Trait("Spec", "S12")]

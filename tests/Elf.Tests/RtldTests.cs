@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using ProcHex.Backends.Linux.Rtld;
 using ProcHex.Backends.Linux.Symbols;
-using ProcHex.Elf;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 /// <summary>
 /// The glibc agent against real data: our own process is dynamically linked, so its r_debug and link map are

@@ -1,6 +1,4 @@
-using ProcHex.Elf;
-
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 /// <summary>
 /// Issue 17, item 2: main read from the entry code of stripped executables. The glibc bytes are Debian 12's gcc 12

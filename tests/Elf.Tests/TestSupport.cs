@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
-using ProcHex.Elf;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Elf.Tests;
 
 /// <summary>A process's memory through /proc/PID/mem: enough for read-only tests (we are its parent, or it is us).</summary>
 internal sealed class ProcMemory : IVictimMemory, IDisposable

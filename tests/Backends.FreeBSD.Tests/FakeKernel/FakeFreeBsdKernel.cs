@@ -1,9 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using ProcHex.Backends.FreeBSD;
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD.FakeKernel;
+namespace ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 
 /// <summary>
 /// A FreeBSD kernel in miniature, behind <see cref="IFreeBsdKernel"/>: processes with memory, LWPs and a script,

@@ -1,6 +1,6 @@
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD.FakeKernel;
+namespace ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 
 /// <summary>What a fake program does when it runs, one step at a time, in order.</summary>
 public abstract record FakeStep(int Thread = 0);

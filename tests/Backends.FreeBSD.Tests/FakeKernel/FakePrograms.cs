@@ -1,6 +1,6 @@
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD.FakeKernel;
+namespace ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 
 /// <summary>The scenario catalogue as fake images: real x86-64 bytes at main, work and an endbr64-opened function.</summary>
 public static class FakePrograms

@@ -1,10 +1,10 @@
 using System.Globalization;
 using ProcHex.Elf;
 using ProcHex.Scenarios;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD.Scenarios;
+namespace ProcHex.Backends.FreeBSD.Tests.Scenarios;
 
 /// <summary>
 /// The scenario catalogue for the kernel fake: each program is the real compiled fixture (its segments mapped

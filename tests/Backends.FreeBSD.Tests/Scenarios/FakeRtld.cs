@@ -1,4 +1,4 @@
-namespace ProcHex.Tests.FreeBSD.Scenarios;
+namespace ProcHex.Backends.FreeBSD.Tests.Scenarios;
 
 /// <summary>The stub of FreeBSD's dynamic linker the kernel fake maps (a real FreeBSD has /libexec/ld-elf.so.1).</summary>
 internal static class FakeRtld

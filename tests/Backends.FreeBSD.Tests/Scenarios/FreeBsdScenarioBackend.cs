@@ -1,10 +1,9 @@
-using ProcHex.Backends.FreeBSD;
 using ProcHex.Ports;
 using ProcHex.Scenarios;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 using static Interop;
 
-namespace ProcHex.Tests.FreeBSD.Scenarios;
+namespace ProcHex.Backends.FreeBSD.Tests.Scenarios;
 
 /// <summary>
 /// The scenario suite's view of the FreeBSD adapter. Off FreeBSD it runs over the kernel fake, with the real

@@ -1,7 +1,7 @@
 using ProcHex.Scenarios;
-using ProcHex.Tests.FreeBSD.FakeKernel;
+using ProcHex.Backends.FreeBSD.Tests.FakeKernel;
 
-namespace ProcHex.Tests.FreeBSD.Scenarios;
+namespace ProcHex.Backends.FreeBSD.Tests.Scenarios;
 
 /// <summary>
 /// The backend-parameterized scenarios against the FreeBSD adapter (the kernel fake off FreeBSD), with FreeBSD 14's

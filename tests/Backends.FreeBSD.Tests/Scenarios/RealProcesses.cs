@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using ProcHex.Backends.FreeBSD;
 using ProcHex.Scenarios;
 
-namespace ProcHex.Tests.FreeBSD.Scenarios;
+namespace ProcHex.Backends.FreeBSD.Tests.Scenarios;
 
 /// <summary>
 /// Real processes on a FreeBSD machine, seen from outside: ps(1) for state and the P_TRACED flag, procfs for text.

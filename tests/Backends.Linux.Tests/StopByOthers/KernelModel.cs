@@ -1,6 +1,4 @@
-using ProcHex.Backends.Linux;
-
-namespace ProcHex.Tests.StopByOthersModel;
+namespace ProcHex.Backends.Linux.Tests.StopByOthersModel;
 
 /// <summary>
 /// Just enough of the kernel's job control under PTRACE_SEIZE to drive <see cref="StopByOthers"/> through every

@@ -1,9 +1,8 @@
-using ProcHex.Backends.Linux;
-using ProcHex.Tests.StopByOthersModel;
-using Kind = ProcHex.Tests.StopByOthersModel.World.Kind;
-using Move = ProcHex.Tests.StopByOthersModel.World.Move;
+using ProcHex.Backends.Linux.Tests.StopByOthersModel;
+using Kind = ProcHex.Backends.Linux.Tests.StopByOthersModel.World.Kind;
+using Move = ProcHex.Backends.Linux.Tests.StopByOthersModel.World.Move;
 
-namespace ProcHex.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// S20 on Linux, proven on the pure <see cref="StopByOthers"/> machine over a model of the kernel's job control:

@@ -1,6 +1,4 @@
-using ProcHex.Backends.Linux;
-
-namespace ProcHex.Tests.StopByOthersModel;
+namespace ProcHex.Backends.Linux.Tests.StopByOthersModel;
 
 /// <summary>
 /// A victim under <see cref="StopByOthers"/>: the kernel model, the thread table the Linux adapter keeps, and a core

@@ -1,8 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
-using ProcHex.Backends.Linux;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>
 /// The test assembly as a program of its own (issue 22 item 2): <c>dotnet ProcHex.Backends.Linux.Tests.dll

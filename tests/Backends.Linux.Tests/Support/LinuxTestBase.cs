@@ -1,10 +1,9 @@
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>
 /// Base of every Linux test: creates and grabs through one tracer, remembers every victim, and after the test

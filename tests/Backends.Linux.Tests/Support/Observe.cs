@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>Looks at processes from outside, as the user or another tool would: /proc only, no ptrace.</summary>
 internal static class Observe

@@ -1,4 +1,4 @@
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>
 /// Who runs the tests. CI runs the Linux tests twice (issue 8): as root with <c>--filter Privilege!=Unprivileged</c>

@@ -1,6 +1,6 @@
 using ProcHex.Ports;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>
 /// The Linux tracer, remembering every victim it created or grabbed for control, so that a test that only sees

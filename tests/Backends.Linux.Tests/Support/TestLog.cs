@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>With PROCHEX_TEST_LOG=FILE, every backend log line (trace level included) goes to FILE; for hunting races.</summary>
 internal static class TestLog

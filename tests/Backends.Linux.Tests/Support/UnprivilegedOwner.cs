@@ -1,9 +1,8 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using System.Runtime.InteropServices;
-using ProcHex.Backends.Linux;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>
 /// A tracer that attaches as an unprivileged user would, inside this (root) test process. Linux credentials

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Backends.Linux.Tests.Support;
 
 /// <summary>
 /// Starts a fixture untraced, for grab tests, as a grandchild: a shell backgrounds it and exits, so init adopts

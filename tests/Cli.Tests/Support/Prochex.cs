@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Cli.Tests.Support;
 
 /// <summary>What a finished prochex said and how it ended.</summary>
 internal sealed record CliResult(int ExitCode, string Stdout, string Stderr)

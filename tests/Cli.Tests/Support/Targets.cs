@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace ProcHex.Tests.Support;
+namespace ProcHex.Cli.Tests.Support;
 
 /// <summary>Programs the tests start themselves (for attach and inspect), and what /proc says about any process.</summary>
 internal static partial class Targets

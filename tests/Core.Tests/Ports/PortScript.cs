@@ -1,7 +1,7 @@
 using NSubstitute;
 using ProcHex.Ports;
 
-namespace ProcHex.Tests.Ports;
+namespace ProcHex.Core.Tests.Ports;
 
 /// <summary>
 /// An NSubstitute <see cref="ITracedProcess"/> whose stops are pushed by the test. Waits block until a stop is
