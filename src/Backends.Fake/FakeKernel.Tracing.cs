@@ -338,16 +338,6 @@ public sealed partial class FakeKernel
         }
     }
 
-    internal ulong ReadProgramCounter(FakeProcess process)
-    {
-        lock (_gate)
-        {
-            var (victim, attachment) = Controlled(process, FakeOperation.ReadProgramCounter);
-            var thread = victim.FindThread(attachment.LastStop.ThreadId) ?? victim.Threads.FirstOrDefault();
-            return thread?.Pc ?? throw Gone(victim, "no threads");
-        }
-    }
-
     /// <summary>The registers the thread's script set last (<see cref="FakeStep.SetRegisters"/>), with its PC as rip.</summary>
     internal X64Registers ReadRegisters(FakeProcess process, int threadId)
     {
@@ -359,14 +349,14 @@ public sealed partial class FakeKernel
         }
     }
 
-    /// <summary>The first argument the reporting thread's last <see cref="FakeStep.Call"/> passed (0 when none did); it fails like a PC read.</summary>
-    internal ulong ReadFirstArgument(FakeProcess process)
+    /// <summary>The first argument the thread's last <see cref="FakeStep.Call"/> passed (0 when none did).</summary>
+    internal ulong ReadFirstArgument(FakeProcess process, int threadId)
     {
         lock (_gate)
         {
-            var (victim, attachment) = Controlled(process, FakeOperation.ReadProgramCounter);
-            var thread = victim.FindThread(attachment.LastStop.ThreadId) ?? victim.Threads.FirstOrDefault();
-            return thread?.FirstArgument ?? throw Gone(victim, "no threads");
+            var (victim, _) = Controlled(process, FakeOperation.ReadFirstArgument);
+            var thread = victim.FindThread(threadId) ?? throw Gone(victim, $"no thread {threadId}");
+            return thread.FirstArgument;
         }
     }
 
@@ -419,7 +409,7 @@ public sealed partial class FakeKernel
         }
     }
 
-    internal void StepOverBreakpoint(FakeProcess process, BreakpointPatch patch)
+    internal void StepOverBreakpoint(FakeProcess process, int threadId, BreakpointPatch patch)
     {
         lock (_gate)
         {
@@ -427,6 +417,12 @@ public sealed partial class FakeKernel
             if (!attachment.Stopped || victim.FindThread(attachment.LastStop.ThreadId) is not { } thread)
             {
                 throw new InvalidOperationException($"pid {victim.Pid}: step over needs a victim stopped by one of its threads");
+            }
+
+            if (thread.Tid != threadId)
+            {
+                // The core must step the thread whose stop it answers: any other is a bug the fake makes loud.
+                throw new InvalidOperationException($"pid {victim.Pid}: step over asked for tid {threadId}, but tid {thread.Tid} reported the stop");
             }
 
             if (thread.Pc != patch.Address)

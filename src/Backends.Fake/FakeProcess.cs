@@ -62,7 +62,6 @@ public sealed class FakeProcess : ITracedProcess
     public void RequestStop() => _kernel.RequestStop(this);
 
     /// <inheritdoc/>
-    public ulong ReadProgramCounter() => _kernel.ReadProgramCounter(this);
 
     /// <inheritdoc/>
     public X64Registers ReadRegisters(int threadId) => _kernel.ReadRegisters(this, threadId);
@@ -71,7 +70,7 @@ public sealed class FakeProcess : ITracedProcess
     public IReadOnlyList<ThreadSnapshot> ReadThreads() => _kernel.ReadThreads(this);
 
     /// <inheritdoc/>
-    public ulong ReadFirstArgument() => _kernel.ReadFirstArgument(this);
+    public ulong ReadFirstArgument(int threadId) => _kernel.ReadFirstArgument(this, threadId);
 
     /// <summary>Fake images have no machine code to decode: main is found by its symbol or through <c>__libc_start_main</c>.</summary>
     public bool TryFindMainFromEntryCode(out ulong address)
@@ -87,7 +86,7 @@ public sealed class FakeProcess : ITracedProcess
     public void RemoveBreakpoint(BreakpointPatch patch) => _kernel.RemoveBreakpoint(this, patch);
 
     /// <inheritdoc/>
-    public void StepOverBreakpoint(BreakpointPatch patch) => _kernel.StepOverBreakpoint(this, patch);
+    public void StepOverBreakpoint(int threadId, BreakpointPatch patch) => _kernel.StepOverBreakpoint(this, threadId, patch);
 
     /// <inheritdoc/>
     public int ReadMemory(ulong address, Span<byte> destination) => _kernel.ReadMemory(this, address, destination);

@@ -19,8 +19,8 @@ public enum FakeOperation
     AwaitExternalResume,
     /// <summary>Asking a running victim to stop.</summary>
     RequestStop,
-    /// <summary>Reading the program counter.</summary>
-    ReadProgramCounter,
+    /// <summary>Reading a thread's first argument (its rdi at a function's entry).</summary>
+    ReadFirstArgument,
     /// <summary>Writing a trap.</summary>
     PlantBreakpoint,
     /// <summary>Restoring the text under a trap.</summary>

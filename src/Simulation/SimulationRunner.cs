@@ -77,7 +77,7 @@ public static class SimulationRunner
     public static IReadOnlyList<FaultSite> AllFaultSites { get; } =
     [
         .. Enum.GetValues<FakeOperation>()
-            .Where(o => o is not (FakeOperation.ReadProgramCounter or FakeOperation.WriteMemory or FakeOperation.ReadRegisters))
+            .Where(o => o is not (FakeOperation.ReadFirstArgument or FakeOperation.WriteMemory or FakeOperation.ReadRegisters))
             .SelectMany(o => FaultPlan.DefaultErrors.Select(e => new FaultSite(o, e))),
     ];
 }

@@ -30,7 +30,7 @@ public class BreakpointTests
         var stop = _kit.NextStop(process);
 
         Assert.Equal(StopEvent.Stopped(StopReason.Breakpoint, process.Pid, work), stop);
-        Assert.Equal(work, process.ReadProgramCounter());
+        Assert.Equal(work, process.ReadRegisters(stop.ThreadId).Rip);
         Assert.Equal(work, patch.Address);
         Assert.Equal(1, patch.Length);
         Assert.Equal(_kit.Programs.Loop.Text.Span[(int)(work - _kit.Programs.Loop.TextBase)], (byte)patch.OriginalBytes);
@@ -50,9 +50,10 @@ public class BreakpointTests
 
         for (var hit = 1; hit <= 3; hit++)
         {
-            Assert.Equal(StopReason.Breakpoint, _kit.NextStop(process).Reason);
+            var stop = _kit.NextStop(process);
+            Assert.Equal(StopReason.Breakpoint, stop.Reason);
             Assert.Equal(hit - 1, TestKit.ReadCalls(process));
-            process.StepOverBreakpoint(patch);
+            process.StepOverBreakpoint(stop.ThreadId, patch);
             process.Resume();
             process.ReadMemory(work, text);
             Assert.Equal(0xCC, text[0]);

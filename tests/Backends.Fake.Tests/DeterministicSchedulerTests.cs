@@ -31,7 +31,7 @@ public class DeterministicSchedulerTests
                     }
 
                     hits++;
-                    process.StepOverBreakpoint(patch);
+                    process.StepOverBreakpoint(stop.ThreadId, patch);
                     process.Resume();
                 }
 
@@ -193,7 +193,7 @@ public class DeterministicSchedulerTests
 
                 if (stop.Reason == StopReason.Breakpoint)
                 {
-                    process.StepOverBreakpoint(patch!.Value);
+                    process.StepOverBreakpoint(stop.ThreadId, patch!.Value);
                 }
 
                 await Task.Yield();

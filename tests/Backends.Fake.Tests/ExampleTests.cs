@@ -27,10 +27,10 @@ public class ExampleTests
                 var patch = process.PlantBreakpoint(work);
                 process.Resume();
                 var count = 0;
-                while ((await process.WaitForStopAsync(default)).Kind == StopKind.Stopped)
+                while (await process.WaitForStopAsync(default) is { Kind: StopKind.Stopped } stop)
                 {
                     count++;
-                    process.StepOverBreakpoint(patch);
+                    process.StepOverBreakpoint(stop.ThreadId, patch);
                     process.Resume();
                 }
 
@@ -72,8 +72,9 @@ public class ExampleTests
                 process.Resume();
                 for (var hit = 0; hit < 3; hit++)
                 {
-                    Assert.Equal(StopReason.Breakpoint, (await process.WaitForStopAsync(default)).Reason);
-                    process.StepOverBreakpoint(patch);
+                    var stop = await process.WaitForStopAsync(default);
+                    Assert.Equal(StopReason.Breakpoint, stop.Reason);
+                    process.StepOverBreakpoint(stop.ThreadId, patch);
                     process.Resume();
                 }
 

@@ -130,14 +130,14 @@ public class FaultPlanTests
     [Fact]
     public void Seeded_faults_only_hit_the_chosen_operations_and_errors()
     {
-        var plan = FaultPlan.Seeded(3, 1.0, [Errno.EPERM], FakeOperation.ReadProgramCounter);
+        var plan = FaultPlan.Seeded(3, 1.0, [Errno.EPERM], FakeOperation.ReadFirstArgument);
         _kit.Kernel.Faults = plan;
         var process = _kit.Create(_kit.Programs.Loop);
 
         process.Resume();
-        Assert.Throws<TracerException>(() => process.ReadProgramCounter());
+        Assert.Throws<TracerException>(() => process.ReadFirstArgument(process.Pid));
 
-        Assert.Equal([new FaultSite(FakeOperation.ReadProgramCounter, Errno.EPERM)], plan.Hits);
+        Assert.Equal([new FaultSite(FakeOperation.ReadFirstArgument, Errno.EPERM)], plan.Hits);
     }
 
     /// <summary>A crude tracer loop that shrugs off failures: what matters is that the fake replays it exactly.</summary>
@@ -164,7 +164,7 @@ public class FaultPlanTests
             }
 
             Try(() => process.ReadMemory(stop.ProgramCounter, new byte[8]));
-            while (Try(() => { process.StepOverBreakpoint(patch!.Value); return true; }) is null)
+            while (Try(() => { process.StepOverBreakpoint(stop.ThreadId, patch!.Value); return true; }) is null)
             {
             }
 

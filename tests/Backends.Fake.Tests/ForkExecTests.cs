@@ -255,7 +255,7 @@ public class ForkExecTests
     private StopEvent Stop(FakeProcess process, BreakpointPatch patch)
     {
         var stop = _kit.NextStop(process);
-        process.StepOverBreakpoint(patch);
+        process.StepOverBreakpoint(stop.ThreadId, patch);
         process.Resume();
         return stop;
     }

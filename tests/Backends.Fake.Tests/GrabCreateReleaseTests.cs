@@ -13,7 +13,7 @@ public class GrabCreateReleaseTests
         var process = _kit.Create(_kit.Programs.Loop, "1");
 
         Assert.Equal(new FakeObservation(true, false, true, true), _kit.Kernel.Observe(process.Pid));
-        Assert.Equal(FakeDynamicLinker.Default.Entry, process.ReadProgramCounter());
+        Assert.Equal(FakeDynamicLinker.Default.Entry, Assert.Single(process.ReadThreads()).ProgramCounter);
         Assert.False(_kit.Kernel.CanProgress);
         Assert.Equal(0, TestKit.ReadCalls(process));
     }

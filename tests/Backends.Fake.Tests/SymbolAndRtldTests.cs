@@ -70,7 +70,7 @@ public class SymbolAndRtldTests
                 Assert.Contains(process.Symbols.Objects, o => o.Path == FakeDynamicLinker.Default.Path);
             }
 
-            process.StepOverBreakpoint(patch);
+            process.StepOverBreakpoint(stop.ThreadId, patch);
             process.Resume();
         }
 
@@ -89,9 +89,9 @@ public class SymbolAndRtldTests
         agent.TryGetEventAddress(RtldEventKind.DlActivity, out var activity);
         var patch = process.PlantBreakpoint(activity);
         process.Resume();
-        _kit.NextStop(process);
+        var stop = _kit.NextStop(process);
         Assert.Equal(RtldState.Adding, agent.ReadEventMessage().State);
-        process.StepOverBreakpoint(patch);
+        process.StepOverBreakpoint(stop.ThreadId, patch);
         process.Resume();
         _kit.NextStop(process);
         Assert.Equal(RtldState.Consistent, agent.ReadEventMessage().State);
@@ -115,7 +115,7 @@ public class SymbolAndRtldTests
         process.BeginControl();
 
         Assert.Null(process.OpenRtldAgent());
-        Assert.Equal(image.Entry, process.ReadProgramCounter());
+        Assert.Equal(image.Entry, Assert.Single(process.ReadThreads()).ProgramCounter);
         process.PlantBreakpoint(image.AddressOf("main"));
         process.Resume();
         Assert.Equal(StopEvent.Stopped(StopReason.Breakpoint, process.Pid, image.AddressOf("main")), _kit.NextStop(process));
@@ -136,9 +136,9 @@ public class SymbolAndRtldTests
         var patch = process.PlantBreakpoint(preinit);
         process.Resume();
 
-        _kit.NextStop(process);
+        var stop = _kit.NextStop(process);
         var first = agent.ReadEventMessage().Kind;
-        process.StepOverBreakpoint(patch);
+        process.StepOverBreakpoint(stop.ThreadId, patch);
         process.Resume();
         _kit.NextStop(process);
 

@@ -58,7 +58,7 @@ public abstract class ControlTests(FakeAttach attach)
 
         var stop = await process.WaitForStopAsync(Token);
         Assert.Equal(StopReason.Signal, stop.Reason);
-        Assert.Equal(FakePrograms.OwnTrap + 1, process.ReadProgramCounter());
+        Assert.Equal(FakePrograms.OwnTrap + 1, process.ReadRegisters(stop.ThreadId).Rip);
         process.Resume();
         var end = await process.WaitForStopAsync(Token);
 
@@ -100,7 +100,7 @@ public abstract class ControlTests(FakeAttach attach)
         process.WriteMemory(FakePrograms.Work, [(byte)patch.OriginalBytes]);
         kernel.FailNext(PtraceRequest.PT_GETNUMLWPS, Errno.EIO);
 
-        Assert.Throws<TracerException>(() => { process.StepOverBreakpoint(patch); process.Resume(); });
+        Assert.Throws<TracerException>(() => { process.StepOverBreakpoint(stop.ThreadId, patch); process.Resume(); });
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public abstract class ControlTests(FakeAttach attach)
 
         var first = await process.WaitForStopAsync(Token);
         Assert.Equal(StopReason.Breakpoint, first.Reason);
-        process.StepOverBreakpoint(patch);
+        process.StepOverBreakpoint(first.ThreadId, patch);
         process.Resume();
         var exec = await process.WaitForStopAsync(Token);
 

@@ -21,7 +21,7 @@ public abstract class CreateAndGrabTests(FakeAttach attach)
         Assert.Equal(FakeState.TraceStopped, victim.State);
         Assert.Equal(FakePrograms.Loop, victim.ImagePath);
         Assert.Equal([FakePrograms.Loop, "5", "3"], victim.Argv);
-        Assert.Equal(FakePrograms.Main, process.ReadProgramCounter());
+        Assert.Equal(FakePrograms.Main, Assert.Single(process.ReadThreads()).ProgramCounter);
         Assert.Equal(0, victim.ExecutedAt(FakePrograms.Main));
         Assert.True(process.Created);
         Assert.Contains($"PT_ATTACH {process.Pid} 0", kernel.Calls);
@@ -266,7 +266,7 @@ public abstract class CreateAndGrabTests(FakeAttach attach)
         {
             Assert.Equal(StopReason.Breakpoint, stop.Reason);
             messages.Add(rtld.ReadEventMessage());
-            process.StepOverBreakpoint(patches[stop.ProgramCounter]);
+            process.StepOverBreakpoint(stop.ThreadId, patches[stop.ProgramCounter]);
             process.Resume();
         }
 

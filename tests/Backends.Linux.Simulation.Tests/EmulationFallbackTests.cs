@@ -62,7 +62,7 @@ public class EmulationFallbackTests
                         break;
                     }
 
-                    process.StepOverBreakpoint(patch);
+                    process.StepOverBreakpoint(stop.ThreadId, patch);
                 }
 
                 process.Resume();

@@ -159,7 +159,7 @@ public sealed class BreakpointTests : LinuxTestBase
             var buffer = new byte[8];
             Assert.Equal(8, p.ReadMemory(calls, buffer));
             Assert.Equal(i, BitConverter.ToInt64(buffer));
-            p.StepOverBreakpoint(p.PlantBreakpoint(e.ProgramCounter));
+            p.StepOverBreakpoint(e.ThreadId, p.PlantBreakpoint(e.ProgramCounter));
             p.Resume();
         }
 

@@ -15,7 +15,7 @@ public sealed class CreateTests : LinuxTestBase
         var p = await CreateFile("/bin/true", ["/bin/true"]);
 
         Assert.EndsWith("/bin/true", Observe.Exe(p.Pid), StringComparison.Ordinal);
-        Assert.Equal(Observe.InterpreterEntry(p.Pid), p.ReadProgramCounter());
+        Assert.Equal(Observe.InterpreterEntry(p.Pid), p.ReadRegisters(p.Pid).Rip);
         Assert.Equal('t', Observe.State(p.Pid));
         Assert.NotEqual(0, Observe.TracerPid(p.Pid));
 

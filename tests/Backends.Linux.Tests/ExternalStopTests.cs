@@ -157,7 +157,7 @@ public sealed class ExternalStopTests : LinuxTestBase
                 Assert.Equal(0, Kill(p.Pid, SIGSTOP));
             }
 
-            p.StepOverBreakpoint(patch);
+            p.StepOverBreakpoint(e.ThreadId, patch);
             p.Resume();
         }
 
@@ -175,7 +175,7 @@ public sealed class ExternalStopTests : LinuxTestBase
         {
             e = await Next(p);
             Assert.Equal(StopReason.Breakpoint, e.Reason);
-            p.StepOverBreakpoint(patch);
+            p.StepOverBreakpoint(e.ThreadId, patch);
             p.Resume();
         }
 

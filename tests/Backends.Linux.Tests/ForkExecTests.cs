@@ -109,7 +109,7 @@ public sealed class ForkExecTests : LinuxTestBase
         var hit = await p.WaitForStopAsync(cts.Token);
         Assert.Equal((StopReason.Breakpoint, p.Pid), (hit.Reason, hit.ThreadId));
         await AwaitExecTakeover(p.Pid);
-        p.StepOverBreakpoint(patch);
+        p.StepOverBreakpoint(hit.ThreadId, patch);
         p.Resume();
         var next = await p.WaitForStopAsync(cts.Token);
         Assert.Equal((StopKind.Stopped, StopReason.ExecDone, p.Pid), (next.Kind, next.Reason, next.ThreadId));

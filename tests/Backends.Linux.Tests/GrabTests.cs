@@ -28,7 +28,7 @@ public sealed class GrabTests : LinuxTestBase
             var e = await Next(p);
             Assert.Equal(StopReason.Breakpoint, e.Reason);
             Assert.Equal(work, e.ProgramCounter);
-            p.StepOverBreakpoint(patch);
+            p.StepOverBreakpoint(e.ThreadId, patch);
             p.Resume();
         }
 

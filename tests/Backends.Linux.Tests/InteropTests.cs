@@ -102,7 +102,7 @@ public sealed class InteropTests : LinuxTestBase
             var e = await Next(p);
             if (e.Reason == StopReason.Breakpoint)
             {
-                p.StepOverBreakpoint(patch);
+                p.StepOverBreakpoint(e.ThreadId, patch);
             }
 
             p.Resume();

@@ -34,7 +34,9 @@ public sealed class BreakpointTests
         Assert.Equal([1L, 2L], hits.Select(h => h.HitCount));
         Assert.Equal(2, bp.Hits);
         Assert.True(bp.IsActive);
-        script.Process.Received(2).StepOverBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
+        // Each hit is stepped over on the thread that took it (the port is told which, never left to guess).
+        script.Process.Received(1).StepOverBreakpoint(101, Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
+        script.Process.Received(1).StepOverBreakpoint(102, Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
         script.Process.DidNotReceive().RemoveBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
     }
 
@@ -49,7 +51,7 @@ public sealed class BreakpointTests
         script.HitBreakpoint(0xdead);
         await script.WaitForWaitsAsync(2);
 
-        script.Process.DidNotReceiveWithAnyArgs().StepOverBreakpoint(default);
+        script.Process.DidNotReceiveWithAnyArgs().StepOverBreakpoint(default, default);
         script.Process.Received(2).Resume();
         Assert.Equal(VictimState.Running, handle.State);
     }
@@ -66,7 +68,7 @@ public sealed class BreakpointTests
         script.HitBreakpoint(PortScript.WorkAddress);
         await script.WaitForWaitsAsync(2);
 
-        script.Process.Received(1).StepOverBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
+        script.Process.Received(1).StepOverBreakpoint(Arg.Any<int>(), Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
         Assert.Equal(VictimState.Running, handle.State);
     }
 
@@ -85,7 +87,7 @@ public sealed class BreakpointTests
 
         Assert.False(bp.IsPlanted);
         script.Process.Received(1).RemoveBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
-        script.Process.DidNotReceive().StepOverBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
+        script.Process.DidNotReceive().StepOverBreakpoint(Arg.Any<int>(), Arg.Is<BreakpointPatch>(p => p.Address == PortScript.WorkAddress));
     }
 
     [Fact]

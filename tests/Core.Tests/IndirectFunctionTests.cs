@@ -149,11 +149,9 @@ public sealed class IndirectFunctionTests
 
         public void RequestStop() => inner.RequestStop();
 
-        public ulong ReadProgramCounter() => inner.ReadProgramCounter();
-
         public X64Registers ReadRegisters(int threadId) => inner.ReadRegisters(threadId);
 
-        public ulong ReadFirstArgument() => inner.ReadFirstArgument();
+        public ulong ReadFirstArgument(int threadId) => inner.ReadFirstArgument(threadId);
 
         public bool TryFindMainFromEntryCode(out ulong address) => inner.TryFindMainFromEntryCode(out address);
 
@@ -163,7 +161,7 @@ public sealed class IndirectFunctionTests
 
         public void RemoveBreakpoint(BreakpointPatch patch) => inner.RemoveBreakpoint(patch);
 
-        public void StepOverBreakpoint(BreakpointPatch patch) => inner.StepOverBreakpoint(patch);
+        public void StepOverBreakpoint(int threadId, BreakpointPatch patch) => inner.StepOverBreakpoint(threadId, patch);
 
         public void WriteMemory(ulong address, ReadOnlySpan<byte> source) => inner.WriteMemory(address, source);
 

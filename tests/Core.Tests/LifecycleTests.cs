@@ -275,7 +275,7 @@ public sealed class LifecycleTests
         await script.WaitForWaitsAsync(2);
 
         Assert.Equal(VictimState.Running, handle.State);
-        script.Process.Received(1).StepOverBreakpoint(Arg.Is<BreakpointPatch>(p => p.Address == PortScript.MainAddress));
+        script.Process.Received(1).StepOverBreakpoint(Arg.Any<int>(), Arg.Is<BreakpointPatch>(p => p.Address == PortScript.MainAddress));
         Assert.Equal(1, handle.Victim.Breakpoints.TryGet(PortScript.MainAddress, out var site) ? site.Hits : -1);
     }
 

@@ -157,7 +157,7 @@ public sealed class PortDriver(ITracedProcess process)
         OnBreakpoint?.Invoke(this, stop);
         if (_planted.TryGetValue(stop.ProgramCounter, out var patch))
         {
-            process.StepOverBreakpoint(patch);
+            process.StepOverBreakpoint(stop.ThreadId, patch);
         }
     }
 }

@@ -46,13 +46,13 @@ internal sealed partial class FreeBsdProcess
         }
     }
 
-    public void StepOverBreakpoint(BreakpointPatch patch)
+    public void StepOverBreakpoint(int threadId, BreakpointPatch patch)
     {
         RequireControl();
         lock (_gate)
         {
             RequireStopped("step over a breakpoint in");
-            _stepOver = patch;
+            _stepOver = (threadId, patch);
         }
     }
 

@@ -10,10 +10,11 @@ namespace ProcHex.Backends.FreeBSD;
 internal sealed partial class FreeBsdProcess
 {
     /// <summary>
-    /// Executes the original instruction once for the reporting LWP. Returns false when an out-of-line step ended in
-    /// something other than its trace trap; that status is kept for the next wait, and the caller must not continue.
+    /// Executes the original instruction once for <paramref name="lwp"/>, the LWP whose breakpoint stop was answered.
+    /// Returns false when an out-of-line step ended in something other than its trace trap; that status is kept for
+    /// the next wait, and the caller must not continue.
     /// </summary>
-    private bool StepOverNow(BreakpointPatch patch) => _stepOverPlanner.StepOver(_lastLwp, patch);
+    private bool StepOverNow(int lwp, BreakpointPatch patch) => _stepOverPlanner.StepOver(lwp, patch);
 
     Reg IStepOverHooks<Reg>.GetRegisters(int thread) => _ptrace.GetRegs(thread);
 

@@ -126,10 +126,10 @@ internal sealed partial class FreeBsdProcess
             }
 
             _awaitingExternalResume = false;
-            if (_stepOver is { } patch)
+            if (_stepOver is var (lwp, patch))
             {
                 _stepOver = null;
-                if (!StepOverNow(patch))
+                if (!StepOverNow(lwp, patch))
                 {
                     return;
                 }

@@ -54,7 +54,7 @@ internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkC
     private bool _released;
     private int _lastLwp;
     private int _pendingSignal;
-    private BreakpointPatch? _stepOver;
+    private (int Lwp, BreakpointPatch Patch)? _stepOver;
     /// <summary>Transparent attach: the signal given to the first PT_CONTINUE/PT_DETACH is dropped, so it is sent with kill(2).</summary>
     private bool _firstResumeDropsSignal;
 
@@ -136,7 +136,8 @@ internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkC
         }
     }
 
-    public ulong ReadProgramCounter()
+    /// <summary>The PC of the LWP that reported the last stop (the dynamic linker agent's view of where the process stands).</summary>
+    private ulong ReadProgramCounter()
     {
         RequireControl();
         lock (_gate)
@@ -156,13 +157,13 @@ internal sealed partial class FreeBsdProcess : ITracedProcess, ITrapText, IForkC
         }
     }
 
-    public ulong ReadFirstArgument()
+    public ulong ReadFirstArgument(int threadId)
     {
         RequireControl();
         lock (_gate)
         {
             RequireStopped("read the registers of");
-            return (ulong)_ptrace.GetRegs(_lastLwp).r_rdi;
+            return (ulong)_ptrace.GetRegs(threadId).r_rdi;
         }
     }
 

@@ -379,7 +379,7 @@ internal sealed class LinuxSimulationRun
                 break;
 
             case StopReason.Breakpoint when _patches.TryGetValue(stop.ProgramCounter, out var patch):
-                process.StepOverBreakpoint(patch);
+                process.StepOverBreakpoint(stop.ThreadId, patch);
                 break;
             case StopReason.ForkStarting:
                 _forkStarting = true;

@@ -66,10 +66,10 @@ internal sealed partial class LinuxProcess
     /// The port asks for the original instruction to run once at the next <see cref="Resume"/>, and that is where
     /// it runs: a hit then costs one trip to the owner instead of two.
     /// </summary>
-    public void StepOverBreakpoint(BreakpointPatch patch)
+    public void StepOverBreakpoint(int threadId, BreakpointPatch patch)
     {
         ThrowIfReadOnly();
-        _pendingStep = patch;
+        _pendingStep = (threadId, patch);
     }
 
     private void OnTrap(VictimThread thread)

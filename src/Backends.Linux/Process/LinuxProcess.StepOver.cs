@@ -8,12 +8,12 @@ namespace ProcHex.Backends.Linux;
 /// </summary>
 internal sealed partial class LinuxProcess
 {
-    private void StepOver(BreakpointPatch patch)
+    private void StepOver(int tid, BreakpointPatch patch)
     {
         _owner.AssertCurrent();
         if (!_dead)
         {
-            _ = _stepOver.StepOver(_currentTid, patch);
+            _ = _stepOver.StepOver(tid, patch);
         }
     }
 

@@ -36,16 +36,16 @@ internal sealed partial class LinuxProcess
         }
 
         TracerException? stepFailure = null;
-        if (step is { } patch)
+        if (step is var (stepping, patch))
         {
             try
             {
-                StepOver(patch);
+                StepOver(stepping, patch);
             }
             catch (TracerException e)
             {
                 stepFailure = e;
-                if (e.ErrorNumber == Interop.Errno.ESRCH && _currentTid == Pid && _threads.TryGetValue(Pid, out var leader))
+                if (e.ErrorNumber == Interop.Errno.ESRCH && stepping == Pid && _threads.TryGetValue(Pid, out var leader))
                 {
                     // The leader was killed out of the stop being answered (see ResumeIfFree): not resumed by the
                     // loop below, since the tid may pass to a thread that execs (linux simulation seed 8739).

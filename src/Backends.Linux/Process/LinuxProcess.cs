@@ -45,7 +45,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private List<VictimThread>? _stopTargets = [];
     private StopEvent _answeringStop;
     private TaskCompletionSource<LinuxProcess>? _seizing;
-    private BreakpointPatch? _pendingStep;
+    private (int Thread, BreakpointPatch Patch)? _pendingStep;
     private int _currentTid;
     private int _execs;
     private int _takenExecs;
@@ -128,12 +128,6 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         ThrowIfReadOnly();
     }
 
-    public ulong ReadProgramCounter()
-    {
-        ThrowIfReadOnly();
-        return _owner.Invoke(() => GetRegs(_currentTid).rip);
-    }
-
     /// <summary>PTRACE_GETREGS on the owner: the thread is one stopped for the stop being answered.</summary>
     public X64Registers ReadRegisters(int threadId)
     {
@@ -141,10 +135,10 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         return _owner.Invoke(() => Registers.ToNeutral(GetRegs(threadId)));
     }
 
-    public ulong ReadFirstArgument()
+    public ulong ReadFirstArgument(int threadId)
     {
         ThrowIfReadOnly();
-        return _owner.Invoke(() => GetRegs(_currentTid).rdi);
+        return _owner.Invoke(() => GetRegs(threadId).rdi);
     }
 
     public bool TryFindMainFromEntryCode(out ulong address) =>

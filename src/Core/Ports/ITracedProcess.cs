@@ -59,9 +59,6 @@ public interface ITracedProcess : IDisposable
     /// </summary>
     void RequestStop();
 
-    /// <summary>The program counter of the thread that reported the last stop.</summary>
-    ulong ReadProgramCounter();
-
     /// <summary>
     /// The user registers of <paramref name="threadId"/>, a thread stopped for the stop being answered (the one that hit
     /// a breakpoint). Called only while that stop is answered, and only when a handler asks for them.
@@ -70,12 +67,12 @@ public interface ITracedProcess : IDisposable
     X64Registers ReadRegisters(int threadId);
 
     /// <summary>
-    /// The first integer argument of the thread that reported the last stop, where the calling convention passes it
-    /// (rdi on x86-64). Read at a function's first instruction it is what the caller passed: dtrace-utils reads
-    /// <c>__libc_start_main</c>'s to find <c>main</c> (<c>Pread_first_arg</c>).
+    /// The first integer argument of <paramref name="threadId"/>, stopped for the stop being answered, where the calling
+    /// convention passes it (rdi on x86-64). Read at a function's first instruction it is what the caller passed:
+    /// dtrace-utils reads <c>__libc_start_main</c>'s to find <c>main</c> (<c>Pread_first_arg</c>).
     /// </summary>
     /// <exception cref="TracerException">The registers could not be read.</exception>
-    ulong ReadFirstArgument();
+    ulong ReadFirstArgument(int threadId);
 
     /// <summary>
     /// The address of <c>main</c> as the executable's entry code (at AT_ENTRY) hands it to the C runtime, for
@@ -103,11 +100,13 @@ public interface ITracedProcess : IDisposable
     void RemoveBreakpoint(BreakpointPatch patch);
 
     /// <summary>
-    /// The thread that reported the last stop is at <paramref name="patch"/>'s address: arrange for it to execute
-    /// the original instruction exactly once at the next <see cref="Resume"/>, leaving the breakpoint planted for
-    /// every thread and never letting another thread run through the address unguarded.
+    /// <paramref name="threadId"/>, the thread whose breakpoint stop is being answered, is at <paramref name="patch"/>'s
+    /// address: arrange for it to execute the original instruction exactly once at the next <see cref="Resume"/>,
+    /// leaving the breakpoint planted for every thread and never letting another thread run through the address
+    /// unguarded.
     /// </summary>
-    void StepOverBreakpoint(BreakpointPatch patch);
+    /// <exception cref="TracerException">The thread is gone, or is not at the breakpoint (found at the resume by backends that defer the step).</exception>
+    void StepOverBreakpoint(int threadId, BreakpointPatch patch);
 
     /// <summary>Reads victim memory; returns the number of bytes read (short on an unmapped tail).</summary>
     int ReadMemory(ulong address, Span<byte> destination);

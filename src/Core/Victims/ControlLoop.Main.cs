@@ -127,7 +127,7 @@ internal sealed partial class ControlLoop
     /// (not in any mapped object), the entry code is tried; failing that the victim parks here, the program's
     /// constructors not yet run, which is reported as postinit (the closest rendezvous, just passed).
     /// </summary>
-    private async ValueTask OnLibcStartMainAsync(BreakpointSite site)
+    private async ValueTask OnLibcStartMainAsync(BreakpointSite site, int threadId)
     {
         _victim.Breakpoints.RemoveRole(site.Address, SiteRoles.LibcStartMain, restoreText: true);
         if (_mainSearch != MainSearch.AwaitingLibcStartMain)
@@ -139,7 +139,7 @@ internal sealed partial class ControlLoop
         ulong argument = 0;
         try
         {
-            argument = Process.ReadFirstArgument();
+            argument = Process.ReadFirstArgument(threadId);
         }
         catch (TracerException ex)
         {

@@ -236,7 +236,7 @@ internal sealed partial class ControlLoop
 
         if ((site.Roles & SiteRoles.LibcStartMain) != 0)
         {
-            await OnLibcStartMainAsync(site);
+            await OnLibcStartMainAsync(site, stop.ThreadId);
         }
 
         if ((site.Roles & SiteRoles.Main) != 0)
@@ -249,7 +249,7 @@ internal sealed partial class ControlLoop
         // A handler may have removed the last user of this address: then the original text is back already.
         if (_victim.Breakpoints.TryGet(stop.ProgramCounter, out site) && site.Active && !_victim.Lifecycle.IsReleasing)
         {
-            Try(site.Patch, "step over breakpoint", static (p, patch) => p.StepOverBreakpoint(patch));
+            Try((stop.ThreadId, site.Patch), "step over breakpoint", static (p, step) => p.StepOverBreakpoint(step.ThreadId, step.Patch));
         }
     }
 
