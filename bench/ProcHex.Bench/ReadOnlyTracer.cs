@@ -44,13 +44,11 @@ internal sealed class ReadOnlyTracer : IProcessTracer
 
         public void RequestStop() => throw Unused();
 
-        public ulong ReadProgramCounter() => throw Unused();
-
         public X64Registers ReadRegisters(int threadId) => throw Unused();
 
         public IReadOnlyList<ThreadSnapshot> ReadThreads() => throw Unused();
 
-        public ulong ReadFirstArgument() => throw Unused();
+        public ulong ReadFirstArgument(int threadId) => throw Unused();
 
         public bool TryFindMainFromEntryCode(out ulong address) => throw Unused();
 
@@ -58,7 +56,7 @@ internal sealed class ReadOnlyTracer : IProcessTracer
 
         public void RemoveBreakpoint(BreakpointPatch patch) => throw Unused();
 
-        public void StepOverBreakpoint(BreakpointPatch patch) => throw Unused();
+        public void StepOverBreakpoint(int threadId, BreakpointPatch patch) => throw Unused();
 
         public int ReadMemory(ulong address, Span<byte> destination) => throw Unused();
 
