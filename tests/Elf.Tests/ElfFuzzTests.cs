@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using CsCheck;
-using ProcHex.Backends.Linux.Symbols;
 using Xunit.Abstractions;
 
 namespace ProcHex.Elf.Tests;
@@ -127,15 +126,25 @@ public sealed class ElfFuzzTests(CompiledFixtures fixtures, ITestOutputHelper ou
 
     private (string Name, byte[] Bytes, ElfFile Reference)[] BaseImages()
     {
-        var self = new ProcMapsSymbolTable(Environment.ProcessId, ProcMemory.Self);
-        Assert.True(self.TryFindObject("[vdso]", out var vdso));
-        var vdsoBytes = new byte[vdso.End - vdso.Start];
-        Assert.Equal(vdsoBytes.Length, ProcMemory.Self.Read(vdso.Start, vdsoBytes));
+        var vdsoBytes = ReadOwnVdso();
 
         var files = new[] { "/bin/ls", "/lib64/ld-linux-x86-64.so.2", fixtures.Pie, fixtures.NonPie, fixtures.LibraryA }
             .Select(path => (Path.GetFileName(path), File.ReadAllBytes(path)))
             .Append(("[vdso]", vdsoBytes));
         return [.. files.Select(f => (f.Item1, f.Item2, ElfFile.Parse(f.Item2, f.Item1)))];
+    }
+
+    /// <summary>Our own [vdso], from /proc/self/maps and /proc/self/mem: an ELF image the kernel made.</summary>
+    private static byte[] ReadOwnVdso()
+    {
+        var line = File.ReadLines("/proc/self/maps").First(l => l.EndsWith("[vdso]", StringComparison.Ordinal));
+        var range = line[..line.IndexOf(' ', StringComparison.Ordinal)].Split('-');
+        var start = ulong.Parse(range[0], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        var end = ulong.Parse(range[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        var bytes = new byte[end - start];
+        using var memory = File.OpenHandle("/proc/self/mem", FileMode.Open, FileAccess.Read);
+        Assert.Equal(bytes.Length, RandomAccess.Read(memory, bytes, (long)start));
+        return bytes;
     }
 
     private static byte[] Mutate(byte[] original, ElfFile reference, Mutation[] mutations)

@@ -21,7 +21,7 @@ namespace ProcHex.Backends.Linux.Rtld;
 /// entry point. That is right unless a library initializer uses dlmopen namespaces; the address is never wrong.
 /// Either way, call it exactly once per hit.</para>
 /// </remarks>
-public sealed class GlibcRtld : IRtldAgent
+internal sealed class GlibcRtld : IRtldAgent
 {
     private readonly IVictimMemory _memory;
     private readonly MappedObject? _executable;

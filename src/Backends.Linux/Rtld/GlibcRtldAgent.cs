@@ -5,7 +5,7 @@ using ProcHex.Ports;
 namespace ProcHex.Backends.Linux.Rtld;
 
 /// <summary>Opens the glibc dynamic linker's debugging interface (r_debug) of a Linux victim.</summary>
-public static class GlibcRtldAgent
+internal static class GlibcRtldAgent
 {
     /// <summary>The linker's r_debug, exported by ld.so from the start (the executable's DT_DEBUG points at it later).</summary>
     public const string RDebugSymbol = "_r_debug";

@@ -11,7 +11,7 @@ namespace ProcHex.Backends.Linux.Symbols;
 /// <param name="ProgramHeaders">AT_PHDR: the executable's program headers in memory.</param>
 /// <param name="ProgramHeaderCount">AT_PHNUM.</param>
 /// <param name="VdsoBase">AT_SYSINFO_EHDR: the vDSO's ELF header; 0 when the kernel maps none.</param>
-public readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong ProgramHeaders, ulong ProgramHeaderCount, ulong VdsoBase)
+internal readonly record struct ProcAuxv(ulong Entry, ulong InterpreterBase, ulong ProgramHeaders, ulong ProgramHeaderCount, ulong VdsoBase)
 {
     /// <summary>The auxiliary vector's terminator.</summary>
     public const ulong AT_NULL = 0;

@@ -15,7 +15,7 @@ namespace ProcHex.Backends.Linux.Symbols;
 /// trailing " (deleted)" is taken off and reported in <paramref name="IsDeleted"/>; "\012" is turned back into a newline.
 /// </param>
 /// <param name="IsDeleted">The file was unlinked (or replaced) after it was mapped.</param>
-public readonly record struct ProcMapsEntry(
+internal readonly record struct ProcMapsEntry(
     ulong Start,
     ulong End,
     string Permissions,
@@ -46,7 +46,7 @@ public readonly record struct ProcMapsEntry(
 /// <c>7ff010aa4000-7ff010aca000 r--p 00000000 fe:00 332096     /usr/lib/x86_64-linux-gnu/libc.so.6</c>;
 /// the path is everything after the padding, so paths with spaces survive.
 /// </summary>
-public static class ProcMaps
+internal static class ProcMaps
 {
     private const string DeletedSuffix = " (deleted)";
 

@@ -18,7 +18,7 @@ namespace ProcHex.Backends.Linux.Symbols;
 /// starts at S and maps file offset O of the segment with p_vaddr/p_offset has bias S - O - (p_vaddr - p_offset),
 /// right for PIE (bias = where it was put) and non-PIE (bias 0) alike.
 /// </remarks>
-public sealed class ProcMapsSymbolTable : ISymbolTable
+internal sealed class ProcMapsSymbolTable : ISymbolTable
 {
     private const string VdsoName = "[vdso]";
 

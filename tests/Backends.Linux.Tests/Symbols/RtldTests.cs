@@ -1,9 +1,10 @@
+using ProcHex.Elf;
 using System.Buffers.Binary;
 using ProcHex.Backends.Linux.Rtld;
 using ProcHex.Backends.Linux.Symbols;
 using ProcHex.Ports;
 
-namespace ProcHex.Elf.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>
 /// The glibc agent against real data: our own process is dynamically linked, so its r_debug and link map are

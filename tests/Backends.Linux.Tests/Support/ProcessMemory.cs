@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Win32.SafeHandles;
+using ProcHex.Elf;
 
-namespace ProcHex.Elf.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 /// <summary>A process's memory through /proc/PID/mem: enough for read-only tests (we are its parent, or it is us).</summary>
 internal sealed class ProcMemory : IVictimMemory, IDisposable
@@ -45,23 +46,6 @@ internal sealed class ProcMemory : IVictimMemory, IDisposable
     public void Dispose() => _file.Dispose();
 }
 
-/// <summary>An image placed at an address, nothing else mapped: for feeding mutated images to the memory readers.</summary>
-internal sealed class ArrayMemory(ulong baseAddress, byte[] bytes) : IVictimMemory
-{
-    public int Read(ulong address, Span<byte> destination)
-    {
-        if (address < baseAddress || address - baseAddress >= (ulong)bytes.Length)
-        {
-            return 0;
-        }
-
-        var offset = (int)(address - baseAddress);
-        var count = Math.Min(destination.Length, bytes.Length - offset);
-        bytes.AsSpan(offset, count).CopyTo(destination);
-        return count;
-    }
-}
-
 /// <summary>Real memory with one range replaced by bytes the test controls (a scripted r_debug over a real link map).</summary>
 internal sealed class OverlayMemory(IVictimMemory inner, ulong address, byte[] overlay) : IVictimMemory
 {
@@ -81,73 +65,6 @@ internal sealed class OverlayMemory(IVictimMemory inner, ulong address, byte[] o
         }
 
         return read;
-    }
-}
-
-/// <summary>The C fixtures, compiled once per test run with the system gcc.</summary>
-public sealed class CompiledFixtures : IDisposable
-{
-    public CompiledFixtures()
-    {
-        Directory = System.IO.Directory.CreateTempSubdirectory("prochex-elf-").FullName;
-        var source = Path.Combine(AppContext.BaseDirectory, "Fixtures");
-        var fixture = Path.Combine(source, "fixture.c");
-        Pie = Compile("fixture-pie", "-pie", "-fPIE", "-O1", "-g0", fixture, "-ldl");
-        NonPie = Compile("fixture-nopie", "-no-pie", "-fno-pie", "-O1", fixture, "-ldl");
-        Static = Compile("fixture-static", "-static", "-O1", "-DNO_DLOPEN", fixture);
-        var library = Compile("libtwice.so", "-shared", "-fPIC", "-O1", Path.Combine(source, "twice.c"));
-        LibraryA = CopyTo("a", library);
-        LibraryB = CopyTo("b", library);
-    }
-
-    public string Directory { get; }
-
-    public string Pie { get; }
-
-    public string NonPie { get; }
-
-    public string Static { get; }
-
-    public string LibraryA { get; }
-
-    public string LibraryB { get; }
-
-    public void Dispose()
-    {
-        try
-        {
-            System.IO.Directory.Delete(Directory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A fixture still being killed can hold the directory for a moment; /tmp is cleaned anyway.
-        }
-    }
-
-    private string Compile(string output, params string[] arguments)
-    {
-        var path = Path.Combine(Directory, output);
-        var info = new ProcessStartInfo("gcc") { RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        info.ArgumentList.Add("-o");
-        info.ArgumentList.Add(path);
-        using var gcc = Process.Start(info)!;
-        var errors = gcc.StandardError.ReadToEnd();
-        gcc.WaitForExit();
-        return gcc.ExitCode == 0 ? path : throw new InvalidOperationException($"gcc {string.Join(' ', arguments)} failed: {errors}");
-    }
-
-    private string CopyTo(string subdirectory, string file)
-    {
-        var directory = Path.Combine(Directory, subdirectory);
-        System.IO.Directory.CreateDirectory(directory);
-        var target = Path.Combine(directory, Path.GetFileName(file));
-        File.Copy(file, target, overwrite: true);
-        return target;
     }
 }
 

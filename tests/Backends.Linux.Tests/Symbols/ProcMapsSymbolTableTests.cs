@@ -1,8 +1,9 @@
+using ProcHex.Elf;
 using System.Runtime.InteropServices;
 using ProcHex.Backends.Linux.Rtld;
 using ProcHex.Backends.Linux.Symbols;
 
-namespace ProcHex.Elf.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 [Trait("Spec", "S12")]

@@ -1,6 +1,6 @@
 using ProcHex.Backends.Linux.Symbols;
 
-namespace ProcHex.Elf.Tests;
+namespace ProcHex.Backends.Linux.Tests;
 
 [Trait("Backend", "Linux")]
 [Trait("Spec", "S12")]
