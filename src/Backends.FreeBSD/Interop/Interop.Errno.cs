@@ -23,6 +23,9 @@ internal static partial class Interop
         internal const int ENOTDIR = 20;
         internal const int EISDIR = 21;
         internal const int EINVAL = 22;
+        internal const int ENFILE = 23;
+        internal const int EMFILE = 24;
+        internal const int EAGAIN = 35;
         internal const int ENOTSUP = 45;
         internal const int ELOOP = 62;
         internal const int ENAMETOOLONG = 63;
@@ -37,7 +40,7 @@ internal static partial class Interop
             EINTR => TracerErrorKind.Interrupted,
             EIO or EFAULT => TracerErrorKind.BadAddress,
             ENOEXEC or EISDIR => TracerErrorKind.NotExecutable,
-            ENOMEM => TracerErrorKind.Exhausted,
+            ENOMEM or EAGAIN or EMFILE or ENFILE => TracerErrorKind.Exhausted,
             EBUSY => TracerErrorKind.Busy,
             EINVAL => TracerErrorKind.InvalidArgument,
             ENOSYS => TracerErrorKind.Unsupported,
@@ -60,6 +63,9 @@ internal static partial class Interop
             ENOTDIR => "Not a directory",
             EISDIR => "Is a directory",
             EINVAL => "Invalid argument",
+            ENFILE => "Too many open files in system",
+            EMFILE => "Too many open files",
+            EAGAIN => "Resource temporarily unavailable",
             ELOOP => "Too many levels of symbolic links",
             ENAMETOOLONG => "File name too long",
             ENOSYS => "Function not implemented",
