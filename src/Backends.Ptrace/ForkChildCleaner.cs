@@ -20,6 +20,7 @@ internal sealed class ForkChildCleaner(TrapTable traps, IForkChildHooks hooks)
         }
 
         RestoreText(child);
+        hooks.RestorePatches(child);
         hooks.Detach(child);
         hooks.Detached(child, traps.Count);
         return true;

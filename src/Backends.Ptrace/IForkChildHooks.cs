@@ -14,6 +14,14 @@ internal interface IForkChildHooks
     /// <summary>Writes <paramref name="original"/> at <paramref name="address"/> in the child's copy of the text; throws <see cref="TracerException"/>.</summary>
     void WriteText(int child, ulong address, byte original);
 
+    /// <summary>
+    /// Takes the backend's other patches out of the child's text (Linux: the entry jumps of in-victim counters, whose
+    /// arenas a fork child does not get), best effort. Nothing by default.
+    /// </summary>
+    void RestorePatches(int child)
+    {
+    }
+
     /// <summary>Detaches the child, letting it run on untraced.</summary>
     void Detach(int child);
 

@@ -250,7 +250,7 @@ internal static class EntryPatcher
     private static SiteAnalysis Refuse(SiteRefusal reason, string detail) => new(null, new Refused(reason, detail));
 
     /// <summary>Collects what an Iced encoder writes.</summary>
-    private sealed class ByteWriter : CodeWriter
+    internal sealed class ByteWriter : CodeWriter
     {
         private readonly List<byte> _bytes = [];
 

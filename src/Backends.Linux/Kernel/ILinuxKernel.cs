@@ -50,6 +50,30 @@ internal interface ILinuxKernel
     /// <summary><c>ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &amp;iov)</c>: 0 or the errno.</summary>
     int SetExtendedState(int tid, ReadOnlySpan<byte> state) => Interop.Errno.ENOSYS;
 
+    /// <summary>
+    /// <c>ptrace(PTRACE_GETSIGMASK, tid, 8, &amp;mask)</c>: the stopped thread's blocked signals (bit n-1 for signal n);
+    /// 0 or the errno. A kernel that cannot (before 3.11, or the fake) says ENOSYS.
+    /// </summary>
+    int GetSignalMask(int tid, out ulong mask)
+    {
+        mask = 0;
+        return Interop.Errno.ENOSYS;
+    }
+
+    /// <summary><c>ptrace(PTRACE_SETSIGMASK, tid, 8, &amp;mask)</c>: 0 or the errno (SIGKILL and SIGSTOP stay unblocked).</summary>
+    int SetSignalMask(int tid, ulong mask) => Interop.Errno.ENOSYS;
+
+    /// <summary>
+    /// Maps the file behind descriptor <paramref name="fd"/> of process <paramref name="pid"/> (/proc/PID/fd/FD, opened
+    /// anew) into the tracer, shared and read-write, whole: how the tracer sees counters a victim increments (issue 18).
+    /// The mapping outlives the victim. Null with <paramref name="errno"/> set when it cannot be opened or mapped.
+    /// </summary>
+    ISharedMapping? MapProcessFile(int pid, int fd, out int errno)
+    {
+        errno = Interop.Errno.ENOSYS;
+        return null;
+    }
+
     /// <summary><c>ptrace(PTRACE_GETEVENTMSG, tid, 0, &amp;message)</c>: 0 or the errno.</summary>
     int GetEventMessage(int tid, out ulong message);
 
@@ -222,6 +246,16 @@ internal interface IProcMemFile : IDisposable
     /// written, or -1 with <paramref name="errno"/> set.
     /// </summary>
     int PWrite(ulong address, ReadOnlySpan<byte> source, out int errno);
+}
+
+/// <summary>A file mapped shared into the tracer by <see cref="ILinuxKernel.MapProcessFile"/>. Any thread.</summary>
+internal interface ISharedMapping : IDisposable
+{
+    /// <summary>The mapping's length in bytes.</summary>
+    int Length { get; }
+
+    /// <summary>The 8-byte word at <paramref name="offset"/> (aligned), read without tearing; 0 once disposed.</summary>
+    ulong ReadUInt64(int offset);
 }
 
 /// <summary>What <see cref="ILinuxKernel.PosixSpawn"/> sets up in the child before its exec (issue 22 item 1).</summary>

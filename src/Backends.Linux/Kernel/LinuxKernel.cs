@@ -81,6 +81,19 @@ internal sealed partial class LinuxKernel : ILinuxKernel
         }
     }
 
+    public unsafe int GetSignalMask(int tid, out ulong mask)
+    {
+        ulong value = 0;
+        var errno = Interop.Sys.Ptrace(PTRACE_GETSIGMASK, tid, sizeof(ulong), &value) == -1 ? LastErrno : 0;
+        mask = value;
+        return errno;
+    }
+
+    public unsafe int SetSignalMask(int tid, ulong mask) =>
+        Interop.Sys.Ptrace(PTRACE_SETSIGMASK, tid, sizeof(ulong), &mask) == -1 ? LastErrno : 0;
+
+    public ISharedMapping? MapProcessFile(int pid, int fd, out int errno) => SharedMapping.Open($"{_proc.Root}/{pid}/fd/{fd}", out errno);
+
     public unsafe int GetEventMessage(int tid, out ulong message)
     {
         ulong value = 0;

@@ -17,6 +17,7 @@ internal sealed partial class LinuxProcess
         return _owner.Invoke(() =>
         {
             _traps.Overlay(address, text.AsSpan(0, n));
+            OverlayCounterEntries(address, text.AsSpan(0, n));
             return text[..n];
         });
     }
@@ -29,6 +30,11 @@ internal sealed partial class LinuxProcess
             if (_traps.TryGetOriginal(address, out var known))
             {
                 return new BreakpointPatch(address, known, 1);
+            }
+
+            if (_counters.Covering(address) is { } counter)
+            {
+                throw new TracerException($"pid {Pid}: 0x{address:x} lies in the jump of the in-victim counter of 0x{counter.Entry:x}; remove the counter first", TracerErrorKind.Busy);
             }
 
             Span<byte> original = stackalloc byte[1];

@@ -41,6 +41,7 @@ internal sealed partial class LinuxProcess
         // A fork or vfork event of a thread the exec destroyed is lost: its child, ours and stopped, is let go here.
         LetGoOfOrphanedForkChildren(afterExec: true);
         _traps.Clear();
+        _counters.ForgetImage();
         _stepOver.ForgetImage();
         _memory.Reopen();
         _pendingStep = null;
@@ -143,6 +144,7 @@ internal sealed partial class LinuxProcess
         // which only this table still knows (linux simulation seed 3871).
         LetGoOfOrphanedForkChildren(afterExec: true);
         _traps.Clear();
+        _counters.ForgetImage();
         _pendingStep = null;
         _lost = true;
         _stops.Hold();

@@ -19,6 +19,8 @@ internal sealed partial class LinuxProcess
 
     void IForkChildHooks.WriteText(int child, ulong address, byte original) => MemoryFile.WriteOnce(Kernel, child, address, [original]);
 
+    void IForkChildHooks.RestorePatches(int child) => RestoreCounterEntries(child);
+
     void IForkChildHooks.Detach(int child) => _ = TryPtrace(PTRACE_DETACH, child, 0, 0);
 
     void IForkChildHooks.RestoreFailed(int child, ulong address, TracerException error) =>

@@ -32,7 +32,11 @@ internal sealed partial class LinuxProcess
         }
 
         _released = true;
-        _owner.Invoke(_memory.Dispose);
+        _owner.Invoke(() =>
+        {
+            _memory.Dispose();
+            _counters.Dispose();
+        });
     }
 
     private void ReleaseOnOwner(ReleaseMode mode)
@@ -58,6 +62,7 @@ internal sealed partial class LinuxProcess
     {
         _ = StopAll();
         TakePendingTraps();
+        TakeCountersOut();
         return true;
     }
 
@@ -217,5 +222,6 @@ internal sealed partial class LinuxProcess
         _threads.Clear();
         _stops.Clear();
         _traps.Clear();
+        _counters.ForgetImage();
     }
 }

@@ -131,6 +131,7 @@ internal sealed partial class LinuxProcess
         }
 
         _traps.Clear();
+        _counters.ForgetImage();
         Deliver(StopEvent.Exited(Pid, exit), null);
     }
 

@@ -127,6 +127,33 @@ public interface ITracedProcess : IDisposable
     ulong CallFunction(ulong address, TimeSpan timeout) =>
         throw new InferiorCallException($"pid {Pid}: this backend cannot call functions in the victim (needed for 0x{address:x})", TracerErrorKind.Unsupported);
 
+    /// <summary>
+    /// Installs in-victim counters (issue 18) at <paramref name="sites"/>, all in one stop of every thread: each entry
+    /// jumps to code in the victim that increments a counter the tracer shares, runs the displaced instructions and
+    /// jumps back, so a call is counted without a stop. A site that cannot take the jump (its first instructions, no
+    /// memory in reach, a breakpoint planted in the bytes it would displace, a backend that cannot) is refused, with
+    /// why; the others still count. The victim must be stopped for a stop being answered or parked, as for
+    /// <see cref="CallFunction"/>. Backends that cannot refuse every site.
+    /// </summary>
+    /// <returns>One placement per site, in order.</returns>
+    /// <exception cref="TracerException">The victim is gone or no longer controlled.</exception>
+    IReadOnlyList<CounterPlacement> InstallCounters(IReadOnlyList<CounterSite> sites) =>
+        [.. sites.Select(site => CounterPlacement.Refused(site, "this backend cannot count calls in the victim"))];
+
+    /// <summary>
+    /// Takes counters out, all in one stop of every thread: each entry gets its original bytes back, and a thread inside
+    /// a counter's code is moved to the same place in the original text. Their values stay readable. Removing one that
+    /// is already out, or whose image an exec replaced, writes nothing.
+    /// </summary>
+    /// <exception cref="TracerException">The text could not be written.</exception>
+    void RemoveCounters(IReadOnlyList<ISharedCounter> counters)
+    {
+        if (counters.Count > 0)
+        {
+            throw new TracerException($"pid {Pid}: this backend installed no counters", TracerErrorKind.InvalidArgument);
+        }
+    }
+
     /// <summary>The dynamic linker agent for the current image, or null when it has no dynamic linker.</summary>
     IRtldAgent? OpenRtldAgent();
 

@@ -1,0 +1,67 @@
+using ProcHex.Ports;
+
+namespace ProcHex.Backends.Linux.InVictim;
+
+/// <summary>
+/// One arena in a victim (zero-stop.md): <see cref="CodeBytes"/> of private <c>r-x</c> memory for trampolines, written
+/// through /proc/PID/mem only, then <see cref="CounterBytes"/> of a memfd mapped shared in the victim and in the tracer.
+/// Slot i holds trampoline i and, 64 bytes apiece so that no two counters share a cache line, counter i. Slots are
+/// never reused: a signal frame may still hold a PC in a removed trampoline. Owner only, except the counters' reads.
+/// </summary>
+internal sealed class CounterArena(ulong start, ISharedMapping counters)
+{
+    public const int SlotBytes = 64;
+    public const int Slots = 1024;
+    public const int CodeBytes = SlotBytes * Slots;
+    public const int CounterBytes = SlotBytes * Slots;
+    public const int TotalBytes = CodeBytes + CounterBytes;
+
+    private int _used;
+
+    /// <summary>Where the arena starts in the victim: its code; the counters follow.</summary>
+    public ulong Start { get; } = start;
+
+    public bool IsFull => _used == Slots;
+
+    /// <summary>Where the next trampoline goes.</summary>
+    public ulong NextCode => Start + (ulong)(_used * SlotBytes);
+
+    /// <summary>Where the next counter lies in the victim.</summary>
+    public ulong NextCounter => Start + CodeBytes + (ulong)(_used * SlotBytes);
+
+    /// <summary>Whether the whole arena lies within <see cref="ArenaPlacement.Reach"/> of <paramref name="entry"/>.</summary>
+    public bool Reaches(ulong entry) =>
+        Distance(entry, Start) <= ArenaPlacement.Reach && Distance(entry, Start + TotalBytes) <= ArenaPlacement.Reach;
+
+    /// <summary>Takes the next slot for <paramref name="trampoline"/> (built at <see cref="NextCode"/>); its counter.</summary>
+    public SharedCounter Take(CounterTrampoline trampoline)
+    {
+        var counter = new SharedCounter(trampoline, counters, _used * SlotBytes);
+        _used++;
+        return counter;
+    }
+
+    private static ulong Distance(ulong a, ulong b) => a > b ? a - b : b - a;
+}
+
+/// <summary>
+/// A counter of <see cref="CounterArena"/>: the 8 bytes its trampoline increments, read through the tracer's mapping
+/// of the same memfd. <see cref="Value"/> takes no lock and stops nothing; the mapping outlives the victim's image.
+/// </summary>
+internal sealed class SharedCounter(CounterTrampoline trampoline, ISharedMapping counters, int offset) : ISharedCounter
+{
+    public ulong Entry => Trampoline.Site.Entry;
+
+    public ulong Value => counters.ReadUInt64(offset);
+
+    /// <summary>Its code: the entry's patch and the trampoline.</summary>
+    public CounterTrampoline Trampoline { get; } = trampoline;
+
+    /// <summary>Its entry jumps to its trampoline (installed and neither removed nor gone with an exec).</summary>
+    public bool Live { get; set; } = true;
+
+    /// <summary>Whether <paramref name="address"/> lies in the text its jump replaced.</summary>
+    public bool Covers(ulong address) => address >= Trampoline.Site.PatchAddress && address < Trampoline.Site.ResumeAddress;
+
+    public override string ToString() => $"counter at 0x{Entry:x} ({(Live ? "live" : "out")}, {Value})";
+}
