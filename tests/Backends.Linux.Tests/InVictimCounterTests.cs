@@ -173,6 +173,29 @@ public sealed class InVictimCounterTests : LinuxTestBase
         Assert.Equal(10UL, counter.Value);
     }
 
+    [Fact]
+    [Trait("Issue", "18.3")]
+    public async Task Counters_go_in_and_out_while_the_victim_runs_and_it_runs_on()
+    {
+        var p = await Create("counters", "4", "0", "forever");
+        var sites = Sites(p).Take(Counted.Length).ToList();
+        var before = sites.Select(s => Observe.Memory(p.Pid, s.Entry, 16)).ToList();
+        p.Resume();
+
+        var counters = p.InstallCounters(sites).Select(c => c.Counter ?? throw new Xunit.Sdk.XunitException(c.Refusal)).ToList();
+        Assert.True(await Observe.Eventually(() => counters.All(c => c.Value > 10_000)), "the victim stopped counting: it does not run");
+        p.RemoveCounters(counters);
+
+        Assert.Empty(await Observe.StuckThreads(p.Pid)); // the removal's stop ended for every thread
+        for (var i = 0; i < sites.Count; i++)
+        {
+            Assert.Equal(before[i], Observe.Memory(p.Pid, sites[i].Entry, 16));
+        }
+
+        await Stop(p); // the core's wait still works: nothing was reported in between
+        p.Release(ReleaseMode.Kill);
+    }
+
     /// <summary>
     /// The hazard no PC move can fix: a signal interrupted a call inside the bytes the jump would replace, and its
     /// handler will return there with sigreturn. Here shape_fault faults on its second instruction (entry + 1) and its

@@ -50,8 +50,15 @@ internal sealed partial class LinuxProcess
     private CounterPlacement[] InstallOnOwner(IReadOnlyList<CounterSite> sites)
     {
         ThrowIfNotControlled("install counters");
-        _ = StopAll();
-        ThrowIfNotControlled("install counters");
+        return WithEveryThreadStopped(() =>
+        {
+            ThrowIfNotControlled("install counters");
+            return PlaceAll(sites);
+        });
+    }
+
+    private CounterPlacement[] PlaceAll(IReadOnlyList<CounterSite> sites)
+    {
         var threads = StoppedThreadRegisters();
         var stackWords = StackWords(threads);
         var placements = new CounterPlacement[sites.Count];
@@ -169,13 +176,46 @@ internal sealed partial class LinuxProcess
             return;
         }
 
-        _ = StopAll();
-        if (_dead)
+        _ = WithEveryThreadStopped(() =>
         {
-            return;
-        }
+            if (!_dead)
+            {
+                TakeOut(live);
+            }
 
-        TakeOut(live);
+            return 0;
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="transaction"/> with every thread stopped, then lets run again exactly the threads that ran
+    /// before, unless the victim was held already (created, grabbed, stopped for the core): then the core's next
+    /// <see cref="Resume"/> does, as after an inferior call. So a transaction needs no stop of the core's: a counter is
+    /// installed or removed while the victim runs, and it runs on.
+    /// </summary>
+    private T WithEveryThreadStopped<T>(Func<T> transaction)
+    {
+        var wasHeld = _stops.Held;
+        var running = _threads.Values.Where(t => t.Running).ToList();
+        _ = StopAll();
+        try
+        {
+            return transaction();
+        }
+        finally
+        {
+            if (!wasHeld && !_dead && !_released && !_lost)
+            {
+                _stops.CoreResumes();
+                foreach (var thread in running)
+                {
+                    if (_threads.TryGetValue(thread.Tid, out var still) && still == thread)
+                    {
+                        ResumeIfFree(thread);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>Writes the entries' bytes back and moves threads out of the trampolines; every thread is stopped.</summary>

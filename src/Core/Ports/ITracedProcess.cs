@@ -132,8 +132,8 @@ public interface ITracedProcess : IDisposable
     /// jumps to code in the victim that increments a counter the tracer shares, runs the displaced instructions and
     /// jumps back, so a call is counted without a stop. A site that cannot take the jump (its first instructions, no
     /// memory in reach, a breakpoint planted in the bytes it would displace, a backend that cannot) is refused, with
-    /// why; the others still count. The victim must be stopped for a stop being answered or parked, as for
-    /// <see cref="CallFunction"/>. Backends that cannot refuse every site.
+    /// why; the others still count. The victim may run: the backend stops every thread for the transaction and lets run
+    /// again what ran; one the core holds stays held. Backends that cannot refuse every site.
     /// </summary>
     /// <returns>One placement per site, in order.</returns>
     /// <exception cref="TracerException">The victim is gone or no longer controlled.</exception>
