@@ -22,11 +22,12 @@ internal static class Bench
 
         var emulated = new LibraryPeer(emulate: true);
         var plain = new LibraryPeer(emulate: false);
+        var inVictim = new LibraryPeer(emulate: true, inVictim: true);
         var gdb = new GdbPeer(Tool.Find("gdb"));
         var ltrace = new LtracePeer(Tool.Find("ltrace"));
         var ctracer = new CTracerPeer();
         var cli = new CliPeer("ProcHex CLI (prochex run --count)", DotnetHost(), CliDll());
-        Peer[] peers = [emulated, plain, cli, ctracer, gdb, ltrace];
+        Peer[] peers = [emulated, plain, inVictim, cli, ctracer, gdb, ltrace];
         try
         {
             foreach (var skipped in peers.Where(p => p.Unavailable is not null))
@@ -35,7 +36,7 @@ internal static class Bench
             }
 
             var runnable = peers.Where(p => p.Unavailable is null).ToArray();
-            await WarmUpAsync(fixture, [emulated, plain], settings.WarmUpCalls);
+            await WarmUpAsync(fixture, [emulated, plain, inVictim], settings.WarmUpCalls);
 
             var results = new Dictionary<(Peer, int), List<PeerRun>>();
             foreach (var threads in Threadings)
@@ -56,7 +57,8 @@ internal static class Bench
             }
 
             var latency = await LatencyAsync(fixture, emulated, gdb, settings.LatencyRuns);
-            var markdown = await ReportAsync(settings, fixture, peers, results, emulated, plain, ctracer, gdb, ltrace, latency);
+            Progress($"in-victim counter: counted {inVictim.LastMode}");
+            var markdown = await ReportAsync(settings, fixture, peers, results, emulated, plain, ctracer, gdb, ltrace, latency, inVictim);
             var miscounted = results.Any(r => r.Key.Item1.IsProcHex && r.Value.Any(run => !run.Exact));
             return new BenchReport(markdown, miscounted);
         }
@@ -64,6 +66,7 @@ internal static class Bench
         {
             await emulated.DisposeAsync();
             await plain.DisposeAsync();
+            await inVictim.DisposeAsync();
         }
     }
 
@@ -156,7 +159,8 @@ internal static class Bench
         CTracerPeer ctracer,
         GdbPeer gdb,
         LtracePeer ltrace,
-        Latency latency)
+        Latency latency,
+        LibraryPeer inVictim)
     {
         var md = new StringBuilder();
         void Line(string text = "") => md.Append(text).Append('\n');
@@ -235,6 +239,8 @@ internal static class Bench
         TargetRow("plain ≥ 0.9× the C tracer", plain, ctracer, 0.9);
         TargetRow("emulated ≥ 10× gdb", emulated, gdb, 10);
         TargetRow("emulated ≥ 3× ltrace", emulated, ltrace, 3);
+        TargetRow($"in-victim ≥ 1,000× the trap path (emulated); counted {inVictim.LastMode}", inVictim, emulated, 1000);
+        TargetRow("in-victim ≥ 100× gdb", inVictim, gdb, 100);
         Line();
         Line("The C tracer does not stop the other threads while it single-steps the restored instruction; on 4 threads the");
         Line("calls made in that window are not counted (the race it accepts, see c/ctrace.c). ProcHex's plain path stops them.");

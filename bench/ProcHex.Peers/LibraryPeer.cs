@@ -7,12 +7,20 @@ namespace ProcHex.Peers;
 /// ProcHex through its library: a session on the Linux backend creates the driver, which parks at main (where
 /// libpeer.so is loaded), plants a counting client breakpoint on libpeer.so`peer_tick, continues, and waits
 /// for the Exited notification. Allocations of the whole process are measured from Continue to the notification.
+/// With <c>inVictim</c> it sets an in-victim counter instead (issue 18): no stop per call; hits read from the shared
+/// counter.
 /// </summary>
-internal sealed class LibraryPeer(bool emulate) : Peer(emulate ? "ProcHex library, emulated step-over" : "ProcHex library, plain step-over")
+internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
+    : Peer(inVictim ? "ProcHex library, in-victim counter" : emulate ? "ProcHex library, emulated step-over" : "ProcHex library, plain step-over")
 {
     private ServiceProvider? _provider;
 
     public bool Emulate { get; } = emulate;
+
+    public bool InVictim { get; } = inVictim;
+
+    /// <summary>How the last in-victim run counted (in-victim, or trap with the reason): the report says it.</summary>
+    public string? LastMode { get; private set; }
 
     public override bool IsProcHex => true;
 
@@ -46,7 +54,17 @@ internal sealed class LibraryPeer(bool emulate) : Peer(emulate ? "ProcHex librar
         try
         {
             var counter = new HitCounter();
-            await session.SetBreakpointAsync(handle, Fixture.Spec, counter.OnHit);
+            PendingBreakpoint? counted = null;
+            if (InVictim)
+            {
+                counted = await session.SetPendingCounterAsync(handle, Fixture.Spec);
+                LastMode = counted.Sites.Count > 0 && counted.Sites[0] is var site ? $"{site.Counting}{(site.Fallback is { } why ? $" ({why})" : "")}" : "not planted";
+            }
+            else
+            {
+                await session.SetBreakpointAsync(handle, Fixture.Spec, counter.OnHit);
+            }
+
             var before = GC.GetTotalAllocatedBytes(precise: true);
             session.Continue(handle);
             var notification = await session.WaitForNotificationAsync(RunLimit(calls));
@@ -61,7 +79,7 @@ internal sealed class LibraryPeer(bool emulate) : Peer(emulate ? "ProcHex librar
                 _ => null,
             };
             var (driverCalls, ns) = ReadTimeFile(timeFile);
-            var hits = Interlocked.Read(ref counter.Hits);
+            var hits = counted?.Hits ?? Interlocked.Read(ref counter.Hits);
             return new PeerRun(calls, hits, driverCalls, ns, wall.Elapsed, problem)
             {
                 BytesPerHit = hits > 0 ? (double)allocated / hits : null,

@@ -56,6 +56,7 @@ internal static class CliApp
     {
         var count = CountOption();
         var strict = StrictOption();
+        var countMode = CountModeOption();
         var stopAt = new Option<string>("--stop-at")
         {
             Description = "Where the breakpoints are planted: create, preinit, postinit or main (default: create, and each SPEC as soon as its object is loaded). main needs no main symbol; where main cannot be found, the rendezvous reached is reported.",
@@ -81,6 +82,7 @@ internal static class CliApp
         {
             count,
             strict,
+            countMode,
             stopAt,
             cwd,
             stdin,
@@ -109,7 +111,7 @@ internal static class CliApp
                 StandardError = parse.GetValue(stderr) is { } error ? StdioTarget.File(error) : StdioTarget.Inherit,
                 DisableAslr = parse.GetValue(noAslr),
             };
-            return Commands.RunAsync(context, session, Counting(parse, count, strict), options, parse.GetRequiredValue(program));
+            return Commands.RunAsync(context, session, Counting(parse, count, strict, countMode), options, parse.GetRequiredValue(program));
         }));
         return command;
     }
@@ -159,6 +161,7 @@ internal static class CliApp
     {
         var count = CountOption();
         var strict = StrictOption();
+        var countMode = CountModeOption();
         var duration = new Option<double?>("--duration")
         {
             Description = "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).",
@@ -184,6 +187,7 @@ internal static class CliApp
             pid,
             count,
             strict,
+            countMode,
             duration,
             json,
             metrics,
@@ -193,7 +197,7 @@ internal static class CliApp
                 context,
                 session,
                 parse.GetValue(pid),
-                Counting(parse, count, strict),
+                Counting(parse, count, strict, countMode),
                 parse.GetValue(duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : null)));
         return command;
     }
@@ -237,8 +241,21 @@ internal static class CliApp
         Description = "Exit 1 when a SPEC is not defined in the final image (default: a warning; the program's status decides).",
     };
 
-    private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict) =>
-        new(Specs(parse, count), parse.GetValue(strict));
+    private static Option<string> CountModeOption()
+    {
+        var mode = new Option<string>("--count-mode")
+        {
+            Description = "How calls are counted: in-victim (default) counts in the process itself, without stopping it, wherever " +
+                "a function's first instructions allow, and with a trap elsewhere; trap stops the process at every call, as " +
+                "a debugger would (for comparison). The summary says which each SPEC used.",
+            HelpName = "in-victim|trap",
+        };
+        mode.AcceptOnlyFromAmong("in-victim", "trap");
+        return mode;
+    }
+
+    private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict, Option<string> mode) =>
+        new(Specs(parse, count), parse.GetValue(strict), parse.GetValue(mode) == "trap" ? CountingMode.Trap : CountingMode.InVictim);
 
     private static Option<bool> MetricsOption() => new("--metrics")
     {

@@ -9,6 +9,7 @@ namespace ProcHex.Cli;
 internal sealed record SummaryLine(
     string Event,
     Dictionary<string, long> Counts,
+    Dictionary<string, string> Modes,
     IReadOnlyList<SpecCount> Specs,
     ExitLine? Exit,
     double ElapsedSeconds);

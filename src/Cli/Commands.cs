@@ -4,8 +4,11 @@ using System.Text.Json.Nodes;
 
 namespace ProcHex.Cli;
 
-/// <summary>What run and attach count: the SPECs, and whether one the final image lacks fails the command (--strict).</summary>
-internal sealed record CountingOptions(IReadOnlyList<CountSpec> Specs, bool Strict);
+/// <summary>
+/// What run and attach count: the SPECs, whether one the final image lacks fails the command (--strict), and how calls
+/// are counted (--count-mode: in the victim where a site allows, or with traps everywhere).
+/// </summary>
+internal sealed record CountingOptions(IReadOnlyList<CountSpec> Specs, bool Strict, CountingMode Mode = CountingMode.InVictim);
 
 /// <summary>The three commands, over the public API of ProcHex only.</summary>
 internal static class Commands
@@ -24,7 +27,7 @@ internal static class Commands
     {
         var stopAt = options.StopAt ?? Rendezvous.Create;
         var reporter = context.Reporter;
-        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show);
+        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show, counting.Mode);
         session.LibraryListChanged = counter.OnLibraryListChanged;
         session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
@@ -102,7 +105,7 @@ internal static class Commands
         TimeSpan? duration)
     {
         var reporter = context.Reporter;
-        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show);
+        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show, counting.Mode);
         session.LibraryListChanged = counter.OnLibraryListChanged;
         session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);

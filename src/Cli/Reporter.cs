@@ -13,6 +13,14 @@ namespace ProcHex.Cli;
 internal sealed record SpecCount(string Spec, string? Location, long Hits, string Status, IReadOnlyList<string> Images)
 {
     public const string Planted = "planted", NotFound = "not found", NotInFinalImage = "not in final image";
+
+    /// <summary>How its calls were counted where it was counted last: in-victim, trap or mixed; null when never planted.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Mode { get; init; }
+
+    /// <summary>Why a site counted with a trap rather than in the victim (the first such site's reason); null when none did.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Fallback { get; init; }
 }
 
 /// <summary>What a command learned about a process for <c>inspect</c>.</summary>
@@ -77,12 +85,17 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
     public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
     {
         var countsBySpec = new Dictionary<string, long>(StringComparer.Ordinal);
+        var modesBySpec = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var c in counts)
         {
             countsBySpec[c.Spec] = c.Hits;
+            if (c.Mode is { } mode)
+            {
+                modesBySpec[c.Spec] = mode;
+            }
         }
 
-        var line = new SummaryLine("summary", countsBySpec, counts, ExitLine.Of(exit), Math.Round(elapsed.TotalSeconds, 3));
+        var line = new SummaryLine("summary", countsBySpec, modesBySpec, counts, ExitLine.Of(exit), Math.Round(elapsed.TotalSeconds, 3));
         Write(CliJson.Line(line, CliJson.Default.SummaryLine));
     }
 
@@ -177,6 +190,7 @@ internal sealed class TextReporter : Reporter
         table.AddColumn(new TableColumn("HITS").RightAligned());
         table.AddColumn("SPEC");
         table.AddColumn("WHERE");
+        table.AddColumn("MODE");
         foreach (var c in counts)
         {
             var where = c.Status switch
@@ -188,7 +202,8 @@ internal sealed class TextReporter : Reporter
             table.AddRow(
                 c.Hits.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(c.Spec),
-                Markup.Escape(where));
+                Markup.Escape(where),
+                Markup.Escape(c.Mode ?? ""));
         }
 
         var total = counts.Sum(c => c.Hits);

@@ -15,11 +15,13 @@ internal sealed class SpecCounter
     private readonly List<Entry> _entries;
     private readonly Lock _gate = new();
     private readonly List<LibraryListChange> _early = [];
+    private readonly CountingMode _mode;
     private bool _armed;
 
     /// <summary>Counts <paramref name="specs"/>; <paramref name="show"/> says how a raw symbol name is shown (demangled, unless --no-demangle).</summary>
-    public SpecCounter(ProcHexSession session, Reporter reporter, IEnumerable<CountSpec> specs, Func<string, string> show)
+    public SpecCounter(ProcHexSession session, Reporter reporter, IEnumerable<CountSpec> specs, Func<string, string> show, CountingMode mode = CountingMode.InVictim)
     {
+        _mode = mode;
         _session = session;
         _reporter = reporter;
         _show = show;
@@ -70,7 +72,7 @@ internal sealed class SpecCounter
 
         foreach (var entry in _entries)
         {
-            entry.Breakpoint = await _session.SetPendingBreakpointAsync(handle, entry.Spec.Text, static _ => { });
+            entry.Breakpoint = await _session.SetPendingCounterAsync(handle, entry.Spec.Text, _mode);
         }
     }
 
@@ -101,9 +103,11 @@ internal sealed class SpecCounter
 
         var locations = change.Sites.Select(Location).ToList();
         var first = change.Sites[0];
+        var mode = ModeOf(change.Sites);
+        var how = mode == TrapMode && first.Fallback is { } why ? $"{mode}: {why}" : mode;
         var text = locations.Count == 1
-            ? $"counting {spec} at {locations[0]} ({Reporter.Hex(first.Address)})"
-            : $"counting {spec} at {locations.Count} places: {string.Join(", ", locations.Take(4))}{(locations.Count > 4 ? ", ..." : "")}";
+            ? $"counting {spec} at {locations[0]} ({Reporter.Hex(first.Address)}, {how})"
+            : $"counting {spec} at {locations.Count} places: {string.Join(", ", locations.Take(4))}{(locations.Count > 4 ? ", ..." : "")} ({how})";
         var json = new JsonObject
         {
             ["spec"] = spec,
@@ -111,7 +115,13 @@ internal sealed class SpecCounter
             ["location"] = locations[0],
             ["sites"] = change.Sites.Count,
             ["image"] = first.Image,
+            ["mode"] = mode,
         };
+        if (change.Sites.FirstOrDefault(s => s.Fallback is not null)?.Fallback is { } fallback)
+        {
+            json["fallback"] = fallback;
+        }
+
         if (first.Implementation is { } implementation)
         {
             // Only for a GNU indirect function: the event keeps its shape for every other SPEC.
@@ -137,8 +147,21 @@ internal sealed class SpecCounter
         // Where it was counted last: the final image's sites, or the last image that had it.
         var lastImage = ever.Count == 0 ? null : ever[^1].Image;
         var location = string.Join(", ", ever.Where(s => s.Image == lastImage).Select(Location).Distinct(StringComparer.Ordinal));
-        return new SpecCount(entry.Spec.Text, location.Length == 0 ? null : location, entry.Hits, status, images);
+        var counted = ever.Where(s => s.Image == lastImage).ToList();
+        return new SpecCount(entry.Spec.Text, location.Length == 0 ? null : location, entry.Hits, status, images)
+        {
+            Mode = counted.Count == 0 ? null : ModeOf(counted),
+            Fallback = counted.FirstOrDefault(s => s.Fallback is not null)?.Fallback,
+        };
     }
+
+    private const string InVictimMode = "in-victim", TrapMode = "trap", MixedMode = "mixed";
+
+    /// <summary>in-victim, trap, or mixed when some sites of the SPEC count one way and some the other.</summary>
+    private static string ModeOf(IReadOnlyList<PlantedSymbol> sites) =>
+        sites.All(s => s.Counting == CountingMode.InVictim) ? InVictimMode
+        : sites.All(s => s.Counting != CountingMode.InVictim) ? TrapMode
+        : MixedMode;
 
     private void ReportChange(LibraryListChange change)
     {

@@ -133,6 +133,17 @@ public sealed class ObjectSymbolTable : ISymbolTable
     }
 
     /// <inheritdoc/>
+    public int? FunctionSize(ulong address)
+    {
+        var mapped = Current.FindByAddress(address);
+        return mapped is not null
+            && mapped.Image.Symbols.TryResolve(unchecked(address - mapped.LoadBias), out var symbol, out var offset)
+            && offset == 0 && symbol.Size is > 0 and <= int.MaxValue
+            ? (int)symbol.Size
+            : null;
+    }
+
+    /// <inheritdoc/>
     public bool? References(string objectName, string symbol)
     {
         ArgumentNullException.ThrowIfNull(objectName);

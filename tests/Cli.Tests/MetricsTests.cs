@@ -10,7 +10,7 @@ public class MetricsTests
     [Trait("Issue", "21")]
     public void Run_json_metrics_is_one_metrics_object_with_the_hits_the_stops_and_no_victim_left()
     {
-        var result = Prochex.Run("run", "--json", "--metrics", "--count", "work", "--", FixturePrograms.PathOf("loop"), "3");
+        var result = Prochex.Run("run", "--json", "--metrics", "--count-mode", "trap", "--count", "work", "--", FixturePrograms.PathOf("loop"), "3");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("metrics", (string?)result.JsonLines[^1]["event"]);

@@ -51,6 +51,9 @@ internal sealed class VmMapSymbolTable : ISymbolTable
 
     public bool? References(string objectName, string symbol) => _table.References(objectName, symbol);
 
+    /// <inheritdoc/>
+    public int? FunctionSize(ulong address) => _table.FunctionSize(address);
+
     /// <summary>The object mapped at <paramref name="address"/> (the rtld agent finds ld-elf.so.1 by AT_BASE).</summary>
     public bool TryFindObject(ulong address, [NotNullWhen(true)] out MappedObject? mapped) => _table.TryFindObject(address, out mapped);
 

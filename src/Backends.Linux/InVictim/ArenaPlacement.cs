@@ -15,6 +15,12 @@ internal static class ArenaPlacement
     /// <summary>A page left free on each side: nothing grows into the arena, and the arena does not end a neighbour's guard.</summary>
     public const ulong Guard = 0x1000;
 
+    /// <summary>Room left above <c>[heap]</c> for brk to grow into.</summary>
+    public const ulong HeapRoom = 1UL << 30;
+
+    /// <summary>Room left below <c>[stack]</c> for the main stack to grow into (RLIMIT_STACK is 8 MiB by default).</summary>
+    public const ulong StackRoom = 256UL << 20;
+
     private const ulong LowestAddress = 0x1_0000;   // vm.mmap_min_addr's usual value
     private const ulong HighestAddress = 0x7fff_ffff_f000; // the 47-bit user address space's top page
 
@@ -22,7 +28,8 @@ internal static class ArenaPlacement
     /// Page-aligned starts for <paramref name="size"/> bytes in the gaps of <paramref name="maps"/> (sorted or not), each
     /// wholly within <see cref="Reach"/> of <paramref name="target"/>, best first: gaps below the target before gaps
     /// above (above an executable lies its heap, which brk grows into), nearest first, each placed against the gap's
-    /// edge nearest the target. Never the gap just above <c>[heap]</c> nor the one just below <c>[stack]</c>.
+    /// edge nearest the target. <see cref="HeapRoom"/> above <c>[heap]</c> and <see cref="StackRoom"/> below
+    /// <c>[stack]</c> stay free for them to grow.
     /// </summary>
     public static IReadOnlyList<ulong> Candidates(IReadOnlyList<ProcMapsEntry> maps, ulong target, ulong size)
     {
@@ -36,10 +43,11 @@ internal static class ArenaPlacement
         for (var i = 0; i <= sorted.Count; i++)
         {
             var next = i < sorted.Count ? sorted[i] : default;
-            var gapStart = previousEnd + Guard;
-            var gapEnd = (i < sorted.Count ? next.Start : HighestAddress) - Guard;
-            var excluded = previousPath == "[heap]" || (i < sorted.Count && next.Path == "[stack]");
-            if (!excluded && gapEnd > gapStart)
+            var gapStart = previousEnd + (previousPath == "[heap]" ? HeapRoom : Guard);
+            var nextStart = i < sorted.Count ? next.Start : HighestAddress;
+            var stackRoom = i < sorted.Count && next.Path == "[stack]" ? StackRoom : Guard;
+            var gapEnd = nextStart > stackRoom ? nextStart - stackRoom : 0;
+            if (gapEnd > gapStart)
             {
                 var from = Math.Max(gapStart, low);
                 var to = Math.Min(gapEnd, high);

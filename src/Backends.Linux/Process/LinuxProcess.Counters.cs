@@ -218,15 +218,23 @@ internal sealed partial class LinuxProcess
         }
     }
 
-    /// <summary>Writes the entries' bytes back and moves threads out of the trampolines; every thread is stopped.</summary>
+    /// <summary>
+    /// Writes the entries' bytes back where the jump still is, and moves threads out of the trampolines; every thread is
+    /// stopped.
+    /// </summary>
     private void TakeOut(List<SharedCounter> live)
     {
         var threads = StoppedThreadRegisters();
         foreach (var counter in live)
         {
             var trampoline = counter.Trampoline;
-            _memory.Write(trampoline.Site.PatchAddress, trampoline.Site.Displaced);
             counter.Live = false;
+            if (!HoldsJump(trampoline))
+            {
+                continue; // its object was unloaded (dlclose), or something else rewrote the text: nothing of ours is there
+            }
+
+            _memory.Write(trampoline.Site.PatchAddress, trampoline.Site.Displaced);
             foreach (var thread in threads)
             {
                 if (trampoline.OutOfTrampoline(thread.Registers.rip) is { } moved)
@@ -238,6 +246,13 @@ internal sealed partial class LinuxProcess
         }
 
         WriteMovedThreads(threads);
+    }
+
+    private bool HoldsJump(CounterTrampoline trampoline)
+    {
+        var jump = trampoline.EntryJump();
+        var text = new byte[jump.Length];
+        return ReadWithVmReadv(trampoline.Site.PatchAddress, text, out _) == text.Length && text.AsSpan().SequenceEqual(jump);
     }
 
     /// <summary>Release: every counter out of the text, so the victim runs on with its own code. Every thread is stopped.</summary>

@@ -114,6 +114,9 @@ internal sealed class ProcMapsSymbolTable : ISymbolTable
     /// <inheritdoc/>
     public bool? References(string objectName, string symbol) => _table.References(objectName, symbol);
 
+    /// <inheritdoc/>
+    public int? FunctionSize(ulong address) => _table.FunctionSize(address);
+
     /// <summary>The mapped object named <paramref name="objectName"/> (a path or a file name); false when none is mapped.</summary>
     /// <param name="objectName">The path or file name.</param>
     /// <param name="mapped">The object.</param>

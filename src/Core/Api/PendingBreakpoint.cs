@@ -1,3 +1,5 @@
+using ProcHex.Ports;
+
 namespace ProcHex;
 
 /// <summary>Where a <see cref="PendingBreakpoint"/> stands.</summary>
@@ -23,6 +25,24 @@ public sealed record PlantedSymbol(ulong Address, string ObjectName, string Symb
 {
     /// <summary>For an indirect function, where its calls go; null for an ordinary function.</summary>
     public string? Implementation { get; init; }
+
+    /// <summary>For a counter (<see cref="ProcHexSession.SetPendingCounterAsync"/>), how this site counts; null for a breakpoint.</summary>
+    public CountingMode? Counting { get; init; }
+
+    /// <summary>Why a counter's site counts with a trap rather than in the victim; null when it counts in the victim.</summary>
+    public string? Fallback { get; init; }
+}
+
+/// <summary>How a counter's site counts calls (issue 18).</summary>
+public enum CountingMode
+{
+    /// <summary>
+    /// In the victim: the function's entry jumps to code that increments a counter the tracer shares, without a stop.
+    /// </summary>
+    InVictim,
+
+    /// <summary>With a trap (a breakpoint whose handler counts): one stop per call.</summary>
+    Trap,
 }
 
 /// <summary>
@@ -44,6 +64,7 @@ public sealed class PendingBreakpoint
     private readonly Lock _gate = new();
     private readonly List<string> _images = [];
     private readonly List<PlantedSymbol> _everPlanted = [];
+    private readonly List<ISharedCounter> _shared = [];
     private PlantedSymbol[] _sites = [];
     private long _hits;
 
@@ -62,8 +83,26 @@ public sealed class PendingBreakpoint
     /// <summary>The SPEC as given.</summary>
     public string Spec { get; }
 
-    /// <summary>Hits of every address it was planted on, in every image, since it was set.</summary>
-    public long Hits => Interlocked.Read(ref _hits);
+    /// <summary>
+    /// Hits of every address it was planted on, in every image, since it was set: a counter's calls counted in the
+    /// victim included (read from memory shared with it, without a stop; they stay readable after it ended).
+    /// </summary>
+    public long Hits
+    {
+        get
+        {
+            var hits = Interlocked.Read(ref _hits);
+            lock (_gate)
+            {
+                foreach (var counter in _shared)
+                {
+                    hits += (long)counter.Value;
+                }
+            }
+
+            return hits;
+        }
+    }
 
     /// <summary>Pending, planted somewhere, or removed.</summary>
     public PendingBreakpointState State { get; internal set; } = PendingBreakpointState.Pending;
@@ -105,6 +144,23 @@ public sealed class PendingBreakpoint
     internal BreakpointHandler Handler { get; }
 
     internal ClientBreakpoint[] Clients { get; set; } = [];
+
+    /// <summary>A counter: hits are all that is kept (set by <see cref="ProcHexSession.SetPendingCounterAsync"/>).</summary>
+    internal bool IsCounter { get; init; }
+
+    /// <summary>A counter that counts in the victim wherever a site allows (else it was asked to count with traps).</summary>
+    internal bool CountsInVictim { get; init; }
+
+    /// <summary>The in-victim counters of the current image's sites.</summary>
+    internal ISharedCounter[] Counters { get; set; } = [];
+
+    internal void AddCounted(ISharedCounter counter)
+    {
+        lock (_gate)
+        {
+            _shared.Add(counter);
+        }
+    }
 
     /// <summary>The last pending reason told to the client, so a reason is told once, not at every library change.</summary>
     internal string? ToldReason { get; set; }

@@ -390,9 +390,32 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// <see cref="PendingBreakpointChanged"/> tells when. <paramref name="handler"/> runs on every hit, in any image.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="spec"/> is not <c>object`symbol</c> or <c>symbol</c>.</exception>
-    public async Task<PendingBreakpoint> SetPendingBreakpointAsync(ProcessHandle handle, string spec, BreakpointHandler handler)
+    public Task<PendingBreakpoint> SetPendingBreakpointAsync(ProcessHandle handle, string spec, BreakpointHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        return SetPendingCoreAsync(handle, spec, handler, counter: false, inVictim: false);
+    }
+
+    /// <summary>
+    /// Counts the calls of a SPEC (as <see cref="SetPendingBreakpointAsync"/> finds it: now, at every library change, in
+    /// every image an exec brings), in the victim wherever a site allows (issue 18): the function's entry jumps to code
+    /// that increments a counter the tracer shares, so a call costs nanoseconds and no stop. A site counts with a trap
+    /// instead when its first instructions cannot be moved, its size is unknown, the process runs when the SPEC is
+    /// found, the backend cannot, or <paramref name="preferred"/> is <see cref="CountingMode.Trap"/>; each
+    /// <see cref="PendingBreakpoint.Sites"/> entry says how it counts and why. <see cref="PendingBreakpoint.Hits"/>
+    /// counts both, and reads without stopping the victim.
+    /// </summary>
+    /// <remarks>
+    /// In-victim counters stay in while the victim is idle (S10): they never stop it, so idling has nothing to take
+    /// back. Release takes them out of the text (S9), fork children get their text back before they run, vfork
+    /// children count for their parent, and an exec takes them with the old image; counts survive all of these.
+    /// </remarks>
+    /// <exception cref="ArgumentException"><paramref name="spec"/> is not <c>object`symbol</c> or <c>symbol</c>.</exception>
+    public Task<PendingBreakpoint> SetPendingCounterAsync(ProcessHandle handle, string spec, CountingMode preferred = CountingMode.InVictim) =>
+        SetPendingCoreAsync(handle, spec, static _ => { }, counter: true, inVictim: preferred == CountingMode.InVictim);
+
+    private async Task<PendingBreakpoint> SetPendingCoreAsync(ProcessHandle handle, string spec, BreakpointHandler handler, bool counter, bool inVictim)
+    {
         var (objectName, symbol) = SymbolSpec.Parse(spec);
         var victim = Controlled(handle);
         var flow = VictimLock.CurrentFlow;
@@ -407,7 +430,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
             throw new ProcHexException($"pid {victim.Pid}: cannot set a breakpoint, the process is {victim.State}");
         }
 
-        var breakpoint = new PendingBreakpoint(victim.Handle, spec, objectName, symbol, handler);
+        var breakpoint = new PendingBreakpoint(victim.Handle, spec, objectName, symbol, handler) { IsCounter = counter, CountsInVictim = inVictim };
         victim.PendingBreakpoints.Add(victim, this, breakpoint);
         return breakpoint;
     }

@@ -137,18 +137,35 @@ internal sealed class PendingBreakpointSet
         }
 
         var plant = victim.Lifecycle.MayWriteTraps;
-        var clients = new ClientBreakpoint[targets.Count];
+        var placements = breakpoint.IsCounter ? InVictimCounters.Place(victim, breakpoint, [.. targets.Select(t => t.Address)]) : null;
+        var clients = new List<ClientBreakpoint>(targets.Count);
+        var counters = new List<ISharedCounter>();
         var sites = new PlantedSymbol[targets.Count];
         for (var i = 0; i < targets.Count; i++)
         {
             var (name, address, implementation) = targets[i];
-            clients[i] = new ClientBreakpoint(victim.Handle, address, breakpoint.OnHit);
-            victim.Breakpoints.Add(address, SiteRoles.None, clients[i], plant);
             var objectName = TryResolve(symbols, address, out var at) ? at.ObjectName : "?";
             sites[i] = new PlantedSymbol(address, objectName, name, image) { Implementation = implementation };
+            if (placements?[i] is { Counter: { } counter })
+            {
+                counters.Add(counter);
+                breakpoint.AddCounted(counter);
+                sites[i] = sites[i] with { Counting = CountingMode.InVictim };
+                continue;
+            }
+
+            if (placements is not null)
+            {
+                sites[i] = sites[i] with { Counting = CountingMode.Trap, Fallback = placements[i].Refusal };
+            }
+
+            var client = new ClientBreakpoint(victim.Handle, address, breakpoint.OnHit);
+            clients.Add(client);
+            victim.Breakpoints.Add(address, SiteRoles.None, client, plant);
         }
 
-        breakpoint.Clients = clients;
+        breakpoint.Clients = [.. clients];
+        breakpoint.Counters = [.. counters];
         breakpoint.SetSites(sites);
         breakpoint.State = PendingBreakpointState.Planted;
         breakpoint.FoundInCurrentImage = true;
@@ -265,6 +282,7 @@ internal sealed class PendingBreakpointSet
 
     private static void Unplant(Victim victim, PendingBreakpoint breakpoint, bool restoreText)
     {
+        InVictimCounters.Remove(victim, breakpoint);
         foreach (var client in breakpoint.Clients)
         {
             if (client.IsPlanted)

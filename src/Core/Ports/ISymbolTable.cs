@@ -41,6 +41,13 @@ public interface ISymbolTable
     /// tell (no such object, or an image read from memory, without its section headers).
     /// </summary>
     bool? References(string objectName, string symbol) => null;
+
+    /// <summary>
+    /// The size in bytes of the function whose symbol starts exactly at <paramref name="address"/> (ELF st_size): what an
+    /// in-victim counter must know to check every branch of the function against the bytes its jump replaces. Null when
+    /// no sized function symbol starts there, or the table cannot tell.
+    /// </summary>
+    int? FunctionSize(ulong address) => null;
 }
 
 /// <summary>

@@ -26,23 +26,25 @@ public sealed class ArenaPlacementTests
 
         Assert.Equal(0x5555_0000_0000 - ArenaPlacement.Guard - Size, candidates[0]);
         Assert.Equal(0x5555_0001_0000 + ArenaPlacement.Guard, candidates[1]); // between the executable and its heap
-        Assert.DoesNotContain(candidates, c => c >= 0x5555_0020_0000); // above [heap]: brk grows there
+        Assert.DoesNotContain(candidates, c => c >= 0x5555_0020_0000 && c < 0x5555_0020_0000 + ArenaPlacement.HeapRoom); // brk grows there
     }
 
     [Fact]
     [Trait("Issue", "18.1")]
-    public void Nothing_just_below_the_stack_nor_out_of_reach()
+    public void Nothing_just_below_the_stack_nor_out_of_reach_and_the_libraries_take_the_gap_above_the_heap()
     {
         var maps = new[]
         {
+            Map(0x5555_0010_0000, 0x5555_0020_0000, "[heap]"),
             Map(0x7ffd_0000_0000, 0x7ffd_0002_0000, "[stack]"),
             Map(0x7ff0_0000_0000, 0x7ff0_0010_0000, "/usr/lib/libc.so.6"),
         };
 
         var candidates = ArenaPlacement.Candidates(maps, 0x7ff0_0000_1000, Size);
 
-        Assert.NotEmpty(candidates);
+        Assert.Equal(0x7ff0_0000_0000 - ArenaPlacement.Guard - Size, candidates[0]); // just below libc
         Assert.All(candidates, c => Assert.True(c + Size < 0x7ff0_0000_1000 + ArenaPlacement.Reach && c > 0x7ff0_0000_1000 - ArenaPlacement.Reach, $"0x{c:x}"));
+        Assert.DoesNotContain(candidates, c => c + Size > 0x7ffd_0000_0000 - ArenaPlacement.StackRoom && c < 0x7ffd_0000_0000);
     }
 
     [Fact]
@@ -66,6 +68,11 @@ public sealed class ArenaPlacementTests
                 Assert.Equal(0UL, c & 0xfff);
                 Assert.True(c + Size <= target + ArenaPlacement.Reach && low <= c, $"0x{c:x} out of reach of 0x{target:x}");
                 Assert.DoesNotContain(maps, m => c < m.End + ArenaPlacement.Guard && m.Start < c + Size + ArenaPlacement.Guard);
+                // In the same gap as a heap below or a stack above, the room they grow into stays free.
+                Assert.DoesNotContain(maps, m => m.Path == "[heap]" && c >= m.End && c < m.End + ArenaPlacement.HeapRoom
+                    && !maps.Any(o => o.Start >= m.End && o.Start < c));
+                Assert.DoesNotContain(maps, m => m.Path == "[stack]" && c + Size <= m.Start && c + Size > m.Start - ArenaPlacement.StackRoom
+                    && !maps.Any(o => o.End <= m.Start && o.End > c + Size));
             }
         }, iter: 2_000);
     }

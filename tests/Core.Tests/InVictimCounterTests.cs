@@ -1,0 +1,127 @@
+using NSubstitute;
+using NSubstitute.ExceptionExtensions;
+using ProcHex.Core.Tests.Ports;
+using ProcHex.Ports;
+
+namespace ProcHex.Core.Tests;
+
+/// <summary>
+/// Issue 18 item 5 in the core: a counter SPEC counts in the victim where the backend places a counter (no trap is
+/// planted, hits read the shared counter), and with a trap wherever it cannot, each site saying which and why.
+/// </summary>
+[Trait("Issue", "18.5")]
+public sealed class InVictimCounterTests
+{
+    private static async Task<(ProcHexSession Session, ProcessHandle Handle, PortScript Script)> Grabbed(int? functionSize = 16)
+    {
+        var tracer = new TracerScript();
+        var script = new PortScript(4242);
+        script.Symbols.FunctionSize(PortScript.WorkAddress).Returns(functionSize);
+        ITracedProcess process = script.Process;
+        tracer.Tracer.GrabAsync(4242, Arg.Any<GrabAccess>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(process));
+        var session = tracer.Session();
+        var handle = await session.GrabAsync(4242);
+        return (session, handle, script);
+    }
+
+    [Fact]
+    public async Task A_site_the_backend_places_counts_in_the_victim_without_a_trap()
+    {
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+        var shared = new Shared(PortScript.WorkAddress) { Value = 5 };
+        script.Process.InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>())
+            .Returns(ci => [.. ci.Arg<IReadOnlyList<CounterSite>>().Select(s => new CounterPlacement(s, shared, null))]);
+
+        var counter = await session.SetPendingCounterAsync(handle, "work");
+
+        var site = Assert.Single(counter.Sites);
+        Assert.Equal(CountingMode.InVictim, site.Counting);
+        Assert.Null(site.Fallback);
+        script.Process.Received(1).InstallCounters(Arg.Is<IReadOnlyList<CounterSite>>(s => s.Single() == new CounterSite(PortScript.WorkAddress, 16)));
+        Assert.False(handle.Victim.Breakpoints.TryGet(PortScript.WorkAddress, out var none)); // no trap, planted or waiting to be
+        Assert.Equal(5, counter.Hits);
+        shared.Value = 7;
+        Assert.Equal(7, counter.Hits); // read live, without the victim
+
+        await session.RemovePendingBreakpointAsync(counter);
+
+        script.Process.Received(1).RemoveCounters(Arg.Is<IReadOnlyList<ISharedCounter>>(c => c.Single() == shared));
+        Assert.Equal(7, counter.Hits); // the calls counted stay counted
+    }
+
+    [Fact]
+    public async Task A_site_the_backend_refuses_counts_with_a_trap_and_says_why()
+    {
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+        script.Process.InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>())
+            .Returns(ci => [.. ci.Arg<IReadOnlyList<CounterSite>>().Select(s => CounterPlacement.Refused(s, "0x401100: call rel32 is a call"))]);
+
+        var counter = await session.SetPendingCounterAsync(handle, "work");
+
+        var site = Assert.Single(counter.Sites);
+        Assert.Equal(CountingMode.Trap, site.Counting);
+        Assert.Equal("0x401100: call rel32 is a call", site.Fallback);
+        Assert.True(handle.Victim.Breakpoints.TryGet(PortScript.WorkAddress, out var trap) && trap.Clients.Length == 1);
+    }
+
+    [Fact]
+    public async Task A_function_of_unknown_size_is_not_offered_to_the_backend()
+    {
+        var (session, handle, script) = await Grabbed(functionSize: null);
+        await using var _ = session;
+
+        var counter = await session.SetPendingCounterAsync(handle, "work");
+
+        Assert.Contains("no sized function symbol", Assert.Single(counter.Sites).Fallback, StringComparison.Ordinal);
+        script.Process.DidNotReceive().InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>());
+        Assert.True(handle.Victim.Breakpoints.TryGet(PortScript.WorkAddress, out var trap) && trap.Clients.Length == 1);
+    }
+
+    [Fact]
+    public async Task Trap_counting_asked_for_plants_a_trap_and_asks_nothing_of_the_backend()
+    {
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+
+        var counter = await session.SetPendingCounterAsync(handle, "work", CountingMode.Trap);
+
+        var site = Assert.Single(counter.Sites);
+        Assert.Equal(CountingMode.Trap, site.Counting);
+        Assert.Equal("counting with traps was asked for", site.Fallback);
+        script.Process.DidNotReceive().InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>());
+    }
+
+    [Fact]
+    public async Task A_backend_failure_falls_back_to_a_trap_with_its_message()
+    {
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+        script.Process.InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>()).Throws(new TracerException("pid 4242: no such process", TracerErrorKind.Gone));
+
+        var counter = await session.SetPendingCounterAsync(handle, "work");
+
+        Assert.Equal("pid 4242: no such process", Assert.Single(counter.Sites).Fallback);
+        Assert.True(handle.Victim.Breakpoints.TryGet(PortScript.WorkAddress, out var trap) && trap.Clients.Length == 1);
+    }
+
+    [Fact]
+    public async Task A_breakpoint_SPEC_says_nothing_of_counting()
+    {
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+
+        var breakpoint = await session.SetPendingBreakpointAsync(handle, "work", static _ => { });
+
+        Assert.Null(Assert.Single(breakpoint.Sites).Counting);
+        script.Process.DidNotReceive().InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>());
+    }
+
+    private sealed class Shared(ulong entry) : ISharedCounter
+    {
+        public ulong Entry { get; } = entry;
+
+        public ulong Value { get; set; }
+    }
+}
