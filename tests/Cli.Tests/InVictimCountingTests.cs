@@ -1,0 +1,70 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using ProcHex.Cli.Tests.Support;
+
+namespace ProcHex.Cli.Tests;
+
+/// <summary>prochex counting in the victim (issue 18 items 6 and 7).</summary>
+public sealed class InVictimCountingTests
+{
+    [Fact]
+    [Trait("Issue", "18.6")]
+    public void Run_counts_in_the_victim_exactly_and_says_so_and_trap_mode_counts_the_same()
+    {
+        var inVictim = Prochex.Run("run", "--json", "--count", "hit", "--", FixturePrograms.PathOf("hit"), "20000");
+        var trap = Prochex.Run("run", "--json", "--count-mode", "trap", "--count", "hit", "--", FixturePrograms.PathOf("hit"), "20000");
+
+        Assert.True(inVictim.ExitCode == 0, inVictim.ToString());
+        Assert.Equal(20000, inVictim.Count("hit"));
+        Assert.Equal("in-victim", (string?)inVictim.JsonLines[^1]["modes"]!["hit"]);
+        Assert.Equal(20000, trap.Count("hit"));
+        Assert.Equal("trap", (string?)trap.JsonLines[^1]["modes"]!["hit"]);
+        Assert.Equal("counting with traps was asked for", (string?)trap.JsonLines.Single(l => (string?)l["event"] == "planted")["fallback"]);
+    }
+
+    /// <summary>
+    /// The guarantee no trap can give: the tracer dies by SIGKILL (no cleanup), the kernel detaches the grabbed victim
+    /// with our jumps still in its text, and it runs on correctly through trampolines that are still mapped, still
+    /// counting. The fixture checks every result itself and exits 3 on a wrong one; its counters keep growing.
+    /// </summary>
+    [Fact]
+    [Trait("Issue", "18.7")]
+    public void A_grabbed_victim_runs_on_correctly_after_prochex_is_killed_with_SIGKILL()
+    {
+        var victim = Targets.Start("counters", "4", "0", "forever");
+        try
+        {
+            using (var prochex = Prochex.Start("attach", "--count", "shape_endbr", "--count", "shape_pushrbp", victim.Id.ToString(CultureInfo.InvariantCulture)))
+            {
+                Assert.Contains("in-victim", prochex.WaitForStderr("counting shape_pushrbp", TimeSpan.FromSeconds(30)), StringComparison.Ordinal);
+                prochex.Signal(9);
+                prochex.WaitForExit(TimeSpan.FromSeconds(30));
+            }
+
+            Assert.True(SpinWait.SpinUntil(() => Targets.Status(victim.Id, "TracerPid") == "0", TimeSpan.FromSeconds(10)), "still traced");
+            var counter = CounterArena(victim.Id);
+            var first = ReadCounter(victim.Id, counter);
+            Assert.True(SpinWait.SpinUntil(() => ReadCounter(victim.Id, counter) > first + 100_000, TimeSpan.FromSeconds(10)), "the victim stopped counting");
+            Assert.True(Targets.IsAlive(victim.Id), $"state {Targets.Status(victim.Id, "State")}");
+            Assert.False(victim.HasExited, "exited");
+        }
+        finally
+        {
+            Targets.Kill(victim);
+        }
+    }
+
+    /// <summary>The start of the victim's counter memfd mapping (/proc/PID/maps names it).</summary>
+    private static ulong CounterArena(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/maps").First(l => l.Contains("memfd:prochex-counters", StringComparison.Ordinal));
+        return ulong.Parse(line[..line.IndexOf('-', StringComparison.Ordinal)], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+    }
+
+    private static ulong ReadCounter(int pid, ulong address)
+    {
+        using var memory = File.OpenHandle($"/proc/{pid}/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var bytes = new byte[8];
+        return RandomAccess.Read(memory, bytes, (long)address) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : 0;
+    }
+}
