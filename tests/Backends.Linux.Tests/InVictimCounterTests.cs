@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ProcHex.Backends.Linux.InVictim;
 using ProcHex.Backends.Linux.Tests.Support;
 using ProcHex.PortContract;
 using ProcHex.Ports;
@@ -223,6 +224,94 @@ public sealed class InVictimCounterTests : LinuxTestBase
         p.WriteMemory(bias + FixturePrograms.Symbol("counters", "go"), [1, 0, 0, 0]);
         var end = await new PortDriver(p).RunToEnd();
         Assert.Equal(ExitStatus.FromCode(0), end.Exit); // the handler returned into shape_fault's own text: 42
+    }
+
+    /// <summary>
+    /// Install with a thread stopped at each instruction of the bytes the jump replaces (after the first): it moves to
+    /// the same instruction of the copy in the trampoline (after the increment: its call entered uncounted), and the
+    /// call completes with its result right (the fixture checks it). One victim per position, 3 calls each.
+    /// </summary>
+    [Theory]
+    [Trait("Issue", "18.3")]
+    [InlineData("shape_endbr")]
+    [InlineData("shape_pushrbp")]
+    [InlineData("shape_subrsp")]
+    public async Task A_thread_stopped_inside_the_displaced_bytes_is_moved_into_the_copy_and_its_call_completes(string shape)
+    {
+        // shape_movstack and shape_riprel displace one instruction: nothing is inside it to stop at.
+        var offsets = await DisplacedOffsets(shape);
+        Assert.NotEmpty(offsets);
+        foreach (var offset in offsets)
+        {
+            var p = await Create("counters", "1", "3");
+            var site = Sites(p)[Array.IndexOf(Counted, shape)];
+            var patch = site.Entry + (shape == "shape_endbr" ? 4UL : 0) + (ulong)offset;
+            var trap = p.PlantBreakpoint(patch);
+            p.Resume();
+            var hit = await Next(p);
+            Assert.Equal((StopReason.Breakpoint, patch), (hit.Reason, hit.ProgramCounter));
+            p.RemoveBreakpoint(trap);
+
+            var counter = (SharedCounter)p.InstallCounters([site])[0].Counter!;
+
+            Assert.Equal(counter.Trampoline.IntoTrampoline(patch), p.ReadRegisters(hit.ThreadId).Rip);
+            Assert.True(p.ReadRegisters(hit.ThreadId).Rip > counter.Trampoline.Address + 8, $"0x{p.ReadRegisters(hit.ThreadId).Rip:x}");
+            var end = await new PortDriver(p).RunToEnd();
+            Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+            Assert.Equal(2UL, counter.Value); // the call caught inside went on uncounted
+        }
+    }
+
+    /// <summary>
+    /// Removal with a thread stopped at each instruction of the trampoline: before the increment it goes back to the
+    /// entry, at copied instruction i to displaced instruction i, at the jump back past the displaced bytes; its call
+    /// completes with its result right, and the counter kept what was counted.
+    /// </summary>
+    [Theory]
+    [Trait("Issue", "18.3")]
+    [InlineData("shape_endbr")]
+    [InlineData("shape_pushrbp")]
+    [InlineData("shape_movstack")]
+    [InlineData("shape_subrsp")]
+    [InlineData("shape_riprel")]
+    public async Task A_thread_stopped_anywhere_in_the_trampoline_is_moved_back_to_the_text_and_its_call_completes(string shape)
+    {
+        for (var position = 0; ; position++)
+        {
+            var p = await Create("counters", "1", "3");
+            var site = Sites(p)[Array.IndexOf(Counted, shape)];
+            var counter = (SharedCounter)p.InstallCounters([site])[0].Counter!;
+            var trampoline = counter.Trampoline;
+            ulong[] starts = [trampoline.Address, .. trampoline.Site.Instructions.Select(i => trampoline.Address + 8 + (ulong)i.Relocated!.Value), trampoline.JumpBackAddress];
+            if (position == starts.Length)
+            {
+                p.Release(ReleaseMode.Kill);
+                break;
+            }
+
+            var at = starts[position];
+            var trap = p.PlantBreakpoint(at);
+            p.Resume();
+            var hit = await Next(p);
+            Assert.Equal((StopReason.Breakpoint, at), (hit.Reason, hit.ProgramCounter));
+            p.RemoveBreakpoint(trap);
+
+            p.RemoveCounters([counter]);
+
+            Assert.Equal(trampoline.OutOfTrampoline(at), p.ReadRegisters(hit.ThreadId).Rip);
+            var end = await new PortDriver(p).RunToEnd();
+            Assert.Equal(ExitStatus.FromCode(0), end.Exit);
+            Assert.Equal(position == 0 ? 0UL : 1UL, counter.Value); // counted once the increment ran
+        }
+    }
+
+    /// <summary>The offsets, from the patch address, of the displaced instructions after the first (from a throwaway victim).</summary>
+    private async Task<int[]> DisplacedOffsets(string shape)
+    {
+        var p = await Create("counters", "1", "0");
+        var counter = (SharedCounter)p.InstallCounters([Sites(p)[Array.IndexOf(Counted, shape)]])[0].Counter!;
+        p.Release(ReleaseMode.Kill);
+        return [.. counter.Trampoline.Site.Instructions.Select(i => i.Original).Where(o => o > 0)];
     }
 
     /// <summary>The five counted shapes, then shape_call, at their addresses in <paramref name="p"/> with their sizes.</summary>
