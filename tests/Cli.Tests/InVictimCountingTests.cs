@@ -23,6 +23,25 @@ public sealed class InVictimCountingTests
     }
 
     /// <summary>
+    /// An exec takes the counters with the old image (arenas and patched text are gone with it) and the counts stay: the
+    /// one call in the first image and the five in the second add up, both in the victim; a thread that execs too.
+    /// </summary>
+    [Theory]
+    [Trait("Issue", "18.4")]
+    [InlineData("exec")]
+    [InlineData("threadexec")]
+    public void An_exec_keeps_what_the_old_image_counted_and_the_new_image_counts_in_the_victim_too(string program)
+    {
+        var result = Prochex.Run("run", "--json", "--count", "work", "--", FixturePrograms.PathOf(program), "5");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(6, result.Count("work"));
+        var planted = result.JsonLines.Where(l => (string?)l["event"] == "planted").ToList();
+        Assert.Equal(2, planted.Count); // once per image
+        Assert.All(planted, l => Assert.Equal("in-victim", (string?)l["mode"]));
+    }
+
+    /// <summary>
     /// The guarantee no trap can give: the tracer dies by SIGKILL (no cleanup), the kernel detaches the grabbed victim
     /// with our jumps still in its text, and it runs on correctly through trampolines that are still mapped, still
     /// counting. The fixture checks every result itself and exits 3 on a wrong one; its counters keep growing.
