@@ -25,9 +25,10 @@ internal static class Bench
         var inVictim = new LibraryPeer(emulate: true, inVictim: true);
         var gdb = new GdbPeer(Tool.Find("gdb"));
         var ltrace = new LtracePeer(Tool.Find("ltrace"));
+        var uprobes = new UprobesPeer(Tool.Find("perf"));
         var ctracer = new CTracerPeer();
         var cli = new CliPeer("ProcHex CLI (prochex run --count)", DotnetHost(), CliDll());
-        Peer[] peers = [emulated, plain, inVictim, cli, ctracer, gdb, ltrace];
+        Peer[] peers = [emulated, plain, inVictim, cli, ctracer, gdb, ltrace, uprobes];
         try
         {
             foreach (var skipped in peers.Where(p => p.Unavailable is not null))
@@ -58,7 +59,7 @@ internal static class Bench
 
             var latency = await LatencyAsync(fixture, emulated, gdb, settings.LatencyRuns);
             Progress($"in-victim counter: counted {inVictim.LastMode}");
-            var markdown = await ReportAsync(settings, fixture, peers, results, emulated, plain, ctracer, gdb, ltrace, latency, inVictim);
+            var markdown = await ReportAsync(settings, fixture, peers, results, emulated, plain, ctracer, gdb, ltrace, latency, inVictim, uprobes);
             var miscounted = results.Any(r => r.Key.Item1.IsProcHex && r.Value.Any(run => !run.Exact));
             return new BenchReport(markdown, miscounted);
         }
@@ -67,6 +68,7 @@ internal static class Bench
             await emulated.DisposeAsync();
             await plain.DisposeAsync();
             await inVictim.DisposeAsync();
+            await uprobes.RemoveAsync();
         }
     }
 
@@ -160,7 +162,8 @@ internal static class Bench
         GdbPeer gdb,
         LtracePeer ltrace,
         Latency latency,
-        LibraryPeer inVictim)
+        LibraryPeer inVictim,
+        UprobesPeer uprobes)
     {
         var md = new StringBuilder();
         void Line(string text = "") => md.Append(text).Append('\n');
@@ -241,6 +244,7 @@ internal static class Bench
         TargetRow("emulated ≥ 3× ltrace", emulated, ltrace, 3);
         TargetRow($"in-victim ≥ 1,000× the trap path (emulated); counted {inVictim.LastMode}", inVictim, emulated, 1000);
         TargetRow("in-victim ≥ 100× gdb", inVictim, gdb, 100);
+        TargetRow("in-victim ≥ 100× kernel uprobes", inVictim, uprobes, 100);
         Line();
         Line("The C tracer does not stop the other threads while it single-steps the restored instruction; on 4 threads the");
         Line("calls made in that window are not counted (the race it accepts, see c/ctrace.c). ProcHex's plain path stops them.");

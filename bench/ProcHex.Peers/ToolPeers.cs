@@ -132,3 +132,58 @@ internal sealed class CTracerPeer() : Peer("C ptrace tracer (two stops/hit)")
 
     private static string Hex(ulong value) => value.ToString("x", CultureInfo.InvariantCulture);
 }
+
+/// <summary>
+/// The kernel's uprobes: <c>perf probe -x libpeer.so prochexbench:peertick=peer_tick</c> once (removed at the end),
+/// then <c>perf stat -x, -e prochexbench:peertick -- driver ...</c> per run; the count is perf's. Each hit is a trap
+/// the kernel handles without a tracer: the cost in-victim counting is measured against (issue 18).
+/// </summary>
+internal sealed class UprobesPeer(string? perf) : Peer("kernel uprobes (perf probe + perf stat)")
+{
+    private const string Event = "prochexbench:peertick";
+    private string? _refused;
+    private bool _added;
+
+    public override string? Unavailable => perf is null ? "perf is not installed (apt-get install linux-perf)" : _refused;
+
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        if (!_added)
+        {
+            await RemoveAsync();
+            var added = await Tool.RunAsync(perf!, ["probe", "-q", "-x", Path.Combine(fixture.Directory, Fixture.Library), $"{Event}={Fixture.Function}"], TimeSpan.FromSeconds(60));
+            if (added.ExitCode != 0)
+            {
+                _refused = $"perf probe failed: {FirstLine(added.Stderr)}";
+                return new PeerRun(calls, 0, 0, 0, TimeSpan.Zero, _refused);
+            }
+
+            _added = true;
+        }
+
+        var timeFile = fixture.NewTimeFile();
+        var result = await Tool.RunAsync(perf!, ["stat", "-x", ",", "-e", Event, "--", .. DriverArguments(fixture, calls, threads, timeFile)], RunLimit(calls));
+        long counted = 0;
+        foreach (var line in result.Stderr.Split('\n'))
+        {
+            var fields = line.Split(',');
+            if (fields.Length > 2 && fields[2] == Event && long.TryParse(fields[0], CultureInfo.InvariantCulture, out var hits))
+            {
+                counted = hits;
+            }
+        }
+
+        return FromTool(calls, timeFile, counted, result);
+    }
+
+    /// <summary>Takes the probe out of the kernel (also before adding it, in case a killed run left it).</summary>
+    public async Task RemoveAsync()
+    {
+        if (perf is not null)
+        {
+            _ = await Tool.RunAsync(perf, ["probe", "-q", "-d", Event], TimeSpan.FromSeconds(60));
+        }
+
+        _added = false;
+    }
+}
