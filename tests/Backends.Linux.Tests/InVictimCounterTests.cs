@@ -14,6 +14,8 @@ namespace ProcHex.Backends.Linux.Tests;
 [Trait("Backend", "Linux")]
 public sealed class InVictimCounterTests : LinuxTestBase
 {
+    private const int Cycles = 1_000;
+
     private static readonly string[] Counted = ["shape_endbr", "shape_pushrbp", "shape_movstack", "shape_subrsp", "shape_riprel"];
 
     [Theory]
@@ -65,7 +67,7 @@ public sealed class InVictimCounterTests : LinuxTestBase
         p.Resume();
         var totals = new ulong[sites.Count];
         var waited = 0;
-        for (var cycle = 0; cycle < 300; cycle++)
+        for (var cycle = 0; cycle < Cycles; cycle++)
         {
             await Stop(p);
             var placements = p.InstallCounters(sites);
@@ -90,7 +92,7 @@ public sealed class InVictimCounterTests : LinuxTestBase
             p.Resume();
         }
 
-        Assert.True(waited < 30, $"{waited} of {300 * sites.Count} installs waited for a signal handler");
+        Assert.True(waited < Cycles / 10, $"{waited} of {Cycles * sites.Count} installs waited for a signal handler");
         await Stop(p); // alive: a wrong result would have ended it with status 3
         Assert.Equal('t', Observe.State(p.Pid));
         Assert.All(totals, total => Assert.True(total > 0));
@@ -198,6 +200,34 @@ public sealed class InVictimCounterTests : LinuxTestBase
     }
 
     /// <summary>
+    /// Thread churn: two threads create short-lived threads without pause, each calling work() once, while a counter on
+    /// work goes in and out with the victim running. Threads born during a transaction are stopped by it too (they
+    /// arrive traced and stopped), so none runs through half-written text; the text is the file's after each removal.
+    /// </summary>
+    [Fact]
+    [Trait("Issue", "18.4")]
+    public async Task Counters_go_in_and_out_while_threads_are_born_and_die()
+    {
+        var p = await Create("churn");
+        var site = new CounterSite(Observe.LoadBias(p.Pid, FixturePrograms.PathOf("churn")) + FixturePrograms.Symbol("churn", "work"), SymbolSize("churn", "work"));
+        var before = Observe.Memory(p.Pid, site.Entry, 16);
+        p.Resume();
+        ulong counted = 0;
+        for (var cycle = 0; cycle < 100; cycle++)
+        {
+            var counter = p.InstallCounters([site])[0].Counter ?? throw new Xunit.Sdk.XunitException("refused");
+            Thread.SpinWait(50_000);
+            p.RemoveCounters([counter]);
+            Assert.Equal(before, Observe.Memory(p.Pid, site.Entry, 16));
+            counted += counter.Value;
+        }
+
+        Assert.True(counted > 0, "nothing counted: the threads never ran");
+        await Stop(p); // alive, and the core's wait still answers
+        p.Release(ReleaseMode.Kill);
+    }
+
+    /// <summary>
     /// The hazard no PC move can fix: a signal interrupted a call inside the bytes the jump would replace, and its
     /// handler will return there with sigreturn. Here shape_fault faults on its second instruction (entry + 1) and its
     /// handler waits; a counter installed meanwhile would send the return into the middle of the jump (the flaky SIGSEGV
@@ -210,7 +240,7 @@ public sealed class InVictimCounterTests : LinuxTestBase
     {
         var p = await Create("counters", "1", "0", "handler");
         var bias = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("counters"));
-        var fault = new CounterSite(bias + FixturePrograms.Symbol("counters", "shape_fault"), SymbolSize("shape_fault"));
+        var fault = new CounterSite(bias + FixturePrograms.Symbol("counters", "shape_fault"), SymbolSize("counters", "shape_fault"));
         var inHandler = bias + FixturePrograms.Symbol("counters", "in_handler");
         p.Resume();
         Assert.True(await Observe.Eventually(() => Observe.ReadLong(p.Pid, inHandler) != 0), "the handler never ran");
@@ -318,12 +348,12 @@ public sealed class InVictimCounterTests : LinuxTestBase
     private static List<CounterSite> Sites(ITracedProcess p)
     {
         var bias = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("counters"));
-        return [.. Counted.Append("shape_call").Select(name => new CounterSite(bias + FixturePrograms.Symbol("counters", name), SymbolSize(name)))];
+        return [.. Counted.Append("shape_call").Select(name => new CounterSite(bias + FixturePrograms.Symbol("counters", name), SymbolSize("counters", name)))];
     }
 
-    private static int SymbolSize(string name)
+    private static int SymbolSize(string program, string name)
     {
-        var info = new ProcessStartInfo("nm", ["-S", FixturePrograms.PathOf("counters")]) { RedirectStandardOutput = true };
+        var info = new ProcessStartInfo("nm", ["-S", FixturePrograms.PathOf(program)]) { RedirectStandardOutput = true };
         using var nm = Process.Start(info)!;
         foreach (var line in nm.StandardOutput.ReadToEnd().Split('\n'))
         {

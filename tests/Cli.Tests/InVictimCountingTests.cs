@@ -22,6 +22,23 @@ public sealed class InVictimCountingTests
         Assert.Equal("counting with traps was asked for", (string?)trap.JsonLines.Single(l => (string?)l["event"] == "planted")["fallback"]);
     }
 
+    /// <summary>A site the patcher refuses (a call in its first bytes) still counts every call, through the trap path, and says why.</summary>
+    [Fact]
+    [Trait("Issue", "18.2")]
+    public void A_refused_site_counts_exactly_with_a_trap_and_says_why()
+    {
+        var result = Prochex.Run("run", "--json", "--count", "shape_call", "--count", "shape_pushrbp", "--", FixturePrograms.PathOf("counters"), "4", "500");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(2000, result.Count("shape_call"));
+        Assert.Equal(2000, result.Count("shape_pushrbp"));
+        var modes = result.JsonLines[^1]["modes"]!;
+        Assert.Equal("trap", (string?)modes["shape_call"]);
+        Assert.Equal("in-victim", (string?)modes["shape_pushrbp"]);
+        var call = result.JsonLines.Single(l => (string?)l["event"] == "planted" && (string?)l["spec"] == "shape_call");
+        Assert.Contains("is a call", (string?)call["fallback"], StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// An exec takes the counters with the old image (arenas and patched text are gone with it) and the counts stay: the
     /// one call in the first image and the five in the second add up, both in the victim; a thread that execs too.
