@@ -211,12 +211,15 @@ public sealed class InVictimCounterTests : LinuxTestBase
         var p = await Create("churn");
         var site = new CounterSite(Observe.LoadBias(p.Pid, FixturePrograms.PathOf("churn")) + FixturePrograms.Symbol("churn", "work"), SymbolSize("churn", "work"));
         var before = Observe.Memory(p.Pid, site.Entry, 16);
+        var calls = Observe.LoadBias(p.Pid, FixturePrograms.PathOf("churn")) + FixturePrograms.Symbol("churn", "calls");
         p.Resume();
+        Assert.True(await Observe.Eventually(() => Observe.ReadLong(p.Pid, calls) > 100), "the threads never ran");
         ulong counted = 0;
         for (var cycle = 0; cycle < 100; cycle++)
         {
             var counter = p.InstallCounters([site])[0].Counter ?? throw new Xunit.Sdk.XunitException("refused");
-            Thread.SpinWait(50_000);
+            var start = Observe.ReadLong(p.Pid, calls);
+            Assert.True(await Observe.Eventually(() => Observe.ReadLong(p.Pid, calls) > start + 5), "no thread ran while the counter was in");
             p.RemoveCounters([counter]);
             Assert.Equal(before, Observe.Memory(p.Pid, site.Entry, 16));
             counted += counter.Value;

@@ -188,15 +188,15 @@ internal sealed partial class LinuxProcess
     }
 
     /// <summary>
-    /// Runs <paramref name="transaction"/> with every thread stopped, then lets run again exactly the threads that ran
-    /// before, unless the victim was held already (created, grabbed, stopped for the core): then the core's next
+    /// Runs <paramref name="transaction"/> with every thread stopped, then lets run again every thread but those that
+    /// were stopped before (threads born meanwhile run too), unless the victim was held already (created, grabbed, stopped for the core): then the core's next
     /// <see cref="Resume"/> does, as after an inferior call. So a transaction needs no stop of the core's: a counter is
     /// installed or removed while the victim runs, and it runs on.
     /// </summary>
     private T WithEveryThreadStopped<T>(Func<T> transaction)
     {
         var wasHeld = _stops.Held;
-        var running = _threads.Values.Where(t => t.Running).ToList();
+        var stoppedBefore = _threads.Values.Where(t => !t.Running).Select(t => t.Tid).ToHashSet();
         _ = StopAll();
         try
         {
@@ -206,10 +206,12 @@ internal sealed partial class LinuxProcess
         {
             if (!wasHeld && !_dead && !_released && !_lost)
             {
+                // What ran runs again, and so does a thread born meanwhile: the stop-all held it at its first stop,
+                // and a thread that waits for it (pthread_join) would wait for good (thread churn test).
                 _stops.CoreResumes();
-                foreach (var thread in running)
+                foreach (var thread in _threads.Values.ToList())
                 {
-                    if (_threads.TryGetValue(thread.Tid, out var still) && still == thread)
+                    if (!stoppedBefore.Contains(thread.Tid))
                     {
                         ResumeIfFree(thread);
                     }
