@@ -21,7 +21,7 @@ public sealed class CounterTrampolineTests
     {
         var trampoline = Built(Entry, EndbrPrologue, Arena);
 
-        var code = Decode(Arena, trampoline.Code);
+        var code = EntryPatcherTests.DecodeAll(Arena, trampoline.Code);
         Assert.Equal(Code.Inc_rm64, code[0].Code);
         Assert.True(code[0].HasLockPrefix);
         Assert.True(code[0].IsIPRelativeMemoryOperand);
@@ -39,7 +39,7 @@ public sealed class CounterTrampolineTests
     {
         var trampoline = Built(Entry, EndbrPrologue, Arena);
 
-        var jump = Decode(trampoline.Site.PatchAddress, trampoline.EntryJump());
+        var jump = EntryPatcherTests.DecodeAll(trampoline.Site.PatchAddress, trampoline.EntryJump());
         Assert.Equal(Code.Jmp_rel32_64, jump[0].Code);
         Assert.Equal(Arena, jump[0].NearBranchTarget);
         Assert.Equal(trampoline.Site.Displaced.Length, trampoline.EntryJump().Length);
@@ -114,19 +114,4 @@ public sealed class CounterTrampolineTests
     private static CounterTrampoline Built(ulong entry, byte[] code, ulong arena) =>
         CounterTrampoline.Build(entry, code, null, arena, Counter) is { Trampoline: { } t } ? t
             : throw new Xunit.Sdk.XunitException("refused");
-
-    private static List<Instruction> Decode(ulong ip, byte[] bytes)
-    {
-        var decoder = Decoder.Create(64, new ByteArrayCodeReader(bytes));
-        decoder.IP = ip;
-        var all = new List<Instruction>();
-        while (decoder.IP < ip + (ulong)bytes.Length)
-        {
-            var i = decoder.Decode();
-            Assert.False(i.IsInvalid, $"invalid instruction at 0x{i.IP:x}");
-            all.Add(i);
-        }
-
-        return all;
-    }
 }

@@ -229,7 +229,8 @@ public sealed class EntryPatcherTests
     private static RelocatedEntry Patchable(SiteAnalysis analysis, string what) =>
         analysis.Entry ?? throw new Xunit.Sdk.XunitException($"{what} refused: {analysis.Refusal}");
 
-    private static List<Instruction> DecodeAll(ulong ip, byte[] bytes)
+    /// <summary>Every instruction of <paramref name="bytes"/> decoded at <paramref name="ip"/>; none may be invalid.</summary>
+    internal static List<Instruction> DecodeAll(ulong ip, byte[] bytes)
     {
         var decoder = Decoder.Create(64, new ByteArrayCodeReader(bytes));
         decoder.IP = ip;
