@@ -73,6 +73,23 @@ internal static class Snippets
         // end-snippet
     }
 
+    public static async Task Counting(ProcHexSession session, ProcessHandle handle)
+    {
+        // begin-snippet: counting
+        // Counts calls without stopping the victim where the function's entry allows (Linux), with a trap elsewhere;
+        // set it while the victim is stopped (here, created or grabbed and not yet continued).
+        var mallocs = await session.SetPendingCounterAsync(handle, "libc.so.6`malloc");
+        session.Continue(handle);
+
+        // Any time, from any thread: Hits reads the counters the victim increments, without a stop.
+        Console.WriteLine($"malloc: {mallocs.Hits}");
+        foreach (var site in mallocs.Sites)
+        {
+            Console.WriteLine($"{site.ObjectName}`{site.Symbol}: {site.Counting}{(site.Fallback is { } why ? $" ({why})" : "")}");
+        }
+        // end-snippet
+    }
+
     public static async Task HitContext(ProcHexSession session, ProcessHandle handle)
     {
         // begin-snippet: hit-context
