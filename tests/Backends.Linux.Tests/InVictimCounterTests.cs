@@ -200,6 +200,33 @@ public sealed class InVictimCounterTests : LinuxTestBase
     }
 
     /// <summary>
+    /// Through the session (issue 18 item 5): a counter SPEC set while the victim runs goes in at once, in the victim,
+    /// counts while it runs on, and comes out with the SPEC; the victim never stopped for the core.
+    /// </summary>
+    [Fact]
+    [Trait("Issue", "18.5")]
+    public async Task A_counter_set_through_the_session_while_the_victim_runs_counts_in_the_victim()
+    {
+        await using var session = new ProcHexSession(Tracer, new ProcHexOptions(), TestLog.Factory);
+        var program = FixturePrograms.PathOf("counters");
+        var handle = await session.CreateAsync(program, [program, "4", "0", "forever"], new CreateOptions(), Timeout());
+        TrackPid(handle.Pid);
+        session.Continue(handle);
+
+        var counter = await session.SetPendingCounterAsync(handle, "shape_pushrbp");
+
+        Assert.Equal(CountingMode.InVictim, Assert.Single(counter.Sites).Counting);
+        Assert.True(await Observe.Eventually(() => counter.Hits > 100_000), $"{counter.Hits} hits");
+        await session.RemovePendingBreakpointAsync(counter);
+        Assert.Empty(await Observe.StuckThreads(handle.Pid));
+        var after = counter.Hits;
+        Assert.True(after >= 100_000);
+        Assert.Null(session.TryTakeNotification(out var note) ? note : null); // nothing happened to it meanwhile
+        await session.ReleaseAsync(handle);
+        Assert.Equal(after, counter.Hits); // the counts outlive the victim
+    }
+
+    /// <summary>
     /// Thread churn: two threads create short-lived threads without pause, each calling work() once, while a counter on
     /// work goes in and out with the victim running. Threads born during a transaction are stopped by it too (they
     /// arrive traced and stopped), so none runs through half-written text; the text is the file's after each removal.

@@ -76,8 +76,8 @@ internal static class Snippets
     public static async Task Counting(ProcHexSession session, ProcessHandle handle)
     {
         // begin-snippet: counting
-        // Counts calls without stopping the victim where the function's entry allows (Linux), with a trap elsewhere;
-        // set it while the victim is stopped (here, created or grabbed and not yet continued).
+        // Counts calls without stopping the victim where the function's entry allows (Linux), with a trap elsewhere.
+        // It may be set while the victim runs: every thread stops for the moment its entries change.
         var mallocs = await session.SetPendingCounterAsync(handle, "libc.so.6`malloc");
         session.Continue(handle);
 

@@ -400,8 +400,8 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// Counts the calls of a SPEC (as <see cref="SetPendingBreakpointAsync"/> finds it: now, at every library change, in
     /// every image an exec brings), in the victim wherever a site allows (issue 18): the function's entry jumps to code
     /// that increments a counter the tracer shares, so a call costs nanoseconds and no stop. A site counts with a trap
-    /// instead when its first instructions cannot be moved, its size is unknown, the process runs when the SPEC is
-    /// found, the backend cannot, or <paramref name="preferred"/> is <see cref="CountingMode.Trap"/>; each
+    /// instead when its first instructions cannot be moved, its size is unknown, someone else holds the process stopped
+    /// when the SPEC is found, the backend cannot, or <paramref name="preferred"/> is <see cref="CountingMode.Trap"/>; each
     /// <see cref="PendingBreakpoint.Sites"/> entry says how it counts and why. <see cref="PendingBreakpoint.Hits"/>
     /// counts both, and reads without stopping the victim.
     /// </summary>

@@ -14,8 +14,8 @@ internal static class InVictimCounters
     {
         var placements = new CounterPlacement[addresses.Length];
         var why = !breakpoint.CountsInVictim ? "counting with traps was asked for"
-            : victim.State is not (VictimState.Stopped or VictimState.Idle or VictimState.Grabbed or VictimState.Created)
-                ? $"the process was {victim.State.ToString().ToLowerInvariant()} when {breakpoint.Spec} was found; in-victim counters are placed at a stop"
+            : victim.State is not (VictimState.Stopped or VictimState.Idle or VictimState.Grabbed or VictimState.Created or VictimState.Running)
+                ? $"the process was {Describe(victim.State)} when {breakpoint.Spec} was found; in-victim counters go in while it runs or is stopped by us"
                 : null;
         var sites = new List<CounterSite>(addresses.Length);
         var asked = new List<int>(addresses.Length);
@@ -66,6 +66,8 @@ internal static class InVictimCounters
 
         return placements;
     }
+
+    private static string Describe(VictimState state) => state == VictimState.HeldByOthers ? "stopped by someone else" : state.ToString().ToLowerInvariant();
 
     /// <summary>
     /// Takes the breakpoint's counters out of the text. The backend writes nothing where the jump is no longer there (an
