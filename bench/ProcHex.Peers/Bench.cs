@@ -27,7 +27,7 @@ internal static class Bench
         var ltrace = new LtracePeer(Tool.Find("ltrace"));
         var uprobes = new UprobesPeer(Tool.Find("perf"));
         var ctracer = new CTracerPeer();
-        var cli = new CliPeer("ProcHex CLI (prochex run --count)", DotnetHost(), CliDll());
+        var cli = new CliPeer("ProcHex CLI (prochex run --count, in-victim)", DotnetHost(), CliDll());
         Peer[] peers = [emulated, plain, inVictim, cli, ctracer, gdb, ltrace, uprobes];
         try
         {
@@ -46,7 +46,7 @@ internal static class Bench
                 {
                     foreach (var peer in runnable)
                     {
-                        var calls = peer.Slow ? settings.SlowCalls : settings.Calls;
+                        var calls = peer.Slow ? settings.SlowCalls : peer.Fast ? settings.Calls * Peer.FastFactor : settings.Calls;
                         var run = await RunOnceAsync(peer, fixture, calls, threads);
                         Progress(string.Create(
                             CultureInfo.InvariantCulture,
@@ -58,9 +58,11 @@ internal static class Bench
             }
 
             var latency = await LatencyAsync(fixture, emulated, gdb, settings.LatencyRuns);
+            Progress("in-victim install and removal of 100 counters, 4 threads running");
+            var install = await inVictim.InstallLatencyAsync(fixture.Many, rounds: Math.Max(3, settings.LatencyRuns));
             Progress($"in-victim counter: counted {inVictim.LastMode}");
-            var markdown = await ReportAsync(settings, fixture, peers, results, emulated, plain, ctracer, gdb, ltrace, latency, inVictim, uprobes);
-            var miscounted = results.Any(r => r.Key.Item1.IsProcHex && r.Value.Any(run => !run.Exact));
+            var markdown = await ReportAsync(settings, fixture, peers, results, emulated, plain, ctracer, gdb, ltrace, latency, inVictim, uprobes, install);
+            var miscounted = results.Any(r => r.Key.Item1.IsProcHex && r.Value.Any(run => !run.Exact)) || install.Problem is not null;
             return new BenchReport(markdown, miscounted);
         }
         finally
@@ -163,7 +165,8 @@ internal static class Bench
         LtracePeer ltrace,
         Latency latency,
         LibraryPeer inVictim,
-        UprobesPeer uprobes)
+        UprobesPeer uprobes,
+        InstallRounds install)
     {
         var md = new StringBuilder();
         void Line(string text = "") => md.Append(text).Append('\n');
@@ -183,7 +186,7 @@ internal static class Bench
         Line("# ProcHex breakpoint throughput, side by side");
         Line();
         Line(await Machine.DescribeAsync());
-        Line(string.Create(CultureInfo.InvariantCulture, $"- Mode: `--{settings.Mode}`, {settings.Runs} run(s) per figure; N = {settings.Calls:N0} calls per run ({settings.SlowCalls:N0} for gdb and ltrace), in all, split over the threads"));
+        Line(string.Create(CultureInfo.InvariantCulture, $"- Mode: `--{settings.Mode}`, {settings.Runs} run(s) per figure; N = {settings.Calls:N0} calls per run ({settings.SlowCalls:N0} for gdb and ltrace, {settings.Calls * Peer.FastFactor:N0} for in-victim counting), in all, split over the threads"));
         Line($"- Fixture: the driver calls `{Fixture.Spec}` (first instruction `{fixture.FirstInstruction}`) through its PLT; hits/s = N / the driver's own calling loop (CLOCK_MONOTONIC around the calls and joins), so tracer start-up is not counted");
         Line();
         Line("## Throughput (hits/s: median (min–max))");
@@ -260,6 +263,35 @@ internal static class Bench
                     ? s.Format(" B/hit")
                     : "—";
             Line($"| {ours.Name} | {Bytes(1)} | {Bytes(4)} |");
+        }
+
+        Line();
+        Line("## In-victim install and removal: 100 counters at once, 4 threads calling them (ms)");
+        Line();
+        Line("Every thread of the running victim stays stopped while a batch goes in or out (`prochex.counters.stopped`);");
+        Line("the library calls around it (`SetPendingCounterAsync(\"many`many_*\")`, `RemovePendingBreakpointAsync`) add the");
+        Line("wildcard lookup. The first install also maps the arena (six injected system calls). Target: stopped ≤ 5 ms.");
+        Line();
+        Line("| What is timed | ms |");
+        Line("|---|---:|");
+        var installs = install.Stopped.Where(s => s.Install).Select(s => s.Seconds * 1000).ToList();
+        var removals = install.Stopped.Where(s => !s.Install).Select(s => s.Seconds * 1000).ToList();
+        if (installs.Count > 0)
+        {
+            Line($"| stopped, first install (with the arena) | {Spread.Number(installs[0])} |");
+            Line($"| stopped, later installs | {Spread.Of(installs.Skip(1))?.Format() ?? "—"} |");
+            Line($"| stopped, removals | {Spread.Of(removals)?.Format() ?? "—"} |");
+        }
+
+        if (install.Calls.Count > 0)
+        {
+            Line($"| library call, later installs | {Spread.Of(install.Calls.Skip(1).Select(r => r.Install.TotalMilliseconds))?.Format() ?? "—"} |");
+            Line($"| library call, removals | {Spread.Of(install.Calls.Select(r => r.Remove.TotalMilliseconds))?.Format() ?? "—"} |");
+        }
+
+        if (install.Problem is { } problem)
+        {
+            Line($"| problem | {problem} |");
         }
 
         Line();

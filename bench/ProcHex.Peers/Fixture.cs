@@ -20,6 +20,9 @@ internal sealed partial class Fixture : IDisposable
 
     public string Tiny => Path.Combine(Directory, "tiny");
 
+    /// <summary>100 functions called by 4 threads until killed (c/many.c): the in-victim install-time fixture.</summary>
+    public string Many => Path.Combine(Directory, "many");
+
     public string CTracer => Path.Combine(Directory, "ctrace");
 
     /// <summary>nm's offset of main in the driver (a PIE: the load bias is added at run time).</summary>
@@ -50,6 +53,9 @@ internal sealed partial class Fixture : IDisposable
         await Tool.MustRunAsync(gcc, "-O2", "-shared", "-fPIC", "-fcf-protection=branch", "-o", Path.Combine(dir, Library), Src("peerlib.c"));
         await Tool.MustRunAsync(gcc, "-O2", "-pthread", "-o", fixture.Driver, Src("peerfix.c"), "-L" + dir, "-lpeer", "-Wl,-rpath," + dir);
         await Tool.MustRunAsync(gcc, "-O2", "-o", fixture.Tiny, Src("tiny.c"));
+
+        // -O0: every function opens with push %rbp; mov %rsp,%rbp, which a jump may replace (at -O2 they are lea; ret).
+        await Tool.MustRunAsync(gcc, "-O0", "-pthread", "-o", fixture.Many, Src("many.c"));
         await Tool.MustRunAsync(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", fixture.CTracer, Src("ctrace.c"));
 
         fixture.MainOffset = await SymbolOffsetAsync(fixture.Driver, "main", dynamic: false);

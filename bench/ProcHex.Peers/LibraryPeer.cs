@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ProcHex.Peers;
@@ -18,6 +19,8 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
     public bool Emulate { get; } = emulate;
 
     public bool InVictim { get; } = inVictim;
+
+    public override bool Fast => InVictim;
 
     /// <summary>How the last in-victim run counted (in-victim, or trap with the reason): the report says it.</summary>
     public string? LastMode { get; private set; }
@@ -91,6 +94,77 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
         }
     }
 
+    /// <summary>
+    /// In-victim install and removal of a counter SPEC matching <c>many_*</c>, 100 functions, while 4 threads call them
+    /// all (c/many.c), <paramref name="rounds"/> times on one victim. Per round: the library calls as the caller sees
+    /// them (the wildcard lookup included) and how long every thread stayed stopped (<c>prochex.counters.stopped</c>);
+    /// the first install also maps the arena. And what went wrong.
+    /// </summary>
+    public async Task<InstallRounds> InstallLatencyAsync(string program, int rounds)
+    {
+        var session = Session;
+        var stopped = new List<(bool Install, double Seconds)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "prochex.counters.stopped")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "prochex.counters.change")
+                {
+                    lock (stopped)
+                    {
+                        stopped.Add(((string?)tag.Value == "install", seconds));
+                    }
+                }
+            }
+        });
+        listener.Start();
+
+        var handle = await session.CreateAsync(program, [program], new CreateOptions { StopAt = Rendezvous.Main });
+        var calls = new List<(TimeSpan Install, TimeSpan Remove)>();
+        try
+        {
+            session.Continue(handle);
+            await Task.Delay(100);
+            for (var round = 0; round < rounds; round++)
+            {
+                var clock = Stopwatch.StartNew();
+                var counter = await session.SetPendingCounterAsync(handle, "many`many_*");
+                var install = clock.Elapsed;
+                var trap = counter.Sites.FirstOrDefault(s => s.Counting != CountingMode.InVictim);
+                if (counter.Sites.Count != 100 || trap is not null)
+                {
+                    return new InstallRounds(calls, [], $"{counter.Sites.Count} sites, {(trap is null ? "all in the victim" : $"one counting with a trap: {trap.Fallback}")}");
+                }
+
+                await Task.Delay(20);
+                clock.Restart();
+                await session.RemovePendingBreakpointAsync(counter);
+                calls.Add((install, clock.Elapsed));
+                if (counter.Hits == 0)
+                {
+                    return new InstallRounds(calls, [], "nothing counted: the threads did not run");
+                }
+            }
+        }
+        finally
+        {
+            await session.ReleaseAsync(handle);
+        }
+
+        lock (stopped)
+        {
+            return new InstallRounds(calls, [.. stopped], stopped.Count == 2 * rounds ? null : $"{stopped.Count} stopped-time measurements for {rounds} rounds");
+        }
+    }
+
     /// <summary>Create-to-main: from CreateAsync to its return with the victim parked at main; then killed.</summary>
     public async Task<TimeSpan> CreateToMainAsync(string program)
     {
@@ -118,3 +192,6 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
         public void OnHit(BreakpointHit hit) => Interlocked.Increment(ref Hits);
     }
 }
+
+/// <summary>What <see cref="LibraryPeer.InstallLatencyAsync"/> measured: library calls, stopped times (install or removal, seconds), and a problem.</summary>
+internal sealed record InstallRounds(List<(TimeSpan Install, TimeSpan Remove)> Calls, List<(bool Install, double Seconds)> Stopped, string? Problem);

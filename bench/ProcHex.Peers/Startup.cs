@@ -99,8 +99,8 @@ internal static class Startup
     /// <summary>The two CLIs on the peer fixture, alternating, one thread: the trap path without start-up.</summary>
     private static async Task<(List<PeerRun> Native, List<PeerRun> Jit)> TrapPathAsync(Fixture fixture, Settings settings, string native)
     {
-        var nativeCli = new CliPeer("prochex, native", native);
-        var jitCli = new CliPeer("prochex, JIT", Bench.DotnetHost(), Bench.CliDll());
+        var nativeCli = new CliPeer("prochex, native", native) { CountMode = "trap" };
+        var jitCli = new CliPeer("prochex, JIT", Bench.DotnetHost(), Bench.CliDll()) { CountMode = "trap" };
         var runs = (Native: new List<PeerRun>(), Jit: new List<PeerRun>());
         for (var round = 1; round <= settings.TrapRuns; round++)
         {

@@ -12,12 +12,17 @@ internal sealed class CliPeer(string name, params string[] launcher) : Peer(name
 {
     public override bool IsProcHex => true;
 
+    /// <summary>--count-mode: null for the default (in the victim where it can), "trap" for the trap path.</summary>
+    public string? CountMode { get; init; }
+
+    public override bool Fast => CountMode != "trap";
+
     public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
     {
         var timeFile = fixture.NewTimeFile();
         var result = await Tool.RunAsync(
             launcher[0],
-            [.. launcher[1..], "run", "--json", "--count", Fixture.Spec, "--", .. DriverArguments(fixture, calls, threads, timeFile)],
+            [.. launcher[1..], "run", "--json", .. (CountMode is { } mode ? ["--count-mode", mode] : Array.Empty<string>()), "--count", Fixture.Spec, "--", .. DriverArguments(fixture, calls, threads, timeFile)],
             RunLimit(calls));
         long counted = 0;
         foreach (var line in result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))

@@ -180,6 +180,17 @@ public sealed class InVictimCounterTests : LinuxTestBase
     [Trait("Issue", "18.3")]
     public async Task Counters_go_in_and_out_while_the_victim_runs_and_it_runs_on()
     {
+        var stopped = new List<(string? Change, double Seconds)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "prochex.counters.stopped")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) => stopped.Add(((string?)tags[0].Value, seconds)));
+        listener.Start();
         var p = await Create("counters", "4", "0", "forever");
         var sites = Sites(p).Take(Counted.Length).ToList();
         var before = sites.Select(s => Observe.Memory(p.Pid, s.Entry, 16)).ToList();
@@ -197,6 +208,8 @@ public sealed class InVictimCounterTests : LinuxTestBase
 
         await Stop(p); // the core's wait still works: nothing was reported in between
         p.Release(ReleaseMode.Kill);
+        Assert.Equal(["install", "remove"], stopped.Select(m => m.Change)); // prochex.counters.stopped, once per batch
+        Assert.All(stopped, m => Assert.True(m.Seconds > 0));
     }
 
     /// <summary>

@@ -50,7 +50,7 @@ internal sealed partial class LinuxProcess
     private CounterPlacement[] InstallOnOwner(IReadOnlyList<CounterSite> sites)
     {
         ThrowIfNotControlled("install counters");
-        return WithEveryThreadStopped(() =>
+        return WithEveryThreadStopped(install: true, () =>
         {
             ThrowIfNotControlled("install counters");
             return PlaceAll(sites);
@@ -176,7 +176,7 @@ internal sealed partial class LinuxProcess
             return;
         }
 
-        _ = WithEveryThreadStopped(() =>
+        _ = WithEveryThreadStopped(install: false, () =>
         {
             if (!_dead)
             {
@@ -193,8 +193,9 @@ internal sealed partial class LinuxProcess
     /// <see cref="Resume"/> does, as after an inferior call. So a transaction needs no stop of the core's: a counter is
     /// installed or removed while the victim runs, and it runs on.
     /// </summary>
-    private T WithEveryThreadStopped<T>(Func<T> transaction)
+    private T WithEveryThreadStopped<T>(bool install, Func<T> transaction)
     {
+        var began = System.Diagnostics.Stopwatch.GetTimestamp();
         var wasHeld = _stops.Held;
         var stoppedBefore = _threads.Values.Where(t => !t.Running).Select(t => t.Tid).ToHashSet();
         _ = StopAll();
@@ -217,6 +218,8 @@ internal sealed partial class LinuxProcess
                     }
                 }
             }
+
+            Metrics.RecordCountersStopped(install, System.Diagnostics.Stopwatch.GetElapsedTime(began));
         }
     }
 

@@ -32,6 +32,8 @@ public sealed class ProcHexMetrics
     private static readonly KeyValuePair<string, object?> LostTag = new("prochex.stop.reason", "lost");
     private static readonly KeyValuePair<string, object?> TrapTag = new("prochex.breakpoint.mode", "trap");
     private static readonly KeyValuePair<string, object?>[] StepOverTags = Tags("prochex.step_over.kind", Enum.GetNames<StepOverKind>());
+    private static readonly KeyValuePair<string, object?> InstallTag = new("prochex.counters.change", "install");
+    private static readonly KeyValuePair<string, object?> RemoveTag = new("prochex.counters.change", "remove");
 
     private readonly long[] _victimsByState = new long[StateTags.Length];
     private long _notificationsQueued;
@@ -39,6 +41,7 @@ public sealed class ProcHexMetrics
     private readonly Counter<long> _breakpointHits;
     private readonly Counter<long> _stepOvers;
     private readonly Histogram<double> _ownerQueueDelay;
+    private readonly Histogram<double> _countersStopped;
 
     /// <summary>Instruments on a meter made by <paramref name="meterFactory"/> (disposed with it).</summary>
     public ProcHexMetrics(IMeterFactory meterFactory)
@@ -59,6 +62,12 @@ public sealed class ProcHexMetrics
             "How long a call waited in the Linux ptrace owner thread's queue before it ran.",
             tags: null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
+        _countersStopped = meter.CreateHistogram(
+            "prochex.counters.stopped",
+            "s",
+            "How long every thread of a victim stayed stopped while in-victim counters went in or out (one batch), by change.",
+            tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
         meter.CreateObservableUpDownCounter(
             "prochex.notifications.queued",
             () => Interlocked.Read(ref _notificationsQueued),
@@ -83,6 +92,9 @@ public sealed class ProcHexMetrics
             _stepOvers.Add(1, StepOverTags[(int)kind]);
         }
     }
+
+    /// <summary>For backends: how long a batch of in-victim counters kept the victim's threads stopped to go in (or out).</summary>
+    public void RecordCountersStopped(bool install, TimeSpan stopped) => _countersStopped.Record(stopped.TotalSeconds, install ? InstallTag : RemoveTag);
 
     /// <summary>For backends: how long one call waited in the owner thread's queue.</summary>
     public void RecordOwnerQueueDelay(TimeSpan delay) => _ownerQueueDelay.Record(delay.TotalSeconds);
