@@ -27,6 +27,20 @@ internal sealed class CounterTable : IDisposable
 
     public void Add(SharedCounter counter) => _counters.Add(counter);
 
+    /// <summary>A live counter whose patched bytes meet [<paramref name="start"/>, <paramref name="end"/>), if any.</summary>
+    public SharedCounter? Overlapping(ulong start, ulong end)
+    {
+        foreach (var counter in _counters)
+        {
+            if (counter.Live && counter.Trampoline.Site.PatchAddress < end && start < counter.Trampoline.Site.ResumeAddress)
+            {
+                return counter;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The live counter whose patched bytes hold <paramref name="address"/>, if any.</summary>
     public SharedCounter? Covering(ulong address) => _counters.Find(c => c.Live && c.Covers(address));
 

@@ -136,11 +136,11 @@ internal sealed partial class LinuxProcess
             {
                 return $"0x{site.Entry:x}: a breakpoint is planted at 0x{address:x}, in the bytes the jump would replace";
             }
+        }
 
-            if (_counters.Covering(address) is not null)
-            {
-                return $"0x{site.Entry:x}: another counter's jump holds 0x{address:x}";
-            }
+        if (_counters.Overlapping(site.Entry, site.ResumeAddress) is { } other)
+        {
+            return $"0x{site.Entry:x}: the jump of the counter at 0x{other.Entry:x} holds some of its bytes";
         }
 
         foreach (var thread in threads)
