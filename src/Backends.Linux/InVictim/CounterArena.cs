@@ -60,8 +60,5 @@ internal sealed class SharedCounter(CounterTrampoline trampoline, ISharedMapping
     /// <summary>Its entry jumps to its trampoline (installed and neither removed nor gone with an exec).</summary>
     public bool Live { get; set; } = true;
 
-    /// <summary>Whether <paramref name="address"/> lies in the text its jump replaced.</summary>
-    public bool Covers(ulong address) => address >= Trampoline.Site.PatchAddress && address < Trampoline.Site.ResumeAddress;
-
     public override string ToString() => $"counter at 0x{Entry:x} ({(Live ? "live" : "out")}, {Value})";
 }

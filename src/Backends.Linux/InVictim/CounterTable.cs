@@ -41,9 +41,6 @@ internal sealed class CounterTable : IDisposable
         return null;
     }
 
-    /// <summary>The live counter whose patched bytes hold <paramref name="address"/>, if any.</summary>
-    public SharedCounter? Covering(ulong address) => _counters.Find(c => c.Live && c.Covers(address));
-
     /// <summary>The live counter of the function at <paramref name="entry"/>, if any.</summary>
     public SharedCounter? At(ulong entry) => _counters.Find(c => c.Live && c.Entry == entry);
 

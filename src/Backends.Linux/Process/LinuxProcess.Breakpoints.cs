@@ -32,7 +32,7 @@ internal sealed partial class LinuxProcess
                 return new BreakpointPatch(address, known, 1);
             }
 
-            if (_counters.Covering(address) is { } counter)
+            if (_counters.Overlapping(address, address + 1) is { } counter)
             {
                 throw new TracerException($"pid {Pid}: 0x{address:x} lies in the jump of the in-victim counter of 0x{counter.Entry:x}; remove the counter first", TracerErrorKind.Busy);
             }

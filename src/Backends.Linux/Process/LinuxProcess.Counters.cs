@@ -234,7 +234,7 @@ internal sealed partial class LinuxProcess
         {
             var trampoline = counter.Trampoline;
             counter.Live = false;
-            if (!HoldsJump(trampoline))
+            if (!HoldsJump(Pid, trampoline))
             {
                 continue; // its object was unloaded (dlclose), or something else rewrote the text: nothing of ours is there
             }
@@ -253,11 +253,12 @@ internal sealed partial class LinuxProcess
         WriteMovedThreads(threads);
     }
 
-    private bool HoldsJump(CounterTrampoline trampoline)
+    /// <summary>Whether the text of <paramref name="pid"/> (the victim, or a fork child's copy) holds the trampoline's entry jump.</summary>
+    private bool HoldsJump(int pid, CounterTrampoline trampoline)
     {
         var jump = trampoline.EntryJump();
         var text = new byte[jump.Length];
-        return ReadWithVmReadv(trampoline.Site.PatchAddress, text, out _) == text.Length && text.AsSpan().SequenceEqual(jump);
+        return Kernel.ProcessVmReadv(pid, trampoline.Site.PatchAddress, text, out _) == text.Length && text.AsSpan().SequenceEqual(jump);
     }
 
     /// <summary>Release: every counter out of the text, so the victim runs on with its own code. Every thread is stopped.</summary>
@@ -280,9 +281,7 @@ internal sealed partial class LinuxProcess
         foreach (var counter in _counters.Counters)
         {
             var site = counter.Trampoline.Site;
-            var jump = counter.Trampoline.EntryJump();
-            var held = new byte[jump.Length];
-            if (Kernel.ProcessVmReadv(child, site.PatchAddress, held, out _) == held.Length && held.AsSpan().SequenceEqual(jump))
+            if (HoldsJump(child, counter.Trampoline))
             {
                 try
                 {
@@ -351,21 +350,17 @@ internal sealed partial class LinuxProcess
     private CounterArena CreateArena(ulong entry)
     {
         var spot = InjectionSpot();
-        var fd = InjectSyscall("memfd_create", MemfdCreate, [SyscallScratch(spot), MfdCloexec], "prochex-counters\0"u8);
-        if (IsError(fd, out var errno))
-        {
-            throw new InferiorCallException($"memfd_create failed in the victim ({Interop.Sys.DescribeError(errno)})", Interop.Errno.KindOf(errno), errno);
-        }
-
+        var fd = InjectSyscall(spot, "memfd_create", MemfdCreate, [SyscallScratch(spot), MfdCloexec], "prochex-counters\0"u8);
+        Check(fd, "memfd_create");
         try
         {
-            Check(InjectSyscall("ftruncate", Ftruncate, [(ulong)fd, CounterArena.CounterBytes]), "ftruncate");
-            var start = MapNear(entry, (ulong)fd);
-            var mapping = Kernel.MapProcessFile(Pid, (int)fd, out errno);
+            Check(InjectSyscall(spot, "ftruncate", Ftruncate, [(ulong)fd, CounterArena.CounterBytes]), "ftruncate");
+            var start = MapNear(spot, entry, (ulong)fd);
+            var mapping = Kernel.MapProcessFile(Pid, (int)fd, out var errno);
             if (mapping is null)
             {
-                _ = InjectSyscall("munmap", Munmap, [start, CounterArena.TotalBytes]);
-                throw new InferiorCallException($"the tracer cannot map the victim's counters ({Interop.Sys.DescribeError(errno)})", Interop.Errno.KindOf(errno), errno);
+                _ = InjectSyscall(spot, "munmap", Munmap, [start, CounterArena.TotalBytes]);
+                throw Failed("the tracer cannot map the victim's counters", errno);
             }
 
             var arena = new CounterArena(start, mapping);
@@ -374,12 +369,12 @@ internal sealed partial class LinuxProcess
         }
         finally
         {
-            _ = InjectSyscall("close", Close, [(ulong)fd]);
+            _ = InjectSyscall(spot, "close", Close, [(ulong)fd]);
         }
     }
 
     /// <summary>Maps the code and the counters side by side in the first gap that takes them; their start.</summary>
-    private ulong MapNear(ulong entry, ulong fd)
+    private ulong MapNear(ulong spot, ulong entry, ulong fd)
     {
         var maps = ProcMaps.ReadOrThrow(Kernel, Pid);
         var tried = 0;
@@ -390,34 +385,34 @@ internal sealed partial class LinuxProcess
                 break;
             }
 
-            var code = InjectSyscall("mmap", Mmap, [start, CounterArena.CodeBytes, ProtRead | ProtExec, MapPrivate | MapAnonymous | MapFixedNoReplace, ulong.MaxValue, 0]);
+            var code = InjectSyscall(spot, "mmap", Mmap, [start, CounterArena.CodeBytes, ProtRead | ProtExec, MapPrivate | MapAnonymous | MapFixedNoReplace, ulong.MaxValue, 0]);
             if ((ulong)code != start)
             {
                 if (!IsError(code, out _))
                 {
-                    _ = InjectSyscall("munmap", Munmap, [(ulong)code, CounterArena.CodeBytes]); // a kernel older than 4.17 took it as a hint
+                    _ = InjectSyscall(spot, "munmap", Munmap, [(ulong)code, CounterArena.CodeBytes]); // a kernel older than 4.17 took it as a hint
                 }
 
                 continue;
             }
 
             var counters = start + CounterArena.CodeBytes;
-            var shared = InjectSyscall("mmap", Mmap, [counters, CounterArena.CounterBytes, ProtRead | ProtWrite, MapShared | MapFixedNoReplace, fd, 0]);
+            var shared = InjectSyscall(spot, "mmap", Mmap, [counters, CounterArena.CounterBytes, ProtRead | ProtWrite, MapShared | MapFixedNoReplace, fd, 0]);
             if ((ulong)shared != counters)
             {
-                _ = InjectSyscall("munmap", Munmap, [start, CounterArena.CodeBytes]);
+                _ = InjectSyscall(spot, "munmap", Munmap, [start, CounterArena.CodeBytes]);
                 if (!IsError(shared, out _))
                 {
-                    _ = InjectSyscall("munmap", Munmap, [(ulong)shared, CounterArena.CounterBytes]);
+                    _ = InjectSyscall(spot, "munmap", Munmap, [(ulong)shared, CounterArena.CounterBytes]);
                 }
 
                 continue;
             }
 
-            if (IsError(InjectSyscall("madvise", Madvise, [start, CounterArena.TotalBytes, MadvDontFork]), out var errno))
+            if (IsError(InjectSyscall(spot, "madvise", Madvise, [start, CounterArena.TotalBytes, MadvDontFork]), out var errno))
             {
-                _ = InjectSyscall("munmap", Munmap, [start, CounterArena.TotalBytes]);
-                throw new InferiorCallException($"madvise(MADV_DONTFORK) failed in the victim ({Interop.Sys.DescribeError(errno)})", Interop.Errno.KindOf(errno), errno);
+                _ = InjectSyscall(spot, "munmap", Munmap, [start, CounterArena.TotalBytes]);
+                throw Failed("madvise(MADV_DONTFORK) failed in the victim", errno);
             }
 
             return start;
@@ -430,9 +425,13 @@ internal sealed partial class LinuxProcess
     {
         if (IsError(result, out var errno))
         {
-            throw new InferiorCallException($"{name} failed in the victim ({Interop.Sys.DescribeError(errno)})", Interop.Errno.KindOf(errno), errno);
+            throw Failed($"{name} failed in the victim", errno);
         }
     }
+
+    /// <summary>What failed, said with the errno's text, kind and number.</summary>
+    private static InferiorCallException Failed(string what, int errno) =>
+        new($"{what} ({Interop.Sys.DescribeError(errno)})", Interop.Errno.KindOf(errno), errno);
 
     private void ThrowIfNotControlled(string what)
     {

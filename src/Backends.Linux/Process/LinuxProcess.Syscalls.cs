@@ -22,17 +22,17 @@ internal sealed partial class LinuxProcess
     private static readonly TimeSpan SyscallTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Runs system call <paramref name="number"/> in the victim; its raw result (-errno on failure). Every thread must
-    /// be stopped (after <c>StopAll</c>). The stub is <c>int3; syscall; int3</c>: the thread first leaves the kernel (taking
+    /// Runs system call <paramref name="number"/> in the victim, from <paramref name="spot"/> (see
+    /// <see cref="InjectionSpot"/>, found once for a series of calls); its raw result (-errno on failure). Every thread
+    /// must be stopped (after <c>StopAll</c>). The stub is <c>int3; syscall; int3</c>: the thread first leaves the kernel (taking
     /// the result of a system call it stopped in), then runs the call. <paramref name="data"/> is placed after the stub: its address is
     /// <see cref="SyscallScratch"/>(spot). Owner only.
     /// </summary>
     /// <exception cref="InferiorCallException">The thread could not run it (it died, faulted or was stopped by someone).</exception>
-    private long InjectSyscall(string name, long number, ReadOnlySpan<ulong> arguments, ReadOnlySpan<byte> data = default)
+    private long InjectSyscall(ulong spot, string name, long number, ReadOnlySpan<ulong> arguments, ReadOnlySpan<byte> data = default)
     {
         _owner.AssertCurrent();
         var thread = InjectionThread();
-        var spot = InjectionSpot();
         var tid = thread.Tid;
         var saved = GetRegs(tid);
         var original = new byte[SyscallStub.Length + data.Length];
