@@ -145,11 +145,11 @@ public sealed class PendingBreakpoint
 
     internal ClientBreakpoint[] Clients { get; set; } = [];
 
-    /// <summary>A counter: hits are all that is kept (set by <see cref="ProcHexSession.SetPendingCounterAsync"/>).</summary>
-    internal bool IsCounter { get; init; }
-
-    /// <summary>A counter that counts in the victim wherever a site allows (else it was asked to count with traps).</summary>
-    internal bool CountsInVictim { get; init; }
+    /// <summary>
+    /// For a counter (<see cref="ProcHexSession.SetPendingCounterAsync"/>: hits are all that is kept), how it was asked to
+    /// count: in the victim wherever a site allows, or with traps; null for a breakpoint.
+    /// </summary>
+    internal CountingMode? Preferred { get; init; }
 
     /// <summary>The in-victim counters of the current image's sites.</summary>
     internal ISharedCounter[] Counters { get; set; } = [];

@@ -393,7 +393,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     public Task<PendingBreakpoint> SetPendingBreakpointAsync(ProcessHandle handle, string spec, BreakpointHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        return SetPendingCoreAsync(handle, spec, handler, counter: false, inVictim: false);
+        return SetPendingCoreAsync(handle, spec, handler, preferred: null);
     }
 
     /// <summary>
@@ -412,9 +412,9 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
     /// </remarks>
     /// <exception cref="ArgumentException"><paramref name="spec"/> is not <c>object`symbol</c> or <c>symbol</c>.</exception>
     public Task<PendingBreakpoint> SetPendingCounterAsync(ProcessHandle handle, string spec, CountingMode preferred = CountingMode.InVictim) =>
-        SetPendingCoreAsync(handle, spec, static _ => { }, counter: true, inVictim: preferred == CountingMode.InVictim);
+        SetPendingCoreAsync(handle, spec, static _ => { }, preferred);
 
-    private async Task<PendingBreakpoint> SetPendingCoreAsync(ProcessHandle handle, string spec, BreakpointHandler handler, bool counter, bool inVictim)
+    private async Task<PendingBreakpoint> SetPendingCoreAsync(ProcessHandle handle, string spec, BreakpointHandler handler, CountingMode? preferred)
     {
         var (objectName, symbol) = SymbolSpec.Parse(spec);
         var victim = Controlled(handle);
@@ -430,7 +430,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
             throw new ProcHexException($"pid {victim.Pid}: cannot set a breakpoint, the process is {victim.State}");
         }
 
-        var breakpoint = new PendingBreakpoint(victim.Handle, spec, objectName, symbol, handler) { IsCounter = counter, CountsInVictim = inVictim };
+        var breakpoint = new PendingBreakpoint(victim.Handle, spec, objectName, symbol, handler) { Preferred = preferred };
         victim.PendingBreakpoints.Add(victim, this, breakpoint);
         return breakpoint;
     }

@@ -13,7 +13,7 @@ internal static class InVictimCounters
     public static CounterPlacement[] Place(Victim victim, PendingBreakpoint breakpoint, ulong[] addresses)
     {
         var placements = new CounterPlacement[addresses.Length];
-        var why = !breakpoint.CountsInVictim ? "counting with traps was asked for"
+        var why = breakpoint.Preferred != CountingMode.InVictim ? "counting with traps was asked for"
             : victim.State is not (VictimState.Stopped or VictimState.Idle or VictimState.Grabbed or VictimState.Created or VictimState.Running)
                 ? $"the process was {Describe(victim.State)} when {breakpoint.Spec} was found; in-victim counters go in while it runs or is stopped by us"
                 : null;

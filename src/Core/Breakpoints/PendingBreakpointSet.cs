@@ -137,7 +137,7 @@ internal sealed class PendingBreakpointSet
         }
 
         var plant = victim.Lifecycle.MayWriteTraps;
-        var placements = breakpoint.IsCounter ? InVictimCounters.Place(victim, breakpoint, [.. targets.Select(t => t.Address)]) : null;
+        var placements = breakpoint.Preferred is not null ? InVictimCounters.Place(victim, breakpoint, [.. targets.Select(t => t.Address)]) : null;
         var clients = new List<ClientBreakpoint>(targets.Count);
         var counters = new List<ISharedCounter>();
         var sites = new PlantedSymbol[targets.Count];
