@@ -103,7 +103,7 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
     public async Task<InstallRounds> InstallLatencyAsync(string program, int rounds)
     {
         var session = Session;
-        var stopped = new List<(bool Install, double Seconds)>();
+        var stopped = new List<(string Change, double Seconds)>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
@@ -120,7 +120,7 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
                 {
                     lock (stopped)
                     {
-                        stopped.Add(((string?)tag.Value == "install", seconds));
+                        stopped.Add(((string?)tag.Value ?? "?", seconds));
                     }
                 }
             }
@@ -161,7 +161,7 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
 
         lock (stopped)
         {
-            return new InstallRounds(calls, [.. stopped], stopped.Count == 2 * rounds ? null : $"{stopped.Count} stopped-time measurements for {rounds} rounds");
+            return new InstallRounds(calls, [.. stopped], stopped.Count(s => s.Change != "arena") == 2 * rounds ? null : $"{stopped.Count} stopped-time measurements for {rounds} rounds");
         }
     }
 
@@ -193,5 +193,5 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
     }
 }
 
-/// <summary>What <see cref="LibraryPeer.InstallLatencyAsync"/> measured: library calls, stopped times (install or removal, seconds), and a problem.</summary>
-internal sealed record InstallRounds(List<(TimeSpan Install, TimeSpan Remove)> Calls, List<(bool Install, double Seconds)> Stopped, string? Problem);
+/// <summary>What <see cref="LibraryPeer.InstallLatencyAsync"/> measured: library calls, stopped times (by change: install, remove, arena; seconds), and a problem.</summary>
+internal sealed record InstallRounds(List<(TimeSpan Install, TimeSpan Remove)> Calls, List<(string Change, double Seconds)> Stopped, string? Problem);

@@ -11,6 +11,7 @@ internal static class Program
 {
     private const string Usage = """
         usage: ProcHex.Peers (--quick | --full) [--runs K] [--calls N] [--slow-calls N] [--markdown FILE]
+               ProcHex.Peers --install [--runs K] [--markdown FILE]
                ProcHex.Peers --startup --native PATH [--runs K] [--trap-runs K] [--calls N] [--markdown FILE]
           --quick       smoke run: 1 run, 2,000 calls (gdb and ltrace 200)
           --full        the numbers: 7 runs, 50,000 calls (gdb and ltrace 5,000)
@@ -23,6 +24,8 @@ internal static class Program
                         against gdb and ltrace (median of 20 rounds), then the trap path of both CLIs (5 runs
                         of 20,000 calls); --native names the published native prochex
           --trap-runs K runs per CLI of the --startup trap path
+          --install     only the in-victim install and removal of 100 counters while 4 threads call them
+                        (--runs rounds, 10 by default): the time every thread stays stopped
         """;
 
     public static async Task<int> Main(string[] args)
@@ -41,7 +44,12 @@ internal static class Program
                 return 0;
             }
 
-            var report = settings.Mode == "startup" ? await Startup.RunAsync(settings) : await Bench.RunAsync(settings);
+            var report = settings.Mode switch
+            {
+                "startup" => await Startup.RunAsync(settings),
+                "install" => await Bench.InstallOnlyAsync(settings),
+                _ => await Bench.RunAsync(settings),
+            };
             Console.Write(report.Markdown);
             if (settings.MarkdownFile is { } file)
             {
@@ -95,6 +103,9 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
                         break;
                     case "--full":
                         chosen = new Settings("full", 7, 50_000, 5_000, 5_000, 9, null);
+                        break;
+                    case "--install":
+                        chosen = new Settings("install", 10, 0, 0, 0, 0, null);
                         break;
                     case "--startup":
                         chosen = new Settings("startup", 20, 20_000, 0, 0, 0, null) { TrapRuns = 5 };

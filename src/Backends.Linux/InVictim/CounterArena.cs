@@ -33,12 +33,27 @@ internal sealed class CounterArena(ulong start, ISharedMapping counters)
     public bool Reaches(ulong entry) =>
         Distance(entry, Start) <= ArenaPlacement.Reach && Distance(entry, Start + TotalBytes) <= ArenaPlacement.Reach;
 
-    /// <summary>Takes the next slot for <paramref name="trampoline"/> (built at <see cref="NextCode"/>); its counter.</summary>
-    public SharedCounter Take(CounterTrampoline trampoline)
+    /// <summary>Reserves the next slot: its trampoline is built at <see cref="NextCode"/> and counts at <see cref="NextCounter"/>.</summary>
+    public void Reserve()
     {
-        var counter = new SharedCounter(trampoline, counters, _used * SlotBytes);
+        if (IsFull)
+        {
+            throw new InvalidOperationException($"the arena at 0x{Start:x} is full");
+        }
+
         _used++;
-        return counter;
+    }
+
+    /// <summary>The counter of <paramref name="trampoline"/>, built in a slot reserved here.</summary>
+    public SharedCounter CounterOf(CounterTrampoline trampoline)
+    {
+        var offset = trampoline.Counter - (Start + CodeBytes);
+        if (trampoline.Address < Start || offset >= (ulong)(_used * SlotBytes) || offset != trampoline.Address - Start)
+        {
+            throw new ArgumentException($"the trampoline at 0x{trampoline.Address:x} was not built in a reserved slot of the arena at 0x{Start:x}", nameof(trampoline));
+        }
+
+        return new SharedCounter(trampoline, counters, (int)offset);
     }
 
     private static ulong Distance(ulong a, ulong b) => a > b ? a - b : b - a;

@@ -1,7 +1,5 @@
 using ProcHex.Backends.Linux.InVictim;
-using ProcHex.Backends.Linux.Symbols;
 using ProcHex.Ports;
-using static ProcHex.Backends.Linux.InVictim.VictimSyscalls;
 
 namespace ProcHex.Backends.Linux;
 
@@ -47,87 +45,166 @@ internal sealed partial class LinuxProcess
         }
     }
 
+    /// <summary>
+    /// Install, with the victim stopped as briefly as the patch allows: the text is read, analysed and the trampolines
+    /// written while it may run (nothing jumps to a trampoline yet, and the text under our traps and jumps is known);
+    /// arenas that are missing are mapped first, in a stop of their own; then one stop checks the threads and stacks,
+    /// writes the entries' jumps and moves threads.
+    /// </summary>
     private CounterPlacement[] InstallOnOwner(IReadOnlyList<CounterSite> sites)
     {
         ThrowIfNotControlled("install counters");
-        return WithEveryThreadStopped(install: true, () =>
-        {
-            ThrowIfNotControlled("install counters");
-            return PlaceAll(sites);
-        });
-    }
-
-    private CounterPlacement[] PlaceAll(IReadOnlyList<CounterSite> sites)
-    {
-        var threads = StoppedThreadRegisters();
-        var stackWords = StackWords(threads);
-        var placements = new CounterPlacement[sites.Count];
-        string? noArena = null;
+        var placements = new CounterPlacement?[sites.Count];
+        var plans = new List<PlannedCounter>(sites.Count);
+        var texts = new byte[sites.Count][];
+        var homeless = new List<int>();
+        var first = new Dictionary<ulong, int>();
         for (var i = 0; i < sites.Count; i++)
         {
-            placements[i] = Place(sites[i], threads, stackWords, ref noArena);
+            var site = sites[i];
+            if (_counters.At(site.Entry) is { } existing)
+            {
+                placements[i] = new CounterPlacement(site, existing, null);
+            }
+            else if (!first.TryAdd(site.Entry, i))
+            {
+                continue; // the same entry twice: it gets the first one's placement
+            }
+            else if ((texts[i] = ReadFunction(site)).Length == 0)
+            {
+                placements[i] = CounterPlacement.Refused(site, $"0x{site.Entry:x}: the text cannot be read");
+            }
+            else if (_counters.ArenaFor(site.Entry) is null)
+            {
+                homeless.Add(i);
+            }
+            else
+            {
+                placements[i] = Plan(i, site, texts[i], plans);
+            }
         }
 
-        WriteMovedThreads(threads);
-        return placements;
+        if (homeless.Count > 0)
+        {
+            var noArena = MapArenas(homeless.Select(i => sites[i].Entry));
+            foreach (var i in homeless)
+            {
+                placements[i] = _counters.ArenaFor(sites[i].Entry) is null
+                    ? CounterPlacement.Refused(sites[i], noArena ?? $"0x{sites[i].Entry:x}: no counter arena with a free slot is within reach")
+                    : Plan(i, sites[i], texts[i], plans);
+            }
+        }
+
+        WriteTrampolines(plans);
+        if (plans.Count > 0)
+        {
+            _ = WithEveryThreadStopped(CounterChange.Install, () =>
+            {
+                ThrowIfNotControlled("install counters");
+                Patch(plans, placements);
+                return 0;
+            });
+        }
+
+        for (var i = 0; i < sites.Count; i++)
+        {
+            placements[i] ??= placements[first[sites[i].Entry]];
+        }
+
+        return [.. placements.Select(p => p!.Value)];
     }
 
-    private CounterPlacement Place(CounterSite site, List<ThreadPosition> threads, HashSet<ulong> stackWords, ref string? noArena)
+    /// <summary>
+    /// Builds the trampoline of <paramref name="site"/> in the next slot of its arena and reserves the slot; null (planned)
+    /// or the refusal. A slot is taken only by a site the analysis accepts.
+    /// </summary>
+    private CounterPlacement? Plan(int index, CounterSite site, byte[] text, List<PlannedCounter> plans)
     {
-        if (_counters.At(site.Entry) is { } existing)
-        {
-            return new CounterPlacement(site, existing, null);
-        }
-
-        var code = ReadFunction(site);
-        if (code.Length == 0)
-        {
-            return CounterPlacement.Refused(site, $"0x{site.Entry:x}: the text cannot be read");
-        }
-
-        var arena = _counters.ArenaFor(site.Entry);
-        if (arena is null && noArena is null)
-        {
-            arena = TryCreateArena(site.Entry, out noArena);
-        }
-
-        if (arena is null)
-        {
-            return CounterPlacement.Refused(site, noArena!);
-        }
-
-        var build = CounterTrampoline.Build(site.Entry, code, site.FunctionLength, arena.NextCode, arena.NextCounter);
+        var arena = _counters.ArenaFor(site.Entry)!;
+        var build = CounterTrampoline.Build(site.Entry, text, site.FunctionLength, arena.NextCode, arena.NextCounter);
         if (build.Trampoline is not { } trampoline)
         {
             return CounterPlacement.Refused(site, build.Refusal!.Detail);
         }
 
-        if (Conflict(trampoline, threads, stackWords) is { } conflict)
+        if (trampoline.Code.Length > CounterArena.SlotBytes)
         {
-            return CounterPlacement.Refused(site, conflict);
+            return CounterPlacement.Refused(site, $"0x{site.Entry:x}: its trampoline takes {trampoline.Code.Length} bytes, more than a slot's {CounterArena.SlotBytes}");
         }
 
-        _memory.Write(arena.NextCode, trampoline.Code);
-        _memory.Write(trampoline.Site.PatchAddress, trampoline.EntryJump());
-        foreach (var thread in threads)
-        {
-            if (trampoline.IntoTrampoline(thread.Registers.rip) is { } moved)
-            {
-                thread.Registers.rip = moved;
-                thread.Moved = true;
-            }
-        }
-
-        var counter = arena.Take(trampoline);
-        _counters.Add(counter);
-        return new CounterPlacement(site, counter, null);
+        arena.Reserve();
+        plans.Add(new PlannedCounter(index, site, trampoline, arena));
+        return null;
     }
 
     /// <summary>
-    /// Why the jump cannot go in now: a trap of ours or another counter in its bytes, a thread between instructions
-    /// there, or a stack holding the address of an instruction inside them (see <see cref="StackWords"/>).
+    /// Writes the planned trampolines, one write per run of adjacent slots; the victim may run, since no entry jumps
+    /// to them yet. A slot whose site a thread check then refuses stays written and unused (slots are never reused).
     /// </summary>
-    private string? Conflict(CounterTrampoline trampoline, List<ThreadPosition> threads, HashSet<ulong> stackWords)
+    private void WriteTrampolines(List<PlannedCounter> plans)
+    {
+        var start = 0;
+        while (start < plans.Count)
+        {
+            var end = start + 1;
+            while (end < plans.Count && plans[end].Trampoline.Address == plans[end - 1].Trampoline.Address + CounterArena.SlotBytes)
+            {
+                end++;
+            }
+
+            var run = new byte[(end - start) * CounterArena.SlotBytes];
+            run.AsSpan().Fill(Int3);
+            for (var k = start; k < end; k++)
+            {
+                plans[k].Trampoline.Code.CopyTo(run.AsSpan((k - start) * CounterArena.SlotBytes));
+            }
+
+            _memory.Write(plans[start].Trampoline.Address, run);
+            start = end;
+        }
+    }
+
+    /// <summary>The stop of an install: each planned entry gets its jump unless the threads or stacks forbid it now.</summary>
+    private void Patch(List<PlannedCounter> plans, CounterPlacement?[] placements)
+    {
+        var threads = StoppedThreadRegisters();
+        var onStacks = SavedPcsOnStacks(threads, plans.SelectMany(p => InteriorPcs(p.Trampoline)));
+        foreach (var plan in plans)
+        {
+            var trampoline = plan.Trampoline;
+            if (Conflict(trampoline, threads, onStacks) is { } conflict)
+            {
+                placements[plan.Index] = CounterPlacement.Refused(plan.Site, conflict);
+                continue;
+            }
+
+            _memory.Write(trampoline.Site.PatchAddress, trampoline.EntryJump());
+            foreach (var thread in threads)
+            {
+                if (trampoline.IntoTrampoline(thread.Registers.rip) is { } moved)
+                {
+                    thread.Registers.rip = moved;
+                    thread.Moved = true;
+                }
+            }
+
+            var counter = plan.Arena.CounterOf(trampoline);
+            _counters.Add(counter);
+            placements[plan.Index] = new CounterPlacement(plan.Site, counter, null);
+        }
+
+        WriteMovedThreads(threads);
+    }
+
+    /// <summary>The addresses of the displaced instructions after the first: where a signal frame must not return to.</summary>
+    private static IEnumerable<ulong> InteriorPcs(CounterTrampoline trampoline) =>
+        trampoline.Site.Instructions.Where(i => i.Original > 0).Select(i => trampoline.Site.PatchAddress + (ulong)i.Original);
+
+    /// <summary>
+    /// Why the jump cannot go in now: a trap of ours or another counter in its bytes, a thread between instructions
+    /// there, or a stack holding the address of an instruction inside them (see <see cref="SavedPcsOnStacks"/>).
+    /// </summary>
+    private string? Conflict(CounterTrampoline trampoline, List<ThreadPosition> threads, HashSet<ulong> onStacks)
     {
         var site = trampoline.Site;
         for (var address = site.Entry; address < site.ResumeAddress; address++)
@@ -151,18 +228,12 @@ internal sealed partial class LinuxProcess
             }
         }
 
-        foreach (var instruction in site.Instructions)
+        foreach (var pc in InteriorPcs(trampoline))
         {
-            var pc = site.PatchAddress + (ulong)instruction.Original;
-            if (instruction.Original > 0 && stackWords.Contains(pc))
+            if (onStacks.Contains(pc))
             {
                 return $"0x{site.Entry:x}: a thread may return to 0x{pc:x}, inside the bytes the jump would replace, from a signal handler (a stack holds that address); try again once the handler returned";
             }
-        }
-
-        if (trampoline.Code.Length > CounterArena.SlotBytes)
-        {
-            return $"0x{site.Entry:x}: its trampoline takes {trampoline.Code.Length} bytes, more than a slot's {CounterArena.SlotBytes}";
         }
 
         return null;
@@ -176,7 +247,7 @@ internal sealed partial class LinuxProcess
             return;
         }
 
-        _ = WithEveryThreadStopped(install: false, () =>
+        _ = WithEveryThreadStopped(CounterChange.Remove, () =>
         {
             if (!_dead)
             {
@@ -193,7 +264,7 @@ internal sealed partial class LinuxProcess
     /// <see cref="Resume"/> does, as after an inferior call. So a transaction needs no stop of the core's: a counter is
     /// installed or removed while the victim runs, and it runs on.
     /// </summary>
-    private T WithEveryThreadStopped<T>(bool install, Func<T> transaction)
+    private T WithEveryThreadStopped<T>(CounterChange change, Func<T> transaction)
     {
         var began = System.Diagnostics.Stopwatch.GetTimestamp();
         var wasHeld = _stops.Held;
@@ -219,7 +290,7 @@ internal sealed partial class LinuxProcess
                 }
             }
 
-            Metrics.RecordCountersStopped(install, System.Diagnostics.Stopwatch.GetElapsedTime(began));
+            Metrics.RecordCountersStopped(change, System.Diagnostics.Stopwatch.GetElapsedTime(began));
         }
     }
 
@@ -312,7 +383,7 @@ internal sealed partial class LinuxProcess
         }
     }
 
-    /// <summary>The function's text as it was before our traps, up to its size (or <see cref="UnsizedFunctionBytes"/>).</summary>
+    /// <summary>The function's text as it was before our traps and jumps, up to its size (or <see cref="UnsizedFunctionBytes"/>).</summary>
     private byte[] ReadFunction(CounterSite site)
     {
         var length = Math.Clamp(site.FunctionLength ?? UnsizedFunctionBytes, 1, MaxFunctionBytes);
@@ -324,114 +395,9 @@ internal sealed partial class LinuxProcess
         }
 
         _traps.Overlay(site.Entry, text.AsSpan(0, n));
+        OverlayCounterEntries(site.Entry, text.AsSpan(0, n));
         return text[..n];
     }
-
-    /// <summary>
-    /// Maps an arena within reach of <paramref name="entry"/>: a memfd for the counters (shared with the tracer) and
-    /// private r-x memory for the code, both MADV_DONTFORK, placed in a gap of the maps with MAP_FIXED_NOREPLACE. Null
-    /// with <paramref name="why"/> when the victim cannot: nothing of a failed attempt is left in it.
-    /// </summary>
-    private CounterArena? TryCreateArena(ulong entry, out string? why)
-    {
-        try
-        {
-            var arena = CreateArena(entry);
-            why = null;
-            return arena;
-        }
-        catch (InferiorCallException e) when (!_dead)
-        {
-            why = $"0x{entry:x}: no counter arena: {e.Message}";
-            return null;
-        }
-    }
-
-    private CounterArena CreateArena(ulong entry)
-    {
-        var spot = InjectionSpot();
-        var fd = InjectSyscall(spot, "memfd_create", MemfdCreate, [SyscallScratch(spot), MfdCloexec], "prochex-counters\0"u8);
-        Check(fd, "memfd_create");
-        try
-        {
-            Check(InjectSyscall(spot, "ftruncate", Ftruncate, [(ulong)fd, CounterArena.CounterBytes]), "ftruncate");
-            var start = MapNear(spot, entry, (ulong)fd);
-            var mapping = Kernel.MapProcessFile(Pid, (int)fd, out var errno);
-            if (mapping is null)
-            {
-                _ = InjectSyscall(spot, "munmap", Munmap, [start, CounterArena.TotalBytes]);
-                throw Failed("the tracer cannot map the victim's counters", errno);
-            }
-
-            var arena = new CounterArena(start, mapping);
-            _counters.AddArena(arena, mapping);
-            return arena;
-        }
-        finally
-        {
-            _ = InjectSyscall(spot, "close", Close, [(ulong)fd]);
-        }
-    }
-
-    /// <summary>Maps the code and the counters side by side in the first gap that takes them; their start.</summary>
-    private ulong MapNear(ulong spot, ulong entry, ulong fd)
-    {
-        var maps = ProcMaps.ReadOrThrow(Kernel, Pid);
-        var tried = 0;
-        foreach (var start in ArenaPlacement.Candidates(maps, entry, CounterArena.TotalBytes))
-        {
-            if (++tried > 8)
-            {
-                break;
-            }
-
-            var code = InjectSyscall(spot, "mmap", Mmap, [start, CounterArena.CodeBytes, ProtRead | ProtExec, MapPrivate | MapAnonymous | MapFixedNoReplace, ulong.MaxValue, 0]);
-            if ((ulong)code != start)
-            {
-                if (!IsError(code, out _))
-                {
-                    _ = InjectSyscall(spot, "munmap", Munmap, [(ulong)code, CounterArena.CodeBytes]); // a kernel older than 4.17 took it as a hint
-                }
-
-                continue;
-            }
-
-            var counters = start + CounterArena.CodeBytes;
-            var shared = InjectSyscall(spot, "mmap", Mmap, [counters, CounterArena.CounterBytes, ProtRead | ProtWrite, MapShared | MapFixedNoReplace, fd, 0]);
-            if ((ulong)shared != counters)
-            {
-                _ = InjectSyscall(spot, "munmap", Munmap, [start, CounterArena.CodeBytes]);
-                if (!IsError(shared, out _))
-                {
-                    _ = InjectSyscall(spot, "munmap", Munmap, [(ulong)shared, CounterArena.CounterBytes]);
-                }
-
-                continue;
-            }
-
-            if (IsError(InjectSyscall(spot, "madvise", Madvise, [start, CounterArena.TotalBytes, MadvDontFork]), out var errno))
-            {
-                _ = InjectSyscall(spot, "munmap", Munmap, [start, CounterArena.TotalBytes]);
-                throw Failed("madvise(MADV_DONTFORK) failed in the victim", errno);
-            }
-
-            return start;
-        }
-
-        throw new InferiorCallException($"no free gap of {CounterArena.TotalBytes / 1024} KiB within {ArenaPlacement.Reach >> 30} GiB of 0x{entry:x} took the arena", TracerErrorKind.Exhausted);
-    }
-
-    private static void Check(long result, string name)
-    {
-        if (IsError(result, out var errno))
-        {
-            throw Failed($"{name} failed in the victim", errno);
-        }
-    }
-
-    /// <summary>What failed, said with the errno's text, kind and number.</summary>
-    private static InferiorCallException Failed(string what, int errno) =>
-        new($"{what} ({Interop.Sys.DescribeError(errno)})", Interop.Errno.KindOf(errno), errno);
 
     private void ThrowIfNotControlled(string what)
     {
@@ -442,26 +408,36 @@ internal sealed partial class LinuxProcess
     }
 
     /// <summary>
-    /// Every aligned 8-byte word of the top <see cref="StackScanBytes"/> of each thread's stack. A thread that a signal
-    /// interrupted keeps its PC in the signal frame on its stack (the kernel's rt_sigframe, on an alternate stack too, where
-    /// its stack pointer then is) and returns there with sigreturn, which no move of ours reaches. An address inside
-    /// displaced bytes is no return address (calls are never displaced), so such a word is a saved PC or a chance value;
-    /// either way the site waits, which costs a fallback, never a wrong jump.
+    /// Which of <paramref name="pcs"/> an aligned 8-byte word of the top <see cref="StackScanBytes"/> of some thread's
+    /// stack holds. A thread that a signal interrupted keeps its PC in the signal frame on its stack (the kernel's
+    /// rt_sigframe, on an alternate stack too, where its stack pointer then is) and returns there with sigreturn, which
+    /// no move of ours reaches. An address inside displaced bytes is no return address (calls are never displaced), so
+    /// such a word is a saved PC or a chance value; either way the site waits, which costs a fallback, never a wrong jump.
     /// </summary>
-    private HashSet<ulong> StackWords(List<ThreadPosition> threads)
+    private HashSet<ulong> SavedPcsOnStacks(List<ThreadPosition> threads, IEnumerable<ulong> pcs)
     {
-        var words = new HashSet<ulong>();
+        var wanted = pcs.ToHashSet();
+        var found = new HashSet<ulong>();
+        if (wanted.Count == 0)
+        {
+            return found;
+        }
+
         var stack = new byte[StackScanBytes];
         foreach (var thread in threads)
         {
             var n = ReadWithVmReadv(thread.Registers.rsp & ~7UL, stack, out _);
             for (var i = 0; i + 8 <= n; i += 8)
             {
-                words.Add(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(stack.AsSpan(i)));
+                var word = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(stack.AsSpan(i));
+                if (wanted.Contains(word))
+                {
+                    _ = found.Add(word);
+                }
             }
         }
 
-        return words;
+        return found;
     }
 
     private List<ThreadPosition> StoppedThreadRegisters()
@@ -498,4 +474,7 @@ internal sealed partial class LinuxProcess
 
         public bool Moved { get; set; }
     }
+
+    /// <summary>A site whose trampoline is built and written, waiting for the stop that writes its entry's jump.</summary>
+    private sealed record PlannedCounter(int Index, CounterSite Site, CounterTrampoline Trampoline, CounterArena Arena);
 }

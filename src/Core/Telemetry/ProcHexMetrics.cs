@@ -32,8 +32,7 @@ public sealed class ProcHexMetrics
     private static readonly KeyValuePair<string, object?> LostTag = new("prochex.stop.reason", "lost");
     private static readonly KeyValuePair<string, object?> TrapTag = new("prochex.breakpoint.mode", "trap");
     private static readonly KeyValuePair<string, object?>[] StepOverTags = Tags("prochex.step_over.kind", Enum.GetNames<StepOverKind>());
-    private static readonly KeyValuePair<string, object?> InstallTag = new("prochex.counters.change", "install");
-    private static readonly KeyValuePair<string, object?> RemoveTag = new("prochex.counters.change", "remove");
+    private static readonly KeyValuePair<string, object?>[] CounterChangeTags = [new("prochex.counters.change", "install"), new("prochex.counters.change", "remove"), new("prochex.counters.change", "arena")];
 
     private readonly long[] _victimsByState = new long[StateTags.Length];
     private long _notificationsQueued;
@@ -65,7 +64,7 @@ public sealed class ProcHexMetrics
         _countersStopped = meter.CreateHistogram(
             "prochex.counters.stopped",
             "s",
-            "How long every thread of a victim stayed stopped while in-victim counters went in or out (one batch), by change.",
+            "How long every thread of a victim stayed stopped while in-victim counters went in or out (one batch) or their arena was mapped, by change.",
             tags: null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1] });
         meter.CreateObservableUpDownCounter(
@@ -93,8 +92,8 @@ public sealed class ProcHexMetrics
         }
     }
 
-    /// <summary>For backends: how long a batch of in-victim counters kept the victim's threads stopped to go in (or out).</summary>
-    public void RecordCountersStopped(bool install, TimeSpan stopped) => _countersStopped.Record(stopped.TotalSeconds, install ? InstallTag : RemoveTag);
+    /// <summary>For backends: how long a batch of in-victim counters kept the victim's threads stopped, and for what.</summary>
+    public void RecordCountersStopped(CounterChange change, TimeSpan stopped) => _countersStopped.Record(stopped.TotalSeconds, CounterChangeTags[(int)change]);
 
     /// <summary>For backends: how long one call waited in the owner thread's queue.</summary>
     public void RecordOwnerQueueDelay(TimeSpan delay) => _ownerQueueDelay.Record(delay.TotalSeconds);
@@ -166,4 +165,17 @@ public sealed class ProcHexMetrics
 
     private static KeyValuePair<string, object?>[] Tags(string key, string[] names) =>
         [.. names.Select(n => new KeyValuePair<string, object?>(key, ProcHexDiagnostics.Snake(n)))];
+}
+
+/// <summary>What a stop of every thread was for, in <c>prochex.counters.stopped</c> (tag <c>prochex.counters.change</c>).</summary>
+public enum CounterChange
+{
+    /// <summary>Entries patched with their jumps (<c>install</c>).</summary>
+    Install,
+
+    /// <summary>Entries given their bytes back (<c>remove</c>).</summary>
+    Remove,
+
+    /// <summary>Counter arenas mapped in the victim by injected system calls, before a first install near them (<c>arena</c>).</summary>
+    Arena,
 }
