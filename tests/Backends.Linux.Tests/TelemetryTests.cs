@@ -38,7 +38,7 @@ public sealed class TelemetryTests : LinuxTestBase
 
         Assert.Equal(NotificationKind.Exited, note?.Kind);
         Assert.Equal(Calls, hits);
-        Assert.Equal(Calls, measurements.Sum("prochex.breakpoint.hits", ("prochex.breakpoint.mode", "trap")));
+        Assert.Equal(Calls, measurements.Observe("prochex.breakpoint.hits", ("prochex.breakpoint.mode", "trap")));
         Assert.Equal(1, measurements.Sum("prochex.stops", ("prochex.stop.reason", "exited")));
         Assert.True(measurements.Sum("prochex.stops", ("prochex.stop.reason", "breakpoint")) >= Calls);
         // work() opens with an instruction the emulator knows (-O0: endbr64 or push %rbp).

@@ -27,6 +27,19 @@ public class MetricsTests
     }
 
     [Fact]
+    [Trait("Issue", "18.5")]
+    public void Calls_counted_in_the_victim_are_breakpoint_hits_of_mode_in_victim()
+    {
+        var result = Prochex.Run("run", "--json", "--metrics", "--count", "work", "--", FixturePrograms.PathOf("loop"), "3");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var metrics = Assert.Single(result.JsonLines, l => (string?)l["event"] == "metrics");
+        var instruments = metrics["instruments"]!.AsArray().Select(i => i!.AsObject()).ToList();
+        Assert.Equal(3, Value(instruments, "prochex.breakpoint.hits", "prochex.breakpoint.mode", "in_victim"));
+        Assert.Equal(0, Value(instruments, "prochex.breakpoint.hits", "prochex.breakpoint.mode", "trap"));
+    }
+
+    [Fact]
     [Trait("Issue", "21")]
     public void Attach_metrics_prints_a_table_of_the_instruments_after_the_counts()
     {

@@ -51,6 +51,42 @@ public sealed class InVictimCounterTests
     }
 
     [Fact]
+    public async Task Calls_counted_in_the_victim_are_observed_as_in_victim_hits_and_stay_counted_after_removal_and_release()
+    {
+        using var meters = new ProcHex.Scenarios.Telemetry.ScopedMeterFactory();
+        using var measurements = new ProcHex.Scenarios.Telemetry.MeasurementRecorder(meters);
+        var tracer = new TracerScript();
+        var script = new PortScript(4242);
+        script.Symbols.FunctionSize(PortScript.WorkAddress).Returns(16);
+        ITracedProcess process = script.Process;
+        tracer.Tracer.GrabAsync(4242, Arg.Any<GrabAccess>(), Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(process));
+        var session = new ProcHexSession(tracer.Tracer, metrics: new ProcHexMetrics(meters));
+        var handle = await session.GrabAsync(4242);
+        var shared = new Shared(PortScript.WorkAddress) { Value = 5 };
+        script.Process.InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>())
+            .Returns(ci => [.. ci.Arg<IReadOnlyList<CounterSite>>().Select(s => new CounterPlacement(s, shared, null))]);
+        var first = shared;
+        (string, string) inVictim = ("prochex.breakpoint.mode", "in_victim");
+
+        var counter = await session.SetPendingCounterAsync(handle, "work");
+        Assert.Equal(5, measurements.Observe("prochex.breakpoint.hits", inVictim));
+        shared.Value = 9;
+        Assert.Equal(9, measurements.Observe("prochex.breakpoint.hits", inVictim)); // read from the shared counter when observed
+        await session.RemovePendingBreakpointAsync(counter);
+        first.Value = 1000; // out of the text: a fake's value, to prove the metric no longer reads it
+        Assert.Equal(9, measurements.Observe("prochex.breakpoint.hits", inVictim));
+
+        shared = new Shared(PortScript.WorkAddress) { Value = 3 };
+        _ = await session.SetPendingCounterAsync(handle, "work");
+        Assert.Equal(12, measurements.Observe("prochex.breakpoint.hits", inVictim));
+        await session.ReleaseAsync(handle);
+        shared.Value = 2000;
+        Assert.Equal(12, measurements.Observe("prochex.breakpoint.hits", inVictim)); // the last values are kept at the release
+        Assert.Equal(0, measurements.Observe("prochex.breakpoint.hits", ("prochex.breakpoint.mode", "trap")));
+        await session.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_site_the_backend_refuses_counts_with_a_trap_and_says_why()
     {
         var (session, handle, script) = await Grabbed();

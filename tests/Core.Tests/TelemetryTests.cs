@@ -48,8 +48,8 @@ public sealed class TelemetryTests : IDisposable
             _kernel,
             seed: 3);
 
-        Assert.Equal(3, _measurements.Sum("prochex.breakpoint.hits", ("prochex.breakpoint.mode", "trap")));
-        Assert.Equal(3, _measurements.Sum("prochex.breakpoint.hits"));
+        Assert.Equal(3, _measurements.Observe("prochex.breakpoint.hits", ("prochex.breakpoint.mode", "trap")));
+        Assert.Equal(3, _measurements.Observe("prochex.breakpoint.hits"));
         Assert.Equal(1, _measurements.Sum("prochex.stops", ("prochex.stop.reason", "exited")));
         // The internal breakpoints (main, the dynamic linker's events) stop it too: they are no client hits.
         Assert.True(_measurements.Sum("prochex.stops", ("prochex.stop.reason", "breakpoint")) >= 3);

@@ -703,6 +703,7 @@ public sealed class ProcHexSession : IAsyncDisposable, IControlHost
 
             // After the kill: a victim blocked on a full pipe is gone, not woken by EPIPE.
             victim.Process.Streams?.Dispose();
+            victim.PendingBreakpoints.OnReleased(victim);
             victim.Lifecycle.Fire(VictimTrigger.Release);
         }
     }

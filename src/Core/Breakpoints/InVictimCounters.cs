@@ -77,18 +77,20 @@ internal static class InVictimCounters
     {
         var counters = breakpoint.Counters;
         breakpoint.Counters = [];
-        if (counters.Length == 0 || !victim.IsAlive)
-        {
-            return;
-        }
-
         try
         {
-            victim.Process.RemoveCounters(counters);
+            if (counters.Length > 0 && victim.IsAlive)
+            {
+                victim.Process.RemoveCounters(counters);
+            }
         }
         catch (TracerException ex)
         {
             Log.OperationFailed(victim.Logger, victim.Pid, $"remove the counters of {breakpoint.Spec}", ex.Message);
+        }
+        finally
+        {
+            victim.Metrics.CountersRetired(counters); // after the removal: a call inside a trampoline meanwhile is counted
         }
     }
 }

@@ -77,6 +77,16 @@ internal sealed class PendingBreakpointSet
         ResolveAll(victim, host);
     }
 
+    /// <summary>The victim was let go (released or destroyed): its counters count no more, and stay readable.</summary>
+    public void OnReleased(Victim victim)
+    {
+        foreach (var breakpoint in _all)
+        {
+            victim.Metrics.CountersRetired(breakpoint.Counters);
+            breakpoint.Counters = [];
+        }
+    }
+
     public void ResolveAll(Victim victim, IControlHost host)
     {
         foreach (var breakpoint in _all.ToList())
@@ -166,6 +176,7 @@ internal sealed class PendingBreakpointSet
 
         breakpoint.Clients = [.. clients];
         breakpoint.Counters = [.. counters];
+        victim.Metrics.CountersInstalled(counters);
         breakpoint.SetSites(sites);
         breakpoint.State = PendingBreakpointState.Planted;
         breakpoint.FoundInCurrentImage = true;

@@ -9,7 +9,8 @@ namespace ProcHex;
 /// <list type="bullet">
 /// <item><c>prochex.victims</c> (<c>{victim}</c>, observable up-down counter, tag <c>prochex.victim.state</c>): victims held, by lifecycle state.</item>
 /// <item><c>prochex.stops</c> (<c>{stop}</c>, counter, tag <c>prochex.stop.reason</c>): stops the control loops answered.</item>
-/// <item><c>prochex.breakpoint.hits</c> (<c>{hit}</c>, counter, tag <c>prochex.breakpoint.mode</c> = <c>trap</c> | <c>in_victim</c>): hits of client breakpoints.</item>
+/// <item><c>prochex.breakpoint.hits</c> (<c>{hit}</c>, observable counter, tag <c>prochex.breakpoint.mode</c> = <c>trap</c> | <c>in_victim</c>): hits of client breakpoints; in-victim counters are read from the memory they share when a listener collects.</item>
+/// <item><c>prochex.counters.stopped</c> (<c>s</c>, histogram, tag <c>prochex.counters.change</c> = <c>install</c> | <c>remove</c> | <c>arena</c>): how long in-victim counters kept every thread stopped.</item>
 /// <item><c>prochex.step_overs</c> (<c>{step_over}</c>, counter, tag <c>prochex.step_over.kind</c> = <c>emulated</c> | <c>out_of_line</c>): how the backend ran the instruction under a trap.</item>
 /// <item><c>prochex.owner.queue_delay</c> (<c>s</c>, histogram): how long a call waited for the Linux ptrace owner thread.</item>
 /// <item><c>prochex.notifications.queued</c> (<c>{notification}</c>, observable up-down counter): notifications nobody has taken yet.</item>
@@ -37,7 +38,11 @@ public sealed class ProcHexMetrics
     private readonly long[] _victimsByState = new long[StateTags.Length];
     private long _notificationsQueued;
     private readonly Counter<long> _stops;
-    private readonly Counter<long> _breakpointHits;
+    private static readonly KeyValuePair<string, object?> InVictimTag = new("prochex.breakpoint.mode", "in_victim");
+    private long _trapHits;
+    private readonly Lock _countersGate = new();
+    private readonly HashSet<ISharedCounter> _liveCounters = [];
+    private long _retiredCounterHits;
     private readonly Counter<long> _stepOvers;
     private readonly Histogram<double> _ownerQueueDelay;
     private readonly Histogram<double> _countersStopped;
@@ -53,7 +58,7 @@ public sealed class ProcHexMetrics
         Meter = meter;
         meter.CreateObservableUpDownCounter("prochex.victims", ObserveVictims, "{victim}", "Victims held, by lifecycle state.");
         _stops = meter.CreateCounter<long>("prochex.stops", "{stop}", "Stops, exits and losses the control loops answered, by reason.");
-        _breakpointHits = meter.CreateCounter<long>("prochex.breakpoint.hits", "{hit}", "Hits of client breakpoints, by mode.");
+        meter.CreateObservableCounter("prochex.breakpoint.hits", ObserveHits, "{hit}", "Hits of client breakpoints, by mode: traps, and calls counted by in-victim counters.");
         _stepOvers = meter.CreateCounter<long>("prochex.step_overs", "{step_over}", "Instructions under a trap run by the backend, by kind.");
         _ownerQueueDelay = meter.CreateHistogram(
             "prochex.owner.queue_delay",
@@ -125,12 +130,48 @@ public sealed class ProcHexMetrics
         }
     }
 
-    internal void TrapHit()
+    internal void TrapHit() => Interlocked.Increment(ref _trapHits);
+
+    /// <summary>In-victim counters now counting: their values join <c>prochex.breakpoint.hits{mode=in_victim}</c>.</summary>
+    internal void CountersInstalled(IEnumerable<ISharedCounter> counters)
     {
-        if (_breakpointHits.Enabled)
+        lock (_countersGate)
         {
-            _breakpointHits.Add(1, TrapTag);
+            _liveCounters.UnionWith(counters);
         }
+    }
+
+    /// <summary>
+    /// Counters that count no more (removed, gone with an exec or an unloaded object, their victim released): their
+    /// last values are kept as one sum, so the total never goes down and nothing of theirs is held.
+    /// </summary>
+    internal void CountersRetired(IEnumerable<ISharedCounter> counters)
+    {
+        lock (_countersGate)
+        {
+            foreach (var counter in counters)
+            {
+                if (_liveCounters.Remove(counter))
+                {
+                    _retiredCounterHits += (long)counter.Value;
+                }
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveHits()
+    {
+        long inVictim;
+        lock (_countersGate)
+        {
+            inVictim = _retiredCounterHits;
+            foreach (var counter in _liveCounters)
+            {
+                inVictim += (long)counter.Value;
+            }
+        }
+
+        return [new(Interlocked.Read(ref _trapHits), TrapTag), new(inVictim, InVictimTag)];
     }
 
     internal void NotificationsQueued(int delta)

@@ -16,6 +16,7 @@ internal sealed class Victim
     public Victim(ITracedProcess process, GrabMode mode, bool created, StopEvents stopAt, ILogger logger, ProcHexMetrics? metrics = null)
     {
         Process = process;
+        Metrics = metrics ?? ProcHexMetrics.Shared;
         Mode = mode;
         IsCreated = created;
         Logger = logger;
@@ -23,13 +24,15 @@ internal sealed class Victim
         Lifecycle = new VictimLifecycle(
             mode == GrabMode.ReadOnly ? LifecycleState.Observed : created ? LifecycleState.Created : LifecycleState.Grabbed,
             process.Pid,
-            metrics,
+            Metrics,
             Breakpoints);
         StopMask = new StopMask(stopAt);
         Handle = new ProcessHandle(this);
     }
 
     public ITracedProcess Process { get; }
+
+    public ProcHexMetrics Metrics { get; }
 
     public int Pid => Process.Pid;
 
