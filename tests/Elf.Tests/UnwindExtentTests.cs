@@ -46,6 +46,26 @@ public sealed class UnwindExtentTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    /// <summary>Without section headers the table is found through PT_GNU_EH_FRAME (.eh_frame_hdr's eh_frame_ptr).</summary>
+    [Fact]
+    [Trait("Issue", "18")]
+    public void An_object_without_section_headers_finds_its_table_through_PT_GNU_EH_FRAME()
+    {
+        var unstripped = CompileProgram("-O2", "-pie", "-fPIE");
+        var bytes = File.ReadAllBytes(Strip(unstripped));
+        bytes.AsSpan(40, 8).Clear(); // e_shoff
+        bytes.AsSpan(60, 4).Clear(); // e_shnum, e_shstrndx
+        var image = ElfFile.Parse(bytes, "no sections");
+        Assert.Empty(image.Sections);
+
+        foreach (var name in (string[])["scale", "measure", "main"])
+        {
+            Assert.True(ElfFile.Open(unstripped).Symbols.TryLookup(name, out var symbol));
+            Assert.True(image.FunctionExtents.TryGetLength(symbol.Value, out var length), $"no extent for {name}");
+            Assert.Equal(symbol.Size, length);
+        }
+    }
+
     /// <summary>
     /// The case issue 18 met: strlen resolves to an implementation (__strlen_evex or __strlen_avx2 here) that has no
     /// symbol in a stripped libc. Where it is comes from the dynamic linker itself, in a program compiled here.
