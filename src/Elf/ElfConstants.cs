@@ -22,6 +22,7 @@ internal static class ElfConstants
     public const uint PT_DYNAMIC = 2;
     public const uint PT_INTERP = 3;
     public const uint PT_PHDR = 6;
+    public const uint PT_GNU_EH_FRAME = 0x6474e550;
 
     public const uint SHT_SYMTAB = 2;
     public const uint SHT_STRTAB = 3;
@@ -43,6 +44,7 @@ internal static class ElfConstants
     public const long DT_NULL = 0;
     public const long DT_NEEDED = 1;
     public const long DT_HASH = 4;
+    public const long DT_PLTGOT = 3;
     public const long DT_STRTAB = 5;
     public const long DT_SYMTAB = 6;
     public const long DT_STRSZ = 10;

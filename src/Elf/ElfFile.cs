@@ -15,7 +15,7 @@ namespace ProcHex.Elf;
 /// so a hostile header cannot make us allocate gigabytes or loop for ever; lists are read by count, never by
 /// following links inside the image.
 /// </remarks>
-public sealed class ElfFile
+public sealed partial class ElfFile
 {
     private static readonly byte[] Magic = [0x7f, (byte)'E', (byte)'L', (byte)'F'];
 
@@ -31,8 +31,10 @@ public sealed class ElfFile
         string? interpreter,
         string? soName,
         ElfSymbolTable symbols,
-        ElfRelocation[] relocations)
+        ElfRelocation[] relocations,
+        Func<FunctionExtents>? extents = null)
     {
+        _functionExtents = new Lazy<FunctionExtents>(extents ?? (static () => FunctionExtents.Empty), LazyThreadSafetyMode.ExecutionAndPublication);
         Relocations = relocations;
         LazyBindingStubs = [.. sections.Where(s => s.Name is ".plt" or ".plt.sec" or ".plt.got" or ".iplt").Select(s => (s.Address, s.Size))];
         Name = name;
@@ -248,7 +250,17 @@ public sealed class ElfFile
             interpreter = ReadTerminatedString(source, interp.Offset, Math.Min(interp.FileSize, MaxInterpreterLength), "PT_INTERP");
         }
 
-        return new ElfFile(source.Name, header, segments, sections, dynamic, interpreter, ReadSoName(source, segments, dynamic), new ElfSymbolTable(list), ReadRelocations(source, sections));
+        return new ElfFile(
+            source.Name,
+            header,
+            segments,
+            sections,
+            dynamic,
+            interpreter,
+            ReadSoName(source, segments, dynamic),
+            new ElfSymbolTable(list),
+            ReadRelocations(source, sections),
+            PrepareExtents(source, segments, sections, dynamic));
     }
 
     private static ElfHeader ReadHeader(ElfSource source)

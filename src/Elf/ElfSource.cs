@@ -67,6 +67,24 @@ internal abstract class ElfSource
         return BinaryPrimitives.ReadUInt32LittleEndian(buffer);
     }
 
+    /// <summary>
+    /// Reads [offset, offset + size) when the function returned is called, null when it cannot then; what is out of
+    /// range or above <paramref name="cap"/> is never read. An array or memory is copied now; a file is reopened then,
+    /// so a parsed image holds no handle.
+    /// </summary>
+    public virtual Func<byte[]?> ReadLater(ulong offset, ulong size, string what, int cap)
+    {
+        try
+        {
+            var bytes = ReadArray(offset, size, what, cap);
+            return () => bytes;
+        }
+        catch (ElfFormatException)
+        {
+            return static () => null;
+        }
+    }
+
     /// <summary>Reads exactly destination.Length bytes; the range is already checked.</summary>
     protected abstract void ReadCore(ulong offset, Span<byte> destination, string what);
 }
@@ -80,6 +98,31 @@ internal sealed class ArrayElfSource(string name, ReadOnlyMemory<byte> image) : 
 /// <summary>Reads a file with positional reads: only the parts we parse are ever loaded.</summary>
 internal sealed class FileElfSource(string name, SafeFileHandle file, ulong length) : ElfSource(name, length)
 {
+    /// <summary>Reopens the file by its name when called; a file that changed since (length, modification time) gives null.</summary>
+    public override Func<byte[]?> ReadLater(ulong offset, ulong size, string what, int cap)
+    {
+        if (size > (ulong)cap || size > Length || offset > Length - size)
+        {
+            return static () => null;
+        }
+
+        var written = File.GetLastWriteTimeUtc(file);
+        return () =>
+        {
+            try
+            {
+                using var again = File.OpenHandle(Name, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                return (ulong)RandomAccess.GetLength(again) == Length && File.GetLastWriteTimeUtc(again) == written
+                    ? new FileElfSource(Name, again, Length).ReadArray(offset, size, what, cap)
+                    : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ElfFormatException)
+            {
+                return null;
+            }
+        };
+    }
+
     protected override void ReadCore(ulong offset, Span<byte> destination, string what)
     {
         var done = 0;

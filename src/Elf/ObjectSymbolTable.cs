@@ -133,14 +133,26 @@ public sealed class ObjectSymbolTable : ISymbolTable
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// A sized symbol that starts at the address answers first; otherwise an FDE of the object's .eh_frame that starts
+    /// exactly there (a stripped libc's IFUNC implementations, <c>__strlen_avx2</c>, have no symbol but have CFI). An
+    /// address inside a function is never taken for an entry.
+    /// </remarks>
     public int? FunctionSize(ulong address)
     {
         var mapped = Current.FindByAddress(address);
-        return mapped is not null
-            && mapped.Image.Symbols.TryResolve(unchecked(address - mapped.LoadBias), out var symbol, out var offset)
-            && offset == 0 && symbol.Size is > 0 and <= int.MaxValue
-            ? (int)symbol.Size
-            : null;
+        if (mapped is null)
+        {
+            return null;
+        }
+
+        var value = unchecked(address - mapped.LoadBias);
+        if (mapped.Image.Symbols.TryResolve(value, out var symbol, out var offset) && offset == 0 && symbol.Size is > 0 and <= int.MaxValue)
+        {
+            return (int)symbol.Size;
+        }
+
+        return mapped.Image.FunctionExtents.TryGetLength(value, out var length) && length <= int.MaxValue ? (int)length : null;
     }
 
     /// <inheritdoc/>

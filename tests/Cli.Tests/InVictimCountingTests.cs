@@ -1,12 +1,59 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using ProcHex.Cli.Tests.Support;
+using Xunit.Abstractions;
 
 namespace ProcHex.Cli.Tests;
 
 /// <summary>prochex counting in the victim (issue 18 items 6 and 7).</summary>
-public sealed class InVictimCountingTests
+public sealed class InVictimCountingTests(ITestOutputHelper output)
 {
+    /// <summary>
+    /// The common real case: strlen, an IFUNC whose implementation (__strlen_evex, __strlen_avx2...) has no symbol in
+    /// Debian's stripped libc, gets its extent from libc's .eh_frame, so the site is analysed instead of refused for
+    /// want of a size. Counted exactly either way; in the victim where the analysis accepts the implementation (here,
+    /// __strlen_evex: mov edi→eax; vpxorq, no branch into its first bytes), and a refusal must name another reason.
+    /// </summary>
+    [Fact]
+    [Trait("Issue", "18")]
+    public void Strlen_in_a_stripped_libc_is_counted_exactly_and_not_refused_for_an_unknown_size()
+    {
+        var directory = Directory.CreateTempSubdirectory("prochex-strlen-").FullName;
+        try
+        {
+            var source = Path.Combine(directory, "strlens.c");
+            File.WriteAllText(source, """
+                #include <stdlib.h>
+                #include <string.h>
+                #include <stdio.h>
+                int main(int argc, char **argv) {
+                    int n = argc > 1 ? atoi(argv[1]) : 1;
+                    size_t total = 0;
+                    for (int i = 0; i < n; i++) total += strlen(argv[0] + (i & 3));
+                    printf("%zu\n", total);
+                    return 0;
+                }
+                """);
+            FixturePrograms.Compile(source, directory, "-fno-builtin"); // a call through the PLT, not gcc's inline strlen
+
+            var result = Prochex.Run("run", "--json", "--count", "strlen", "--", Path.Combine(directory, "strlens"), "3000");
+
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Equal(3000, result.Count("strlen"));
+            var planted = result.JsonLines.Single(l => (string?)l["event"] == "planted");
+            output.WriteLine($"strlen → {(string?)planted["implementation"]}: {(string?)planted["mode"]} {(string?)planted["fallback"]}");
+            if ((string?)planted["mode"] != "in-victim")
+            {
+                Assert.Equal("trap", (string?)planted["mode"]);
+                Assert.DoesNotContain("no sized function symbol", (string?)planted["fallback"], StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     [Trait("Issue", "18.6")]
     public void Run_counts_in_the_victim_exactly_and_says_so_and_trap_mode_counts_the_same()

@@ -28,7 +28,7 @@ internal static class InVictimCounters
             }
             else if (victim.Process.Symbols.FunctionSize(addresses[i]) is not { } size)
             {
-                placements[i] = CounterPlacement.Refused(site, $"0x{addresses[i]:x}: no sized function symbol starts there, so its branches cannot all be checked");
+                placements[i] = CounterPlacement.Refused(site, $"0x{addresses[i]:x}: no sized function symbol or unwind-table entry starts there, so its branches cannot all be checked");
             }
             else
             {

@@ -43,9 +43,11 @@ public interface ISymbolTable
     bool? References(string objectName, string symbol) => null;
 
     /// <summary>
-    /// The size in bytes of the function whose symbol starts exactly at <paramref name="address"/> (ELF st_size): what an
-    /// in-victim counter must know to check every branch of the function against the bytes its jump replaces. Null when
-    /// no sized function symbol starts there, or the table cannot tell.
+    /// The size in bytes of the function that starts exactly at <paramref name="address"/>: what an in-victim counter must
+    /// know to check every branch of the function against the bytes its jump replaces. From the function's symbol (ELF
+    /// st_size) when a sized one starts there, otherwise from the object's unwind tables (an .eh_frame FDE's start and
+    /// range: what stripped code, such as a stripped libc's IFUNC implementations, still has). Null when neither starts
+    /// exactly there (an address inside a function is not an entry), or the table cannot tell.
     /// </summary>
     int? FunctionSize(ulong address) => null;
 }
