@@ -66,4 +66,28 @@ internal sealed class FunctionExtents
         length = index >= 0 ? _lengths[index] : 0;
         return index >= 0;
     }
+
+    /// <summary>
+    /// The bytes to check for branches of the function that starts exactly at <paramref name="start"/>: its length, or,
+    /// when that is more, up to the next entry's start (at most <paramref name="limit"/>). An entry may cover less than
+    /// its function (glibc's hand-written <c>clone</c>: 0x30 of 0x5b bytes), and a branch from the uncovered tail must
+    /// be seen too; bytes of padding or of the next function only make the check stricter.
+    /// </summary>
+    public bool TryGetReach(ulong start, ulong limit, out ulong reach)
+    {
+        var index = Array.BinarySearch(_starts, start);
+        if (index < 0)
+        {
+            reach = 0;
+            return false;
+        }
+
+        reach = _lengths[index];
+        if (index + 1 < _starts.Length && _starts[index + 1] - start is var gap && gap > reach && gap <= limit)
+        {
+            reach = gap;
+        }
+
+        return true;
+    }
 }

@@ -135,11 +135,13 @@ public sealed class ObjectSymbolTable : ISymbolTable
     /// <inheritdoc/>
     /// <remarks>
     /// A sized symbol that starts at the address answers first; otherwise an FDE of the object's .eh_frame that starts
-    /// exactly there (a stripped libc's IFUNC implementations, <c>__strlen_avx2</c>, have no symbol but have CFI). An
+    /// exactly there (a stripped libc's IFUNC implementations, <c>__strlen_avx2</c>, have no symbol but have CFI), which
+    /// answers up to the next FDE's start when its own range is shorter (<see cref="FunctionExtents.TryGetReach"/>). An
     /// address inside a function is never taken for an entry.
     /// </remarks>
     public int? FunctionSize(ulong address)
     {
+        const ulong UnwindReachLimit = 64 * 1024;
         var mapped = Current.FindByAddress(address);
         if (mapped is null)
         {
@@ -152,7 +154,7 @@ public sealed class ObjectSymbolTable : ISymbolTable
             return (int)symbol.Size;
         }
 
-        return mapped.Image.FunctionExtents.TryGetLength(value, out var length) && length <= int.MaxValue ? (int)length : null;
+        return mapped.Image.FunctionExtents.TryGetReach(value, UnwindReachLimit, out var reach) && reach <= int.MaxValue ? (int)reach : null;
     }
 
     /// <inheritdoc/>

@@ -35,6 +35,28 @@ public sealed class EhFrameTests
         Assert.False(extents.TryGetLength(0x1131, out _), "an address inside a function is not a function's start");
     }
 
+    [Fact]
+    [Trait("Issue", "18.2")]
+    public void The_branch_check_reaches_up_to_the_next_entry_when_an_entry_covers_less_than_its_function()
+    {
+        var table = new Table();
+        var cie = table.Cie("zR", [0x1b]);
+        table.Fde(cie, at => Int32(0x1000 - ((long)Section + at)), Int32(0x30)); // clone: 0x30 of a 0x5b-byte function
+        table.Fde(cie, at => Int32(0x1060 - ((long)Section + at)), Int32(0x20));
+        table.Fde(cie, at => Int32(0x9_0000 - ((long)Section + at)), Int32(0x10)); // far away: the gap is no tail
+        table.Terminator();
+
+        var extents = EhFrame.Parse(table.Bytes, Section);
+
+        Assert.True(extents.TryGetReach(0x1000, 0x1_0000, out var clone));
+        Assert.Equal(0x60ul, clone); // its uncovered tail is checked for branches too
+        Assert.True(extents.TryGetReach(0x1060, 0x1_0000, out var beforeGap));
+        Assert.Equal(0x20ul, beforeGap); // the next entry lies beyond the limit: its own range
+        Assert.True(extents.TryGetReach(0x9_0000, 0x1_0000, out var last));
+        Assert.Equal(0x10ul, last);
+        Assert.False(extents.TryGetReach(0x1001, 0x1_0000, out _));
+    }
+
     [Theory]
     [Trait("Issue", "18")]
     [InlineData("", null)] // no augmentation: absptr, as in .debug_frame
