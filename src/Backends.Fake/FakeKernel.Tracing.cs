@@ -536,6 +536,7 @@ public sealed partial class FakeKernel
             }
 
             Inject(FakeOperation.Release, victim.Pid);
+            TakeCountersOut(victim);
             LetGo(victim, attachment, mode);
         }
     }
