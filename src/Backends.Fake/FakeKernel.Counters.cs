@@ -45,6 +45,16 @@ public sealed partial class FakeKernel
         }
     }
 
+    /// <summary>Every address of <paramref name="pid"/>'s current image with its completed calls (see <see cref="CallsIn(int, ulong)"/>), a snapshot.</summary>
+    /// <param name="pid">The process.</param>
+    public IReadOnlyDictionary<ulong, long> CallsIn(int pid)
+    {
+        lock (_gate)
+        {
+            return new Dictionary<ulong, long>(Victim(pid).Memory.Calls);
+        }
+    }
+
     /// <summary>How many images <paramref name="pid"/> has exec'd since it started (0 for the first).</summary>
     /// <param name="pid">The process.</param>
     public int ImageGeneration(int pid)
@@ -173,6 +183,10 @@ public sealed partial class FakeKernel
 
         return null;
     }
+
+    /// <summary>The live counter whose jump holds <paramref name="address"/>, if any: no trap may go there (the real backend's EBUSY).</summary>
+    private static FakeCounter? CounterCovering(FakeVictim victim, ulong address) =>
+        victim.Memory.Counters.Values.FirstOrDefault(c => c.Live && address >= c.Entry && address < c.Entry + FakeCounter.JumpLength && c.HeldBy(victim.Memory));
 
     /// <summary>Writes the entries' bytes back where the jump still is; the counts stay readable.</summary>
     private void TakeOut(FakeVictim victim, IEnumerable<FakeCounter> counters)

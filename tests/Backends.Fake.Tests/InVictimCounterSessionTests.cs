@@ -127,6 +127,43 @@ public class InVictimCounterSessionTests
         Assert.False(_kit.Kernel.Observe(pid).Traced);
     }
 
+    [Fact]
+    [Trait("Issue", "18.5")]
+    public void Issue18_two_specs_on_one_function_share_its_counter_each_counting_only_its_own_time_and_the_jump_stays_for_the_other()
+    {
+        var pid = _kit.Kernel.Spawn(_kit.Programs.Sleeper);
+        var work = _kit.Programs.Sleeper.AddressOf("work");
+
+        var result = DeterministicScheduler.Run(
+            async () =>
+            {
+                await using var session = new ProcHexSession(_kit.Tracer);
+                var handle = await session.GrabAsync(pid);
+                var first = await session.SetPendingCounterAsync(handle, "work");
+                session.Continue(handle);
+                await _kit.Kernel.WaitUntilAsync(k => k.CallsIn(pid, work) >= 10);
+                var second = await session.SetPendingCounterAsync(handle, "a.out`work");
+                var atSecond = (Calls: _kit.Kernel.CallsIn(pid, work), Hits: first.Hits);
+                await _kit.Kernel.WaitUntilAsync(k => k.CallsIn(pid, work) >= atSecond.Calls + 10);
+                await session.RemovePendingBreakpointAsync(first);
+                var atRemoval = (Calls: _kit.Kernel.CallsIn(pid, work), Jumps: _kit.Kernel.CounterEntries(pid));
+                await _kit.Kernel.WaitUntilAsync(k => k.CallsIn(pid, work) >= atRemoval.Calls + 10);
+                await session.RemovePendingBreakpointAsync(second);
+                var atEnd = (Calls: _kit.Kernel.CallsIn(pid, work), Clean: _kit.Kernel.CounterEntries(pid).Count == 0 && _kit.Kernel.TextDifferences(pid).All(d => d < work || d >= work + FakeKernel.CounterJumpLength));
+                await session.ReleaseAsync(handle);
+                return (first, second, atSecond, atRemoval, atEnd);
+            },
+            _kit.Kernel,
+            seed: 7);
+
+        Assert.Equal(result.atSecond.Calls, result.atSecond.Hits);
+        Assert.Equal(result.atRemoval.Calls, result.first.Hits);
+        Assert.Equal(result.atEnd.Calls - result.atSecond.Calls, result.second.Hits);
+        Assert.Equal([work], result.atRemoval.Jumps);
+        Assert.True(result.atEnd.Clean);
+        Assert.Equal([CountingMode.InVictim, CountingMode.InVictim], [result.first.EverPlanted[0].Counting, result.second.EverPlanted[0].Counting]);
+    }
+
     /// <summary>Creates <paramref name="image"/>, sets a counter on <paramref name="spec"/> at the rendezvous, runs it to its exit.</summary>
     private (PendingBreakpoint Counter, ExitStatus? Exit) RunCounted(FakeImage image, string spec, CountingMode preferred, params string[] arguments) =>
         DeterministicScheduler.Run(
