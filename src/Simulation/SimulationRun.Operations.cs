@@ -45,6 +45,12 @@ public sealed partial class SimulationRun
             case < 88:
                 SpawnExternal(who);
                 break;
+            case < 92:
+                await SetCounterAsync(who);
+                break;
+            case < 94:
+                await RemoveCounterAsync(who);
+                break;
             default:
                 var ms = Random.Next(1, 40);
                 Trace.Add(string.Create(CultureInfo.InvariantCulture, $"{who} sleep {ms}ms"));
