@@ -45,10 +45,10 @@ public sealed partial class SimulationRun
             case < 88:
                 SpawnExternal(who);
                 break;
-            case < 92:
+            case < 92 when Options.Counters:
                 await SetCounterAsync(who);
                 break;
-            case < 94:
+            case < 94 when Options.Counters:
                 await RemoveCounterAsync(who);
                 break;
             default:
