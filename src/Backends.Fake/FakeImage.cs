@@ -98,6 +98,17 @@ public sealed class FakeImageBuilder
         return this;
     }
 
+    /// <summary>
+    /// Marks function <paramref name="name"/> as one whose first instructions cannot be moved (a branch lands inside
+    /// them): <see cref="ITracedProcess.InstallCounters"/> refuses it, and the core counts it with a trap (issue 18).
+    /// </summary>
+    /// <param name="name">A function of this image.</param>
+    public FakeImageBuilder Unpatchable(string name)
+    {
+        _layout.Unpatchable(name);
+        return this;
+    }
+
     /// <summary>A zero-initialised global in the data segment.</summary>
     public FakeImageBuilder Global(string name, int size = 8)
     {

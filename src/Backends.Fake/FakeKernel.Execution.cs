@@ -328,6 +328,7 @@ public sealed partial class FakeKernel
 
     private void Complete(FakeVictim victim, FakeThread thread, ulong address)
     {
+        CountCall(victim, address);
         if (victim.MappingAt(address) is { } mapping
             && mapping.File.Counters.TryGetValue(address - mapping.Bias, out var counter)
             && TryResolveSymbol(victim, null, counter, out var counterAddress))
@@ -362,6 +363,11 @@ public sealed partial class FakeKernel
             RtldMessage = parent.RtldMessage,
         };
         child.Mappings.AddRange(parent.Mappings);
+        if (!sharesMemory)
+        {
+            RestoreCounterEntries(parent, child);
+        }
+
         child.Threads.Add(new FakeThread(child.Pid, childScript, thread.Pc));
         parent.Children.Add(child);
         _victims.Add(child.Pid, child);
@@ -416,6 +422,7 @@ public sealed partial class FakeKernel
         victim.Arguments = arguments;
         victim.Generation++;
         victim.RtldMessage = default;
+        ForgetCounters(victim);
         victim.Memory = new FakeMemory();
         victim.Planted.Clear();
         victim.Mappings.Clear();
@@ -632,6 +639,7 @@ public sealed partial class FakeKernel
 
         victim.Life = VictimLife.Zombie;
         victim.Exit = status;
+        ForgetCounters(victim);
         victim.ClosePipes();
         victim.GroupStopped = false;
         victim.Threads.Clear();

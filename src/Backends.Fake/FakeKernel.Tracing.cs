@@ -375,6 +375,11 @@ public sealed partial class FakeKernel
         lock (_gate)
         {
             var victim = Writable(process, FakeOperation.PlantBreakpoint);
+            if (CounterCovering(victim, address) is { } counter)
+            {
+                throw new TracerException($"pid {victim.Pid}: 0x{address:x} lies in the jump of the in-victim counter of 0x{counter.Entry:x}; remove the counter first", TracerErrorKind.Busy, Errno.EBUSY);
+            }
+
             if (victim.Memory.ReadByte(address) is not { } original || !victim.Memory.TryWrite(address, [FakeObjectFile.Int3]))
             {
                 throw new TracerException($"pid {victim.Pid}: cannot plant a breakpoint at unmapped 0x{address:x}", TracerErrorKind.BadAddress, Errno.EIO);
@@ -536,6 +541,7 @@ public sealed partial class FakeKernel
             }
 
             Inject(FakeOperation.Release, victim.Pid);
+            TakeCountersOut(victim);
             LetGo(victim, attachment, mode);
         }
     }
@@ -547,6 +553,9 @@ public sealed partial class FakeKernel
         {
             if (process.Attachment is { Released: false } attachment)
             {
+                // The tracer lives on and drops its hold: like the Linux backend's Dispose, it takes its counters out
+                // first (a crash of the tracer, CrashTracer, leaves them in).
+                TakeCountersOut(process.Victim);
                 CloseWithoutRelease(process.Victim, attachment);
             }
         }

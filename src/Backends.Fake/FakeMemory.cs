@@ -14,7 +14,17 @@ internal sealed class FakeMemory
 
     private FakeMemory(Dictionary<ulong, byte[]> pages) => _pages = pages;
 
+    /// <summary>A fork child's copy: the pages only. Counters and their arenas are not inherited (MADV_DONTFORK), nor the call tally.</summary>
     public FakeMemory Clone() => new(_pages.ToDictionary(p => p.Key, p => (byte[])p.Value.Clone()));
+
+    /// <summary>The in-victim counters installed in this address space, by entry, live or taken out (issue 18).</summary>
+    public Dictionary<ulong, FakeCounter> Counters { get; } = [];
+
+    /// <summary>
+    /// How many calls of each address completed in this address space, whatever counted them (or nothing did): the
+    /// ground truth the simulation compares counters with. Shared by a vfork child; a fork child and an exec start anew.
+    /// </summary>
+    public Dictionary<ulong, long> Calls { get; } = [];
 
     public void Map(ulong address, ulong length)
     {

@@ -14,7 +14,8 @@ internal sealed class FakeObjectFile
         byte[] text,
         ulong dataSize,
         IReadOnlyDictionary<string, ulong> symbols,
-        IReadOnlyDictionary<ulong, string> counters)
+        IReadOnlyDictionary<ulong, string> counters,
+        IReadOnlySet<ulong>? unpatchable = null)
     {
         Path = path;
         TextStart = textStart;
@@ -23,6 +24,7 @@ internal sealed class FakeObjectFile
         DataSize = dataSize;
         Symbols = symbols;
         Counters = counters;
+        Unpatchable = unpatchable ?? new HashSet<ulong>();
     }
 
     public string Path { get; }
@@ -40,6 +42,16 @@ internal sealed class FakeObjectFile
 
     /// <summary>Function value → the global it increments each time its first instruction runs.</summary>
     public IReadOnlyDictionary<ulong, string> Counters { get; }
+
+    /// <summary>
+    /// Function values whose first instructions an in-victim counter may not displace (a branch lands inside them): the
+    /// fake's deterministic refusal.
+    /// </summary>
+    public IReadOnlySet<ulong> Unpatchable { get; }
+
+    /// <summary>The size of the function whose symbol's value is <paramref name="value"/>; null for data and unknown values.</summary>
+    public int? FunctionSize(ulong value) =>
+        value >= TextStart && value < TextStart + (ulong)Text.Length && Symbols.Values.Contains(value) ? (int)FakeObjectLayout.FunctionSpacing : null;
 
     public ulong End => DataStart + Math.Max(DataSize, FakeMemory.PageSize);
 
@@ -64,10 +76,12 @@ internal sealed class FakeObjectFile
 /// <summary>Collects functions and globals and lays them out: functions 0x40 apart in text, globals in data.</summary>
 internal sealed class FakeObjectLayout
 {
-    private const ulong FunctionSpacing = 0x40;
+    /// <summary>How far apart functions are, and so each function's size.</summary>
+    public const ulong FunctionSpacing = 0x40;
 
     private readonly List<(string Name, string? Counter)> _functions = [];
     private readonly List<(string Name, int Size)> _globals = [];
+    private readonly HashSet<string> _unpatchable = new(StringComparer.Ordinal);
 
     public void Function(string name, string? counts)
     {
@@ -78,6 +92,13 @@ internal sealed class FakeObjectLayout
         }
 
         _functions.Add((name, counts));
+    }
+
+    /// <summary>Marks function <paramref name="name"/> (defined before or after) as one an in-victim counter refuses.</summary>
+    public void Unpatchable(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        _unpatchable.Add(name);
     }
 
     public void Global(string name, int size)
@@ -118,6 +139,15 @@ internal sealed class FakeObjectLayout
             offset += ((ulong)size + 7) & ~7UL;
         }
 
-        return new FakeObjectFile(path, textStart, FakeObjectFile.GenerateText((int)textLength, seed), offset, symbols, counters);
+        foreach (var name in _unpatchable)
+        {
+            if (!_functions.Exists(f => f.Name == name))
+            {
+                throw new ArgumentException($"'{name}' is marked unpatchable but is no function of {path}", nameof(path));
+            }
+        }
+
+        var unpatchable = _unpatchable.Select(name => symbols[name]).ToHashSet();
+        return new FakeObjectFile(path, textStart, FakeObjectFile.GenerateText((int)textLength, seed), offset, symbols, counters, unpatchable);
     }
 }

@@ -94,6 +94,17 @@ public sealed class FakeProcess : ITracedProcess
     /// <inheritdoc/>
     public void WriteMemory(ulong address, ReadOnlySpan<byte> source) => _kernel.WriteMemory(this, address, source);
 
+    /// <summary>
+    /// Installs fake in-victim counters (issue 18): a 5-byte jump at each entry (<see cref="FakeKernel.CounterJumpLength"/>)
+    /// whose count the kernel's execution model increments on every call, without a stop. Refused: an entry outside the
+    /// text, a function shorter than the jump, one its image marks <see cref="FakeImageBuilder.Unpatchable"/>, a trap
+    /// in the bytes the jump would replace, another counter's jump there.
+    /// </summary>
+    public IReadOnlyList<CounterPlacement> InstallCounters(IReadOnlyList<CounterSite> sites) => _kernel.InstallCounters(this, sites);
+
+    /// <inheritdoc/>
+    public void RemoveCounters(IReadOnlyList<ISharedCounter> counters) => _kernel.RemoveCounters(this, counters);
+
     /// <inheritdoc/>
     public IRtldAgent? OpenRtldAgent() => _kernel.OpenRtldAgent(this);
 

@@ -79,6 +79,20 @@ internal sealed class FakeSymbolTable : ISymbolTable
         return [];
     }
 
+    /// <summary>Every fake function is <c>0x40</c> bytes long (the layout's spacing); data symbols have no size here.</summary>
+    public int? FunctionSize(ulong address)
+    {
+        foreach (var mapping in _mappings)
+        {
+            if (mapping.Contains(address) && mapping.File.FunctionSize(address - mapping.Bias) is { } size)
+            {
+                return size;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>"a.out" names the executable; otherwise a full path or a basename; null matches everything.</summary>
     public static bool Matches(string path, string? objectName, bool isExecutable) =>
         objectName is null

@@ -45,6 +45,12 @@ public enum FakeOperation
 
     /// <summary>Registers of a stopped thread, read when a breakpoint handler uses its hit context.</summary>
     ReadRegisters,
+
+    /// <summary>Installing in-victim counters (issue 18): a failed install writes no jump.</summary>
+    InstallCounters,
+
+    /// <summary>Taking in-victim counters out: a failed removal leaves every jump in.</summary>
+    RemoveCounters,
 }
 
 /// <summary>One kind of injected failure: an operation and the errno it failed with.</summary>

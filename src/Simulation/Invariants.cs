@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProcHex.Backends.Fake;
 using ProcHex.Victims;
 
 namespace ProcHex.Simulation;
@@ -22,7 +23,7 @@ public static class Invariants
             idleCached = table.IdleCachedCount;
         }
 
-        return CheckReferences(run, registered, idleCached, table.LruLimit) ?? CheckIdleText(run, registered);
+        return CheckReferences(run, registered, idleCached, table.LruLimit) ?? CheckIdleText(run, registered) ?? CounterInvariants.Check(run);
     }
 
     /// <summary>After teardown, outside the scheduler: what the session leaves behind in the world.</summary>
@@ -52,6 +53,11 @@ public static class Invariants
             {
                 return $"{model.Name} (pid {model.Handle.Pid}): its control loop is still waiting after teardown";
             }
+        }
+
+        if (CounterInvariants.Check(run) is { } counted)
+        {
+            return counted;
         }
 
         var log = kernel.Log;
@@ -218,7 +224,10 @@ public static class Invariants
                 continue;
             }
 
-            if (run.Kernel.TextDifferences(victim.Pid) is { Count: > 0 } differences)
+            // In-victim counters stay in while the victim idles (issue 18): they never stop it.
+            var jumps = run.Kernel.CounterEntries(victim.Pid);
+            var differences = run.Kernel.TextDifferences(victim.Pid).Where(d => !jumps.Any(e => d >= e && d < e + FakeKernel.CounterJumpLength)).ToList();
+            if (differences.Count > 0)
             {
                 var model = run.Models.FirstOrDefault(m => ReferenceEquals(m.Handle, victim.Handle));
                 return string.Create(CultureInfo.InvariantCulture, $"{model?.Name ?? "a handle"} (pid {victim.Pid}) is idle with a breakpoint in its text at 0x{differences[0]:x}");

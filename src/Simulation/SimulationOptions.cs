@@ -8,6 +8,12 @@ public sealed record SimulationOptions
     /// <summary>Inject seeded faults (ESRCH, EINTR, EPERM, EIO, short reads) into every port call.</summary>
     public bool Faults { get; init; }
 
+    /// <summary>
+    /// Let the actors set and remove counters (issue 18). Off, every seed runs as it did before counters were simulated,
+    /// so a seed pinned to an older path keeps it.
+    /// </summary>
+    public bool Counters { get; init; } = true;
+
     /// <summary>Chance that one port call fails when <see cref="Faults"/> is on.</summary>
     public double FaultProbability { get; init; } = 0.02;
 

@@ -45,6 +45,12 @@ public sealed partial class SimulationRun
             case < 88:
                 SpawnExternal(who);
                 break;
+            case < 92 when Options.Counters:
+                await SetCounterAsync(who);
+                break;
+            case < 94 when Options.Counters:
+                await RemoveCounterAsync(who);
+                break;
             default:
                 var ms = Random.Next(1, 40);
                 Trace.Add(string.Create(CultureInfo.InvariantCulture, $"{who} sleep {ms}ms"));

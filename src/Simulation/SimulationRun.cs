@@ -71,6 +71,7 @@ public sealed partial class SimulationRun
         };
         Session = new ProcHexSession(new FakeTracer(Kernel), sessionOptions);
         Session.LibraryListChanged = OnLibraryListChanged;
+        Session.PendingBreakpointChanged = OnPendingBreakpointChanged;
         Trace.Add(string.Create(CultureInfo.InvariantCulture, $"seed {seed}: lru limit {sessionOptions.LruLimit}, default rendezvous {sessionOptions.DefaultRendezvous}, faults {(options.Faults ? "on" : "off")}"));
     }
 

@@ -40,14 +40,16 @@ public sealed class InVictimCounterTests
         Assert.Null(site.Fallback);
         script.Process.Received(1).InstallCounters(Arg.Is<IReadOnlyList<CounterSite>>(s => s.Single() == new CounterSite(PortScript.WorkAddress, 16)));
         Assert.False(handle.Victim.Breakpoints.TryGet(PortScript.WorkAddress, out var none)); // no trap, planted or waiting to be
-        Assert.Equal(5, counter.Hits);
+        Assert.Equal(0, counter.Hits); // a counter handed out with calls in it (another SPEC's) counts from now
         shared.Value = 7;
-        Assert.Equal(7, counter.Hits); // read live, without the victim
+        Assert.Equal(2, counter.Hits); // read live, without the victim
 
         await session.RemovePendingBreakpointAsync(counter);
 
         script.Process.Received(1).RemoveCounters(Arg.Is<IReadOnlyList<ISharedCounter>>(c => c.Single() == shared));
-        Assert.Equal(7, counter.Hits); // the calls counted stay counted
+        Assert.Equal(2, counter.Hits); // the calls counted stay counted
+        shared.Value = 9;
+        Assert.Equal(2, counter.Hits); // and a jump a failed removal left in counts for it no more
     }
 
     [Fact]

@@ -64,7 +64,7 @@ public sealed class PendingBreakpoint
     private readonly Lock _gate = new();
     private readonly List<string> _images = [];
     private readonly List<PlantedSymbol> _everPlanted = [];
-    private readonly List<ISharedCounter> _shared = [];
+    private readonly List<Counted> _shared = [];
     private PlantedSymbol[] _sites = [];
     private long _hits;
 
@@ -94,9 +94,9 @@ public sealed class PendingBreakpoint
             var hits = Interlocked.Read(ref _hits);
             lock (_gate)
             {
-                foreach (var counter in _shared)
+                foreach (var counted in _shared)
                 {
-                    hits += (long)counter.Value;
+                    hits += (long)((counted.Final ?? counted.Counter.Value) - counted.Baseline);
                 }
             }
 
@@ -154,11 +154,30 @@ public sealed class PendingBreakpoint
     /// <summary>The in-victim counters of the current image's sites.</summary>
     internal ISharedCounter[] Counters { get; set; } = [];
 
+    /// <summary>Counts <paramref name="counter"/>'s calls from now on (the backend may hand out a counter another SPEC already counts with).</summary>
     internal void AddCounted(ISharedCounter counter)
     {
         lock (_gate)
         {
-            _shared.Add(counter);
+            _shared.Add(new Counted(counter, counter.Value));
+        }
+    }
+
+    /// <summary>
+    /// Counts no more of <paramref name="counters"/>' calls: taken out, gone with their image, or left in by a removal that
+    /// failed or by another SPEC that still counts with them.
+    /// </summary>
+    internal void StopCounting(ISharedCounter[] counters)
+    {
+        lock (_gate)
+        {
+            foreach (var counted in _shared)
+            {
+                if (counted.Final is null && Array.IndexOf(counters, counted.Counter) >= 0)
+                {
+                    counted.Final = counted.Counter.Value;
+                }
+            }
         }
     }
 
@@ -196,6 +215,16 @@ public sealed class PendingBreakpoint
 
     /// <inheritdoc/>
     public override string ToString() => $"{Spec} ({State}, {Hits} hits)";
+
+    /// <summary>One in-victim counter this SPEC counts with: its value when it started, and when it stopped counting for it.</summary>
+    private sealed class Counted(ISharedCounter counter, ulong baseline)
+    {
+        public ISharedCounter Counter { get; } = counter;
+
+        public ulong Baseline { get; } = baseline;
+
+        public ulong? Final { get; set; }
+    }
 }
 
 /// <summary>What happened to a <see cref="PendingBreakpoint"/>.</summary>

@@ -70,18 +70,26 @@ internal static class InVictimCounters
     private static string Describe(VictimState state) => state == VictimState.HeldByOthers ? "stopped by someone else" : state.ToString().ToLowerInvariant();
 
     /// <summary>
-    /// Takes the breakpoint's counters out of the text. The backend writes nothing where the jump is no longer there (an
-    /// unloaded object, a replaced image) and nothing after the victim ended; their counts stay in the breakpoint's hits.
+    /// Takes the breakpoint's counters out of the text, but for those another SPEC of the victim still counts with (the
+    /// backend hands out one counter per entry). The backend writes nothing where the jump is no longer there (an
+    /// unloaded object, a replaced image) and nothing after the victim ended. Their counts up to now stay in the
+    /// breakpoint's hits, and it counts no more, even where a failed removal left a jump in.
     /// </summary>
     public static void Remove(Victim victim, PendingBreakpoint breakpoint)
     {
         var counters = breakpoint.Counters;
         breakpoint.Counters = [];
+        if (counters.Length == 0)
+        {
+            return;
+        }
+
+        var ours = Array.FindAll(counters, c => !victim.PendingBreakpoints.CountsWith(c));
         try
         {
-            if (counters.Length > 0 && victim.IsAlive)
+            if (ours.Length > 0 && victim.IsAlive)
             {
-                victim.Process.RemoveCounters(counters);
+                victim.Process.RemoveCounters(ours);
             }
         }
         catch (TracerException ex)
@@ -90,7 +98,8 @@ internal static class InVictimCounters
         }
         finally
         {
-            victim.Metrics.CountersRetired(counters); // after the removal: a call inside a trampoline meanwhile is counted
+            breakpoint.StopCounting(counters);
+            victim.Metrics.CountersRetired(ours); // after the removal: a call inside a trampoline meanwhile is counted
         }
     }
 }

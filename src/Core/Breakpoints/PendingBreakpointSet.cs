@@ -28,6 +28,9 @@ internal sealed class PendingBreakpointSet
         Resolve(victim, host, breakpoint);
     }
 
+    /// <summary>Whether one of the SPECs (a removed one is no longer among them) counts with <paramref name="counter"/> in the current image.</summary>
+    public bool CountsWith(ISharedCounter counter) => _all.Exists(b => Array.IndexOf(b.Counters, counter) >= 0);
+
     public void Remove(Victim victim, PendingBreakpoint breakpoint)
     {
         _all.Remove(breakpoint);
@@ -82,6 +85,7 @@ internal sealed class PendingBreakpointSet
     {
         foreach (var breakpoint in _all)
         {
+            breakpoint.StopCounting(breakpoint.Counters);
             victim.Metrics.CountersRetired(breakpoint.Counters);
             breakpoint.Counters = [];
         }
