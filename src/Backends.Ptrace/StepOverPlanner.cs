@@ -65,22 +65,35 @@ internal sealed class StepOverPlanner<TRegisters>
         return _hooks.StepOutOfLine(thread, patch);
     }
 
-    /// <summary>The image changed (an exec): sites whose emulation fell back may be said again.</summary>
-    public void ForgetImage() => _fellBack = null;
-
-    private bool TryEmulate(int thread, BreakpointPatch patch, in TRegisters registers, X64Registers state)
+    /// <summary>The text under the trap as it was before our traps: read at the trap's first step-over, kept by the table.</summary>
+    private byte[]? OriginalText(BreakpointPatch patch)
     {
+        if (_traps.TextAt(patch.Address) is { } kept)
+        {
+            return kept;
+        }
+
         Span<byte> code = stackalloc byte[CodeWindow];
         var read = _hooks.ReadText(patch.Address, code);
         if (read <= 0)
         {
-            return false;
+            return null;
         }
 
         code = code[..read];
         _traps.Overlay(patch.Address, code);
         code[0] = (byte)patch.OriginalBytes;
-        if (!InstructionEmulator.TryEmulate(ref state, code, out var write))
+        var text = code.ToArray();
+        _traps.KeepText(patch.Address, text);
+        return text;
+    }
+
+    /// <summary>The image changed (an exec): sites whose emulation fell back may be said again.</summary>
+    public void ForgetImage() => _fellBack = null;
+
+    private bool TryEmulate(int thread, BreakpointPatch patch, in TRegisters registers, X64Registers state)
+    {
+        if (OriginalText(patch) is not { } code || !InstructionEmulator.TryEmulate(ref state, code, out var write))
         {
             return false;
         }

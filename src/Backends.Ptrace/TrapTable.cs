@@ -22,6 +22,7 @@ internal sealed class TrapTable
 {
     private readonly Dictionary<ulong, byte> _planted = [];
     private readonly Dictionary<ulong, byte> _removed = [];
+    private readonly Dictionary<ulong, byte[]> _text = [];
 
     /// <summary>How many traps are planted.</summary>
     public int Count => _planted.Count;
@@ -41,9 +42,28 @@ internal sealed class TrapTable
     /// <summary>The byte the trap at <paramref name="address"/> replaced, when one is planted there.</summary>
     public bool TryGetOriginal(ulong address, out byte original) => _planted.TryGetValue(address, out original);
 
+    /// <summary>
+    /// The original text at the planted trap at <paramref name="address"/> as <see cref="KeepText"/> kept it, or null:
+    /// what a step-over decodes, read once per trap instead of once per hit.
+    /// </summary>
+    public byte[]? TextAt(ulong address) => _text.GetValueOrDefault(address);
+
+    /// <summary>
+    /// Keeps <paramref name="text"/>, the original text at the planted trap at <paramref name="address"/> (our traps
+    /// overlaid), until the trap is removed or the image goes: the text under a trap of ours does not change meanwhile.
+    /// </summary>
+    public void KeepText(ulong address, byte[] text)
+    {
+        if (_planted.ContainsKey(address))
+        {
+            _text[address] = text;
+        }
+    }
+
     /// <summary>Records a trap written at <paramref name="address"/> over <paramref name="original"/>.</summary>
     public BreakpointPatch Add(ulong address, byte original)
     {
+        _text.Remove(address);
         _planted[address] = original;
         _removed.Remove(address);
         return new BreakpointPatch(address, original, X64Trap.Int3Length);
@@ -57,6 +77,7 @@ internal sealed class TrapTable
             return false;
         }
 
+        _text.Remove(address);
         _removed[address] = original;
         return true;
     }
@@ -117,12 +138,14 @@ internal sealed class TrapTable
         }
 
         _planted.Clear();
+        _text.Clear();
     }
 
     /// <summary>Forgets everything: the image the traps were planted in is gone (exec, or the victim let go).</summary>
     public void Clear()
     {
         _planted.Clear();
+        _text.Clear();
         _removed.Clear();
     }
 

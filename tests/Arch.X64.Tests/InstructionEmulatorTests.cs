@@ -31,6 +31,30 @@ public sealed class InstructionEmulatorTests
         Assert.Equal(new MemoryWrite(0x7fe8, 0x8000, 8), write);
     }
 
+    [Theory]
+    [Trait("Issue", "19.1")]
+    [InlineData(new byte[] { 0x8D, 0x44, 0x7F, 0x01 }, 0x336699ul, 0x1004)] // lea eax,[rdi+rdi*2+1] (gcc -O2's x*3+1): the low half, zero-extended
+    [InlineData(new byte[] { 0x48, 0x8D, 0x05, 0x10, 0x00, 0x00, 0x00 }, 0x1017ul, 0x1007)] // lea rax,[rip+0x10]
+    [InlineData(new byte[] { 0x48, 0x8D, 0x04, 0x9F }, 0x11223344_556677a4ul, 0x1004)] // lea rax,[rdi+rbx*4]
+    [InlineData(new byte[] { 0x48, 0x8D, 0x04, 0x25, 0x00, 0x20, 0x00, 0x00 }, 0x2000ul, 0x1008)] // lea rax,[0x2000]
+    public void Lea_computes_the_address_into_the_register_and_touches_nothing_else(byte[] code, ulong rax, ulong next)
+    {
+        var regs = Start;
+        Assert.True(InstructionEmulator.TryEmulate(ref regs, code, out var write));
+        Assert.Equal(Start with { Rip = next, Rax = rax }, regs);
+        Assert.Null(write);
+    }
+
+    [Fact]
+    [Trait("Issue", "19.1")]
+    public void Lea_with_a_segment_or_32_bit_address_registers_is_refused()
+    {
+        var regs = Start;
+        Assert.False(InstructionEmulator.TryEmulate(ref regs, [0x64, 0x48, 0x8D, 0x04, 0x25, 0, 0, 0, 0], out _)); // lea rax,fs:[0]
+        Assert.False(InstructionEmulator.TryEmulate(ref regs, [0x67, 0x48, 0x8D, 0x04, 0x1F], out _)); // lea rax,[edi+ebx]
+        Assert.Equal(Start, regs);
+    }
+
     [Fact]
     [Trait("Spec", "S14")]
     public void Mov_rbp_rsp_copies_the_register()

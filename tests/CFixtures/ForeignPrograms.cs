@@ -24,6 +24,30 @@ public static class ForeignPrograms
 
     public static string PathOf(string name) => Path.Combine(Written.Value, name);
 
+    private static readonly Lazy<bool> I386Runs = new(ProbeI386, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// Whether this kernel runs <see cref="I386"/> (IA32 emulation built in and not switched off: some VM kernels have
+    /// none, and exec fails with ENOEXEC). Where it does not, no i386 process can exist, and what is tested is the
+    /// exec's failure instead.
+    /// </summary>
+    public static bool KernelRunsI386 => I386Runs.Value;
+
+    private static bool ProbeI386()
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.Start(PathOf(I386))!;
+            process.Kill();
+            process.WaitForExit();
+            return true;
+        }
+        catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == 8) // ENOEXEC
+        {
+            return false;
+        }
+    }
+
     private static string WriteAll()
     {
         var dir = FixturePrograms.Dir;

@@ -14,6 +14,39 @@ public sealed class InVictimCountingTests(ITestOutputHelper output)
     /// want of a size. Counted exactly either way; in the victim where the analysis accepts the implementation (here,
     /// __strlen_evex: mov edi→eax; vpxorq, no branch into its first bytes), and a refusal must name another reason.
     /// </summary>
+    /// <summary>
+    /// glibc's memmove has a second way in: __mempcpy_* ends with a jump to the instruction after memmove's first, in
+    /// bytes an entry jump would replace (found when `prochex run --count 'libc.so.6`mem*' -- /bin/ls` died of SIGILL).
+    /// Every direct branch of the object is checked, so the site counts with a trap, the machine's own ls runs as it
+    /// does untraced, and both paths count the same calls.
+    /// </summary>
+    [Fact]
+    [Trait("Issue", "18.2")]
+    public void Memcpy_and_memmove_whose_bytes_another_function_jumps_into_count_with_traps_and_the_program_runs_intact()
+    {
+        string[] args = ["--json", "--count", "libc.so.6`memcpy", "--count", "libc.so.6`memmove", "--count", "libc.so.6`mempcpy", "--", "/bin/ls", "-la", "/usr/bin"];
+        var untraced = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/ls", ["-la", "/usr/bin"]) { RedirectStandardOutput = true })!;
+        var expected = untraced.StandardOutput.ReadToEnd();
+        untraced.WaitForExit();
+
+        var inVictim = Prochex.Run(["run", .. args]);
+        var trap = Prochex.Run(["run", "--count-mode", "trap", .. args]);
+
+        Assert.True(inVictim.ExitCode == 0, inVictim.ToString());
+        Assert.True(trap.ExitCode == 0, trap.ToString());
+        foreach (var spec in (string[])["libc.so.6`memcpy", "libc.so.6`memmove", "libc.so.6`mempcpy"])
+        {
+            Assert.True(inVictim.Count(spec) > 0, $"{spec} was never called");
+            Assert.Equal(trap.Count(spec), inVictim.Count(spec));
+        }
+
+        var memmove = inVictim.JsonLines.First(l => (string?)l["event"] == "planted" && (string?)l["spec"] == "libc.so.6`memmove");
+        output.WriteLine($"memmove: {(string?)memmove["mode"]} {(string?)memmove["fallback"]}");
+        Assert.Equal("trap", (string?)memmove["mode"]);
+        Assert.Contains("branches to", (string?)memmove["fallback"], StringComparison.Ordinal);
+        Assert.Contains(expected, inVictim.Stderr, StringComparison.Ordinal); // with --json the program's stdout goes to our stderr, whole
+    }
+
     [Fact]
     [Trait("Issue", "18")]
     public void Strlen_in_a_stripped_libc_is_counted_exactly_and_not_refused_for_an_unknown_size()

@@ -19,7 +19,7 @@ internal readonly record struct MemoryWrite(ulong Address, ulong Value, int Size
 /// Executes, in the tracer, the instructions that open functions, so a breakpoint hit costs one stop instead of
 /// a restore-step-replant round trip with the whole victim stopped (what the kernel's uprobes do). Only
 /// instructions whose every effect is modelled exactly are accepted: register moves, pushes, stores of a
-/// register to the stack, lea off rsp/rbp, add/sub of an immediate (flags computed), the zeroing xor, test,
+/// register to the stack, lea (any 64-bit base and index, or rip-relative), add/sub of an immediate (flags computed), the zeroing xor, test,
 /// endbr64 and the nops. Anything else returns false and is stepped out of line.
 /// </summary>
 /// <remarks>
@@ -95,14 +95,15 @@ internal static class InstructionEmulator
                     break;
                 }
 
-            case Code.Lea_r64_m:
+            case Code.Lea_r64_m or Code.Lea_r32_m:
                 {
-                    if (!TryStackAddress(state, instruction, out var address))
+                    // Address arithmetic only: nothing is read, no flag changes. A 32-bit destination is zero-extended.
+                    if (!TryEffectiveAddress(state, instruction, out var address))
                     {
                         return false;
                     }
 
-                    state = Set(state, instruction.Op0Register, address);
+                    state = Set(state, instruction.Op0Register, instruction.Code == Code.Lea_r64_m ? address : (uint)address);
                     break;
                 }
 
@@ -212,6 +213,33 @@ internal static class InstructionEmulator
         }
 
         address = Get(state, instruction.MemoryBase) + instruction.MemoryDisplacement64;
+        return true;
+    }
+
+    /// <summary>
+    /// base + index × scale + displacement with 64-bit registers, or rip-relative (Iced gives the absolute address when
+    /// decoding at the instruction's own address); refused with a segment prefix or 32-bit address registers.
+    /// </summary>
+    private static bool TryEffectiveAddress(in X64Registers state, in Instruction instruction, out ulong address)
+    {
+        address = instruction.MemoryDisplacement64;
+        if (instruction.SegmentPrefix != Register.None
+            || (instruction.MemoryBase is not (Register.None or Register.RIP) && !instruction.MemoryBase.IsGPR64())
+            || (instruction.MemoryIndex != Register.None && !instruction.MemoryIndex.IsGPR64()))
+        {
+            return false;
+        }
+
+        if (instruction.MemoryBase.IsGPR64())
+        {
+            address += Get(state, instruction.MemoryBase);
+        }
+
+        if (instruction.MemoryIndex != Register.None)
+        {
+            address += Get(state, instruction.MemoryIndex) * (ulong)instruction.MemoryIndexScale;
+        }
+
         return true;
     }
 

@@ -10,11 +10,31 @@ internal sealed class CounterTable : IDisposable
     private readonly List<CounterArena> _arenas = [];
     private readonly List<SharedCounter> _counters = [];
     private readonly List<ISharedMapping> _mappings = [];
+    private readonly Dictionary<(string Path, ulong Start, ulong End), BranchTargets> _branchTargets = [];
 
     /// <summary>The counters of the current image, live or removed (a fork child may hold either's jump).</summary>
     public IReadOnlyList<SharedCounter> Counters => _counters;
 
     public IEnumerable<SharedCounter> Live => _counters.Where(c => c.Live);
+
+    /// <summary>
+    /// The branch targets of a file's code mapped at [start, end), swept once per image: the same file at the same
+    /// address is the same code. Anonymous code (a JIT's) is swept again each time, and so is a sweep that failed (null).
+    /// </summary>
+    public BranchTargets? BranchTargetsOf(string path, ulong start, ulong end, Func<BranchTargets?> sweep)
+    {
+        if (path.Length == 0 || path[0] != '/')
+        {
+            return sweep();
+        }
+
+        if (!_branchTargets.TryGetValue((path, start, end), out var targets) && (targets = sweep()) is not null)
+        {
+            _branchTargets[(path, start, end)] = targets;
+        }
+
+        return targets;
+    }
 
     /// <summary>An arena of the current image with a free slot within reach of <paramref name="entry"/>.</summary>
     public CounterArena? ArenaFor(ulong entry) => _arenas.Find(a => !a.IsFull && a.Reaches(entry));
@@ -54,6 +74,7 @@ internal sealed class CounterTable : IDisposable
 
         _counters.Clear();
         _arenas.Clear();
+        _branchTargets.Clear();
     }
 
     public void Dispose()

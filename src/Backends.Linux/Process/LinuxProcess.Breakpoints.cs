@@ -78,31 +78,38 @@ internal sealed partial class LinuxProcess
         _pendingStep = (threadId, patch);
     }
 
+    /// <summary>
+    /// A SIGTRAP stop: one of our traps (rewound and reported, or let run again when the core just removed it), or the
+    /// program's own. The PC alone tells a hit when it is one past a trap we planted and the thread moved since it was
+    /// resumed: only an int3 leaves it there then (one register read, no siginfo). A thread resumed right there (past a
+    /// one-byte instruction we emulated) has not moved for certain, so its siginfo says: a SIGTRAP someone sent would
+    /// stop it at the same PC.
+    /// </summary>
     private void OnTrap(VictimThread thread)
     {
-        var code = GetSignalCode(thread.Tid);
-        if (code == SI_KERNEL)
+        var regs = GetRegs(thread.Tid);
+        var address = TrapSiteFromPc(regs.rip);
+        var verdict = _traps.Contains(address) && thread.ResumedAt != regs.rip ? TrapVerdict.Ours
+            : GetSignalCode(thread.Tid) == SI_KERNEL ? _traps.Judge(address, this)
+            : TrapVerdict.NotOurs;
+        if (verdict != TrapVerdict.NotOurs)
         {
-            var regs = GetRegs(thread.Tid);
-            var address = TrapSiteFromPc(regs.rip);
-            var verdict = _traps.Judge(address, this);
-            if (verdict != TrapVerdict.NotOurs)
+            // Ours, or ours until the core removed it a moment ago: either way the original instruction must run
+            // again, so the PC goes back to the breakpoint before anything else happens. Written now, not with the
+            // step-over's registers: the core may hold the thread here (a stop at main, a client's stop), and a
+            // victim whose tracer is killed then must meet the int3 again, not run on from the middle of the text.
+            regs.rip = address;
+            SetRegs(thread.Tid, regs);
+            if (verdict == TrapVerdict.Ours)
             {
-                // Ours, or ours until the core removed it a moment ago: either way the original instruction
-                // must run again, so the PC goes back to the breakpoint before anything else happens.
-                regs.rip = address;
-                SetRegs(thread.Tid, regs);
-                if (verdict == TrapVerdict.Ours)
-                {
-                    Deliver(StopEvent.Stopped(StopReason.Breakpoint, thread.Tid, address), thread);
-                }
-                else
-                {
-                    ResumeIfFree(thread);
-                }
-
-                return;
+                Deliver(StopEvent.Stopped(StopReason.Breakpoint, thread.Tid, address), thread);
             }
+            else
+            {
+                ResumeIfFree(thread);
+            }
+
+            return;
         }
 
         // A SIGTRAP someone sent, or an int3 compiled into the program: the program's business.

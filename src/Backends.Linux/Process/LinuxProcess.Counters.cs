@@ -1,4 +1,5 @@
 using ProcHex.Backends.Linux.InVictim;
+using ProcHex.Backends.Linux.Symbols;
 using ProcHex.Ports;
 
 namespace ProcHex.Backends.Linux;
@@ -18,6 +19,9 @@ internal sealed partial class LinuxProcess
 
     /// <summary>The most of a function read for its analysis.</summary>
     private const int MaxFunctionBytes = 64 * 1024;
+
+    /// <summary>The largest executable mapping swept for branch targets (libc's text is about 1.5 MiB).</summary>
+    private const int MaxSweptCode = 256 * 1024 * 1024;
 
     /// <summary>How much of each thread's stack, from its stack pointer up, is searched for a signal frame's saved PC.</summary>
     private const int StackScanBytes = 64 * 1024;
@@ -59,6 +63,7 @@ internal sealed partial class LinuxProcess
         var texts = new byte[sites.Count][];
         var homeless = new List<int>();
         var first = new Dictionary<ulong, int>();
+        var maps = ProcMaps.ReadOrThrow(Kernel, Pid);
         for (var i = 0; i < sites.Count; i++)
         {
             var site = sites[i];
@@ -80,7 +85,7 @@ internal sealed partial class LinuxProcess
             }
             else
             {
-                placements[i] = Plan(i, site, texts[i], plans);
+                placements[i] = Plan(i, site, texts[i], plans, maps);
             }
         }
 
@@ -91,7 +96,7 @@ internal sealed partial class LinuxProcess
             {
                 placements[i] = _counters.ArenaFor(sites[i].Entry) is null
                     ? CounterPlacement.Refused(sites[i], noArena ?? $"0x{sites[i].Entry:x}: no counter arena with a free slot is within reach")
-                    : Plan(i, sites[i], texts[i], plans);
+                    : Plan(i, sites[i], texts[i], plans, maps);
             }
         }
 
@@ -118,7 +123,7 @@ internal sealed partial class LinuxProcess
     /// Builds the trampoline of <paramref name="site"/> in the next slot of its arena and reserves the slot; null (planned)
     /// or the refusal. A slot is taken only by a site the analysis accepts.
     /// </summary>
-    private CounterPlacement? Plan(int index, CounterSite site, byte[] text, List<PlannedCounter> plans)
+    private CounterPlacement? Plan(int index, CounterSite site, byte[] text, List<PlannedCounter> plans, IReadOnlyList<ProcMapsEntry> maps)
     {
         var arena = _counters.ArenaFor(site.Entry)!;
         var build = CounterTrampoline.Build(site.Entry, text, site.FunctionLength, arena.NextCode, arena.NextCounter);
@@ -132,9 +137,48 @@ internal sealed partial class LinuxProcess
             return CounterPlacement.Refused(site, $"0x{site.Entry:x}: its trampoline takes {trampoline.Code.Length} bytes, more than a slot's {CounterArena.SlotBytes}");
         }
 
+        if (BranchIntoDisplaced(trampoline.Site, maps) is { } branchedInto)
+        {
+            return CounterPlacement.Refused(site, branchedInto);
+        }
+
         arena.Reserve();
         plans.Add(new PlannedCounter(index, site, trampoline, arena));
         return null;
+    }
+
+    /// <summary>
+    /// Why no jump may replace the displaced bytes of <paramref name="site"/>: a direct branch anywhere in the code
+    /// mapped around it lands inside them (see <see cref="BranchTargets"/>), or that code cannot be read; null when none.
+    /// </summary>
+    private string? BranchIntoDisplaced(RelocatedEntry site, IReadOnlyList<ProcMapsEntry> maps)
+    {
+        var mapping = maps.FirstOrDefault(m => m.IsExecutable && m.Start <= site.Entry && site.Entry < m.End);
+        if (mapping.End == 0 || mapping.Size > MaxSweptCode)
+        {
+            return $"0x{site.Entry:x}: the code mapped around it cannot be searched for branches into the bytes the jump would replace";
+        }
+
+        var targets = _counters.BranchTargetsOf(mapping.Path, mapping.Start, mapping.End, () =>
+        {
+            var code = new byte[mapping.Size];
+            if (ReadWithVmReadv(mapping.Start, code, out _) != code.Length)
+            {
+                return null;
+            }
+
+            _traps.Overlay(mapping.Start, code);
+            OverlayCounterEntries(mapping.Start, code);
+            return BranchTargets.Scan(mapping.Start, code);
+        });
+        if (targets is null)
+        {
+            return $"0x{site.Entry:x}: the code mapped around it cannot be read whole, to search it for branches into the bytes the jump would replace";
+        }
+
+        return targets.Inside(site.PatchAddress, site.ResumeAddress) is { } target
+            ? $"0x{site.Entry:x}: code of {(mapping.Path.Length > 0 ? mapping.Path : "its mapping")} branches to 0x{target:x}, inside the bytes the jump would replace"
+            : null;
     }
 
     /// <summary>

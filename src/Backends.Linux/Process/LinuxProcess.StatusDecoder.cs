@@ -22,6 +22,9 @@ internal sealed partial class LinuxProcess
             Log.ThreadStatus(_logger, Pid, tid, status.ToString());
         }
 
+        // A report means the thread ran, died, or (an exec by another thread) is someone else under this tid: what was
+        // known of its registers is not its registers now.
+        thread.RegistersKnown = false;
         if (status.Ended)
         {
             ThreadEnded(thread, status);
