@@ -56,7 +56,7 @@ internal static class Bench
             {
                 foreach (var fixture in fixtures.Builds)
                 {
-                    foreach (var peer in runnable.Where(p => Runs(settings, p, fixture)))
+                    foreach (var peer in runnable)
                     {
                         var calls = peer.Slow ? settings.SlowCalls : peer.Fast ? settings.Calls * Peer.FastFactor : settings.Calls;
                         var run = await RunOnceAsync(peer, fixture, calls, threads);
@@ -71,10 +71,6 @@ internal static class Bench
 
         return results;
     }
-
-    /// <summary>Whether <paramref name="peer"/> runs on <paramref name="fixture"/>: in --quick the slow peers only run on the endbr64 build.</summary>
-    public static bool Runs(Settings settings, Peer peer, Fixture fixture) =>
-        !(settings.SlowPeersOnOneBuild && peer.Slow && fixture.Variant != BuildVariant.Endbr64);
 
     /// <summary>Only the in-victim install and removal of 100 counters, <see cref="Settings.Runs"/> rounds (<c>--install</c>).</summary>
     public static async Task<BenchReport> InstallOnlyAsync(Settings settings)

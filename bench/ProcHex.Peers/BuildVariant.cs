@@ -17,7 +17,7 @@ internal sealed record BuildVariant(string Name, string[] Flags, string? Expecte
     /// No endbr64 and a frame pointer: <c>push %rbp</c> (ProcHex emulates it). gcc omits a leaf function's frame even
     /// with -fno-omit-frame-pointer, so PEER_FRAME makes peer_tick ask for its frame address (c/peerlib.c).
     /// </summary>
-    public static readonly BuildVariant PushRbp = new("push-rbp", ["-fcf-protection=none", "-fno-omit-frame-pointer", "-DPEER_FRAME"], "push   %rbp");
+    public static readonly BuildVariant PushRbp = new("push-rbp", ["-fcf-protection=none", "-fno-omit-frame-pointer", "-DPEER_FRAME"], "push %rbp");
 
     /// <summary>Every variant, in the order the report lists them.</summary>
     public static readonly BuildVariant[] All = [Default, Endbr64, PushRbp];

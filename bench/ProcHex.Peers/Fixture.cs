@@ -44,7 +44,7 @@ internal sealed partial class Fixture
     /// <summary>nm's offset of peer_tick in libpeer.so.</summary>
     public ulong FunctionOffset { get; private set; }
 
-    /// <summary>peer_tick's first instruction as objdump shows it.</summary>
+    /// <summary>peer_tick's first instruction as objdump shows it (its address comment dropped, spaces squeezed).</summary>
     public string FirstInstruction { get; private set; } = "";
 
     public const string Spec = Library + "`" + Function;
@@ -89,7 +89,7 @@ internal sealed partial class Fixture
     /// <summary>The instructions ProcHex emulates at a function's entry that the bench relies on.</summary>
     public bool FirstInstructionIsEmulatable =>
         FirstInstruction.StartsWith("endbr64", StringComparison.Ordinal)
-        || FirstInstruction.StartsWith("push   %rbp", StringComparison.Ordinal)
+        || FirstInstruction.StartsWith("push %rbp", StringComparison.Ordinal)
         || FirstInstruction.StartsWith("nop", StringComparison.Ordinal);
 
     private static async Task<ulong> SymbolOffsetAsync(string file, string symbol, bool dynamic)
@@ -116,7 +116,7 @@ internal sealed partial class Fixture
         var start = Array.FindIndex(lines, l => l.EndsWith($"<{symbol}>:", StringComparison.Ordinal));
         if (start >= 0 && start + 1 < lines.Length && InstructionLine().Match(lines[start + 1]) is { Success: true } m)
         {
-            return m.Groups[1].Value.Trim();
+            return Spaces().Replace(m.Groups[1].Value.Split('#')[0].Trim(), " ");
         }
 
         throw new BenchFailure($"objdump shows no instruction of {symbol} in {file}");
@@ -124,4 +124,7 @@ internal sealed partial class Fixture
 
     [GeneratedRegex(@"^\s*[0-9a-f]+:\s*(.*)$")]
     private static partial Regex InstructionLine();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Spaces();
 }

@@ -18,7 +18,7 @@ internal static class Program
           push-rbp: -fcf-protection=none -fno-omit-frame-pointer), on 1, 4 and 8 threads: ProcHex (library trap
           paths, in-victim counter, CLI), the C tracer, gdb, ltrace -c, kernel uprobes (perf; skipped if missing)
           and the driver untraced.
-          --quick       smoke run: 1 run, 2,000 calls (gdb and ltrace 200, on the endbr64 build only)
+          --quick       smoke run: 1 run, 2,000 calls (gdb and ltrace 200)
           --full        the numbers: 7 runs, 50,000 calls (gdb and ltrace 5,000)
           --runs K      runs per peer, build and threading (the figure is their median, with min-max)
           --calls N     calls per run for ProcHex and the C tracer, in all (split over the threads; 100× that
@@ -82,9 +82,6 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
 {
     public bool AllocationProfile { get; init; }
 
-    /// <summary>gdb and ltrace run on the endbr64 build only (--quick: they are the slow peers).</summary>
-    public bool SlowPeersOnOneBuild { get; init; }
-
     /// <summary>The published native prochex (--startup).</summary>
     public string? NativeCli { get; init; }
 
@@ -108,7 +105,7 @@ internal sealed record Settings(string Mode, int Runs, int Calls, int SlowCalls,
                 switch (args[i])
                 {
                     case "--quick":
-                        chosen = new Settings("quick", 1, 2_000, 200, 500, 3, null) { SlowPeersOnOneBuild = true };
+                        chosen = new Settings("quick", 1, 2_000, 200, 500, 3, null);
                         break;
                     case "--full":
                         chosen = new Settings("full", 7, 50_000, 5_000, 5_000, 9, null);

@@ -81,6 +81,9 @@ internal sealed class Report
 
     private static string Columns(Func<int, string> cell) => string.Join(" | ", Threadings.Select(cell));
 
+    /// <summary>A table's separator cells, one per threading.</summary>
+    private static string Rules(string rule) => string.Join("|", Threadings.Select(_ => rule));
+
     private static string Plural(int threads) => threads == 1 ? "1 thread" : $"{threads} threads";
 
     private async Task HeaderAsync(Fixtures fixtures)
@@ -90,11 +93,6 @@ internal sealed class Report
         Line();
         Line(await Machine.DescribeAsync());
         Line(string.Create(CultureInfo.InvariantCulture, $"- Mode: `--{s.Mode}`, {s.Runs} run(s) per figure; N = {s.Calls:N0} calls per run ({s.SlowCalls:N0} for gdb and ltrace, {s.Calls * Peer.FastFactor:N0} for in-victim counting and the untraced driver), in all, split over the threads"));
-        if (s.SlowPeersOnOneBuild)
-        {
-            Line($"- gdb and ltrace run on the `{BuildVariant.Endbr64.Name}` build only (`--{s.Mode}` keeps the smoke run short); `--full` runs them on every build");
-        }
-
         Line($"- Fixture: the driver calls `{Fixture.Spec}` through its PLT; hits/s = N / the driver's own calling loop (CLOCK_MONOTONIC around the calls and joins), so tracer start-up is not counted");
         Line($"- Builds of libpeer.so (`gcc -shared -fPIC` and): {string.Join("; ", fixtures.Builds.Select(b => $"`{b.Variant.Name}` = `{b.Variant.CommandLine}`, first instruction `{b.FirstInstruction}`"))}");
         Line();
@@ -121,7 +119,7 @@ internal sealed class Report
         Line("### Throughput (hits/s: median (min–max))");
         Line();
         Line($"| Peer | {Columns(Plural)} | {Columns(t => "count, " + Plural(t))} |");
-        Line($"|---|{Columns(_ => "---:")}|{Columns(_ => "---")}|");
+        Line($"|---|{Rules("---:")}|{Rules("---")}|");
         foreach (var peer in _peers.All)
         {
             if (peer.Unavailable is { } why)
@@ -137,9 +135,7 @@ internal sealed class Report
     }
 
     private string Rate(Fixture build, Peer peer, int threads) =>
-        _results.Of(build, peer, threads) is null ? NotRun(peer) : _results.Rate(build, peer, threads)?.Format() ?? "—";
-
-    private string NotRun(Peer peer) => peer.Slow && _settings.SlowPeersOnOneBuild ? $"not run in --{_settings.Mode}" : "—";
+        _results.Rate(build, peer, threads)?.Format() ?? "—";
 
     private string Count(Fixture build, Peer peer, int threads)
     {
@@ -178,7 +174,7 @@ internal sealed class Report
         Line("### Targets");
         Line();
         Line($"| Target | {Columns(Plural)} |");
-        Line($"|---|{Columns(_ => "---")}|");
+        Line($"|---|{Rules("---")}|");
         void Row(string name, Peer ours, Peer peer, double factor) =>
             Line($"| {name} | {Columns(t => Target(build, ours, peer, factor, t))} |");
         Row("emulated ≥ 1.5× the C tracer", p.Emulated, p.CTracer, 1.5);
@@ -201,7 +197,7 @@ internal sealed class Report
 
         if (_results.Of(build, peer, threads) is not { } runs)
         {
-            return $"n/a ({NotRun(peer)})";
+            return "n/a (not run)";
         }
 
         if (_results.Rate(build, ours, threads) is not { } a || _results.Rate(build, peer, threads) is not { Median: > 0 } b)
@@ -220,7 +216,7 @@ internal sealed class Report
         Line("## Allocations on the hot path (library, whole process, Continue to Exited, after a warm-up)");
         Line();
         Line($"| Path | Build | {Columns(Plural)} |");
-        Line($"|---|---|{Columns(_ => "---:")}|");
+        Line($"|---|---|{Rules("---:")}|");
         foreach (var ours in new[] { _peers.Emulated, _peers.Plain })
         {
             foreach (var build in fixtures.Builds)
