@@ -105,7 +105,8 @@ internal sealed class Report
         Line();
         if (!build.FirstInstructionIsEmulatable)
         {
-            Line("ProcHex does not emulate that instruction: the emulated path steps it out of line, as the plain path does.");
+            Line("That is not endbr64, push %rbp or a nop, the openings the bench knows ProcHex emulates: unless its emulator takes");
+            Line("this one too, the emulated path steps it out of line, as the plain path does.");
             Line();
         }
 
