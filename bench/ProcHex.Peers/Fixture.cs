@@ -4,26 +4,39 @@ using System.Text.RegularExpressions;
 namespace ProcHex.Peers;
 
 /// <summary>
-/// The programs every peer runs, compiled with gcc into a temporary directory at start: libpeer.so (peer_tick),
-/// the peerfix driver that calls it N times through its PLT, the tiny program of the latency test and the C tracer.
+/// The programs every peer runs, compiled with gcc into a temporary directory at start: one build of libpeer.so
+/// (peer_tick) per <see cref="BuildVariant"/>, each in a directory of its own with the peerfix driver that calls it N
+/// times through its PLT (linked with an rpath to that directory); and, shared by the builds, the tiny program of the
+/// latency test, the 100-function install fixture and the C tracer.
 /// </summary>
-internal sealed partial class Fixture : IDisposable
+internal sealed partial class Fixture
 {
     public const string Library = "libpeer.so";
     public const string Function = "peer_tick";
 
-    private Fixture(string directory) => Directory = directory;
+    private readonly string _shared;
 
+    private Fixture(BuildVariant variant, string directory, string shared)
+    {
+        Variant = variant;
+        Directory = directory;
+        _shared = shared;
+    }
+
+    /// <summary>How libpeer.so was compiled.</summary>
+    public BuildVariant Variant { get; }
+
+    /// <summary>This build's directory: libpeer.so, the driver, and the files peers write per run.</summary>
     public string Directory { get; }
 
     public string Driver => Path.Combine(Directory, "peerfix");
 
-    public string Tiny => Path.Combine(Directory, "tiny");
+    public string Tiny => Path.Combine(_shared, "tiny");
 
     /// <summary>100 functions called by 4 threads until killed (c/many.c): the in-victim install-time fixture.</summary>
-    public string Many => Path.Combine(Directory, "many");
+    public string Many => Path.Combine(_shared, "many");
 
-    public string CTracer => Path.Combine(Directory, "ctrace");
+    public string CTracer => Path.Combine(_shared, "ctrace");
 
     /// <summary>nm's offset of main in the driver (a PIE: the load bias is added at run time).</summary>
     public ulong MainOffset { get; private set; }
@@ -31,7 +44,7 @@ internal sealed partial class Fixture : IDisposable
     /// <summary>nm's offset of peer_tick in libpeer.so.</summary>
     public ulong FunctionOffset { get; private set; }
 
-    /// <summary>peer_tick's first instruction as objdump shows it.</summary>
+    /// <summary>peer_tick's first instruction as objdump shows it (its address comment dropped, spaces squeezed).</summary>
     public string FirstInstruction { get; private set; } = "";
 
     public const string Spec = Library + "`" + Function;
@@ -41,33 +54,42 @@ internal sealed partial class Fixture : IDisposable
     /// <summary>A fresh file the driver writes "calls nanoseconds" to.</summary>
     public string NewTimeFile() => Path.Combine(Directory, $"time-{Interlocked.Increment(ref _runs)}");
 
-    public static async Task<Fixture> BuildAsync()
+    /// <summary>Builds the shared programs into <paramref name="shared"/>.</summary>
+    internal static async Task BuildSharedAsync(string gcc, string shared)
     {
-        var gcc = Tool.Find("gcc") ?? throw new BenchFailure("gcc is not on PATH: the bench compiles its fixture at run time (apt-get install gcc)");
-        var sources = Path.Combine(AppContext.BaseDirectory, "c");
-        var fixture = new Fixture(System.IO.Directory.CreateTempSubdirectory("prochex-peers-").FullName);
-        var dir = fixture.Directory;
-        string Src(string name) => Path.Combine(sources, name);
-
-        // -fcf-protection=branch: peer_tick opens with endbr64 whatever the distribution's default is.
-        await Tool.MustRunAsync(gcc, "-O2", "-shared", "-fPIC", "-fcf-protection=branch", "-o", Path.Combine(dir, Library), Src("peerlib.c"));
-        await Tool.MustRunAsync(gcc, "-O2", "-pthread", "-o", fixture.Driver, Src("peerfix.c"), "-L" + dir, "-lpeer", "-Wl,-rpath," + dir);
-        await Tool.MustRunAsync(gcc, "-O2", "-o", fixture.Tiny, Src("tiny.c"));
+        await Tool.MustRunAsync(gcc, "-O2", "-o", Path.Combine(shared, "tiny"), Source("tiny.c"));
 
         // -O0: every function opens with push %rbp; mov %rsp,%rbp, which a jump may replace (at -O2 they are lea; ret).
-        await Tool.MustRunAsync(gcc, "-O0", "-pthread", "-o", fixture.Many, Src("many.c"));
-        await Tool.MustRunAsync(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", fixture.CTracer, Src("ctrace.c"));
+        await Tool.MustRunAsync(gcc, "-O0", "-pthread", "-o", Path.Combine(shared, "many"), Source("many.c"));
+        await Tool.MustRunAsync(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", Path.Combine(shared, "ctrace"), Source("ctrace.c"));
+    }
+
+    /// <summary>Builds libpeer.so the <paramref name="variant"/> way and its driver into a subdirectory of <paramref name="shared"/>.</summary>
+    internal static async Task<Fixture> BuildAsync(string gcc, string shared, BuildVariant variant)
+    {
+        var fixture = new Fixture(variant, System.IO.Directory.CreateDirectory(Path.Combine(shared, variant.Name)).FullName, shared);
+        var dir = fixture.Directory;
+        var library = Path.Combine(dir, Library);
+        await Tool.MustRunAsync(gcc, ["-O2", "-shared", "-fPIC", .. variant.Flags, "-o", library, Source("peerlib.c")]);
+        await Tool.MustRunAsync(gcc, "-O2", "-pthread", "-o", fixture.Driver, Source("peerfix.c"), "-L" + dir, "-lpeer", "-Wl,-rpath," + dir);
 
         fixture.MainOffset = await SymbolOffsetAsync(fixture.Driver, "main", dynamic: false);
-        fixture.FunctionOffset = await SymbolOffsetAsync(Path.Combine(dir, Library), Function, dynamic: true);
-        fixture.FirstInstruction = await FirstInstructionAsync(Path.Combine(dir, Library), Function);
+        fixture.FunctionOffset = await SymbolOffsetAsync(library, Function, dynamic: true);
+        fixture.FirstInstruction = await FirstInstructionAsync(library, Function);
+        if (variant.Expected is { } expected && !fixture.FirstInstruction.StartsWith(expected, StringComparison.Ordinal))
+        {
+            throw new BenchFailure($"the {variant.Name} build ({variant.CommandLine}) of {Function} opens with '{fixture.FirstInstruction}', not {expected}: that build would not be measured");
+        }
+
         return fixture;
     }
+
+    private static string Source(string name) => Path.Combine(AppContext.BaseDirectory, "c", name);
 
     /// <summary>The instructions ProcHex emulates at a function's entry that the bench relies on.</summary>
     public bool FirstInstructionIsEmulatable =>
         FirstInstruction.StartsWith("endbr64", StringComparison.Ordinal)
-        || FirstInstruction.StartsWith("push   %rbp", StringComparison.Ordinal)
+        || FirstInstruction.StartsWith("push %rbp", StringComparison.Ordinal)
         || FirstInstruction.StartsWith("nop", StringComparison.Ordinal);
 
     private static async Task<ulong> SymbolOffsetAsync(string file, string symbol, bool dynamic)
@@ -94,7 +116,7 @@ internal sealed partial class Fixture : IDisposable
         var start = Array.FindIndex(lines, l => l.EndsWith($"<{symbol}>:", StringComparison.Ordinal));
         if (start >= 0 && start + 1 < lines.Length && InstructionLine().Match(lines[start + 1]) is { Success: true } m)
         {
-            return m.Groups[1].Value.Trim();
+            return Spaces().Replace(m.Groups[1].Value.Split('#')[0].Trim(), " ");
         }
 
         throw new BenchFailure($"objdump shows no instruction of {symbol} in {file}");
@@ -103,15 +125,6 @@ internal sealed partial class Fixture : IDisposable
     [GeneratedRegex(@"^\s*[0-9a-f]+:\s*(.*)$")]
     private static partial Regex InstructionLine();
 
-    public void Dispose()
-    {
-        try
-        {
-            System.IO.Directory.Delete(Directory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A temp directory left behind is harmless.
-        }
-    }
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Spaces();
 }

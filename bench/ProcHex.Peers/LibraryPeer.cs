@@ -86,6 +86,7 @@ internal sealed class LibraryPeer(bool emulate, bool inVictim = false)
             return new PeerRun(calls, hits, driverCalls, ns, wall.Elapsed, problem)
             {
                 BytesPerHit = hits > 0 ? (double)allocated / hits : null,
+                Mode = InVictim ? LastMode : null,
             };
         }
         finally

@@ -16,6 +16,9 @@ internal sealed record PeerRun(int Calls, long Counted, long DriverCalls, long L
     /// <summary>Bytes the bench process allocated per hit (library peer only).</summary>
     public double? BytesPerHit { get; init; }
 
+    /// <summary>How an in-victim counter counted (in-victim, or trap with the reason); null for other peers.</summary>
+    public string? Mode { get; init; }
+
     public string Verdict => Problem ?? (Exact ? "exact" : $"counted {Counted} of {Calls}");
 }
 

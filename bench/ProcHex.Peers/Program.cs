@@ -3,9 +3,10 @@ using System.Globalization;
 namespace ProcHex.Peers;
 
 /// <summary>
-/// Breakpoint throughput of ProcHex (library, emulated and plain step-over; CLI) side by side with gdb, ltrace -c
-/// and a minimal C ptrace tracer, on one fixture, single-threaded and on four threads; plus create-to-main latency
-/// against gdb. <c>--quick</c> is the smoke run (seconds), <c>--full</c> the numbers (median and spread of 7 runs).
+/// Breakpoint throughput of ProcHex (library: emulated and plain step-over, in-victim counting; CLI) side by side with
+/// gdb, ltrace -c, kernel uprobes, a minimal C ptrace tracer and the untraced driver, on three builds of the fixture
+/// (gcc's default, endbr64, push %rbp), on 1, 4 and 8 threads; plus create-to-main latency against gdb and the
+/// in-victim install time. <c>--quick</c> is the smoke run, <c>--full</c> the numbers (median and spread of 7 runs).
 /// </summary>
 internal static class Program
 {
@@ -13,10 +14,15 @@ internal static class Program
         usage: ProcHex.Peers (--quick | --full) [--runs K] [--calls N] [--slow-calls N] [--markdown FILE]
                ProcHex.Peers --install [--runs K] [--markdown FILE]
                ProcHex.Peers --startup --native PATH [--runs K] [--trap-runs K] [--calls N] [--markdown FILE]
+          Every peer runs on three builds of libpeer.so (default: gcc -O2; endbr64: -fcf-protection=branch;
+          push-rbp: -fcf-protection=none -fno-omit-frame-pointer), on 1, 4 and 8 threads: ProcHex (library trap
+          paths, in-victim counter, CLI), the C tracer, gdb, ltrace -c, kernel uprobes (perf; skipped if missing)
+          and the driver untraced.
           --quick       smoke run: 1 run, 2,000 calls (gdb and ltrace 200)
           --full        the numbers: 7 runs, 50,000 calls (gdb and ltrace 5,000)
-          --runs K      runs per peer and threading (the figure is their median, with min-max)
-          --calls N     calls per run for ProcHex and the C tracer, in all (split over the threads)
+          --runs K      runs per peer, build and threading (the figure is their median, with min-max)
+          --calls N     calls per run for ProcHex and the C tracer, in all (split over the threads; 100× that
+                        for in-victim counting and the untraced driver)
           --slow-calls N  calls per run for gdb and ltrace
           --markdown F  also write the report to F
           --alloc-profile  only run the emulated library path and list the types it allocates (GC allocation ticks)

@@ -23,7 +23,8 @@ internal static class Startup
         var native = settings.NativeCli is { } path && File.Exists(path)
             ? Path.GetFullPath(path)
             : throw new BenchFailure($"--startup needs --native PATH, the published native prochex ({settings.NativeCli ?? "not given"} is not a file): dotnet publish src/Cli -c Release -r linux-x64 -o artifacts/native");
-        using var fixture = await Fixture.BuildAsync();
+        using var fixtures = await Fixtures.BuildAsync(BuildVariant.Endbr64);
+        var fixture = fixtures.First;
         var gcc = Tool.Find("gcc")!;
         var maxrss = Path.Combine(fixture.Directory, "maxrss");
         await Tool.MustRunAsync(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", maxrss, Path.Combine(AppContext.BaseDirectory, "c", "maxrss.c"));

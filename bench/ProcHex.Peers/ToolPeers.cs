@@ -139,40 +139,72 @@ internal sealed class CTracerPeer() : Peer("C ptrace tracer (two stops/hit)")
 }
 
 /// <summary>
-/// The kernel's uprobes: <c>perf probe -x libpeer.so prochexbench:peertick=peer_tick</c> once (removed at the end),
-/// then <c>perf stat -x, -e prochexbench:peertick -- driver ...</c> per run; the count is perf's. Each hit is a trap
-/// the kernel handles without a tracer: the cost in-victim counting is measured against (issue 18).
+/// The driver alone, without a tracer: what an uninstrumented call costs (the floor of every peer, issue 18's
+/// "within 3× of an uninstrumented call" target). The count is the driver's own; it gets as many calls as in-victim
+/// counting, so both runs start the same threads.
+/// </summary>
+internal sealed class UntracedPeer() : Peer("untraced (the driver alone)")
+{
+    public override bool Fast => true;
+
+    public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
+    {
+        var timeFile = fixture.NewTimeFile();
+        var argv = DriverArguments(fixture, calls, threads, timeFile);
+        var result = await Tool.RunAsync(argv[0], argv[1..], RunLimit(calls));
+        return FromTool(calls, timeFile, ReadTimeFile(timeFile).Calls, result);
+    }
+}
+
+/// <summary>
+/// The kernel's uprobes: <c>perf probe -x libpeer.so prochexbench:peertick_BUILD=peer_tick</c> once per build
+/// (all removed at the end), then <c>perf stat -x, -e prochexbench:peertick_BUILD -- driver ...</c> per run; the count
+/// is perf's. Each hit is a trap the kernel handles without a tracer: the cost in-victim counting is measured against
+/// (issue 18).
 /// </summary>
 internal sealed class UprobesPeer(string? perf) : Peer("kernel uprobes (perf probe + perf stat)")
 {
-    private const string Event = "prochexbench:peertick";
+    private const string Group = "prochexbench";
+    private readonly HashSet<string> _added = [];
     private string? _refused;
-    private bool _added;
+    private bool _cleared;
 
     public override string? Unavailable => perf is null ? "perf is not installed (apt-get install linux-perf)" : _refused;
 
     public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
     {
-        if (!_added)
+        var probe = $"{Group}:peertick_{fixture.Variant.Identifier}";
+        if (_refused is null && !_added.Contains(probe))
         {
-            await RemoveAsync();
-            var added = await Tool.RunAsync(perf!, ["probe", "-q", "-x", Path.Combine(fixture.Directory, Fixture.Library), $"{Event}={Fixture.Function}"], TimeSpan.FromSeconds(60));
+            if (!_cleared)
+            {
+                await RemoveAsync();
+                _cleared = true;
+            }
+
+            var added = await Tool.RunAsync(perf!, ["probe", "-q", "-x", Path.Combine(fixture.Directory, Fixture.Library), $"{probe}={Fixture.Function}"], TimeSpan.FromSeconds(60));
             if (added.ExitCode != 0)
             {
                 _refused = $"perf probe failed: {FirstLine(added.Stderr)}";
-                return new PeerRun(calls, 0, 0, 0, TimeSpan.Zero, _refused);
             }
+            else
+            {
+                _added.Add(probe);
+            }
+        }
 
-            _added = true;
+        if (_refused is { } refused)
+        {
+            return new PeerRun(calls, 0, 0, 0, TimeSpan.Zero, refused);
         }
 
         var timeFile = fixture.NewTimeFile();
-        var result = await Tool.RunAsync(perf!, ["stat", "-x", ",", "-e", Event, "--", .. DriverArguments(fixture, calls, threads, timeFile)], RunLimit(calls));
+        var result = await Tool.RunAsync(perf!, ["stat", "-x", ",", "-e", probe, "--", .. DriverArguments(fixture, calls, threads, timeFile)], RunLimit(calls));
         long counted = 0;
         foreach (var line in result.Stderr.Split('\n'))
         {
             var fields = line.Split(',');
-            if (fields.Length > 2 && fields[2] == Event && long.TryParse(fields[0], CultureInfo.InvariantCulture, out var hits))
+            if (fields.Length > 2 && fields[2] == probe && long.TryParse(fields[0], CultureInfo.InvariantCulture, out var hits))
             {
                 counted = hits;
             }
@@ -181,14 +213,14 @@ internal sealed class UprobesPeer(string? perf) : Peer("kernel uprobes (perf pro
         return FromTool(calls, timeFile, counted, result);
     }
 
-    /// <summary>Takes the probe out of the kernel (also before adding it, in case a killed run left it).</summary>
+    /// <summary>Takes every probe of the bench out of the kernel (also before adding one, in case a killed run left it).</summary>
     public async Task RemoveAsync()
     {
         if (perf is not null)
         {
-            _ = await Tool.RunAsync(perf, ["probe", "-q", "-d", Event], TimeSpan.FromSeconds(60));
+            _ = await Tool.RunAsync(perf, ["probe", "-q", "-d", Group + ":*"], TimeSpan.FromSeconds(60));
         }
 
-        _added = false;
+        _added.Clear();
     }
 }
