@@ -65,6 +65,7 @@ public sealed class PendingBreakpoint
     private readonly List<string> _images = [];
     private readonly List<PlantedSymbol> _everPlanted = [];
     private readonly List<ISharedCounter> _shared = [];
+    private readonly List<SiteSlot> _slots = [];
     private PlantedSymbol[] _sites = [];
     private long _hits;
 
@@ -122,6 +123,28 @@ public sealed class PendingBreakpoint
         }
     }
 
+    /// <summary>
+    /// The hits of each address it was ever planted on, one entry per <see cref="EverPlanted"/> site in the same order:
+    /// trap hits at that address and the calls its in-victim counter counted (read without a stop). Their sum is
+    /// <see cref="Hits"/>. What a per-function count of a wildcard SPEC needs (<c>libc.so.6`mem*</c>).
+    /// </summary>
+    public IReadOnlyList<SiteHits> HitsBySite
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var result = new SiteHits[_everPlanted.Count];
+                for (var i = 0; i < result.Length; i++)
+                {
+                    result[i] = new SiteHits(_everPlanted[i], _slots[i].Hits);
+                }
+
+                return result;
+            }
+        }
+    }
+
     /// <summary>The executables of every image it was looked up in, in order (an image exec'd twice is listed once).</summary>
     public IReadOnlyList<string> ImagesSearched
     {
@@ -154,20 +177,22 @@ public sealed class PendingBreakpoint
     /// <summary>The in-victim counters of the current image's sites.</summary>
     internal ISharedCounter[] Counters { get; set; } = [];
 
-    internal void AddCounted(ISharedCounter counter)
+    internal void AddCounted(ISharedCounter counter, SiteSlot slot)
     {
         lock (_gate)
         {
             _shared.Add(counter);
+            slot.Shared = counter;
         }
     }
 
     /// <summary>The last pending reason told to the client, so a reason is told once, not at every library change.</summary>
     internal string? ToldReason { get; set; }
 
-    internal void OnHit(BreakpointHit hit)
+    internal void OnHit(BreakpointHit hit, SiteSlot slot)
     {
         Interlocked.Increment(ref _hits);
+        slot.CountTrap();
         Handler(hit);
     }
 
@@ -182,11 +207,12 @@ public sealed class PendingBreakpoint
         }
     }
 
-    internal void SetSites(PlantedSymbol[] sites)
+    internal void SetSites(PlantedSymbol[] sites, SiteSlot[] slots)
     {
         lock (_gate)
         {
             _everPlanted.AddRange(sites);
+            _slots.AddRange(slots);
         }
 
         Volatile.Write(ref _sites, sites);
@@ -196,6 +222,23 @@ public sealed class PendingBreakpoint
 
     /// <inheritdoc/>
     public override string ToString() => $"{Spec} ({State}, {Hits} hits)";
+}
+
+/// <summary>The hits of one site of a <see cref="PendingBreakpoint"/> (<see cref="PendingBreakpoint.HitsBySite"/>).</summary>
+/// <param name="Site">Where it was planted.</param>
+/// <param name="Hits">Calls counted there: trap hits and in-victim counts.</param>
+public sealed record SiteHits(PlantedSymbol Site, long Hits);
+
+/// <summary>One site's own hits: its trap hits, and its in-victim counter (kept readable after it is taken out).</summary>
+internal sealed class SiteSlot
+{
+    private long _trapHits;
+
+    public ISharedCounter? Shared { get; set; }
+
+    public long Hits => Interlocked.Read(ref _trapHits) + (long)(Shared?.Value ?? 0);
+
+    public void CountTrap() => Interlocked.Increment(ref _trapHits);
 }
 
 /// <summary>What happened to a <see cref="PendingBreakpoint"/>.</summary>
@@ -213,7 +256,14 @@ public sealed record PendingBreakpointChange(
     PendingBreakpoint Breakpoint,
     PendingBreakpointChangeKind Kind,
     IReadOnlyList<PlantedSymbol> Sites,
-    string? Reason);
+    string? Reason)
+{
+    /// <summary>
+    /// For a planting, what it cost: the lookup in the image's symbol tables (and demangling), indirect functions'
+    /// implementations, and writing every site (one batch of in-victim counters, then the traps); null when pending.
+    /// </summary>
+    public TimeSpan? PlantingTime { get; init; }
+}
 
 /// <summary>Runs with the victim locked and stopped (on its control loop, or in the call that set the breakpoint); an exception becomes a notification.</summary>
 public delegate void PendingBreakpointChangedHandler(PendingBreakpointChange change);
