@@ -172,7 +172,7 @@ internal static class CliApp
         var interval = IntervalOption();
         var metrics = MetricsOption();
         var pid = PidArgument();
-        var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before. " + Streams)
+        var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before. " + AttachStreams)
         {
             pid,
             count,
@@ -212,7 +212,8 @@ internal static class CliApp
             Description = "Count hits of SPEC: object`symbol or a bare symbol (executable first, then libraries); C++ names raw or " +
                 "demangled (ns::Class::method, ns::f(int)); * and ? wildcards and [abc], [a-z], [!abc] classes (libc.so.6`mem*): a " +
                 "wildcard SPEC is counted per matched function (object`function), and one that matches nothing is an error (exit 1). " +
-                "A SPEC no image defines yet stays pending through exec and dlopen; counts are per SPEC over the whole run. Repeatable.",
+                "A SPEC no image defines yet stays pending through exec and dlopen; counts are per SPEC (per function for a wildcard) " +
+                "over the whole run. Repeatable.",
             HelpName = "SPEC",
             AllowMultipleArgumentsPerToken = false,
         };
@@ -269,6 +270,12 @@ internal static class CliApp
         "program's own output; with --json, JSON lines go to stdout and the program's stdout and stderr to our stderr; with " +
         "-o FILE, everything of ours (events, table, intervals, JSON lines) goes to FILE and the program keeps stdout and " +
         "stderr to itself. A fatal error and --verbose logging always go to stderr.";
+
+    /// <summary>Where each stream goes for attach: the process's own streams are never ours.</summary>
+    private const string AttachStreams =
+        "Output: without -o, events (one 'prochex:' line each) go to stderr and the table and intervals to stdout; with " +
+        "--json, JSON lines go to stdout; with -o FILE, everything of ours goes to FILE. The process was started elsewhere, " +
+        "so the program keeps stdout and stderr to itself. A fatal error and --verbose logging always go to stderr.";
 
     private static Option<string> OutputOption() => new("--output", "-o")
     {
