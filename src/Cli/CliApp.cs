@@ -65,10 +65,12 @@ internal static class CliApp
         stopAt.AcceptOnlyFromAmong(Rendezvous);
         var cwd = new Option<string>("--cwd") { Description = "The program's working directory (default: ours).", HelpName = "DIR" };
         var stdin = new Option<string>("--stdin") { Description = "The program's standard input, read from FILE (default: ours).", HelpName = "FILE" };
-        var stdout = new Option<string>("--stdout") { Description = "The program's standard output, written to FILE, truncated (default: ours; with --json, our standard error).", HelpName = "FILE" };
+        var stdout = new Option<string>("--stdout") { Description = "The program's standard output, written to FILE, truncated (default: ours; with --json and no -o, our standard error).", HelpName = "FILE" };
         var stderr = new Option<string>("--stderr") { Description = "The program's standard error, written to FILE, truncated (default: ours).", HelpName = "FILE" };
         var noAslr = new Option<bool>("--no-aslr") { Description = "Start the program with address-space layout randomization off (same addresses each run)." };
         var json = JsonOption();
+        var output = OutputOption();
+        var interval = IntervalOption();
         var metrics = MetricsOption();
         var program = new Argument<string[]>("PROGRAM")
         {
@@ -78,7 +80,7 @@ internal static class CliApp
             Arity = ArgumentArity.OneOrMore,
             CaptureRemainingTokens = true,
         };
-        var command = new Command("run", "Run PROGRAM under control, count hits per SPEC, exit with its status (128+N if killed by signal N).")
+        var command = new Command("run", "Run PROGRAM under control, count hits per SPEC, exit with its status (128+N if killed by signal N). " + Streams)
         {
             count,
             strict,
@@ -90,10 +92,12 @@ internal static class CliApp
             stderr,
             noAslr,
             json,
+            output,
+            interval,
             metrics,
             program,
         };
-        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, metrics, Specs(parse, count), (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, new ReportOptions(json, output, interval, metrics), Specs(parse, count), (context, session) =>
         {
             var rendezvous = parse.GetValue(stopAt) switch
             {
@@ -162,27 +166,13 @@ internal static class CliApp
         var count = CountOption();
         var strict = StrictOption();
         var countMode = CountModeOption();
-        var duration = new Option<double?>("--duration")
-        {
-            Description = "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).",
-            HelpName = "SECONDS",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-                if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) &&
-                    seconds > 0 && seconds < TimeSpan.MaxValue.TotalSeconds)
-                {
-                    return seconds;
-                }
-
-                result.AddError($"--duration '{text}' is not a positive number of seconds");
-                return null;
-            },
-        };
+        var duration = Seconds("--duration", "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).");
         var json = JsonOption();
+        var output = OutputOption();
+        var interval = IntervalOption();
         var metrics = MetricsOption();
         var pid = PidArgument();
-        var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before.")
+        var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before. " + AttachStreams)
         {
             pid,
             count,
@@ -190,9 +180,11 @@ internal static class CliApp
             countMode,
             duration,
             json,
+            output,
+            interval,
             metrics,
         };
-        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, metrics, Specs(parse, count), (context, session) =>
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, new ReportOptions(json, output, interval, metrics), Specs(parse, count), (context, session) =>
             Commands.AttachAsync(
                 context,
                 session,
@@ -205,9 +197,10 @@ internal static class CliApp
     private static Command InspectCommand(CommonOptions common)
     {
         var json = JsonOption();
+        var output = OutputOption();
         var pid = PidArgument();
-        var command = new Command("inspect", "Show a process's loaded objects and state without stopping it.") { pid, json };
-        command.SetAction((parse, _) => ExecuteAsync(parse, common, json, metricsOption: null, [], (context, session) =>
+        var command = new Command("inspect", "Show a process's loaded objects and state without stopping it.") { pid, json, output };
+        command.SetAction((parse, _) => ExecuteAsync(parse, common, new ReportOptions(json, output, Interval: null, Metrics: null), [], (context, session) =>
             Commands.InspectAsync(context, session, parse.GetValue(pid))));
         return command;
     }
@@ -217,8 +210,10 @@ internal static class CliApp
         var count = new Option<string[]>("--count", "-c")
         {
             Description = "Count hits of SPEC: object`symbol or a bare symbol (executable first, then libraries); C++ names raw or " +
-                "demangled (ns::Class::method, ns::f(int)); * and ? wildcards. A SPEC no image defines yet stays pending through " +
-                "exec and dlopen; counts are per SPEC over the whole run. Repeatable.",
+                "demangled (ns::Class::method, ns::f(int)); * and ? wildcards and [abc], [a-z], [!abc] classes (libc.so.6`mem*): a " +
+                "wildcard SPEC is counted per matched function (object`function), and one that matches nothing is an error (exit 1). " +
+                "A SPEC no image defines yet stays pending through exec and dlopen; counts are per SPEC (per function for a wildcard) " +
+                "over the whole run. Repeatable.",
             HelpName = "SPEC",
             AllowMultipleArgumentsPerToken = false,
         };
@@ -263,7 +258,55 @@ internal static class CliApp
             "hits, step-overs, owner-thread queue delay, notifications; a table, or one \"metrics\" object with --json.",
     };
 
-    private static Option<bool> JsonOption() => new("--json") { Description = "JSON lines on stdout: one object per event, then a summary." };
+    private static Option<bool> JsonOption() => new("--json")
+    {
+        Description = "JSON lines: one object per event, then a summary; on stdout, which then carries nothing else (the program's " +
+            "own stdout goes to our stderr), or in FILE with -o.",
+    };
+
+    /// <summary>Where each stream goes (issue 20 item 7), for the help of run and attach.</summary>
+    private const string Streams =
+        "Output: without -o, events (one 'prochex:' line each) go to stderr and the table and intervals to stdout, among the " +
+        "program's own output; with --json, JSON lines go to stdout and the program's stdout and stderr to our stderr; with " +
+        "-o FILE, everything of ours (events, table, intervals, JSON lines) goes to FILE and the program keeps stdout and " +
+        "stderr to itself. A fatal error and --verbose logging always go to stderr.";
+
+    /// <summary>Where each stream goes for attach: the process's own streams are never ours.</summary>
+    private const string AttachStreams =
+        "Output: without -o, events (one 'prochex:' line each) go to stderr and the table and intervals to stdout; with " +
+        "--json, JSON lines go to stdout; with -o FILE, everything of ours goes to FILE. The process was started elsewhere, " +
+        "so the program keeps stdout and stderr to itself. A fatal error and --verbose logging always go to stderr.";
+
+    private static Option<string> OutputOption() => new("--output", "-o")
+    {
+        Description = "Write the report (events, the table or JSON lines, intervals, metrics) to FILE, truncated, instead of " +
+            "stdout and stderr: the program's own output is never mixed with ours.",
+        HelpName = "FILE",
+    };
+
+    private static Option<double?> IntervalOption() => Seconds(
+        "--interval",
+        "Every SECONDS, print the hits since the last interval (a table, or {\"event\":\"interval\",\"t\":..,\"counts\":{..}} " +
+        "with --json), keyed as the summary; the last interval comes before the summary, so the intervals add up to it. " +
+        "With attach, --duration still ends counting.");
+
+    private static Option<double?> Seconds(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "SECONDS",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) &&
+                seconds > 0 && seconds < TimeSpan.MaxValue.TotalSeconds)
+            {
+                return seconds;
+            }
+
+            result.AddError($"{name} '{text}' is not a positive number of seconds");
+            return null;
+        },
+    };
 
     private static Argument<int> PidArgument()
     {
@@ -292,24 +335,48 @@ internal static class CliApp
     private static async Task<int> ExecuteAsync(
         ParseResult parse,
         CommonOptions common,
-        Option<bool> jsonOption,
-        Option<bool>? metricsOption,
+        ReportOptions report,
         IReadOnlyList<CountSpec> specs,
         Func<CliContext, ProcHexSession, Task<int>> body)
     {
         var backend = parse.GetValue(common.Backend) ?? Hosting.DefaultBackend;
-        var json = parse.GetValue(jsonOption);
+        var json = parse.GetValue(report.Json);
+        var interval = report.Interval is null ? null : parse.GetValue(report.Interval);
+        // -o FILE: opened before anything runs, so that a file that cannot be written fails at once.
+        StreamWriter? opened = null;
+        if (parse.GetValue(report.Output) is { } path)
+        {
+            try
+            {
+                opened = OpenOutput(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+            {
+                await Console.Error.WriteLineAsync($"prochex: cannot write the report to {path}: {ex.Message}");
+                return CliFailure.Failed;
+            }
+        }
+
+        using var file = opened;
+
         // Listening from before the session exists, so that every instrument and measurement is seen.
-        using var metrics = metricsOption is not null && parse.GetValue(metricsOption) ? new MetricsCollector() : null;
+        using var metrics = report.Metrics is not null && parse.GetValue(report.Metrics) ? new MetricsCollector() : null;
         using var termination = new Termination();
-        using Reporter reporter = json
-            ? new JsonReporter(StdoutDiversion.Divert())
-            : new TextReporter(Console.Out, Console.Error, liveLine: !Console.IsErrorRedirected);
+        using Reporter reporter = (json, file) switch
+        {
+            (true, null) => new JsonReporter(StdoutDiversion.Divert()),
+            (true, { } f) => new JsonReporter(f),
+            (false, null) => new TextReporter(Console.Out, Console.Error, liveLine: !Console.IsErrorRedirected && interval is null),
+            (false, { } f) => new TextReporter(f, f, liveLine: false, file: true),
+        };
 
         // Started here, on the main thread, before any victim: never from the ptrace owner thread (see CxxFiltDemangler).
         using var demangler = new CxxFiltDemangler();
         Func<string, string> show = parse.GetValue(common.NoDemangle) ? static name => name : demangler.Show;
-        var context = new CliContext(reporter, termination, backend, show);
+        var context = new CliContext(reporter, termination, backend, show)
+        {
+            Intervals = interval is { } seconds ? new IntervalCounts(TimeSpan.FromSeconds(seconds)) : null,
+        };
         if (demangler.Unavailable is { } why && specs.FirstOrDefault(s => s.IsCxxName) is { } cxx)
         {
             reporter.Event(
@@ -372,6 +439,10 @@ internal static class CliApp
         }
     }
 
+    /// <summary>The -o file, created or truncated.</summary>
+    private static StreamWriter OpenOutput(string path) =>
+        new(path, append: false, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false)) { AutoFlush = true, NewLine = "\n" };
+
     /// <summary>--metrics: the final values, once the session is gone (its victims released, its loops ended).</summary>
     private static void ReportMetrics(MetricsCollector? metrics, Reporter reporter)
     {
@@ -381,6 +452,9 @@ internal static class CliApp
         }
     }
 }
+
+/// <summary>The options that say what a command reports and where: --json, -o, --interval (run, attach), --metrics (run, attach).</summary>
+internal sealed record ReportOptions(Option<bool> Json, Option<string> Output, Option<double?>? Interval, Option<bool>? Metrics);
 
 /// <summary>The options every command takes.</summary>
 internal sealed record CommonOptions(Option<string> Backend, Option<bool> Verbose, Option<bool> NoDemangle);

@@ -71,15 +71,16 @@ internal static class Commands
             switch (outcome.End)
             {
                 case CountingEnd.Lost:
-                    Summarize(reporter, counter, null, elapsed);
+                    Summarize(context, counter, null, elapsed);
                     throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}");
                 case CountingEnd.Signal:
-                    Summarize(reporter, counter, null, elapsed);
+                    Summarize(context, counter, null, elapsed);
                     return 128 + context.Termination.Signal;
                 default:
-                    Summarize(reporter, counter, outcome.Exit, elapsed);
+                    Summarize(context, counter, outcome.Exit, elapsed);
                     Strict(counting, counter);
-                    return outcome.Exit is { } exit ? Counting.ExitCodeOf(exit) : 0;
+                    return counter.UnmatchedPatterns.Any() ? CliFailure.Failed
+                        : outcome.Exit is { } exit ? Counting.ExitCodeOf(exit) : 0;
             }
         }
         finally
@@ -141,14 +142,14 @@ internal static class Commands
                 reporter.Event("released", new JsonObject { ["pid"] = pid, ["how"] = "detached" }, $"pid {pid}: released, running");
             }
 
-            Summarize(reporter, counter, outcome.Exit, elapsed);
+            Summarize(context, counter, outcome.Exit, elapsed);
             if (outcome.End == CountingEnd.Lost)
             {
                 throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}");
             }
 
             Strict(counting, counter);
-            return 0;
+            return counter.UnmatchedPatterns.Any() ? CliFailure.Failed : 0;
         }
         finally
         {
@@ -226,14 +227,40 @@ internal static class Commands
     };
 
     /// <summary>
-    /// The table or summary line, after a warning for each SPEC no image ever defined (the program's exit status
-    /// still decides ours, unless --strict).
+    /// The last interval (with --interval), then the table or summary line, after a warning for each SPEC no image ever
+    /// defined (the program's exit status still decides ours, unless --strict) and an error for each wildcard SPEC that
+    /// matched nothing (exit 1 after the table). All from one reading of the counts.
     /// </summary>
-    private static void Summarize(Reporter reporter, SpecCounter counter, ExitStatus? exit, Stopwatch elapsed)
+    private static void Summarize(CliContext context, SpecCounter counter, ExitStatus? exit, Stopwatch elapsed)
     {
-        foreach (var missing in counter.NeverFound)
+        var reporter = context.Reporter;
+        var counts = counter.Counts;
+        context.Intervals?.Report(reporter, counts, elapsed.Elapsed);
+        foreach (var missing in counts.Where(c => c.Status == SpecCount.NotFound))
         {
             var images = string.Join(", ", missing.Images);
+            var imagesJson = new JsonArray([.. missing.Images.Select(i => (JsonNode)i)]);
+            if (missing.PerFunction is not null)
+            {
+                var objects = counter.ObjectsSearched(missing, out var loaded);
+                var objectName = CountSpec.TryParse(missing.Spec, out _)?.ObjectName;
+                var where = loaded
+                    ? $"objects searched: {(objects.Count == 0 ? "none" : string.Join(", ", objects))}"
+                    : $"{objectName} was never loaded; objects loaded: {(objects.Count == 0 ? "none" : string.Join(", ", objects))}";
+                var error = $"wildcard SPEC '{missing.Spec}' matched no function ({where}; images: {(images.Length == 0 ? "none" : images)})";
+                reporter.Event(
+                    "error",
+                    new JsonObject
+                    {
+                        ["spec"] = missing.Spec,
+                        ["message"] = error,
+                        ["objects"] = new JsonArray([.. objects.Select(o => (JsonNode)o)]),
+                        ["images"] = imagesJson,
+                    },
+                    "error: " + error);
+                continue;
+            }
+
             var message = $"SPEC '{missing.Spec}' was not found in any image (searched: {(images.Length == 0 ? "none" : images)})";
             reporter.Event(
                 "warning",
@@ -241,12 +268,12 @@ internal static class Commands
                 {
                     ["spec"] = missing.Spec,
                     ["message"] = message,
-                    ["images"] = new JsonArray([.. missing.Images.Select(i => (JsonNode)i)]),
+                    ["images"] = imagesJson,
                 },
                 "warning: " + message);
         }
 
-        reporter.Summary(counter.Counts, exit, elapsed.Elapsed);
+        reporter.Summary(counts, exit, elapsed.Elapsed);
     }
 
     /// <summary>--strict: a SPEC the final image does not define fails the command (exit 1), after the table.</summary>

@@ -41,6 +41,41 @@ internal sealed record CountSpec(string Text, string? ObjectName, string Symbol)
         return new CountSpec(text, objectName, symbol);
     }
 
+    /// <summary>
+    /// True when the symbol is a pattern (<c>*</c>, <c>?</c>, or a character class <c>[abc]</c>, <c>[a-z]</c>,
+    /// <c>[!abc]</c>; a <c>[</c> that opens no class, as in <c>operator[]</c>, is itself): counted per matched function.
+    /// </summary>
+    public bool IsWildcard => Symbol.AsSpan().IndexOfAny('*', '?') >= 0 || HasClass(Symbol);
+
+    private static bool HasClass(string text)
+    {
+        for (var open = text.IndexOf('[', StringComparison.Ordinal); open >= 0; open = text.IndexOf('[', open + 1))
+        {
+            var i = open + 1;
+            if (i < text.Length && text[i] is '!' or '^')
+            {
+                i++;
+            }
+
+            if (i < text.Length && text[i] == ']')
+            {
+                if (i == open + 1)
+                {
+                    continue;
+                }
+
+                i++;
+            }
+
+            if (text.IndexOf(']', i) >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>True when the symbol is written as C++ (<c>ns::f</c>, <c>f(int)</c>): it needs the demangler.</summary>
     public bool IsCxxName => Symbol.Contains("::", StringComparison.Ordinal) || Symbol.Contains('(', StringComparison.Ordinal);
 

@@ -39,6 +39,9 @@ internal static class Counting
         var live = context.Reporter.WantsLiveLine && context.RealTime
             ? ShowLiveAsync(context.Reporter, counter, elapsed, stop.Token)
             : Task.CompletedTask;
+        var intervals = context.Intervals is { } every && context.RealTime
+            ? ShowIntervalsAsync(context.Reporter, counter, every, elapsed, stop.Token)
+            : Task.CompletedTask;
         try
         {
             while (true)
@@ -80,6 +83,7 @@ internal static class Counting
         {
             await stop.CancelAsync();
             await live;
+            await intervals;
         }
     }
 
@@ -100,6 +104,23 @@ internal static class Counting
     /// <summary>The shell's convention: the status, or 128+N for death by signal N.</summary>
     public static int ExitCodeOf(ExitStatus exit) => exit.Signaled ? 128 + exit.Signal : exit.Code;
 
+    /// <summary>--interval: every period, the hits since the last one (the rest comes with the summary).</summary>
+    private static async Task ShowIntervalsAsync(Reporter reporter, SpecCounter counter, IntervalCounts intervals, Stopwatch elapsed, CancellationToken token)
+    {
+        using var timer = new PeriodicTimer(intervals.Period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(token))
+            {
+                intervals.Report(reporter, counter.Counts, elapsed.Elapsed);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Counting is over.
+        }
+    }
+
     private static async Task ShowLiveAsync(Reporter reporter, SpecCounter counter, Stopwatch elapsed, CancellationToken token)
     {
         try
@@ -116,5 +137,38 @@ internal static class Counting
         {
             // Counting is over.
         }
+    }
+}
+
+/// <summary>
+/// <c>--interval SECONDS</c> (issue 20 item 4): the hits since the last interval, keyed as the summary's counts; the
+/// last interval ends where the summary is taken, so the intervals add up to the summary exactly.
+/// </summary>
+internal sealed class IntervalCounts(TimeSpan period)
+{
+    private readonly Lock _gate = new();
+    private Dictionary<string, long> _last = new(StringComparer.Ordinal);
+
+    public TimeSpan Period { get; } = period;
+
+    public void Report(Reporter reporter, IReadOnlyList<SpecCount> counts, TimeSpan t)
+    {
+        var now = SpecCounter.Flat(counts);
+        var since = new Dictionary<string, long>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            foreach (var (key, hits) in now)
+            {
+                var delta = hits - _last.GetValueOrDefault(key);
+                if (delta != 0)
+                {
+                    since[key] = delta;
+                }
+            }
+
+            _last = now;
+        }
+
+        reporter.Interval(Math.Round(t.TotalSeconds, 3), since);
     }
 }

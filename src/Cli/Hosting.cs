@@ -16,6 +16,9 @@ internal sealed class CliContext(Reporter reporter, Termination termination, str
 
     public string Backend { get; } = backend;
 
+    /// <summary>--interval: the hits since the last interval every so often, and once more at the end; null without it.</summary>
+    public IntervalCounts? Intervals { get; init; }
+
     /// <summary>Real timers are fine except under the fake backend's deterministic scheduler.</summary>
     public bool RealTime => Backend != "fake";
 }

@@ -21,7 +21,18 @@ internal sealed record SpecCount(string Spec, string? Location, long Hits, strin
     /// <summary>Why a site counted with a trap rather than in the victim (the first such site's reason); null when none did.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? Fallback { get; init; }
+
+    /// <summary>A wildcard SPEC's hits per matched function (empty when it matched none); null for any other SPEC.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<FunctionCount>? PerFunction { get; init; }
+
+    /// <summary>In <c>--json</c>'s <c>specs</c>: a wildcard SPEC's functions and their hits; absent for any other SPEC.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, long>? Functions => PerFunction?.ToDictionary(f => f.Key, f => f.Hits, StringComparer.Ordinal);
 }
+
+/// <summary>One function a wildcard SPEC matched: <c>object`function</c>, its hits, and how it counted (in-victim, trap, mixed).</summary>
+internal sealed record FunctionCount(string Key, long Hits, string Mode);
 
 /// <summary>What a command learned about a process for <c>inspect</c>.</summary>
 internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects, IReadOnlyList<InspectedThread> Threads, string? ThreadsUnavailable);
@@ -44,6 +55,12 @@ internal abstract class Reporter : IDisposable
     public abstract void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed);
 
     public abstract void Inspect(InspectReport report);
+
+    /// <summary>
+    /// <c>--interval</c>: the hits since the last interval, <paramref name="t"/> seconds after the start, keyed as the
+    /// summary's counts (only keys with hits).
+    /// </summary>
+    public abstract void Interval(double t, IReadOnlyDictionary<string, long> counts);
 
     /// <summary>The instruments' final values (--metrics): a table (text) or one <c>metrics</c> object (JSON).</summary>
     public abstract void Metrics(IReadOnlyList<MetricValue> values);
@@ -84,11 +101,10 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
 
     public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
     {
-        var countsBySpec = new Dictionary<string, long>(StringComparer.Ordinal);
+        var countsBySpec = SpecCounter.Flat(counts);
         var modesBySpec = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var c in counts)
         {
-            countsBySpec[c.Spec] = c.Hits;
             if (c.Mode is { } mode)
             {
                 modesBySpec[c.Spec] = mode;
@@ -97,6 +113,12 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
 
         var line = new SummaryLine("summary", countsBySpec, modesBySpec, counts, ExitLine.Of(exit), Math.Round(elapsed.TotalSeconds, 3));
         Write(CliJson.Line(line, CliJson.Default.SummaryLine));
+    }
+
+    public override void Interval(double t, IReadOnlyDictionary<string, long> counts)
+    {
+        var fields = new JsonObject { ["t"] = t, ["counts"] = new JsonObject([.. counts.Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value))]) };
+        Event("interval", fields, "");
     }
 
     public override void Inspect(InspectReport report)
@@ -140,18 +162,20 @@ internal sealed class TextReporter : Reporter
     private readonly bool _live;
     private bool _liveShown;
 
-    public TextReporter(TextWriter output, TextWriter error, bool liveLine)
+    /// <summary>Tables on <paramref name="output"/>, events on <paramref name="error"/>; <paramref name="file"/>: both are a file (-o), no colours.</summary>
+    public TextReporter(TextWriter output, TextWriter error, bool liveLine, bool file = false)
     {
         _error = error;
         _live = liveLine;
+        var plain = file || Console.IsOutputRedirected;
         _out = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(output),
-            Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
-            ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+            Ansi = plain ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = plain ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
             Interactive = InteractionSupport.No,
         });
-        if (Console.IsOutputRedirected)
+        if (plain)
         {
             _out.Profile.Width = 120;
         }
@@ -199,6 +223,12 @@ internal sealed class TextReporter : Reporter
                 SpecCount.NotFound => $"(not found in {(c.Images.Count == 0 ? "any image" : string.Join(", ", c.Images))})",
                 _ => $"{c.Location} ({c.Status})".TrimStart(),
             };
+            if (c.PerFunction is { Count: > 0 } functions)
+            {
+                AddFunctionRows(table, c, functions);
+                continue;
+            }
+
             table.AddRow(
                 c.Hits.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape(c.Spec),
@@ -211,6 +241,59 @@ internal sealed class TextReporter : Reporter
         _out.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"{total} hits in {elapsed.TotalSeconds:0.000} s{(exit is { } e ? $"; the process {e}".Replace("process killed", "process was killed", StringComparison.Ordinal) : "")}"));
+    }
+
+    /// <summary>
+    /// A wildcard SPEC: one row per matched function, the most hit first. Past <see cref="AllRowsUpTo"/> functions,
+    /// those without hits share one row (the JSON summary still lists each).
+    /// </summary>
+    private static void AddFunctionRows(Table table, SpecCount c, IReadOnlyList<FunctionCount> functions)
+    {
+        var suffix = c.Status == SpecCount.Planted ? "" : $" ({c.Status})";
+        var shown = functions.Count <= AllRowsUpTo ? functions : [.. functions.Where(f => f.Hits > 0)];
+        foreach (var f in shown.OrderByDescending(f => f.Hits).ThenBy(f => f.Key, StringComparer.Ordinal))
+        {
+            table.AddRow(
+                f.Hits.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(c.Spec),
+                Markup.Escape(f.Key + suffix),
+                Markup.Escape(f.Mode));
+        }
+
+        if (shown.Count < functions.Count)
+        {
+            table.AddRow(
+                "0",
+                Markup.Escape(c.Spec),
+                Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"({functions.Count - shown.Count} more functions matched, not called)")),
+                "");
+        }
+    }
+
+    private const int AllRowsUpTo = 20;
+
+    public override void Interval(double t, IReadOnlyDictionary<string, long> counts)
+    {
+        lock (_gate)
+        {
+            ClearLive();
+        }
+
+        _out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{t:0.000} s] {counts.Values.Sum()} hits{(counts.Count == 0 ? "" : ":")}"));
+        if (counts.Count == 0)
+        {
+            return;
+        }
+
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn(new TableColumn("HITS").RightAligned());
+        table.AddColumn("SPEC OR FUNCTION");
+        foreach (var (key, hits) in counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal))
+        {
+            table.AddRow(hits.ToString(CultureInfo.InvariantCulture), Markup.Escape(key));
+        }
+
+        _out.Write(table);
     }
 
     public override void Inspect(InspectReport report)

@@ -16,6 +16,7 @@ internal sealed class SpecCounter
     private readonly Lock _gate = new();
     private readonly List<LibraryListChange> _early = [];
     private readonly CountingMode _mode;
+    private readonly List<LoadedObject> _objectsSeen = [];
     private bool _armed;
 
     /// <summary>Counts <paramref name="specs"/>; <paramref name="show"/> says how a raw symbol name is shown (demangled, unless --no-demangle).</summary>
@@ -45,8 +46,65 @@ internal sealed class SpecCounter
         }
     }
 
-    /// <summary>The SPECs no image ever defined (each gets a warning and the status "not found").</summary>
-    public IEnumerable<SpecCount> NeverFound => Counts.Where(c => c.Status == SpecCount.NotFound);
+    /// <summary>
+    /// The wildcard SPECs that matched no function in any object of any image: an error (issue 20 item 1), reported with
+    /// the objects searched, and exit 1 after the table.
+    /// </summary>
+    public IEnumerable<SpecCount> UnmatchedPatterns => Counts.Where(c => c.PerFunction is not null && c.Status == SpecCount.NotFound);
+
+    /// <summary>
+    /// The objects a SPEC was looked up in, by name, over the run: its own object when it names one that was loaded,
+    /// otherwise every object seen (the executable and every library of every image).
+    /// </summary>
+    public IReadOnlyList<string> ObjectsSearched(SpecCount count, out bool objectLoaded)
+    {
+        var spec = CountSpec.TryParse(count.Spec, out _);
+        List<string> all;
+        lock (_gate)
+        {
+            all = [.. _objectsSeen.Select(o => o.Name).Distinct(StringComparer.Ordinal)];
+            objectLoaded = true;
+            if (spec?.ObjectName is not { } name)
+            {
+                return all;
+            }
+
+            if (name == "a.out")
+            {
+                return [.. count.Images.Select(Path.GetFileName).OfType<string>().Distinct(StringComparer.Ordinal)];
+            }
+
+            var named = _objectsSeen.Where(o => o.Name == name || o.Path == name || o.Name.Split('.')[0] == name)
+                .Select(o => o.Name).Distinct(StringComparer.Ordinal).ToList();
+            objectLoaded = named.Count > 0;
+            return objectLoaded ? named : all;
+        }
+    }
+
+    /// <summary>
+    /// The counts as <c>--json</c>'s <c>counts</c> and <c>--interval</c> key them: a SPEC's total under the SPEC, a
+    /// wildcard SPEC's functions each under <c>object`function</c> (a function two SPECs count is keyed once, by the first).
+    /// </summary>
+    public static Dictionary<string, long> Flat(IReadOnlyList<SpecCount> counts)
+    {
+        var flat = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var c in counts)
+        {
+            if (c.PerFunction is { } functions)
+            {
+                foreach (var f in functions)
+                {
+                    flat.TryAdd(f.Key, f.Hits);
+                }
+            }
+            else
+            {
+                flat[c.Spec] = c.Hits;
+            }
+        }
+
+        return flat;
+    }
 
     /// <summary>The SPECs the final image does not define (what --strict fails on).</summary>
     public IEnumerable<SpecCount> MissingInFinalImage => Counts.Where(c => c.Status != SpecCount.Planted);
@@ -58,8 +116,19 @@ internal sealed class SpecCounter
     public async Task PlantAtRendezvousAsync(ProcessHandle handle)
     {
         List<LibraryListChange> early;
+        IReadOnlyList<LoadedObject> objects;
+        try
+        {
+            objects = handle.Objects;
+        }
+        catch (ProcHexException)
+        {
+            objects = [];
+        }
+
         lock (_gate)
         {
+            _objectsSeen.AddRange(objects);
             _armed = true;
             early = [.. _early];
             _early.Clear();
@@ -81,6 +150,7 @@ internal sealed class SpecCounter
     {
         lock (_gate)
         {
+            _objectsSeen.AddRange(change.Added);
             if (!_armed)
             {
                 _early.Add(change);
@@ -129,6 +199,39 @@ internal sealed class SpecCounter
         }
 
         _reporter.Event("planted", json, text);
+        if (_entries.Find(e => e.Spec.Text == spec) is { Spec.IsWildcard: true })
+        {
+            ReportPlanting(spec, change);
+        }
+    }
+
+    /// <summary>
+    /// A wildcard SPEC's planting and its cost (issue 20 item 1): how many functions in which objects, how each counts,
+    /// and how long the lookup and the writes took. A new event, so that the planted event keeps its shape.
+    /// </summary>
+    private void ReportPlanting(string spec, PendingBreakpointChange change)
+    {
+        var objects = change.Sites.Select(s => s.ObjectName).Distinct(StringComparer.Ordinal).ToList();
+        var inVictim = change.Sites.Count(s => s.Counting == CountingMode.InVictim);
+        var trap = change.Sites.Count - inVictim;
+        var ms = Math.Round((change.PlantingTime ?? TimeSpan.Zero).TotalMilliseconds, 1);
+        var functions = change.Sites.Count;
+        var text = string.Create(
+            System.Globalization.CultureInfo.InvariantCulture,
+            $"planted {spec} on {functions} function{(functions == 1 ? "" : "s")} in {objects.Count} object{(objects.Count == 1 ? "" : "s")} ({string.Join(", ", objects.Take(4))}{(objects.Count > 4 ? ", ..." : "")}) in {ms:0.0} ms: {inVictim} in-victim, {trap} trap");
+        _reporter.Event(
+            "planting",
+            new JsonObject
+            {
+                ["spec"] = spec,
+                ["functions"] = functions,
+                ["objects"] = new JsonArray([.. objects.Select(o => (JsonNode)o)]),
+                ["in_victim"] = inVictim,
+                ["trap"] = trap,
+                ["ms"] = ms,
+                ["image"] = change.Sites[0].Image,
+            },
+            text);
     }
 
     /// <summary><c>libc.so.6`malloc</c>; a GNU indirect function with the implementation its resolver chose: <c>strlen → libc.so.6`__strlen_avx2</c>.</summary>
@@ -148,11 +251,39 @@ internal sealed class SpecCounter
         var lastImage = ever.Count == 0 ? null : ever[^1].Image;
         var location = string.Join(", ", ever.Where(s => s.Image == lastImage).Select(Location).Distinct(StringComparer.Ordinal));
         var counted = ever.Where(s => s.Image == lastImage).ToList();
-        return new SpecCount(entry.Spec.Text, location.Length == 0 ? null : location, entry.Hits, status, images)
+        var perFunction = entry.Spec.IsWildcard ? PerFunction(breakpoint) : null;
+        var hits = perFunction?.Sum(f => f.Hits) ?? entry.Hits;
+        return new SpecCount(entry.Spec.Text, location.Length == 0 ? null : location, hits, status, images)
         {
             Mode = counted.Count == 0 ? null : ModeOf(counted),
             Fallback = counted.FirstOrDefault(s => s.Fallback is not null)?.Fallback,
+            PerFunction = perFunction,
         };
+    }
+
+    /// <summary>
+    /// A wildcard SPEC's hits per function, <c>object`function</c>, over every image it was planted in (a function
+    /// planted again after a dlopen or an exec keeps one count), in the order they were first planted.
+    /// </summary>
+    private List<FunctionCount> PerFunction(PendingBreakpoint? breakpoint)
+    {
+        var order = new List<string>();
+        var hits = new Dictionary<string, long>(StringComparer.Ordinal);
+        var sites = new Dictionary<string, List<PlantedSymbol>>(StringComparer.Ordinal);
+        foreach (var (site, count) in breakpoint?.HitsBySite ?? [])
+        {
+            var key = $"{site.ObjectName}`{_show(site.Symbol)}";
+            if (hits.TryAdd(key, 0))
+            {
+                order.Add(key);
+                sites[key] = [];
+            }
+
+            hits[key] += count;
+            sites[key].Add(site);
+        }
+
+        return [.. order.Select(k => new FunctionCount(k, hits[k], ModeOf(sites[k])))];
     }
 
     private const string InVictimMode = "in-victim", TrapMode = "trap", MixedMode = "mixed";

@@ -22,6 +22,23 @@ public class JsonShapeTests
         Snapshot.Match(lines.Select(Shape).ToList());
     }
 
+    /// <summary>
+    /// Issue 20: a wildcard SPEC's functions as counts keys and in specs, its planting event, and the error of a pattern
+    /// that matched nothing.
+    /// </summary>
+    [Fact]
+    public void Wildcard_json_lines_keep_their_shape()
+    {
+        var result = Prochex.Run(
+            "run", "--json", "--count", "wild_[ab]*", "--count", "zz_none*", "--", FixturePrograms.PathOf("wild"), "3");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        var lines = result.JsonLines;
+        Assert.Equal("summary", (string?)lines[^1]["event"]);
+        Assert.Equal(6, result.Count("wild`wild_beta"));
+        Snapshot.Match(lines.Select(Shape).ToList());
+    }
+
     [Fact]
     public void Inspect_json_keeps_its_shape()
     {

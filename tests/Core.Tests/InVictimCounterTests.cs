@@ -156,6 +156,57 @@ public sealed class InVictimCounterTests
         script.Process.DidNotReceive().InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>());
     }
 
+    [Fact]
+    [Trait("Issue", "20.1")]
+    public async Task A_wildcard_counter_keeps_hits_per_site_one_per_function_named_by_its_best_alias()
+    {
+        const ulong Other = PortScript.WorkAddress + 0x100;
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+        script.Symbols.FunctionSize(Other).Returns(16);
+        script.Symbols.FunctionsOf(Arg.Any<string>()).Returns([
+            new FunctionSymbol("__work", PortScript.WorkAddress),
+            new FunctionSymbol("work", PortScript.WorkAddress),
+            new FunctionSymbol("_work", PortScript.WorkAddress),
+            new FunctionSymbol("wrk2", Other),
+            new FunctionSymbol("main", PortScript.MainAddress),
+        ]);
+        var shared = new Shared(PortScript.WorkAddress) { Value = 5 };
+        script.Process.InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>()).Returns(ci =>
+            [.. ci.Arg<IReadOnlyList<CounterSite>>().Select(s => s.Entry == PortScript.WorkAddress
+                ? new CounterPlacement(s, shared, null)
+                : CounterPlacement.Refused(s, "0x401200: call rel32 is a call"))]);
+
+        var changes = new List<PendingBreakpointChange>();
+        session.PendingBreakpointChanged = changes.Add;
+        var counter = await session.SetPendingCounterAsync(handle, "*[wk]*");
+        session.Continue(handle);
+        await script.WaitForWaitsAsync(1);
+        script.HitBreakpoint(Other);
+        script.HitBreakpoint(Other);
+        await script.WaitForWaitsAsync(3);
+        shared.Value = 7;
+
+        Assert.Equal(["work", "wrk2"], counter.Sites.Select(s => s.Symbol));
+        Assert.Equal([CountingMode.InVictim, CountingMode.Trap], counter.Sites.Select(s => s.Counting));
+        var bySite = counter.HitsBySite;
+        Assert.Equal(counter.EverPlanted, bySite.Select(s => s.Site));
+        Assert.Equal([7L, 2L], bySite.Select(s => s.Hits));
+        Assert.Equal(9, counter.Hits);
+        var planted = Assert.Single(changes);
+        Assert.Equal(2, planted.Sites.Count);
+        Assert.NotNull(planted.PlantingTime);
+    }
+
+    [Theory]
+    [InlineData("malloc", "__libc_malloc", true)]
+    [InlineData("__malloc", "__libc_malloc", true)]
+    [InlineData("_IO_puts", "puts", false)]
+    [InlineData("memcpy", "memmove", true)]
+    [InlineData("memmove", "memcpy", false)]
+    public void The_best_alias_has_fewer_leading_underscores_then_is_shorter_then_first_in_order(string candidate, string current, bool better) =>
+        Assert.Equal(better, ProcHex.Breakpoints.PendingBreakpointSet.BetterAlias(candidate, current));
+
     private sealed class Shared(ulong entry) : ISharedCounter
     {
         public ulong Entry { get; } = entry;

@@ -335,4 +335,58 @@ public sealed class SymbolPatternTests
 
         Assert.Equal("ns::f(int", name.Call);
     }
+    [Theory]
+    [InlineData("mem[cs]et")]
+    [InlineData("str[a-z]*")]
+    [InlineData("[!_]*")]
+    [InlineData("ns::Widget::[ps]oke")]
+    public void A_name_with_a_character_class_is_a_wildcard(string symbol)
+    {
+        var pattern = new SymbolPattern(symbol);
+
+        Assert.True(pattern.IsWildcard);
+        Assert.False(pattern.IsPlain);
+    }
+
+    [Theory]
+    [InlineData("mem[cs]et", "memset", true)]
+    [InlineData("mem[cs]et", "memcet", true)]
+    [InlineData("mem[cs]et", "memmet", false)]
+    [InlineData("mem[cs]et", "memset2", false)]
+    [InlineData("str[a-c]*", "strcmp", true)]
+    [InlineData("str[a-c]*", "strbrk", true)]
+    [InlineData("str[a-c]*", "strlen", false)]
+    [InlineData("str[a-c]*", "str", false)]
+    [InlineData("[!_]*", "malloc", true)]
+    [InlineData("[!_]*", "__libc_malloc", false)]
+    [InlineData("[^_]*", "__libc_malloc", false)]
+    [InlineData("[^_]*", "free", true)]
+    [InlineData("w[a-cx]_*", "wx_one", true)]
+    [InlineData("w[a-cx]_*", "wd_one", false)]
+    [InlineData("[!]x]y", "]y", false)]
+    [InlineData("[!]x]y", "zy", true)]
+    [InlineData("a[-z]", "a-", true)]
+    [InlineData("a[z-]", "a-", true)]
+    [InlineData("a[z-]", "ay", false)]
+    [InlineData("*[0-9]", "f2", true)]
+    [InlineData("*[0-9]", "f2x", false)]
+    public void A_character_class_matches_one_character_of_its_set_or_range(string pattern, string raw, bool expected) =>
+        Assert.Equal(expected, Matches(pattern, raw));
+
+    [Fact]
+    public void A_bracket_that_opens_no_class_is_itself()
+    {
+        Assert.False(new SymbolPattern("abc[def").IsWildcard);
+        Assert.True(Matches("ab*[de", "abx[de"));
+        Assert.False(Matches("ab*[de", "abxde"));
+        Assert.True(Matches("*operator[]*", "ns::Vec::operator[](int)"));
+    }
+
+    [Fact]
+    public void A_character_class_matches_demangled_names_too()
+    {
+        Assert.True(Matches("ns::Widget::[ps]oke", "_ZNK2ns6Widget4pokeEi"));
+        Assert.True(Matches("ns::[A-D]ircle::*", "_ZN2ns6Circle4drawEv"));
+        Assert.False(Matches("ns::[!C]ircle::*", "_ZN2ns6Circle4drawEv"));
+    }
 }

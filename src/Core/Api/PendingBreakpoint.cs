@@ -64,7 +64,8 @@ public sealed class PendingBreakpoint
     private readonly Lock _gate = new();
     private readonly List<string> _images = [];
     private readonly List<PlantedSymbol> _everPlanted = [];
-    private readonly List<Counted> _shared = [];
+    private readonly List<CountedCounter> _shared = [];
+    private readonly List<SiteSlot> _slots = [];
     private PlantedSymbol[] _sites = [];
     private long _hits;
 
@@ -96,7 +97,7 @@ public sealed class PendingBreakpoint
             {
                 foreach (var counted in _shared)
                 {
-                    hits += (long)((counted.Final ?? counted.Counter.Value) - counted.Baseline);
+                    hits += counted.Hits;
                 }
             }
 
@@ -118,6 +119,28 @@ public sealed class PendingBreakpoint
             lock (_gate)
             {
                 return [.. _everPlanted];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The hits of each address it was ever planted on, one entry per <see cref="EverPlanted"/> site in the same order:
+    /// trap hits at that address and the calls its in-victim counter counted (read without a stop). Their sum is
+    /// <see cref="Hits"/>. What a per-function count of a wildcard SPEC needs (<c>libc.so.6`mem*</c>).
+    /// </summary>
+    public IReadOnlyList<SiteHits> HitsBySite
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var result = new SiteHits[_everPlanted.Count];
+                for (var i = 0; i < result.Length; i++)
+                {
+                    result[i] = new SiteHits(_everPlanted[i], _slots[i].Hits);
+                }
+
+                return result;
             }
         }
     }
@@ -154,12 +177,17 @@ public sealed class PendingBreakpoint
     /// <summary>The in-victim counters of the current image's sites.</summary>
     internal ISharedCounter[] Counters { get; set; } = [];
 
-    /// <summary>Counts <paramref name="counter"/>'s calls from now on (the backend may hand out a counter another SPEC already counts with).</summary>
-    internal void AddCounted(ISharedCounter counter)
+    /// <summary>
+    /// Counts <paramref name="counter"/>'s calls from now on, as the hits of <paramref name="slot"/> too (the backend
+    /// may hand out a counter another SPEC already counts with).
+    /// </summary>
+    internal void AddCounted(ISharedCounter counter, SiteSlot slot)
     {
         lock (_gate)
         {
-            _shared.Add(new Counted(counter, counter.Value));
+            var counted = new CountedCounter(counter, counter.Value);
+            _shared.Add(counted);
+            slot.Counted = counted;
         }
     }
 
@@ -184,9 +212,10 @@ public sealed class PendingBreakpoint
     /// <summary>The last pending reason told to the client, so a reason is told once, not at every library change.</summary>
     internal string? ToldReason { get; set; }
 
-    internal void OnHit(BreakpointHit hit)
+    internal void OnHit(BreakpointHit hit, SiteSlot slot)
     {
         Interlocked.Increment(ref _hits);
+        slot.CountTrap();
         Handler(hit);
     }
 
@@ -201,11 +230,12 @@ public sealed class PendingBreakpoint
         }
     }
 
-    internal void SetSites(PlantedSymbol[] sites)
+    internal void SetSites(PlantedSymbol[] sites, SiteSlot[] slots)
     {
         lock (_gate)
         {
             _everPlanted.AddRange(sites);
+            _slots.AddRange(slots);
         }
 
         Volatile.Write(ref _sites, sites);
@@ -215,16 +245,23 @@ public sealed class PendingBreakpoint
 
     /// <inheritdoc/>
     public override string ToString() => $"{Spec} ({State}, {Hits} hits)";
+}
 
-    /// <summary>One in-victim counter this SPEC counts with: its value when it started, and when it stopped counting for it.</summary>
-    private sealed class Counted(ISharedCounter counter, ulong baseline)
-    {
-        public ISharedCounter Counter { get; } = counter;
+/// <summary>The hits of one site of a <see cref="PendingBreakpoint"/> (<see cref="PendingBreakpoint.HitsBySite"/>).</summary>
+/// <param name="Site">Where it was planted.</param>
+/// <param name="Hits">Calls counted there: trap hits and in-victim counts.</param>
+public sealed record SiteHits(PlantedSymbol Site, long Hits);
 
-        public ulong Baseline { get; } = baseline;
+/// <summary>One site's own hits: its trap hits, and its in-victim counter (kept readable after it is taken out).</summary>
+internal sealed class SiteSlot
+{
+    private long _trapHits;
 
-        public ulong? Final { get; set; }
-    }
+    public CountedCounter? Counted { get; set; }
+
+    public long Hits => Interlocked.Read(ref _trapHits) + (Counted?.Hits ?? 0);
+
+    public void CountTrap() => Interlocked.Increment(ref _trapHits);
 }
 
 /// <summary>What happened to a <see cref="PendingBreakpoint"/>.</summary>
@@ -242,7 +279,27 @@ public sealed record PendingBreakpointChange(
     PendingBreakpoint Breakpoint,
     PendingBreakpointChangeKind Kind,
     IReadOnlyList<PlantedSymbol> Sites,
-    string? Reason);
+    string? Reason)
+{
+    /// <summary>
+    /// For a planting, what it cost: the lookup in the image's symbol tables (and demangling), indirect functions'
+    /// implementations, and writing every site (one batch of in-victim counters, then the traps); null when pending.
+    /// </summary>
+    public TimeSpan? PlantingTime { get; init; }
+}
 
 /// <summary>Runs with the victim locked and stopped (on its control loop, or in the call that set the breakpoint); an exception becomes a notification.</summary>
 public delegate void PendingBreakpointChangedHandler(PendingBreakpointChange change);
+
+/// <summary>One in-victim counter a SPEC counts with: its value when it started, and when it stopped counting for it.</summary>
+internal sealed class CountedCounter(ISharedCounter counter, ulong baseline)
+{
+    public ISharedCounter Counter { get; } = counter;
+
+    public ulong Baseline { get; } = baseline;
+
+    public ulong? Final { get; set; }
+
+    /// <summary>The calls it counted for the SPEC.</summary>
+    public long Hits => (long)((Final ?? Counter.Value) - Baseline);
+}

@@ -106,6 +106,7 @@ internal sealed class PendingBreakpointSet
             return;
         }
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var symbols = victim.Process.Symbols;
         List<FunctionSymbol> found;
         string image;
@@ -155,15 +156,17 @@ internal sealed class PendingBreakpointSet
         var clients = new List<ClientBreakpoint>(targets.Count);
         var counters = new List<ISharedCounter>();
         var sites = new PlantedSymbol[targets.Count];
+        var slots = new SiteSlot[targets.Count];
         for (var i = 0; i < targets.Count; i++)
         {
             var (name, address, implementation) = targets[i];
             var objectName = TryResolve(symbols, address, out var at) ? at.ObjectName : "?";
             sites[i] = new PlantedSymbol(address, objectName, name, image) { Implementation = implementation };
+            var slot = slots[i] = new SiteSlot();
             if (placements?[i] is { Counter: { } counter })
             {
                 counters.Add(counter);
-                breakpoint.AddCounted(counter);
+                breakpoint.AddCounted(counter, slot);
                 sites[i] = sites[i] with { Counting = CountingMode.InVictim };
                 continue;
             }
@@ -173,7 +176,7 @@ internal sealed class PendingBreakpointSet
                 sites[i] = sites[i] with { Counting = CountingMode.Trap, Fallback = placements[i].Refusal };
             }
 
-            var client = new ClientBreakpoint(victim.Handle, address, breakpoint.OnHit);
+            var client = new ClientBreakpoint(victim.Handle, address, hit => breakpoint.OnHit(hit, slot));
             clients.Add(client);
             victim.Breakpoints.Add(address, SiteRoles.None, client, plant);
         }
@@ -181,11 +184,11 @@ internal sealed class PendingBreakpointSet
         breakpoint.Clients = [.. clients];
         breakpoint.Counters = [.. counters];
         victim.Metrics.CountersInstalled(counters);
-        breakpoint.SetSites(sites);
+        breakpoint.SetSites(sites, slots);
         breakpoint.State = PendingBreakpointState.Planted;
         breakpoint.FoundInCurrentImage = true;
         breakpoint.ToldReason = null;
-        Notify(victim, host, new PendingBreakpointChange(breakpoint, PendingBreakpointChangeKind.Planted, sites, null));
+        Notify(victim, host, new PendingBreakpointChange(breakpoint, PendingBreakpointChangeKind.Planted, sites, null) { PlantingTime = clock.Elapsed });
     }
 
     private static IndirectFunction? FindIndirectFunction(ISymbolTable symbols, string name, ulong address)
@@ -234,11 +237,23 @@ internal sealed class PendingBreakpointSet
             var functions = symbols.FunctionsOf(scope);
             var demangled = Demangle(host.Demangler, functions);
             var found = new List<FunctionSymbol>();
+            var byAddress = new Dictionary<ulong, int>();
             for (var i = 0; i < functions.Count; i++)
             {
-                if (pattern.Matches(functions[i].Name, demangled[i]) && !found.Exists(f => f.Address == functions[i].Address))
+                if (!pattern.Matches(functions[i].Name, demangled[i]))
                 {
+                    continue;
+                }
+
+                // Aliases at one address are one function, named by the best alias that matched.
+                if (!byAddress.TryGetValue(functions[i].Address, out var at))
+                {
+                    byAddress[functions[i].Address] = found.Count;
                     found.Add(functions[i]);
+                }
+                else if (BetterAlias(functions[i].Name, found[at].Name))
+                {
+                    found[at] = functions[i];
                 }
             }
 
@@ -249,6 +264,32 @@ internal sealed class PendingBreakpointSet
         }
 
         return [];
+    }
+
+    /// <summary>
+    /// The name a person would call the function by: fewer leading underscores (<c>malloc</c>, not <c>__libc_malloc</c>
+    /// or <c>__malloc</c>), then the shorter, then the first in ordinal order (so the choice does not depend on table order).
+    /// </summary>
+    internal static bool BetterAlias(string candidate, string current)
+    {
+        var underscores = LeadingUnderscores(candidate).CompareTo(LeadingUnderscores(current));
+        if (underscores != 0)
+        {
+            return underscores < 0;
+        }
+
+        return candidate.Length != current.Length ? candidate.Length < current.Length : string.CompareOrdinal(candidate, current) < 0;
+    }
+
+    private static int LeadingUnderscores(string name)
+    {
+        var n = 0;
+        while (n < name.Length && name[n] == '_')
+        {
+            n++;
+        }
+
+        return n;
     }
 
     private static DemangledName?[] Demangle(ISymbolDemangler? demangler, IReadOnlyList<FunctionSymbol> functions)

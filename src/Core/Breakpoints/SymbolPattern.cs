@@ -6,7 +6,9 @@ namespace ProcHex.Breakpoints;
 /// The symbol part of a SPEC. A plain name (<c>malloc</c>, <c>_ZN2ns1fEi</c>) is looked up exactly. Anything else
 /// is matched against every function of an object, raw and demangled: <c>ns::Widget::poke</c> (every overload,
 /// and every instantiation when no template arguments are given), <c>ns::f(int)</c> (one overload; qualifiers
-/// such as <c>const</c> may be given or left out), and <c>*</c>/<c>?</c> wildcards over raw and demangled names.
+/// such as <c>const</c> may be given or left out), and <c>*</c>/<c>?</c> wildcards and character classes
+/// (<c>[abc]</c>, <c>[a-z]</c>, <c>[!abc]</c> or <c>[^abc]</c>) over raw and demangled names. A <c>[</c> that opens no
+/// class (<c>operator[]</c>: nothing before the <c>]</c>) is itself.
 /// White space is ignored (<c>ns::f(int, int)</c> is <c>ns::f(int,int)</c>; c++filt's <c>&gt; &gt;</c> is <c>&gt;&gt;</c>).
 /// </summary>
 internal sealed class SymbolPattern
@@ -21,7 +23,7 @@ internal sealed class SymbolPattern
     {
         Text = symbol;
         _normalized = Normalize(symbol);
-        IsWildcard = symbol.AsSpan().IndexOfAny('*', '?') >= 0;
+        IsWildcard = symbol.AsSpan().IndexOfAny('*', '?') >= 0 || HasClass(symbol);
         _hasParameters = symbol.Contains('(', StringComparison.Ordinal);
         _hasTemplateArguments = symbol.Contains('<', StringComparison.Ordinal);
         IsPlain = !IsWildcard && symbol.AsSpan().IndexOfAny(CxxSyntax) < 0;
@@ -98,13 +100,103 @@ internal sealed class SymbolPattern
         return result.ToString();
     }
 
-    /// <summary><c>*</c> is any run of characters, <c>?</c> one character; everything else is itself.</summary>
+    /// <summary>True when some <c>[</c> opens a character class: a set of at least one character, then <c>]</c>.</summary>
+    private static bool HasClass(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '[' && ClassEnd(text, i) > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The index just past the <c>]</c> that closes the class opened at <paramref name="open"/>, or -1 when that
+    /// <c>[</c> opens none. A <c>]</c> first in the set (after <c>!</c> or <c>^</c>) is a member, as in a shell glob.
+    /// </summary>
+    private static int ClassEnd(string pattern, int open)
+    {
+        var i = open + 1;
+        if (i < pattern.Length && pattern[i] is '!' or '^')
+        {
+            i++;
+        }
+
+        if (i < pattern.Length && pattern[i] == ']')
+        {
+            if (i == open + 1)
+            {
+                return -1; // "[]": operator[], not an empty class
+            }
+
+            i++;
+        }
+
+        for (; i < pattern.Length; i++)
+        {
+            if (pattern[i] == ']')
+            {
+                return i + 1;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Whether <paramref name="c"/> is in the class <c>pattern[open..end)</c> (ranges <c>a-z</c>; <c>!</c> or <c>^</c> negates).</summary>
+    private static bool InClass(string pattern, int open, int end, char c)
+    {
+        var i = open + 1;
+        var negated = pattern[i] is '!' or '^';
+        if (negated)
+        {
+            i++;
+        }
+
+        var found = false;
+        var first = true;
+        for (; i < end - 1; i++, first = false)
+        {
+            var low = pattern[i];
+            if (low == ']' && !first)
+            {
+                break;
+            }
+
+            if (i + 2 < end - 1 && pattern[i + 1] == '-')
+            {
+                found |= c >= low && c <= pattern[i + 2];
+                i += 2;
+            }
+            else
+            {
+                found |= c == low;
+            }
+        }
+
+        return found != negated;
+    }
+
+    /// <summary>
+    /// <c>*</c> is any run of characters, <c>?</c> one character, <c>[...]</c> one character of a class; everything
+    /// else is itself.
+    /// </summary>
     private static bool Glob(string pattern, string text)
     {
         int p = 0, t = 0, star = -1, mark = 0;
         while (t < text.Length)
         {
-            if (p < pattern.Length && (pattern[p] == '?' || pattern[p] == text[t]))
+            var end = p < pattern.Length && pattern[p] == '[' ? ClassEnd(pattern, p) : -1;
+            if (end > 0 && InClass(pattern, p, end, text[t]))
+            {
+                p = end;
+                t++;
+            }
+            else if (end < 0 && p < pattern.Length && (pattern[p] == '?' || pattern[p] == text[t]))
             {
                 p++;
                 t++;
