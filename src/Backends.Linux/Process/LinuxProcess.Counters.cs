@@ -103,10 +103,11 @@ internal sealed partial class LinuxProcess
         WriteTrampolines(plans);
         if (plans.Count > 0)
         {
+            var interiors = plans.SelectMany(p => InteriorPcs(p.Trampoline)).ToHashSet(); // before the stop, as all that needs no stop
             _ = WithEveryThreadStopped(CounterChange.Install, () =>
             {
                 ThrowIfNotControlled("install counters");
-                Patch(plans, placements);
+                Patch(plans, placements, interiors);
                 return 0;
             });
         }
@@ -209,10 +210,10 @@ internal sealed partial class LinuxProcess
     }
 
     /// <summary>The stop of an install: each planned entry gets its jump unless the threads or stacks forbid it now.</summary>
-    private void Patch(List<PlannedCounter> plans, CounterPlacement?[] placements)
+    private void Patch(List<PlannedCounter> plans, CounterPlacement?[] placements, HashSet<ulong> interiors)
     {
         var threads = StoppedThreadRegisters();
-        var onStacks = SavedPcsOnStacks(threads, plans.SelectMany(p => InteriorPcs(p.Trampoline)));
+        var onStacks = SavedPcsOnStacks(threads, interiors);
         foreach (var plan in plans)
         {
             var trampoline = plan.Trampoline;
@@ -452,15 +453,14 @@ internal sealed partial class LinuxProcess
     }
 
     /// <summary>
-    /// Which of <paramref name="pcs"/> an aligned 8-byte word of the top <see cref="StackScanBytes"/> of some thread's
+    /// Which of <paramref name="wanted"/> an aligned 8-byte word of the top <see cref="StackScanBytes"/> of some thread's
     /// stack holds. A thread that a signal interrupted keeps its PC in the signal frame on its stack (the kernel's
     /// rt_sigframe, on an alternate stack too, where its stack pointer then is) and returns there with sigreturn, which
     /// no move of ours reaches. An address inside displaced bytes is no return address (calls are never displaced), so
     /// such a word is a saved PC or a chance value; either way the site waits, which costs a fallback, never a wrong jump.
     /// </summary>
-    private HashSet<ulong> SavedPcsOnStacks(List<ThreadPosition> threads, IEnumerable<ulong> pcs)
+    private HashSet<ulong> SavedPcsOnStacks(List<ThreadPosition> threads, HashSet<ulong> wanted)
     {
-        var wanted = pcs.ToHashSet();
         var found = new HashSet<ulong>();
         if (wanted.Count == 0)
         {
