@@ -28,7 +28,7 @@ internal sealed partial class LinuxProcess
                 throw new InvalidOperationException($"pid {Pid}: a wait for a stop is already pending");
             }
 
-            wait = _stopWaiter.Begin();
+            wait = _stopWaiter.Begin(moveToOwner ? _postToOwner : null);
             _waiter = _stopWaiter;
             if (cancellationToken.CanBeCanceled)
             {

@@ -39,6 +39,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private readonly Action _resumeOnOwner;
     private readonly Action _handOverQueuedStop;
     private readonly StopWaiter _stopWaiter = new();
+
+    /// <summary>Where a wait that moves the control loop to the owner has an early answer run (see <see cref="StopWaiter.Begin"/>).</summary>
+    private readonly Action<Action> _postToOwner;
     private readonly StopByOthers _stops;
     private StopWaiter? _waiter;
     private StopWaiter? _answering;
@@ -69,6 +72,7 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
         _stops = new StopByOthers(this);
         _forkChildren = new ForkChildCleaner(_traps, this);
         _stepOver = new StepOverPlanner<Interop.UserRegs>(pid, _traps, this, () => Metrics);
+        _postToOwner = work => _owner.Post(work);
         StartTime = ProcessIdentity.StartTime(owner.Kernel, pid);
         NamespacePid = ProcessIdentity.NamespacePid(owner.Kernel, pid);
     }

@@ -9,14 +9,26 @@ namespace ProcHex.Backends.Linux;
 /// </summary>
 internal sealed class StopWaiter : IValueTaskSource<StopEvent>
 {
+    private const int Awaiting = 0, ContinuationRegistered = 1, ResultParked = 2;
+
     private ManualResetValueTaskSourceCore<StopEvent> _core = new() { RunContinuationsAsynchronously = true };
     private int _completed = 1;
     private CancellationTokenRegistration _cancellation;
+    private Action<Action>? _runThere;
+    private int _handOff;
+    private StopEvent _parked;
 
-    /// <summary>Starts the next wait; the previous one must have completed and been awaited.</summary>
-    public ValueTask<StopEvent> Begin()
+    /// <summary>
+    /// Starts the next wait; the previous one must have completed and been awaited. With <paramref name="runThere"/>
+    /// (a wait begun off the thread that answers it, to move its awaiter there), an answer that comes before the
+    /// awaiter registered its continuation is handed to <paramref name="runThere"/> instead of being taken up by the
+    /// awaiter on its own thread: the move then happens however the two race.
+    /// </summary>
+    public ValueTask<StopEvent> Begin(Action<Action>? runThere = null)
     {
         _core.Reset();
+        _runThere = runThere;
+        _handOff = Awaiting;
         Volatile.Write(ref _completed, 0);
         return new ValueTask<StopEvent>(this, _core.Version);
     }
@@ -50,6 +62,15 @@ internal sealed class StopWaiter : IValueTaskSource<StopEvent>
         var cancellation = _cancellation;
         _cancellation = default;
         cancellation.Dispose();
+        if (inline && _runThere is not null)
+        {
+            _parked = stop;
+            if (Interlocked.CompareExchange(ref _handOff, ResultParked, Awaiting) == Awaiting)
+            {
+                return true; // the awaiter has not registered yet: OnCompleted hands the result over (see Begin)
+            }
+        }
+
         _core.RunContinuationsAsynchronously = !inline;
         _core.SetResult(stop);
         return true;
@@ -59,6 +80,16 @@ internal sealed class StopWaiter : IValueTaskSource<StopEvent>
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
         _core.OnCompleted(continuation, state, token, flags);
+        if (_runThere is { } runThere && Interlocked.CompareExchange(ref _handOff, ContinuationRegistered, Awaiting) == ResultParked)
+        {
+            runThere(() =>
+            {
+                _core.RunContinuationsAsynchronously = false;
+                _core.SetResult(_parked);
+            });
+        }
+    }
 }
