@@ -34,7 +34,7 @@ internal static class CounterInvariants
     private static void Attribute(CounterModel model, (int Generation, Dictionary<ulong, long> Calls)? calls, bool controlled)
     {
         var counter = model.Counter;
-        var inControl = controlled && model.Owner.Handle.State != VictimState.Released;
+        var inControl = controlled && model.Owner.Handle.State is not (VictimState.Released or VictimState.Lost); // a loss freezes the counts
         foreach (var site in counter.Sites)
         {
             if (calls is not { } tally)

@@ -88,6 +88,31 @@ public sealed class InVictimCounterTests
         await session.DisposeAsync();
     }
 
+    /// <summary>
+    /// Simulation seed 3344 (with --faults): control lost (a wait failed) while a jump the backend could not take out
+    /// went on counting. The SPEC's count stops where control stopped, as a trap's does.
+    /// </summary>
+    [Fact]
+    public async Task A_loss_of_control_freezes_the_count_though_the_jump_counts_on()
+    {
+        var (session, handle, script) = await Grabbed();
+        await using var _ = session;
+        var shared = new Shared(PortScript.WorkAddress) { Value = 0 };
+        script.Process.InstallCounters(Arg.Any<IReadOnlyList<CounterSite>>())
+            .Returns(ci => [.. ci.Arg<IReadOnlyList<CounterSite>>().Select(s => new CounterPlacement(s, shared, null))]);
+        var counter = await session.SetPendingCounterAsync(handle, "work");
+        session.Continue(handle);
+        await script.WaitForWaitsAsync(1);
+        shared.Value = 12;
+
+        script.FailWait(new TracerException("pid 4242: WaitForStop: Operation not permitted", TracerErrorKind.PermissionDenied));
+        var lost = await session.WaitForNotificationAsync(TimeSpan.FromSeconds(10));
+        shared.Value = 20;
+
+        Assert.Equal(NotificationKind.Lost, lost?.Kind);
+        Assert.Equal(12, counter.Hits);
+    }
+
     [Fact]
     public async Task A_site_the_backend_refuses_counts_with_a_trap_and_says_why()
     {

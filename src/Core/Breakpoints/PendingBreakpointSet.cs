@@ -80,6 +80,19 @@ internal sealed class PendingBreakpointSet
         ResolveAll(victim, host);
     }
 
+    /// <summary>
+    /// Control of the victim was lost: what its SPECs counted so far is what they counted, as for traps, which nobody
+    /// answers from now on. Jumps a backend could not take out may go on incrementing; those calls are not ours to count.
+    /// </summary>
+    public void FreezeCounts(Victim victim)
+    {
+        foreach (var breakpoint in _all)
+        {
+            breakpoint.StopCounting(breakpoint.Counters);
+            victim.Metrics.CountersRetired(breakpoint.Counters);
+        }
+    }
+
     /// <summary>The victim was let go (released or destroyed): its counters count no more, and stay readable.</summary>
     public void OnReleased(Victim victim)
     {

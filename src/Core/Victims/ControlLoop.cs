@@ -141,6 +141,7 @@ internal sealed partial class ControlLoop
             case StopKind.Lost:
                 _victim.LostReason = stop.Message ?? "control lost";
                 _victim.Lifecycle.Fire(waitFailed ? VictimTrigger.WaitFailed : VictimTrigger.LoseControl);
+                _victim.PendingBreakpoints.FreezeCounts(_victim);
                 Log.Lost(_victim.Logger, _victim.Pid, _victim.LostReason);
                 return true;
         }
