@@ -17,7 +17,7 @@ public sealed class BranchTargetsTests
         var targets = BranchTargets.Scan(0x1000, code);
 
         Assert.Equal(1, targets.Count);
-        Assert.Equal(0x100ful, targets.Inside(0x100c, 0x100c + 5)); // memmove's first 5 bytes: the jump would split them
+        Assert.Equal(new DirectBranch(0x1006, 0x100f), targets.Inside(0x100c, 0x100c + 5)); // memmove's first 5 bytes: mempcpy's jmp would split them
         Assert.Null(targets.Inside(0x100f, 0x1014)); // a target at the start of a range is no split
         Assert.Null(targets.Inside(0x1000, 0x1005));
     }
@@ -32,8 +32,8 @@ public sealed class BranchTargetsTests
         var targets = BranchTargets.Scan(0x2000, code);
 
         Assert.Equal(3, targets.Count);
-        Assert.Equal(0x2010ul, targets.Inside(0x200f, 0x2011));
-        Assert.Equal(0x2020ul, targets.Inside(0x201f, 0x2021));
-        Assert.Equal(0x2030ul, targets.Inside(0x202f, 0x2031));
+        Assert.Equal(new DirectBranch(0x2000, 0x2010), targets.Inside(0x200f, 0x2011));
+        Assert.Equal(new DirectBranch(0x2005, 0x2020), targets.Inside(0x201f, 0x2021));
+        Assert.Equal(new DirectBranch(0x2008, 0x2030), targets.Inside(0x202f, 0x2031));
     }
 }

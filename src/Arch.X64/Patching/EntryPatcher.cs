@@ -162,9 +162,9 @@ internal static class EntryPatcher
         }
 
         var end = patchAddress + (ulong)displaced;
-        if (BranchInto(entry, code, patchAddress, end) is { } branch)
+        if (BranchTargets.Scan(entry, code).Inside(patchAddress, end) is { } branch)
         {
-            return Refuse(SiteRefusal.BranchIntoDisplaced, $"the branch at 0x{branch.IP:x} lands at 0x{branch.NearBranchTarget:x}, inside the displaced bytes 0x{patchAddress:x}..0x{end:x}");
+            return Refuse(SiteRefusal.BranchIntoDisplaced, $"the branch at 0x{branch.From:x} lands at 0x{branch.Target:x}, inside the displaced bytes 0x{patchAddress:x}..0x{end:x}");
         }
 
         var writer = new ByteWriter();
@@ -220,31 +220,6 @@ internal static class EntryPatcher
             FlowControl.Call or FlowControl.IndirectCall => new Refused(SiteRefusal.ControlFlow, $"{what} is a call: its return address would point into the trampoline"),
             _ => new Refused(SiteRefusal.ControlFlow, $"{what} changes the control flow"),
         };
-    }
-
-    /// <summary>The first direct branch in <paramref name="code"/> (linear sweep from the entry) landing strictly inside (start, end).</summary>
-    private static Instruction? BranchInto(ulong entry, ReadOnlySpan<byte> code, ulong start, ulong end)
-    {
-        var reader = new ByteArrayCodeReader(code.ToArray());
-        var decoder = Decoder.Create(64, reader);
-        decoder.IP = entry;
-        while (reader.CanReadByte)
-        {
-            var instruction = decoder.Decode();
-            if (instruction.IsInvalid)
-            {
-                continue;
-            }
-
-            if (instruction.FlowControl is FlowControl.UnconditionalBranch or FlowControl.ConditionalBranch or FlowControl.Call or FlowControl.XbeginXabortXend
-                && instruction.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64
-                && instruction.NearBranchTarget > start && instruction.NearBranchTarget < end)
-            {
-                return instruction;
-            }
-        }
-
-        return null;
     }
 
     private static SiteAnalysis Refuse(SiteRefusal reason, string detail) => new(null, new Refused(reason, detail));

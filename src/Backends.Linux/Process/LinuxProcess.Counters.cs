@@ -177,8 +177,8 @@ internal sealed partial class LinuxProcess
             return $"0x{site.Entry:x}: the code mapped around it cannot be read whole, to search it for branches into the bytes the jump would replace";
         }
 
-        return targets.Inside(site.PatchAddress, site.ResumeAddress) is { } target
-            ? $"0x{site.Entry:x}: code of {(mapping.Path.Length > 0 ? mapping.Path : "its mapping")} branches to 0x{target:x}, inside the bytes the jump would replace"
+        return targets.Inside(site.PatchAddress, site.ResumeAddress) is { } branch
+            ? $"0x{site.Entry:x}: code of {(mapping.Path.Length > 0 ? mapping.Path : "its mapping")} at 0x{branch.From:x} branches to 0x{branch.Target:x}, inside the bytes the jump would replace"
             : null;
     }
 
