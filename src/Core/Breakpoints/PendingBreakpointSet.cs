@@ -96,10 +96,9 @@ internal sealed class PendingBreakpointSet
     /// <summary>The victim was let go (released or destroyed): its counters count no more, and stay readable.</summary>
     public void OnReleased(Victim victim)
     {
+        FreezeCounts(victim);
         foreach (var breakpoint in _all)
         {
-            breakpoint.StopCounting(breakpoint.Counters);
-            victim.Metrics.CountersRetired(breakpoint.Counters);
             breakpoint.Counters = [];
         }
     }
