@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ProcHex.Arch.X64;
 using ProcHex.Backends.Linux.InVictim;
 using ProcHex.Backends.Linux.Tests.Support;
 using ProcHex.PortContract;
@@ -38,6 +39,11 @@ public sealed class InVictimCounterTests : LinuxTestBase
         {
             Assert.True(placement.Counter is not null, placement.Refusal);
             Assert.Equal((ulong)(threads * N), placement.Counter.Value); // read after the victim is gone
+
+            // each thread calls from one stack depth, so all its calls count in one slot (chosen by its stack)
+            var slots = ((SharedCounter)placement.Counter).SlotValues().Where(v => v > 0).ToList();
+            Assert.All(slots, slot => Assert.Equal(0UL, slot % N));
+            Assert.InRange(slots.Count, 1, threads);
         }
     }
 
@@ -356,7 +362,12 @@ public sealed class InVictimCounterTests : LinuxTestBase
             var site = Sites(p)[Array.IndexOf(Counted, shape)];
             var counter = (SharedCounter)p.InstallCounters([site])[0].Counter!;
             var trampoline = counter.Trampoline;
-            ulong[] starts = [trampoline.Address, .. trampoline.Site.Instructions.Select(i => trampoline.Address + 8 + (ulong)i.Relocated!.Value), trampoline.JumpBackAddress];
+            ulong[] starts =
+            [
+                .. CounterTrampoline.HeadInstructions.Select(offset => trampoline.Address + (ulong)offset),
+                .. trampoline.Site.Instructions.Select(i => trampoline.Address + CounterTrampoline.HeadLength + (ulong)i.Relocated!.Value),
+                trampoline.JumpBackAddress,
+            ];
             if (position == starts.Length)
             {
                 p.Release(ReleaseMode.Kill);
@@ -369,13 +380,22 @@ public sealed class InVictimCounterTests : LinuxTestBase
             var hit = await Next(p);
             Assert.Equal((StopReason.Breakpoint, at), (hit.Reason, hit.ProgramCounter));
             p.RemoveBreakpoint(trap);
+            var exit = trampoline.OutOfTrampoline(at)!.Value;
+            var savedRax = new byte[8];
+            Assert.Equal(8, p.ReadMemory(p.ReadRegisters(hit.ThreadId).Rsp - 8, savedRax));
 
             p.RemoveCounters([counter]);
 
-            Assert.Equal(trampoline.OutOfTrampoline(at), p.ReadRegisters(hit.ThreadId).Rip);
+            Assert.Equal(exit.Pc, p.ReadRegisters(hit.ThreadId).Rip);
+            if (exit.ReloadRax)
+            {
+                Assert.Equal(BitConverter.ToUInt64(savedRax), p.ReadRegisters(hit.ThreadId).Rax); // the head's scratch register, given back
+            }
+
             var end = await new PortDriver(p).RunToEnd();
             Assert.Equal(ExitStatus.FromCode(0), end.Exit);
-            Assert.Equal(position == 0 ? 0UL : 1UL, counter.Value); // counted once the increment ran
+            var counted = at >= trampoline.Address + CounterTrampoline.CountedFrom;
+            Assert.Equal(counted ? 1UL : 0UL, counter.Value); // counted once the increment ran
         }
     }
 

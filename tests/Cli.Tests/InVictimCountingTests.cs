@@ -177,10 +177,21 @@ public sealed class InVictimCountingTests(ITestOutputHelper output)
         return ulong.Parse(line[..line.IndexOf('-', StringComparison.Ordinal)], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// The first counter of the arena at <paramref name="address"/>: its 32 thread slots, 8 KiB apart, summed (the layout
+    /// of the Linux backend's CounterArena and Arch.X64's CounterTrampoline, read here from outside as a user would).
+    /// </summary>
     private static ulong ReadCounter(int pid, ulong address)
     {
+        const int threadSlots = 32, threadSlotBytes = 8192;
         using var memory = File.OpenHandle($"/proc/{pid}/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         var bytes = new byte[8];
-        return RandomAccess.Read(memory, bytes, (long)address) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : 0;
+        var sum = 0UL;
+        for (var slot = 0; slot < threadSlots; slot++)
+        {
+            sum += RandomAccess.Read(memory, bytes, (long)address + (slot * threadSlotBytes)) == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : 0;
+        }
+
+        return sum;
     }
 }

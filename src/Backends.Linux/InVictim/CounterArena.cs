@@ -5,15 +5,17 @@ namespace ProcHex.Backends.Linux.InVictim;
 /// <summary>
 /// One arena in a victim (zero-stop.md): <see cref="CodeBytes"/> of private <c>r-x</c> memory for trampolines, written
 /// through /proc/PID/mem only, then <see cref="CounterBytes"/> of a memfd mapped shared in the victim and in the tracer.
-/// Slot i holds trampoline i and, 64 bytes apiece so that no two counters share a cache line, counter i. Slots are
-/// never reused: a signal frame may still hold a PC in a removed trampoline. Owner only, except the counters' reads.
+/// Code slot i (<see cref="CodeSlotBytes"/>) holds trampoline i; counter i has 8 bytes in each of the
+/// <see cref="CounterTrampoline.ThreadSlots"/> thread-slot regions, so the counters one thread increments share lines
+/// with each other and with no other thread's (see <see cref="CounterTrampoline"/>). Slots are never reused: a signal
+/// frame may still hold a PC in a removed trampoline. Owner only, except the counters' reads.
 /// </summary>
 internal sealed class CounterArena(ulong start, ISharedMapping counters)
 {
-    public const int SlotBytes = 64;
-    public const int Slots = 1024;
-    public const int CodeBytes = SlotBytes * Slots;
-    public const int CounterBytes = SlotBytes * Slots;
+    public const int CodeSlotBytes = 128;
+    public const int Slots = CounterTrampoline.ThreadSlotBytes / sizeof(ulong);
+    public const int CodeBytes = CodeSlotBytes * Slots;
+    public const int CounterBytes = CounterTrampoline.ThreadSlotBytes * CounterTrampoline.ThreadSlots;
     public const int TotalBytes = CodeBytes + CounterBytes;
 
     private int _used;
@@ -24,10 +26,10 @@ internal sealed class CounterArena(ulong start, ISharedMapping counters)
     public bool IsFull => _used == Slots;
 
     /// <summary>Where the next trampoline goes.</summary>
-    public ulong NextCode => Start + (ulong)(_used * SlotBytes);
+    public ulong NextCode => Start + (ulong)(_used * CodeSlotBytes);
 
-    /// <summary>Where the next counter lies in the victim.</summary>
-    public ulong NextCounter => Start + CodeBytes + (ulong)(_used * SlotBytes);
+    /// <summary>Where the next counter's first thread slot lies in the victim.</summary>
+    public ulong NextCounter => Start + CodeBytes + (ulong)(_used * sizeof(ulong));
 
     /// <summary>Whether the whole arena lies within <see cref="ArenaPlacement.Reach"/> of <paramref name="entry"/>.</summary>
     public bool Reaches(ulong entry) =>
@@ -48,7 +50,7 @@ internal sealed class CounterArena(ulong start, ISharedMapping counters)
     public SharedCounter CounterOf(CounterTrampoline trampoline)
     {
         var offset = trampoline.Counter - (Start + CodeBytes);
-        if (trampoline.Address < Start || offset >= (ulong)(_used * SlotBytes) || offset != trampoline.Address - Start)
+        if (trampoline.Address < Start || offset >= (ulong)(_used * sizeof(ulong)) || offset * (CodeSlotBytes / sizeof(ulong)) != trampoline.Address - Start)
         {
             throw new ArgumentException($"the trampoline at 0x{trampoline.Address:x} was not built in a reserved slot of the arena at 0x{Start:x}", nameof(trampoline));
         }
@@ -60,14 +62,32 @@ internal sealed class CounterArena(ulong start, ISharedMapping counters)
 }
 
 /// <summary>
-/// A counter of <see cref="CounterArena"/>: the 8 bytes its trampoline increments, read through the tracer's mapping
-/// of the same memfd. <see cref="Value"/> takes no lock and stops nothing; the mapping outlives the victim's image.
+/// A counter of <see cref="CounterArena"/>: its thread slots, which its trampoline increments, read through the
+/// tracer's mapping of the same memfd and summed. <see cref="Value"/> takes no lock and stops nothing; the mapping
+/// outlives the victim's image. Each slot only grows, so a read after another never returns less.
 /// </summary>
 internal sealed class SharedCounter(CounterTrampoline trampoline, ISharedMapping counters, int offset) : ISharedCounter
 {
     public ulong Entry => Trampoline.Site.Entry;
 
-    public ulong Value => counters.ReadUInt64(offset);
+    public ulong Value
+    {
+        get
+        {
+            var sum = 0UL;
+            for (var slot = 0; slot < CounterTrampoline.ThreadSlots; slot++)
+            {
+                sum += ReadSlot(slot);
+            }
+
+            return sum;
+        }
+    }
+
+    /// <summary>Each thread slot's count, in slot order (what <see cref="Value"/> sums).</summary>
+    public ulong[] SlotValues() => [.. Enumerable.Range(0, CounterTrampoline.ThreadSlots).Select(ReadSlot)];
+
+    private ulong ReadSlot(int slot) => counters.ReadUInt64(offset + (slot * CounterTrampoline.ThreadSlotBytes));
 
     /// <summary>Its code: the entry's patch and the trampoline.</summary>
     public CounterTrampoline Trampoline { get; } = trampoline;

@@ -26,6 +26,9 @@ internal sealed partial class LinuxProcess
     /// <summary>How much of each thread's stack, from its stack pointer up, is searched for a signal frame's saved PC.</summary>
     private const int StackScanBytes = 64 * 1024;
 
+    /// <summary>Text writes at most this far apart go as one (see <see cref="WriteText"/>); less than a page.</summary>
+    private const ulong CoalescedGap = 512;
+
     private readonly CounterTable _counters = new();
 
     public IReadOnlyList<CounterPlacement> InstallCounters(IReadOnlyList<CounterSite> sites)
@@ -133,9 +136,9 @@ internal sealed partial class LinuxProcess
             return CounterPlacement.Refused(site, build.Refusal!.Detail);
         }
 
-        if (trampoline.Code.Length > CounterArena.SlotBytes)
+        if (trampoline.Code.Length > CounterArena.CodeSlotBytes)
         {
-            return CounterPlacement.Refused(site, $"0x{site.Entry:x}: its trampoline takes {trampoline.Code.Length} bytes, more than a slot's {CounterArena.SlotBytes}");
+            return CounterPlacement.Refused(site, $"0x{site.Entry:x}: its trampoline takes {trampoline.Code.Length} bytes, more than a slot's {CounterArena.CodeSlotBytes}");
         }
 
         if (BranchIntoDisplaced(trampoline.Site, maps) is { } branchedInto)
@@ -192,16 +195,16 @@ internal sealed partial class LinuxProcess
         while (start < plans.Count)
         {
             var end = start + 1;
-            while (end < plans.Count && plans[end].Trampoline.Address == plans[end - 1].Trampoline.Address + CounterArena.SlotBytes)
+            while (end < plans.Count && plans[end].Trampoline.Address == plans[end - 1].Trampoline.Address + CounterArena.CodeSlotBytes)
             {
                 end++;
             }
 
-            var run = new byte[(end - start) * CounterArena.SlotBytes];
+            var run = new byte[(end - start) * CounterArena.CodeSlotBytes];
             run.AsSpan().Fill(Int3);
             for (var k = start; k < end; k++)
             {
-                plans[k].Trampoline.Code.CopyTo(run.AsSpan((k - start) * CounterArena.SlotBytes));
+                plans[k].Trampoline.Code.CopyTo(run.AsSpan((k - start) * CounterArena.CodeSlotBytes));
             }
 
             _memory.Write(plans[start].Trampoline.Address, run);
@@ -214,6 +217,7 @@ internal sealed partial class LinuxProcess
     {
         var threads = StoppedThreadRegisters();
         var onStacks = SavedPcsOnStacks(threads, interiors);
+        var jumps = new List<TextWrite>(plans.Count);
         foreach (var plan in plans)
         {
             var trampoline = plan.Trampoline;
@@ -223,7 +227,7 @@ internal sealed partial class LinuxProcess
                 continue;
             }
 
-            _memory.Write(trampoline.Site.PatchAddress, trampoline.EntryJump());
+            jumps.Add(new TextWrite(trampoline.Site.PatchAddress, trampoline.EntryJump()));
             foreach (var thread in threads)
             {
                 if (trampoline.IntoTrampoline(thread.Registers.rip) is { } moved)
@@ -237,6 +241,8 @@ internal sealed partial class LinuxProcess
             _counters.Add(counter);
             placements[plan.Index] = new CounterPlacement(plan.Site, counter, null);
         }
+
+        WriteText(jumps);
 
         WriteMovedThreads(threads);
     }
@@ -346,6 +352,7 @@ internal sealed partial class LinuxProcess
     private void TakeOut(List<SharedCounter> live)
     {
         var threads = StoppedThreadRegisters();
+        var entries = new List<TextWrite>(live.Count);
         foreach (var counter in live)
         {
             var trampoline = counter.Trampoline;
@@ -355,18 +362,83 @@ internal sealed partial class LinuxProcess
                 continue; // its object was unloaded (dlclose), or something else rewrote the text: nothing of ours is there
             }
 
-            _memory.Write(trampoline.Site.PatchAddress, trampoline.Site.Displaced);
+            entries.Add(new TextWrite(trampoline.Site.PatchAddress, trampoline.Site.Displaced));
             foreach (var thread in threads)
             {
-                if (trampoline.OutOfTrampoline(thread.Registers.rip) is { } moved)
+                if (trampoline.OutOfTrampoline(thread.Registers.rip) is { } exit)
                 {
-                    thread.Registers.rip = moved;
+                    if (exit.ReloadRax)
+                    {
+                        thread.Registers.rax = SavedRax(thread.Registers.rsp);
+                    }
+
+                    thread.Registers.rip = exit.Pc;
                     thread.Moved = true;
                 }
             }
         }
 
+        WriteText(entries);
         WriteMovedThreads(threads);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="writes"/> (disjoint) into the stopped victim's text with as few writes as it can: a
+    /// write through /proc/PID/mem costs about 10 µs whatever its length, so writes at most
+    /// <see cref="CoalescedGap"/> bytes apart go as one, the bytes between read first and written back unchanged
+    /// (every thread is stopped and the owner is the only writer, so they cannot change in between; a gap shorter than
+    /// a page touches no page that a write would not have touched anyway). 100 entries of one object: one or two writes.
+    /// </summary>
+    private void WriteText(List<TextWrite> writes)
+    {
+        writes.Sort((a, b) => a.Address.CompareTo(b.Address));
+        var start = 0;
+        while (start < writes.Count)
+        {
+            var end = start + 1;
+            while (end < writes.Count && writes[end].Address <= writes[end - 1].End + CoalescedGap)
+            {
+                end++;
+            }
+
+            if (end - start == 1 || !WriteSpan(writes, start, end))
+            {
+                for (var k = start; k < end; k++)
+                {
+                    _memory.Write(writes[k].Address, writes[k].Bytes);
+                }
+            }
+
+            start = end;
+        }
+    }
+
+    /// <summary>Writes writes[<paramref name="start"/>..<paramref name="end"/>) as one span; false when the span cannot be read whole.</summary>
+    private bool WriteSpan(List<TextWrite> writes, int start, int end)
+    {
+        var first = writes[start].Address;
+        var span = new byte[writes[end - 1].End - first];
+        if (ReadWithVmReadv(first, span, out _) != span.Length)
+        {
+            return false;
+        }
+
+        for (var k = start; k < end; k++)
+        {
+            writes[k].Bytes.CopyTo(span, (int)(writes[k].Address - first));
+        }
+
+        _memory.Write(first, span);
+        return true;
+    }
+
+    /// <summary>The rax a counting head saved below <paramref name="rsp"/> (see <see cref="CounterTrampoline.HeadLength"/>).</summary>
+    private ulong SavedRax(ulong rsp)
+    {
+        var saved = new byte[sizeof(ulong)];
+        return _memory.Read(rsp - sizeof(ulong), saved) == saved.Length
+            ? BitConverter.ToUInt64(saved)
+            : throw new TracerException($"cannot read the rax a counting trampoline saved at 0x{rsp - sizeof(ulong):x}", TracerErrorKind.Gone);
     }
 
     /// <summary>Whether the text of <paramref name="pid"/> (the victim, or a fork child's copy) holds the trampoline's entry jump.</summary>
@@ -467,14 +539,15 @@ internal sealed partial class LinuxProcess
             return found;
         }
 
+        var (lowest, highest) = (wanted.Min(), wanted.Max()); // most words are no address near our sites: no hashing for them
         var stack = new byte[StackScanBytes];
         foreach (var thread in threads)
         {
             var n = ReadWithVmReadv(thread.Registers.rsp & ~7UL, stack, out _);
-            for (var i = 0; i + 8 <= n; i += 8)
+            var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(stack.AsSpan(0, Math.Max(n, 0) & ~7));
+            foreach (var word in words)
             {
-                var word = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(stack.AsSpan(i));
-                if (wanted.Contains(word))
+                if (word >= lowest && word <= highest && wanted.Contains(word))
                 {
                     _ = found.Add(word);
                 }
@@ -517,6 +590,12 @@ internal sealed partial class LinuxProcess
         public Interop.UserRegs Registers = registers;
 
         public bool Moved { get; set; }
+    }
+
+    /// <summary>Bytes for the victim's text at an address.</summary>
+    private readonly record struct TextWrite(ulong Address, byte[] Bytes)
+    {
+        public ulong End => Address + (ulong)Bytes.Length;
     }
 
     /// <summary>A site whose trampoline is built and written, waiting for the stop that writes its entry's jump.</summary>

@@ -13,7 +13,7 @@ public sealed class CounterArenaTests
 
     [Fact]
     [Trait("Issue", "18.3")]
-    public void A_trampoline_built_at_the_next_slot_counts_in_that_slots_counter_once_reserved()
+    public void A_trampoline_built_at_the_next_slot_counts_in_that_slots_counter_once_reserved_summed_over_thread_slots()
     {
         using var mapping = new Words(CounterArena.CounterBytes);
         var arena = new CounterArena(Start, mapping);
@@ -23,10 +23,14 @@ public sealed class CounterArenaTests
 
         var counter = arena.CounterOf(trampoline);
 
-        Assert.Equal(Start + CounterArena.SlotBytes, trampoline.Address);
-        Assert.Equal(Start + CounterArena.CodeBytes + CounterArena.SlotBytes, trampoline.Counter);
-        mapping.Values[CounterArena.SlotBytes / 8] = 42;
-        Assert.Equal(42UL, counter.Value);
+        Assert.Equal(Start + CounterArena.CodeSlotBytes, trampoline.Address);
+        Assert.Equal(Start + CounterArena.CodeBytes + 8, trampoline.Counter);
+        mapping.Values[1] = 42; // thread slot 0
+        mapping.Values[(CounterTrampoline.ThreadSlotBytes * 31 / 8) + 1] = 8; // thread slot 31
+        mapping.Values[0] = 1000; // the other counter's
+        mapping.Values[2] = 1000;
+        Assert.Equal(50UL, counter.Value);
+        Assert.Equal([42UL, .. Enumerable.Repeat(0UL, 30), 8UL], counter.SlotValues());
     }
 
     [Fact]
