@@ -171,10 +171,16 @@ internal static class CliApp
         var output = OutputOption();
         var interval = IntervalOption();
         var metrics = MetricsOption();
-        var pid = PidArgument();
-        var command = new Command("attach", "Grab a running process, count hits per SPEC, then release it running as before. " + AttachStreams)
+        var pids = PidsArgument();
+        var pidOption = new Option<int[]>("--pid", "-p")
         {
-            pid,
+            Description = "A process to grab too (repeat it for more); the same as a PID argument.",
+            CustomParser = result => [.. result.Tokens.Select(t => ParsePid(t.Value, result))],
+        };
+        var command = new Command("attach", "Grab running processes, count hits per SPEC over all of them, then release them running as before. " + AttachStreams)
+        {
+            pids,
+            pidOption,
             count,
             strict,
             countMode,
@@ -184,11 +190,18 @@ internal static class CliApp
             interval,
             metrics,
         };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(pids) is not { Tokens.Count: > 0 } && result.GetResult(pidOption) is not { Tokens.Count: > 0 })
+            {
+                result.AddError("attach needs a process id: PID... or -p PID");
+            }
+        });
         command.SetAction((parse, _) => ExecuteAsync(parse, common, new ReportOptions(json, output, interval, metrics), Specs(parse, count), (context, session) =>
             Commands.AttachAsync(
                 context,
                 session,
-                parse.GetValue(pid),
+                [.. (parse.GetValue(pids) ?? []).Concat(parse.GetValue(pidOption) ?? []).Distinct()],
                 Counting(parse, count, strict, countMode),
                 parse.GetValue(duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : null)));
         return command;
@@ -308,24 +321,28 @@ internal static class CliApp
         },
     };
 
-    private static Argument<int> PidArgument()
+    private static Argument<int> PidArgument() => new("PID")
     {
-        var pid = new Argument<int>("PID")
-        {
-            Description = "The process id.",
-            CustomParser = result =>
-            {
-                var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0)
-                {
-                    return value;
-                }
+        Description = "The process id.",
+        CustomParser = result => ParsePid(result.Tokens.Count == 1 ? result.Tokens[0].Value : "", result),
+    };
 
-                result.AddError($"'{text}' is not a process id (a positive number)");
-                return 0;
-            },
-        };
-        return pid;
+    private static Argument<int[]> PidsArgument() => new("PID")
+    {
+        Description = "The process ids (one or more; or give them with -p).",
+        Arity = ArgumentArity.ZeroOrMore,
+        CustomParser = result => [.. result.Tokens.Select(t => ParsePid(t.Value, result))],
+    };
+
+    private static int ParsePid(string text, SymbolResult result)
+    {
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0)
+        {
+            return value;
+        }
+
+        result.AddError($"'{text}' is not a process id (a positive number)");
+        return 0;
     }
 
     private static List<CountSpec> Specs(ParseResult parse, Option<string[]> count) =>

@@ -59,7 +59,7 @@ internal static class Commands
             await counter.PlantAtRendezvousAsync(handle);
             session.Continue(handle);
 
-            var outcome = await Counting.WaitAsync(context, session, handle, counter, duration: null, elapsed);
+            var outcome = await Counting.WaitAsync(context, session, [handle], counter, duration: null, elapsed);
             var victimAlive = outcome.End is not (CountingEnd.Exited or CountingEnd.Lost);
             await session.ReleaseAsync(handle);
             released = true;
@@ -95,13 +95,15 @@ internal static class Commands
     }
 
     /// <summary>
-    /// <c>prochex attach</c>: grab PID, count until the duration ends, a termination signal arrives or it exits,
-    /// then release it running, its text clean.
+    /// <c>prochex attach</c>: grab each PID (issue 20 item 2: several count as one, their hits summed), count until the
+    /// duration ends, a termination signal arrives or every one of them exits, then release those still running, their
+    /// text clean. Each is grabbed, planted and let run before the next is grabbed, so none waits stopped for the
+    /// others; a PID that cannot be grabbed ends the command before counting, and those grabbed already are released.
     /// </summary>
     public static async Task<int> AttachAsync(
         CliContext context,
         ProcHexSession session,
-        int pid,
+        IReadOnlyList<int> pids,
         CountingOptions counting,
         TimeSpan? duration)
     {
@@ -111,41 +113,47 @@ internal static class Commands
         session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
         var elapsed = Stopwatch.StartNew();
-
-        ProcessHandle handle;
+        var handles = new List<ProcessHandle>();
+        var released = new HashSet<int>();
         try
         {
-            handle = await GrabIdentifiedAsync(session, pid, GrabMode.Control, context.Termination.Token);
-        }
-        catch (GrabFailedException ex)
-        {
-            throw CliFailure.FromGrab(ex);
-        }
-        catch (OperationCanceledException) when (context.Termination.Requested)
-        {
-            return 0;
-        }
-
-        var released = false;
-        try
-        {
-            reporter.Event("grabbed", new JsonObject { ["pid"] = pid }, $"pid {pid}: grabbed");
-            await counter.PlantAtRendezvousAsync(handle);
-            session.Continue(handle);
-
-            var outcome = await Counting.WaitAsync(context, session, handle, counter, duration, elapsed);
-            var alive = outcome.End is not (CountingEnd.Exited or CountingEnd.Lost);
-            await session.ReleaseAsync(handle);
-            released = true;
-            if (alive)
+            foreach (var pid in pids)
             {
-                reporter.Event("released", new JsonObject { ["pid"] = pid, ["how"] = "detached" }, $"pid {pid}: released, running");
+                ProcessHandle handle;
+                try
+                {
+                    handle = await GrabIdentifiedAsync(session, pid, GrabMode.Control, context.Termination.Token);
+                }
+                catch (GrabFailedException ex)
+                {
+                    throw CliFailure.FromGrab(ex);
+                }
+                catch (OperationCanceledException) when (context.Termination.Requested)
+                {
+                    return 0;
+                }
+
+                handles.Add(handle);
+                reporter.Event("grabbed", new JsonObject { ["pid"] = pid }, $"pid {pid}: grabbed");
+                await counter.PlantAtRendezvousAsync(handle);
+                session.Continue(handle);
+            }
+
+            var outcome = await Counting.WaitAsync(context, session, handles, counter, duration, elapsed);
+            foreach (var handle in handles)
+            {
+                await session.ReleaseAsync(handle);
+                released.Add(handle.Pid);
+                if (!outcome.Ended.Contains(handle.Pid))
+                {
+                    reporter.Event("released", new JsonObject { ["pid"] = handle.Pid, ["how"] = "detached" }, $"pid {handle.Pid}: released, running");
+                }
             }
 
             Summarize(context, counter, outcome.Exit, elapsed);
             if (outcome.End == CountingEnd.Lost)
             {
-                throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}");
+                throw new CliFailure(CliFailure.Failed, handles.Count == 1 ? $"lost control of pid {handles[0].Pid}: {outcome.Message}" : $"lost control: {outcome.Message}");
             }
 
             Strict(counting, counter);
@@ -153,10 +161,10 @@ internal static class Commands
         }
         finally
         {
-            if (!released)
+            foreach (var handle in handles.Where(h => !released.Contains(h.Pid)))
             {
                 await session.ReleaseAsync(handle);
-                reporter.Event("released", new JsonObject { ["pid"] = pid, ["how"] = "detached" }, $"pid {pid}: released, running");
+                reporter.Event("released", new JsonObject { ["pid"] = handle.Pid, ["how"] = "detached" }, $"pid {handle.Pid}: released, running");
             }
         }
     }

@@ -13,23 +13,33 @@ internal enum CountingEnd
     Signal,
 }
 
-/// <summary>The end of counting: why, and the victim's exit status or a message.</summary>
-internal sealed record CountingOutcome(CountingEnd End, ExitStatus? Exit, string? Message);
+/// <summary>
+/// The end of counting: why, the victim's exit status (when one victim was counted) or a message, and the processes
+/// that ended (exited or lost) while counting: those need no release.
+/// </summary>
+internal sealed record CountingOutcome(CountingEnd End, ExitStatus? Exit, string? Message)
+{
+    public IReadOnlySet<int> Ended { get; init; } = new HashSet<int>();
+}
 
 /// <summary>
-/// The part run and attach share: with breakpoints planted and the victim continued, wait for its death, the
-/// duration or a termination signal, showing the live line meanwhile.
+/// The part run and attach share: with breakpoints planted and the victims continued, wait for the end of every
+/// one of them (exit or loss of control), the duration or a termination signal, showing the live line meanwhile.
 /// </summary>
 internal static class Counting
 {
     public static async Task<CountingOutcome> WaitAsync(
         CliContext context,
         ProcHexSession session,
-        ProcessHandle handle,
+        IReadOnlyList<ProcessHandle> handles,
         SpecCounter counter,
         TimeSpan? duration,
         Stopwatch elapsed)
     {
+        var counting = handles.ToDictionary(h => h.Pid);
+        var ended = new HashSet<int>();
+        var lost = new List<string>();
+        ExitStatus? lastExit = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.Termination.Token);
         if (duration is { } limit && context.RealTime)
         {
@@ -47,7 +57,7 @@ internal static class Counting
             while (true)
             {
                 var notification = await session.WaitForNotificationAsync(Timeout.InfiniteTimeSpan, stop.Token);
-                if (notification is null || notification.Pid != handle.Pid)
+                if (notification is null || !counting.TryGetValue(notification.Pid, out var handle) || ended.Contains(handle.Pid))
                 {
                     continue;
                 }
@@ -55,15 +65,18 @@ internal static class Counting
                 switch (notification.Kind)
                 {
                     case NotificationKind.Exited:
-                        var exit = notification.Exit ?? handle.Exit;
-                        ReportExit(context.Reporter, handle.Pid, exit);
-                        return new CountingOutcome(CountingEnd.Exited, exit, null);
+                        lastExit = notification.Exit ?? handle.Exit;
+                        ReportExit(context.Reporter, handle.Pid, lastExit);
+                        ended.Add(handle.Pid);
+                        break;
                     case NotificationKind.Lost:
                         context.Reporter.Event(
                             "lost",
                             new JsonObject { ["pid"] = handle.Pid, ["message"] = notification.Message },
                             $"pid {handle.Pid}: control lost: {notification.Message}");
-                        return new CountingOutcome(CountingEnd.Lost, null, notification.Message);
+                        lost.Add(handles.Count == 1 ? notification.Message ?? "" : $"pid {handle.Pid}: {notification.Message}");
+                        ended.Add(handle.Pid);
+                        break;
                     default:
                         context.Reporter.Event(
                             "error",
@@ -71,13 +84,18 @@ internal static class Counting
                             $"pid {handle.Pid}: {notification.Message}");
                         break;
                 }
+
+                if (ended.Count == counting.Count)
+                {
+                    return lost.Count > 0
+                        ? new CountingOutcome(CountingEnd.Lost, null, string.Join("; ", lost)) { Ended = ended }
+                        : new CountingOutcome(CountingEnd.Exited, handles.Count == 1 ? lastExit : null, null) { Ended = ended };
+                }
             }
         }
         catch (OperationCanceledException)
         {
-            return context.Termination.Requested
-                ? new CountingOutcome(CountingEnd.Signal, null, null)
-                : new CountingOutcome(CountingEnd.Duration, null, null);
+            return new CountingOutcome(context.Termination.Requested ? CountingEnd.Signal : CountingEnd.Duration, null, null) { Ended = ended };
         }
         finally
         {

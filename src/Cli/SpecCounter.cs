@@ -141,7 +141,7 @@ internal sealed class SpecCounter
 
         foreach (var entry in _entries)
         {
-            entry.Breakpoint = await _session.SetPendingCounterAsync(handle, entry.Spec.Text, _mode);
+            entry.Add(await _session.SetPendingCounterAsync(handle, entry.Spec.Text, _mode));
         }
     }
 
@@ -238,12 +238,13 @@ internal sealed class SpecCounter
     private string Location(PlantedSymbol site) =>
         site.Implementation is { } implementation ? $"{_show(site.Symbol)} → {implementation}" : $"{site.ObjectName}`{_show(site.Symbol)}";
 
+    /// <summary>A SPEC over every process it counts in (attach takes several): hits summed, images and sites in process order.</summary>
     private SpecCount Count(Entry entry)
     {
-        var breakpoint = entry.Breakpoint;
-        var ever = breakpoint?.EverPlanted ?? [];
-        var images = breakpoint?.ImagesSearched ?? [];
-        var status = breakpoint is { FoundInCurrentImage: true } ? SpecCount.Planted
+        var breakpoints = entry.Breakpoints;
+        var ever = breakpoints.SelectMany(b => b.EverPlanted).ToList();
+        var images = breakpoints.SelectMany(b => b.ImagesSearched).Distinct(StringComparer.Ordinal).ToList();
+        var status = breakpoints.Any(b => b.FoundInCurrentImage) ? SpecCount.Planted
             : ever.Count == 0 ? SpecCount.NotFound
             : SpecCount.NotInFinalImage;
 
@@ -251,7 +252,7 @@ internal sealed class SpecCounter
         var lastImage = ever.Count == 0 ? null : ever[^1].Image;
         var location = string.Join(", ", ever.Where(s => s.Image == lastImage).Select(Location).Distinct(StringComparer.Ordinal));
         var counted = ever.Where(s => s.Image == lastImage).ToList();
-        var perFunction = entry.Spec.IsWildcard ? PerFunction(breakpoint) : null;
+        var perFunction = entry.Spec.IsWildcard ? PerFunction(breakpoints) : null;
         var hits = perFunction?.Sum(f => f.Hits) ?? entry.Hits;
         return new SpecCount(entry.Spec.Text, location.Length == 0 ? null : location, hits, status, images)
         {
@@ -265,12 +266,12 @@ internal sealed class SpecCounter
     /// A wildcard SPEC's hits per function, <c>object`function</c>, over every image it was planted in (a function
     /// planted again after a dlopen or an exec keeps one count), in the order they were first planted.
     /// </summary>
-    private List<FunctionCount> PerFunction(PendingBreakpoint? breakpoint)
+    private List<FunctionCount> PerFunction(PendingBreakpoint[] breakpoints)
     {
         var order = new List<string>();
         var hits = new Dictionary<string, long>(StringComparer.Ordinal);
         var sites = new Dictionary<string, List<PlantedSymbol>>(StringComparer.Ordinal);
-        foreach (var (site, count) in breakpoint?.HitsBySite ?? [])
+        foreach (var (site, count) in breakpoints.SelectMany(b => b.HitsBySite))
         {
             var key = $"{site.ObjectName}`{_show(site.Symbol)}";
             if (hits.TryAdd(key, 0))
@@ -315,8 +316,11 @@ internal sealed class SpecCounter
     {
         public CountSpec Spec { get; } = spec;
 
-        public PendingBreakpoint? Breakpoint { get; set; }
+        /// <summary>Its pending breakpoint in each process, in the order they were attached (replaced whole: the live line reads it).</summary>
+        public PendingBreakpoint[] Breakpoints { get; private set; } = [];
 
-        public long Hits => Breakpoint?.Hits ?? 0;
+        public long Hits => Breakpoints.Sum(b => b.Hits);
+
+        public void Add(PendingBreakpoint breakpoint) => Breakpoints = [.. Breakpoints, breakpoint];
     }
 }

@@ -51,6 +51,84 @@ public class AttachTests
         }
     }
 
+    /// <summary>Several processes, by argument and by -p: counted as one (hits summed), each released running, each finishing correctly.</summary>
+    [Fact]
+    [Trait("Issue", "20.2")]
+    public void Attach_to_several_processes_counts_them_all_and_releases_each_running()
+    {
+        var first = Targets.Start("ticker", "500");
+        var second = Targets.Start("ticker", "500");
+        try
+        {
+            var result = Prochex.Run("attach", Id(first.Id), "-p", Id(second.Id), "--count", "work", "--duration", "1", "--json");
+
+            Assert.True(result.ExitCode == 0, result.ToString());
+            int[] pids = [first.Id, second.Id];
+            Assert.Equal(pids, result.JsonLines.Where(e => (string?)e["event"] == "grabbed").Select(e => (int)e["pid"]!));
+            Assert.Equal(pids, result.JsonLines.Where(e => (string?)e["event"] == "released").Select(e => (int)e["pid"]!));
+            Assert.InRange(result.Count("work"), 40, 600); // two tickers of about 100 calls a second, for one second
+            Assert.Equal(["0", "0"], new[] { first, second }.Select(v => Targets.Status(v.Id, "TracerPid")));
+            foreach (var victim in new[] { first, second })
+            {
+                Assert.True(victim.WaitForExit(30_000));
+                Assert.Equal(0, victim.ExitCode);
+                Assert.Equal("ticker: calls=500\n", victim.StandardOutput.ReadToEnd());
+            }
+        }
+        finally
+        {
+            Targets.Kill(first);
+            Targets.Kill(second);
+        }
+    }
+
+    /// <summary>Counting ends when the last of several processes exits; each exit is reported, nothing is released.</summary>
+    [Fact]
+    [Trait("Issue", "20.2")]
+    public void Attach_to_several_processes_ends_when_the_last_exits()
+    {
+        var shorter = Targets.Start("ticker", "300");
+        var longer = Targets.Start("ticker", "400");
+        try
+        {
+            var result = Prochex.Run("attach", Id(shorter.Id), Id(longer.Id), "--count", "work", "--json");
+
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Equal(new[] { shorter.Id, longer.Id }.Order(), result.JsonLines.Where(e => (string?)e["event"] == "exited").Select(e => (int)e["pid"]!).Order());
+            Assert.DoesNotContain(result.JsonLines, e => (string?)e["event"] == "released");
+            Assert.InRange(result.Count("work"), 1, 700);
+        }
+        finally
+        {
+            Targets.Kill(shorter);
+            Targets.Kill(longer);
+        }
+    }
+
+    /// <summary>A PID that cannot be grabbed fails the command; the one grabbed before it is released running, its text clean.</summary>
+    [Fact]
+    [Trait("Issue", "20.2")]
+    public void A_bad_pid_among_several_fails_and_releases_the_ones_already_grabbed()
+    {
+        var victim = Targets.Start("ticker", "200");
+        try
+        {
+            var result = Prochex.Run("attach", Id(victim.Id), "999999999", "--count", "work");
+
+            Assert.True(result.ExitCode == 1, result.ToString());
+            Assert.Contains("999999999", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains(result.StderrLines, l => l.EndsWith($"pid {victim.Id}: released, running", StringComparison.Ordinal));
+            Assert.Equal("0", Targets.Status(victim.Id, "TracerPid"));
+            Assert.True(victim.WaitForExit(30_000));
+            Assert.Equal(0, victim.ExitCode); // no stray trap: every call to work() returned
+            Assert.Equal("ticker: calls=200\n", victim.StandardOutput.ReadToEnd());
+        }
+        finally
+        {
+            Targets.Kill(victim);
+        }
+    }
+
     [Fact]
     public void Sigterm_during_attach_releases_the_process_running_and_prints_the_table()
     {

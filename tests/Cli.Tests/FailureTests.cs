@@ -84,6 +84,8 @@ public class FailureTests
     [InlineData("attach", "not-a-pid")]
     [InlineData("attach", "0")]
     [InlineData("attach", "1", "--duration", "-3")]
+    [InlineData("attach", "--count", "work")]
+    [InlineData("attach", "1", "-p", "x")]
     [InlineData("--backend", "windows", "inspect", "1")]
     [InlineData("frobnicate")]
     public void A_usage_error_exits_2_with_a_message(params string[] args)
