@@ -321,6 +321,11 @@ internal sealed partial class LinuxProcess
         var wasHeld = _stops.Held;
         var stoppedBefore = _threads.Values.Where(t => !t.Running).Select(t => t.Tid).ToHashSet();
         _ = StopAll();
+        if (_firstInterruptAt != 0)
+        {
+            began = _firstInterruptAt; // the victim ran on until then: the owner may have waited for a core before it
+        }
+
         try
         {
             return transaction();

@@ -201,11 +201,17 @@ internal sealed partial class LinuxProcess
         // get its own), and nothing else here allocates.
         var targets = _stopTargets ?? [];
         _stopTargets = null;
+        _firstInterruptAt = 0;
         foreach (var thread in _threads.Values)
         {
             if (!thread.Running && !_stops.IsParked(thread.Tid))
             {
                 continue;
+            }
+
+            if (_firstInterruptAt == 0)
+            {
+                _firstInterruptAt = System.Diagnostics.Stopwatch.GetTimestamp();
             }
 
             _stops.Interrupted(thread.Tid);

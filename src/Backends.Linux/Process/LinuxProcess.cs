@@ -46,6 +46,9 @@ internal sealed partial class LinuxProcess : ITracedProcess, IVictimMemory, ITra
     private StopWaiter? _waiter;
     private StopWaiter? _answering;
     private List<VictimThread>? _stopTargets = [];
+
+    /// <summary>When the last <see cref="StopAll"/> sent its first interrupt (a Stopwatch timestamp): nothing it stopped was stopped before.</summary>
+    private long _firstInterruptAt;
     private StopEvent _answeringStop;
     private TaskCompletionSource<LinuxProcess>? _seizing;
     private (int Thread, BreakpointPatch Patch)? _pendingStep;
