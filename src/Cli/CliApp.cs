@@ -57,6 +57,7 @@ internal static class CliApp
         var count = CountOption();
         var strict = StrictOption();
         var countMode = CountModeOption();
+        var by = ByOption();
         var stopAt = new Option<string>("--stop-at")
         {
             Description = "Where the breakpoints are planted: create, preinit, postinit or main (default: create, and each SPEC as soon as its object is loaded). main needs no main symbol; where main cannot be found, the rendezvous reached is reported.",
@@ -85,6 +86,7 @@ internal static class CliApp
             count,
             strict,
             countMode,
+            by,
             stopAt,
             cwd,
             stdin,
@@ -115,7 +117,7 @@ internal static class CliApp
                 StandardError = parse.GetValue(stderr) is { } error ? StdioTarget.File(error) : StdioTarget.Inherit,
                 DisableAslr = parse.GetValue(noAslr),
             };
-            return Commands.RunAsync(context, session, Counting(parse, count, strict, countMode), options, parse.GetRequiredValue(program));
+            return Commands.RunAsync(context, session, Counting(parse, count, strict, countMode, by), options, parse.GetRequiredValue(program));
         }));
         return command;
     }
@@ -166,6 +168,7 @@ internal static class CliApp
         var count = CountOption();
         var strict = StrictOption();
         var countMode = CountModeOption();
+        var by = ByOption();
         var duration = Seconds("--duration", "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).");
         var json = JsonOption();
         var output = OutputOption();
@@ -184,6 +187,7 @@ internal static class CliApp
             count,
             strict,
             countMode,
+            by,
             duration,
             json,
             output,
@@ -202,7 +206,7 @@ internal static class CliApp
                 context,
                 session,
                 [.. (parse.GetValue(pids) ?? []).Concat(parse.GetValue(pidOption) ?? []).Distinct()],
-                Counting(parse, count, strict, countMode),
+                Counting(parse, count, strict, countMode, by),
                 parse.GetValue(duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : null)));
         return command;
     }
@@ -262,8 +266,28 @@ internal static class CliApp
         return mode;
     }
 
-    private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict, Option<string> mode) =>
-        new(Specs(parse, count), parse.GetValue(strict), parse.GetValue(mode) == "trap" ? CountingMode.Trap : CountingMode.InVictim);
+    private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict, Option<string> mode, Option<string> by) =>
+        new(Specs(parse, count), parse.GetValue(strict), parse.GetValue(mode) == "trap" ? CountingMode.Trap : CountingMode.InVictim)
+        {
+            By = parse.GetValue(by) switch
+            {
+                "pid" => Breakdown.Pid,
+                "object" => Breakdown.Object,
+                _ => Breakdown.Spec,
+            },
+        };
+
+    private static Option<string> ByOption()
+    {
+        var by = new Option<string>("--by")
+        {
+            Description = "Break the hits down in the summary: spec (default: per SPEC, per function for a wildcard), pid (per " +
+                "process and function: object`function), object (per object). --json adds them as \"rows\".",
+            HelpName = "spec|pid|object",
+        };
+        by.AcceptOnlyFromAmong("spec", "pid", "object");
+        return by;
+    }
 
     private static Option<bool> MetricsOption() => new("--metrics")
     {

@@ -12,7 +12,12 @@ internal sealed record SummaryLine(
     Dictionary<string, string> Modes,
     IReadOnlyList<SpecCount> Specs,
     ExitLine? Exit,
-    double ElapsedSeconds);
+    double ElapsedSeconds)
+{
+    /// <summary>With <c>--by pid</c> or <c>--by object</c>: the breakdown; absent otherwise, so today's line keeps its shape.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<BreakdownRow>? Rows { get; init; }
+}
 
 /// <summary>How a process ended: <c>code</c>, or <c>signal</c> and <c>core_dumped</c>.</summary>
 internal sealed record ExitLine(

@@ -8,7 +8,11 @@ namespace ProcHex.Cli;
 /// What run and attach count: the SPECs, whether one the final image lacks fails the command (--strict), and how calls
 /// are counted (--count-mode: in the victim where a site allows, or with traps everywhere).
 /// </summary>
-internal sealed record CountingOptions(IReadOnlyList<CountSpec> Specs, bool Strict, CountingMode Mode = CountingMode.InVictim);
+internal sealed record CountingOptions(IReadOnlyList<CountSpec> Specs, bool Strict, CountingMode Mode = CountingMode.InVictim)
+{
+    /// <summary>--by: what the summary's hits are broken down by, besides the SPECs.</summary>
+    public Breakdown By { get; init; } = Breakdown.Spec;
+}
 
 /// <summary>The three commands, over the public API of ProcHex only.</summary>
 internal static class Commands
@@ -71,13 +75,13 @@ internal static class Commands
             switch (outcome.End)
             {
                 case CountingEnd.Lost:
-                    Summarize(context, counter, null, elapsed);
+                    Summarize(context, counter, null, elapsed, counting.By);
                     throw new CliFailure(CliFailure.Failed, $"lost control of pid {pid}: {outcome.Message}");
                 case CountingEnd.Signal:
-                    Summarize(context, counter, null, elapsed);
+                    Summarize(context, counter, null, elapsed, counting.By);
                     return 128 + context.Termination.Signal;
                 default:
-                    Summarize(context, counter, outcome.Exit, elapsed);
+                    Summarize(context, counter, outcome.Exit, elapsed, counting.By);
                     Strict(counting, counter);
                     return counter.UnmatchedPatterns.Any() ? CliFailure.Failed
                         : outcome.Exit is { } exit ? Counting.ExitCodeOf(exit) : 0;
@@ -150,7 +154,7 @@ internal static class Commands
                 }
             }
 
-            Summarize(context, counter, outcome.Exit, elapsed);
+            Summarize(context, counter, outcome.Exit, elapsed, counting.By);
             if (outcome.End == CountingEnd.Lost)
             {
                 throw new CliFailure(CliFailure.Failed, handles.Count == 1 ? $"lost control of pid {handles[0].Pid}: {outcome.Message}" : $"lost control: {outcome.Message}");
@@ -239,7 +243,7 @@ internal static class Commands
     /// defined (the program's exit status still decides ours, unless --strict) and an error for each wildcard SPEC that
     /// matched nothing (exit 1 after the table). All from one reading of the counts.
     /// </summary>
-    private static void Summarize(CliContext context, SpecCounter counter, ExitStatus? exit, Stopwatch elapsed)
+    private static void Summarize(CliContext context, SpecCounter counter, ExitStatus? exit, Stopwatch elapsed, Breakdown by)
     {
         var reporter = context.Reporter;
         var counts = counter.Counts;
@@ -281,7 +285,7 @@ internal static class Commands
                 "warning: " + message);
         }
 
-        reporter.Summary(counts, exit, elapsed.Elapsed);
+        reporter.Summary(counts, exit, elapsed.Elapsed, counter.Rows(by));
     }
 
     /// <summary>--strict: a SPEC the final image does not define fails the command (exit 1), after the table.</summary>

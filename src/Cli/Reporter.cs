@@ -34,6 +34,21 @@ internal sealed record SpecCount(string Spec, string? Location, long Hits, strin
 /// <summary>One function a wildcard SPEC matched: <c>object`function</c>, its hits, and how it counted (in-victim, trap, mixed).</summary>
 internal sealed record FunctionCount(string Key, long Hits, string Mode);
 
+/// <summary>What <c>--by</c> breaks the hits down by (issue 20 item 3).</summary>
+internal enum Breakdown
+{
+    Spec,
+    Pid,
+    Object,
+}
+
+/// <summary>One row of a <c>--by</c> breakdown: the keys that apply to it (pid and function, or object alone) and the hits.</summary>
+internal sealed record BreakdownRow(
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Pid,
+    string Object,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Function,
+    long Count);
+
 /// <summary>What a command learned about a process for <c>inspect</c>.</summary>
 internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects, IReadOnlyList<InspectedThread> Threads, string? ThreadsUnavailable);
 
@@ -51,8 +66,8 @@ internal abstract class Reporter : IDisposable
     /// <summary>A lifecycle event: <paramref name="name"/> and its fields for JSON, <paramref name="text"/> for people.</summary>
     public abstract void Event(string name, JsonObject fields, string text);
 
-    /// <summary>The final table (text) or summary object (JSON).</summary>
-    public abstract void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed);
+    /// <summary>The final table (text) or summary object (JSON), with the <c>--by</c> breakdown when there is one.</summary>
+    public abstract void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed, IReadOnlyList<BreakdownRow>? rows = null);
 
     public abstract void Inspect(InspectReport report);
 
@@ -99,7 +114,7 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
         Write(CliJson.Line(line, CliJson.Default.JsonObject));
     }
 
-    public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
+    public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed, IReadOnlyList<BreakdownRow>? rows = null)
     {
         var countsBySpec = SpecCounter.Flat(counts);
         var modesBySpec = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -111,7 +126,7 @@ internal sealed class JsonReporter(TextWriter output) : Reporter
             }
         }
 
-        var line = new SummaryLine("summary", countsBySpec, modesBySpec, counts, ExitLine.Of(exit), Math.Round(elapsed.TotalSeconds, 3));
+        var line = new SummaryLine("summary", countsBySpec, modesBySpec, counts, ExitLine.Of(exit), Math.Round(elapsed.TotalSeconds, 3)) { Rows = rows };
         Write(CliJson.Line(line, CliJson.Default.SummaryLine));
     }
 
@@ -203,7 +218,7 @@ internal sealed class TextReporter : Reporter
         }
     }
 
-    public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed)
+    public override void Summary(IReadOnlyList<SpecCount> counts, ExitStatus? exit, TimeSpan elapsed, IReadOnlyList<BreakdownRow>? rows = null)
     {
         lock (_gate)
         {
@@ -238,6 +253,11 @@ internal sealed class TextReporter : Reporter
 
         var total = counts.Sum(c => c.Hits);
         _out.Write(table);
+        if (rows is not null)
+        {
+            _out.Write(BreakdownTable(rows));
+        }
+
         _out.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"{total} hits in {elapsed.TotalSeconds:0.000} s{(exit is { } e ? $"; the process {e}".Replace("process killed", "process was killed", StringComparison.Ordinal) : "")}"));
@@ -271,6 +291,44 @@ internal sealed class TextReporter : Reporter
     }
 
     private const int AllRowsUpTo = 20;
+
+    /// <summary>--by pid: HITS, PID, FUNCTION (<c>object`function</c>); --by object: HITS, OBJECT. Rows without hits share one row (JSON lists each).</summary>
+    private static Table BreakdownTable(IReadOnlyList<BreakdownRow> rows)
+    {
+        var byPid = rows.Any(r => r.Pid is not null);
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn(new TableColumn("HITS").RightAligned());
+        if (byPid)
+        {
+            table.AddColumn(new TableColumn("PID").RightAligned());
+            table.AddColumn("FUNCTION");
+        }
+        else
+        {
+            table.AddColumn("OBJECT");
+        }
+
+        foreach (var row in rows.Where(r => r.Count > 0))
+        {
+            var hits = row.Count.ToString(CultureInfo.InvariantCulture);
+            if (byPid)
+            {
+                table.AddRow(hits, row.Pid?.ToString(CultureInfo.InvariantCulture) ?? "", Markup.Escape($"{row.Object}`{row.Function}"));
+            }
+            else
+            {
+                table.AddRow(hits, Markup.Escape(row.Object));
+            }
+        }
+
+        if (rows.Count(r => r.Count == 0) is var uncalled and > 0)
+        {
+            var what = string.Create(CultureInfo.InvariantCulture, $"({uncalled} more {(byPid ? "functions" : "objects")} counted, not called)");
+            _ = byPid ? table.AddRow("0", "", Markup.Escape(what)) : table.AddRow("0", Markup.Escape(what));
+        }
+
+        return table;
+    }
 
     public override void Interval(double t, IReadOnlyDictionary<string, long> counts)
     {

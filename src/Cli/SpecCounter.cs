@@ -106,6 +106,41 @@ internal sealed class SpecCounter
         return flat;
     }
 
+    /// <summary>
+    /// The summary's breakdown (issue 20 item 3): by pid, each process's hits per function (<c>object`function</c> of
+    /// every site the SPECs counted in it); by object, each object's hits; null by SPEC (the counts are that already).
+    /// A function two SPECs count is counted once, by the first (as <see cref="Flat"/> keys it). Most hits first.
+    /// </summary>
+    public IReadOnlyList<BreakdownRow>? Rows(Breakdown by)
+    {
+        if (by == Breakdown.Spec)
+        {
+            return null;
+        }
+
+        var hits = new Dictionary<(int Pid, string Object, string Function), long>();
+        var claimed = new Dictionary<(int Pid, string Object, string Function), Entry>();
+        foreach (var entry in _entries)
+        {
+            foreach (var breakpoint in entry.Breakpoints)
+            {
+                foreach (var (site, count) in breakpoint.HitsBySite)
+                {
+                    var key = (breakpoint.Handle.Pid, site.ObjectName, _show(site.Symbol));
+                    if (claimed.TryAdd(key, entry) || claimed[key] == entry)
+                    {
+                        hits[key] = hits.GetValueOrDefault(key) + count;
+                    }
+                }
+            }
+        }
+
+        IEnumerable<BreakdownRow> rows = by == Breakdown.Pid
+            ? hits.Select(h => new BreakdownRow(h.Key.Pid, h.Key.Object, h.Key.Function, h.Value))
+            : hits.GroupBy(h => h.Key.Object, StringComparer.Ordinal).Select(g => new BreakdownRow(null, g.Key, null, g.Sum(h => h.Value)));
+        return [.. rows.OrderByDescending(r => r.Count).ThenBy(r => r.Pid).ThenBy(r => r.Object, StringComparer.Ordinal).ThenBy(r => r.Function, StringComparer.Ordinal)];
+    }
+
     /// <summary>The SPECs the final image does not define (what --strict fails on).</summary>
     public IEnumerable<SpecCount> MissingInFinalImage => Counts.Where(c => c.Status != SpecCount.Planted);
 
