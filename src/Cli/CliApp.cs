@@ -267,12 +267,13 @@ internal static class CliApp
     }
 
     private static CountingOptions Counting(ParseResult parse, Option<string[]> count, Option<bool> strict, Option<string> mode, Option<string> by) =>
-        new(Specs(parse, count), parse.GetValue(strict), parse.GetValue(mode) == "trap" ? CountingMode.Trap : CountingMode.InVictim)
+        new(Specs(parse, count), parse.GetValue(strict), parse.GetValue(mode) == "trap" || parse.GetValue(by) == "thread" ? CountingMode.Trap : CountingMode.InVictim)
         {
             By = parse.GetValue(by) switch
             {
                 "pid" => Breakdown.Pid,
                 "object" => Breakdown.Object,
+                "thread" => Breakdown.Thread,
                 _ => Breakdown.Spec,
             },
         };
@@ -282,10 +283,11 @@ internal static class CliApp
         var by = new Option<string>("--by")
         {
             Description = "Break the hits down in the summary: spec (default: per SPEC, per function for a wildcard), pid (per " +
-                "process and function: object`function), object (per object). --json adds them as \"rows\".",
-            HelpName = "spec|pid|object",
+                "process and function: object`function), object (per object), thread (per thread, tid and name, and function; " +
+                "counts with traps, since a call counted in the process has no thread). --json adds them as \"rows\".",
+            HelpName = "spec|pid|object|thread",
         };
-        by.AcceptOnlyFromAmong("spec", "pid", "object");
+        by.AcceptOnlyFromAmong("spec", "pid", "object", "thread");
         return by;
     }
 

@@ -31,7 +31,7 @@ internal static class Commands
     {
         var stopAt = options.StopAt ?? Rendezvous.Create;
         var reporter = context.Reporter;
-        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show, counting.Mode);
+        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show, counting.Mode, counting.By == Breakdown.Thread);
         session.LibraryListChanged = counter.OnLibraryListChanged;
         session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);
@@ -112,7 +112,7 @@ internal static class Commands
         TimeSpan? duration)
     {
         var reporter = context.Reporter;
-        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show, counting.Mode);
+        var counter = new SpecCounter(session, reporter, counting.Specs, context.Show, counting.Mode, counting.By == Breakdown.Thread);
         session.LibraryListChanged = counter.OnLibraryListChanged;
         session.PendingBreakpointChanged = counter.OnPendingBreakpointChanged;
         session.MilestoneReached = milestone => ReportMilestone(reporter, milestone);

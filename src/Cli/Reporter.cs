@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -40,14 +41,26 @@ internal enum Breakdown
     Spec,
     Pid,
     Object,
+    Thread,
 }
 
 /// <summary>One row of a <c>--by</c> breakdown: the keys that apply to it (pid and function, or object alone) and the hits.</summary>
 internal sealed record BreakdownRow(
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Pid,
-    string Object,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Function,
-    long Count);
+    [property: JsonPropertyOrder(0), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Pid,
+    [property: JsonPropertyOrder(3)] string Object,
+    [property: JsonPropertyOrder(4), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Function,
+    [property: JsonPropertyOrder(5)] long Count)
+{
+    /// <summary>--by thread: the thread's id.</summary>
+    [JsonPropertyOrder(1)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Tid { get; init; }
+
+    /// <summary>--by thread: the thread's name (<c>comm</c>), when known.</summary>
+    [JsonPropertyOrder(2)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Comm { get; init; }
+}
 
 /// <summary>What a command learned about a process for <c>inspect</c>.</summary>
 internal sealed record InspectReport(int Pid, string State, IReadOnlyList<LoadedObject> Objects, IReadOnlyList<InspectedThread> Threads, string? ThreadsUnavailable);
@@ -292,12 +305,34 @@ internal sealed class TextReporter : Reporter
 
     private const int AllRowsUpTo = 20;
 
-    /// <summary>--by pid: HITS, PID, FUNCTION (<c>object`function</c>); --by object: HITS, OBJECT. Rows without hits share one row (JSON lists each).</summary>
+    /// <summary>
+    /// --by pid: HITS, PID, FUNCTION (<c>object`function</c>); --by thread: HITS, PID, TID, COMM, FUNCTION; --by object:
+    /// HITS, OBJECT. Rows without hits share one row (JSON lists each).
+    /// </summary>
     private static Table BreakdownTable(IReadOnlyList<BreakdownRow> rows)
     {
         var byPid = rows.Any(r => r.Pid is not null);
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn(new TableColumn("HITS").RightAligned());
+        if (rows.Any(r => r.Tid is not null))
+        {
+            table.AddColumn(new TableColumn("PID").RightAligned());
+            table.AddColumn(new TableColumn("TID").RightAligned());
+            table.AddColumn("COMM");
+            table.AddColumn("FUNCTION");
+            foreach (var row in rows)
+            {
+                table.AddRow(
+                    row.Count.ToString(CultureInfo.InvariantCulture),
+                    row.Pid?.ToString(CultureInfo.InvariantCulture) ?? "",
+                    row.Tid?.ToString(CultureInfo.InvariantCulture) ?? "",
+                    Markup.Escape(row.Comm ?? "?"),
+                    Markup.Escape($"{row.Object}`{row.Function}"));
+            }
+
+            return table;
+        }
+
         if (byPid)
         {
             table.AddColumn(new TableColumn("PID").RightAligned());

@@ -16,13 +16,25 @@ internal sealed class SpecCounter
     private readonly Lock _gate = new();
     private readonly List<LibraryListChange> _early = [];
     private readonly CountingMode _mode;
+    private readonly bool _byThread;
+
+    /// <summary>With --by thread: the hits of each SPEC (by index) in each thread at each address.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Spec, int Pid, int Tid, ulong Address), long> _threadHits = new();
+
+    /// <summary>With --by thread: each thread's name, read when its first hit comes (null when unknown).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Pid, int Tid), string?> _threadNames = new();
     private readonly List<LoadedObject> _objectsSeen = [];
     private bool _armed;
 
-    /// <summary>Counts <paramref name="specs"/>; <paramref name="show"/> says how a raw symbol name is shown (demangled, unless --no-demangle).</summary>
-    public SpecCounter(ProcHexSession session, Reporter reporter, IEnumerable<CountSpec> specs, Func<string, string> show, CountingMode mode = CountingMode.InVictim)
+    /// <summary>
+    /// Counts <paramref name="specs"/>; <paramref name="show"/> says how a raw symbol name is shown (demangled, unless
+    /// --no-demangle). <paramref name="byThread"/> (--by thread) counts every SPEC with a breakpoint whose handler notes
+    /// each hit's thread: a call counted in the victim has no thread.
+    /// </summary>
+    public SpecCounter(ProcHexSession session, Reporter reporter, IEnumerable<CountSpec> specs, Func<string, string> show, CountingMode mode = CountingMode.InVictim, bool byThread = false)
     {
         _mode = mode;
+        _byThread = byThread;
         _session = session;
         _reporter = reporter;
         _show = show;
@@ -108,14 +120,20 @@ internal sealed class SpecCounter
 
     /// <summary>
     /// The summary's breakdown (issue 20 item 3): by pid, each process's hits per function (<c>object`function</c> of
-    /// every site the SPECs counted in it); by object, each object's hits; null by SPEC (the counts are that already).
-    /// A function two SPECs count is counted once, by the first (as <see cref="Flat"/> keys it). Most hits first.
+    /// every site the SPECs counted in it); by object, each object's hits; by thread, each thread's hits per function,
+    /// with its name; null by SPEC (the counts are that already). A function two SPECs count is counted once, by the
+    /// first (as <see cref="Flat"/> keys it). Most hits first.
     /// </summary>
     public IReadOnlyList<BreakdownRow>? Rows(Breakdown by)
     {
         if (by == Breakdown.Spec)
         {
             return null;
+        }
+
+        if (by == Breakdown.Thread)
+        {
+            return ThreadRows();
         }
 
         var hits = new Dictionary<(int Pid, string Object, string Function), long>();
@@ -139,6 +157,63 @@ internal sealed class SpecCounter
             ? hits.Select(h => new BreakdownRow(h.Key.Pid, h.Key.Object, h.Key.Function, h.Value))
             : hits.GroupBy(h => h.Key.Object, StringComparer.Ordinal).Select(g => new BreakdownRow(null, g.Key, null, g.Sum(h => h.Value)));
         return [.. rows.OrderByDescending(r => r.Count).ThenBy(r => r.Pid).ThenBy(r => r.Object, StringComparer.Ordinal).ThenBy(r => r.Function, StringComparer.Ordinal)];
+    }
+
+    /// <summary>--by thread's rows: each thread's hits per function, a function counted by its first SPEC only.</summary>
+    private List<BreakdownRow> ThreadRows()
+    {
+        var functions = new Dictionary<(int Pid, ulong Address), (string Object, string Function)>();
+        var claimed = new Dictionary<(int Pid, string Object, string Function), int>();
+        for (var spec = 0; spec < _entries.Count; spec++)
+        {
+            foreach (var breakpoint in _entries[spec].Breakpoints)
+            {
+                foreach (var site in breakpoint.EverPlanted)
+                {
+                    var function = (site.ObjectName, _show(site.Symbol));
+                    functions.TryAdd((breakpoint.Handle.Pid, site.Address), function);
+                    claimed.TryAdd((breakpoint.Handle.Pid, function.ObjectName, function.Item2), spec);
+                }
+            }
+        }
+
+        var rows = new Dictionary<(int Pid, int Tid, string Object, string Function), long>();
+        foreach (var ((spec, pid, tid, address), count) in _threadHits)
+        {
+            if (functions.TryGetValue((pid, address), out var f) && claimed[(pid, f.Object, f.Function)] == spec)
+            {
+                rows[(pid, tid, f.Object, f.Function)] = rows.GetValueOrDefault((pid, tid, f.Object, f.Function)) + count;
+            }
+        }
+
+        return [.. rows
+            .Select(r => new BreakdownRow(r.Key.Pid, r.Key.Object, r.Key.Function, r.Value) { Tid = r.Key.Tid, Comm = _threadNames.GetValueOrDefault((r.Key.Pid, r.Key.Tid)) })
+            .OrderByDescending(r => r.Count).ThenBy(r => r.Pid).ThenBy(r => r.Tid).ThenBy(r => r.Object, StringComparer.Ordinal).ThenBy(r => r.Function, StringComparer.Ordinal)];
+    }
+
+    /// <summary>A hit of SPEC <paramref name="spec"/> with --by thread: counted for its thread, whose name is read at its first hit.</summary>
+    private void OnThreadHit(int spec, BreakpointHit hit)
+    {
+        var pid = hit.Handle.Pid;
+        _ = _threadHits.AddOrUpdate((spec, pid, hit.ThreadId, hit.Address), 1, static (_, n) => n + 1);
+        if (_threadNames.ContainsKey((pid, hit.ThreadId)))
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var thread in hit.Handle.Threads)
+            {
+                _ = _threadNames.TryAdd((pid, thread.ThreadId), thread.Name);
+            }
+        }
+        catch (ProcHexException)
+        {
+            // The names are a nicety: the thread still counts, unnamed.
+        }
+
+        _ = _threadNames.TryAdd((pid, hit.ThreadId), null);
     }
 
     /// <summary>The SPECs the final image does not define (what --strict fails on).</summary>
@@ -176,7 +251,10 @@ internal sealed class SpecCounter
 
         foreach (var entry in _entries)
         {
-            entry.Add(await _session.SetPendingCounterAsync(handle, entry.Spec.Text, _mode));
+            var index = _entries.IndexOf(entry);
+            entry.Add(_byThread
+                ? await _session.SetPendingBreakpointAsync(handle, entry.Spec.Text, hit => OnThreadHit(index, hit))
+                : await _session.SetPendingCounterAsync(handle, entry.Spec.Text, _mode));
         }
     }
 

@@ -219,6 +219,7 @@ public sealed class GrabTests : LinuxTestBase
         var listed = busy.Threads.Select(t => t.ThreadId).Order().ToArray();
         var tasks = Directory.GetDirectories($"/proc/{threads.Id}/task").Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture)).Order().ToArray();
         Assert.Equal(tasks, listed);
+        Assert.All(busy.Threads, t => Assert.Equal("threads", t.Name)); // comm: the program's name, as no thread renamed itself
         Assert.Equal(sleeper.Id, Assert.Single(idle.Threads).ThreadId);
         // It sleeps 10 ms between calls: caught asleep (not "running"), its PC is known and in an object.
         ThreadSnapshot sleeping = default;

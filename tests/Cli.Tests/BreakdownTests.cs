@@ -70,6 +70,24 @@ public sealed class BreakdownTests
         }
     }
 
+    /// <summary>By thread: a row per thread and function, named by tid and comm, counted with traps (a call counted in the process has no thread).</summary>
+    [Fact]
+    [Trait("Issue", "20.3")]
+    public void By_thread_gives_each_thread_its_calls_with_its_name()
+    {
+        var result = Prochex.Run("run", "--json", "--by", "thread", "--count", "shape_endbr", "--count", "shape_[ep]*", "--", FixturePrograms.PathOf("counters"), "4", "100");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var pid = (int)result.JsonLines.Single(e => (string?)e["event"] == "created")["pid"]!;
+        var rows = Rows(result);
+        Assert.Equal(8, rows.Count); // 4 threads × 2 functions, shape_endbr once though two SPECs count it
+        Assert.Equal(4, rows.Select(r => (int)r["tid"]!).Distinct().Count());
+        Assert.DoesNotContain(rows, r => (int)r["tid"]! == pid); // the main thread only waits for the others
+        Assert.All(rows, r => Assert.Equal((pid, "counters", 100L), ((int)r["pid"]!, (string?)r["comm"], (long)r["count"]!)));
+        Assert.Equal(["pid", "tid", "comm", "object", "function", "count"], rows[0].Select(p => p.Key));
+        Assert.Equal("trap", (string?)result.Summary["modes"]!["shape_endbr"]);
+    }
+
     [Fact]
     [Trait("Issue", "20.3")]
     public void Without_by_the_summary_line_keeps_its_shape()

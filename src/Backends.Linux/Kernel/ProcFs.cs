@@ -187,9 +187,26 @@ internal sealed class ProcFs(string root)
             ulong? pc = fields.Length >= 3 && ulong.TryParse(fields[^1].AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var value)
                 ? value
                 : null;
-            snapshots.Add(new ThreadSnapshot(tid, pc));
+            snapshots.Add(new ThreadSnapshot(tid, pc) { Name = ThreadName(pid, tid) });
         }
 
         return snapshots.Count > 0 ? snapshots : throw new TracerException($"pid {pid}: no such process", TracerErrorKind.Gone, ESRCH);
+    }
+
+    /// <summary>A thread's <c>comm</c>, or null when it cannot be read (the thread exited meanwhile).</summary>
+    private string? ThreadName(int pid, int tid)
+    {
+        try
+        {
+            return File.ReadAllText($"{Root}/{pid}/task/{tid}/comm").TrimEnd('\n');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }

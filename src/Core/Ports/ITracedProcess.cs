@@ -199,7 +199,11 @@ public enum ReleaseMode
 }
 
 /// <summary>One thread of a victim at a moment: its id and, when known, where it is.</summary>
-public readonly record struct ThreadSnapshot(int ThreadId, ulong? ProgramCounter);
+public readonly record struct ThreadSnapshot(int ThreadId, ulong? ProgramCounter)
+{
+    /// <summary>Its name (Linux: <c>comm</c>, which a thread may set with pthread_setname_np), when the backend knows it.</summary>
+    public string? Name { get; init; }
+}
 
 /// <summary>The bytes a breakpoint replaced. Up to eight bytes, enough for any trap instruction.</summary>
 /// <param name="Address">Where the trap was written.</param>
