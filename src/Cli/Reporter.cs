@@ -269,6 +269,11 @@ internal sealed class TextReporter : Reporter
         if (rows is not null)
         {
             _out.Write(BreakdownTable(rows));
+            if (ThreadChart(rows) is { } chart)
+            {
+                _out.Write(chart);
+                _out.WriteLine();
+            }
         }
 
         _out.WriteLine(string.Create(
@@ -304,6 +309,34 @@ internal sealed class TextReporter : Reporter
     }
 
     private const int AllRowsUpTo = 20;
+
+    /// <summary>
+    /// --by thread, drawn (issue 20 item 8): a bar per thread, its hits over every function, the busiest
+    /// <see cref="ChartedThreads"/> threads; null for other breakdowns or when nothing was hit.
+    /// </summary>
+    private static BarChart? ThreadChart(IReadOnlyList<BreakdownRow> rows)
+    {
+        var threads = rows.Where(r => r.Tid is not null)
+            .GroupBy(r => (r.Pid, r.Tid, r.Comm))
+            .Select(g => (g.Key, Hits: g.Sum(r => r.Count)))
+            .Where(t => t.Hits > 0)
+            .OrderByDescending(t => t.Hits).ThenBy(t => t.Key.Pid).ThenBy(t => t.Key.Tid)
+            .ToList();
+        if (threads.Count == 0)
+        {
+            return null;
+        }
+
+        var chart = new BarChart().Width(72).Label("hits per thread").LeftAlignLabel();
+        foreach (var ((pid, tid, comm), hits) in threads.Take(ChartedThreads))
+        {
+            _ = chart.AddItem(Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{pid}/{tid} {comm ?? "?"}")), hits, Color.Green);
+        }
+
+        return chart;
+    }
+
+    private const int ChartedThreads = 20;
 
     /// <summary>
     /// --by pid: HITS, PID, FUNCTION (<c>object`function</c>); --by thread: HITS, PID, TID, COMM, FUNCTION; --by object:

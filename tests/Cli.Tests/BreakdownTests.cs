@@ -88,6 +88,20 @@ public sealed class BreakdownTests
         Assert.Equal("trap", (string?)result.Summary["modes"]!["shape_endbr"]);
     }
 
+    /// <summary>The per-thread breakdown is drawn too (issue 20 item 8): a bar per thread, labelled pid/tid and comm, with its hits.</summary>
+    [Fact]
+    [Trait("Issue", "20.8")]
+    public void By_thread_draws_a_bar_per_thread()
+    {
+        var result = Prochex.Run("run", "--by", "thread", "--count", "shape_endbr", "--", FixturePrograms.PathOf("counters"), "3", "100");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("hits per thread", result.Stdout, StringComparison.Ordinal);
+        var bars = result.Stdout.Split('\n').Where(l => l.Contains('█', StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, bars.Count);
+        Assert.All(bars, bar => Assert.Matches(@"^\s*\d+/\d+ counters\s+█+ 100\s*$", bar));
+    }
+
     [Fact]
     [Trait("Issue", "20.3")]
     public void Without_by_the_summary_line_keeps_its_shape()
