@@ -13,6 +13,8 @@ internal sealed class Contenders : IAsyncDisposable
 
     public CTracerPeer CTracer { get; } = new();
 
+    public CTracerPeer CTracerOneStop { get; } = new(emulate: true);
+
     public GdbPeer Gdb { get; } = new(Tool.Find("gdb"));
 
     public LtracePeer Ltrace { get; } = new(Tool.Find("ltrace"));
@@ -22,7 +24,7 @@ internal sealed class Contenders : IAsyncDisposable
     public UntracedPeer Untraced { get; } = new();
 
     /// <summary>In the order the tables list them.</summary>
-    public Peer[] All => [Emulated, Plain, InVictim, Cli, CTracer, Gdb, Ltrace, Uprobes, Untraced];
+    public Peer[] All => [Emulated, Plain, InVictim, Cli, CTracer, CTracerOneStop, Gdb, Ltrace, Uprobes, Untraced];
 
     public async ValueTask DisposeAsync()
     {

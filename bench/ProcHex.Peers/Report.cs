@@ -32,7 +32,7 @@ internal sealed class Report
             report.Build(build);
         }
 
-        report.Line("The C tracer does not stop the other threads while it single-steps the restored instruction; on several threads");
+        report.Line("The two-stop C tracer does not stop the other threads while it single-steps the restored instruction; on several threads");
         report.Line("the calls made in that window are not counted (the race it accepts, see c/ctrace.c). ProcHex's plain path stops them.");
         report.Line();
         report.Allocations(fixtures);
@@ -180,6 +180,7 @@ internal sealed class Report
             Line($"| {name} | {Columns(t => Target(build, ours, peer, factor, t))} |");
         Row("emulated ≥ 1.5× the C tracer", p.Emulated, p.CTracer, 1.5);
         Row("plain ≥ 0.9× the C tracer", p.Plain, p.CTracer, 0.9);
+        Line($"| emulated ≥ 1.0× the one-stop C tracer (≥ 0.9× on 4 and 8 threads; issue 19) | {Columns(t => Target(build, p.Emulated, p.CTracerOneStop, t == 1 ? 1.0 : 0.9, t))} |");
         Row("emulated ≥ 10× gdb", p.Emulated, p.Gdb, 10);
         Row("emulated ≥ 3× ltrace", p.Emulated, p.Ltrace, 3);
         Row($"in-victim ≥ 1,000× the trap path (emulated); counted {string.Join(", ", modes.DefaultIfEmpty("—"))}", p.InVictim, p.Emulated, 1000);

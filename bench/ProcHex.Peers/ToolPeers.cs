@@ -120,15 +120,20 @@ internal sealed class LtracePeer(string? ltrace) : Peer("ltrace -c")
     }
 }
 
-/// <summary>The hand-written C tracer (c/ctrace.c): plain two-stop step-over, no stop of the other threads.</summary>
-internal sealed class CTracerPeer() : Peer("C ptrace tracer (two stops/hit)")
+/// <summary>
+/// The hand-written C tracer (c/ctrace.c): plain two-stop step-over, no stop of the other threads; or, with
+/// <paramref name="emulate"/>, issue 19's one-stop peer: an entry that opens with endbr64 or push %rbp is emulated in
+/// the stop (the int3 never leaves the text), any other is stepped as in the two-stop one.
+/// </summary>
+internal sealed class CTracerPeer(bool emulate = false) : Peer(emulate ? "C ptrace tracer (one stop/hit, emulating)" : "C ptrace tracer (two stops/hit)")
 {
     public override async Task<PeerRun> RunAsync(Fixture fixture, int calls, int threads)
     {
         var timeFile = fixture.NewTimeFile();
+        string[] mode = emulate ? ["--emulate"] : [];
         var result = await Tool.RunAsync(
             fixture.CTracer,
-            [Hex(fixture.MainOffset), Fixture.Library, Hex(fixture.FunctionOffset), .. DriverArguments(fixture, calls, threads, timeFile)],
+            [.. mode, Hex(fixture.MainOffset), Fixture.Library, Hex(fixture.FunctionOffset), .. DriverArguments(fixture, calls, threads, timeFile)],
             RunLimit(calls));
         var line = result.Stdout.Split('\n').FirstOrDefault(l => l.StartsWith("hits ", StringComparison.Ordinal));
         var counted = line is null ? 0 : long.Parse(line[5..], CultureInfo.InvariantCulture);

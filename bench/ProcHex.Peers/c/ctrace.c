@@ -1,5 +1,11 @@
 /* ctrace: the smallest ptrace breakpoint counter we could write, the practical limit of ptrace with two stops
- * per hit. argv: MAIN_OFFSET LIBRARY FUNC_OFFSET PROGRAM [ARGS...]; offsets are nm's (the load bias is added).
+ * per hit, or with one (--emulate). argv: [--emulate] MAIN_OFFSET LIBRARY FUNC_OFFSET PROGRAM [ARGS...]; offsets are
+ * nm's (the load bias is added).
+ *
+ * --emulate (issue 19's one-stop peer): when the function opens with endbr64 or push %rbp, a hit never takes the
+ * int3 out: the tracer does what the instruction would (endbr64: nothing; push %rbp: rsp -= 8, rbp stored there)
+ * and continues after it, so a hit is one stop, GETREGS, (POKEDATA,) SETREGS, CONT, and exact on any number of
+ * threads. Any other opening is stepped as below.
  *
  * Plain step-over, per hit: the thread stops at int3; restore the original bytes, rewind the PC,
  * PTRACE_SINGLESTEP, wait for that thread's step trap, put the int3 back, PTRACE_CONT. Threads are followed with
@@ -92,10 +98,18 @@ static void run_to(pid_t pid, unsigned long address)
     }
 }
 
+/* What --emulate does in place of the function's first instruction. */
+enum opening { STEP, ENDBR64, PUSH_RBP };
+
 int main(int argc, char **argv)
 {
+    int emulate = argc > 1 && strcmp(argv[1], "--emulate") == 0;
+    if (emulate) {
+        argv++;
+        argc--;
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: ctrace MAIN_OFFSET LIBRARY FUNC_OFFSET PROGRAM [ARGS...]\n");
+        fprintf(stderr, "usage: ctrace [--emulate] MAIN_OFFSET LIBRARY FUNC_OFFSET PROGRAM [ARGS...]\n");
         return 2;
     }
     unsigned long main_off = strtoul(argv[1], 0, 16), func_off = strtoul(argv[3], 0, 16);
@@ -131,6 +145,10 @@ int main(int argc, char **argv)
     unsigned long func = lib_base + func_off;
     long original = plant(child, func);
     long trapped = (original & ~0xffL) | 0xcc;
+    enum opening opening = !emulate ? STEP
+        : (original & 0xffffffffL) == 0xfa1e0ff3L ? ENDBR64
+        : (original & 0xffL) == 0x55 ? PUSH_RBP
+        : STEP;
 
     long hits = 0;
     int exit_code = 99;
@@ -154,7 +172,17 @@ int main(int argc, char **argv)
         if (sig == SIGTRAP && event == 0) {
             struct user_regs_struct regs;
             ptrace(PTRACE_GETREGS, tid, 0, &regs);
-            if (regs.rip - 1 == func) {
+            if (regs.rip - 1 == func && opening != STEP) {
+                hits++;
+                if (opening == PUSH_RBP) {
+                    regs.rsp -= 8;
+                    ptrace(PTRACE_POKEDATA, tid, (void *)regs.rsp, (void *)regs.rbp);
+                    regs.rip = func + 1;
+                } else {
+                    regs.rip = func + 4;
+                }
+                ptrace(PTRACE_SETREGS, tid, 0, &regs);
+            } else if (regs.rip - 1 == func) {
                 hits++;
                 ptrace(PTRACE_POKETEXT, tid, (void *)func, (void *)original);
                 regs.rip = func;
