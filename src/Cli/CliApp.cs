@@ -169,7 +169,7 @@ internal static class CliApp
         var strict = StrictOption();
         var countMode = CountModeOption();
         var by = ByOption();
-        var duration = Seconds("--duration", "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or the process exits).");
+        var duration = Seconds("--duration", "Stop counting after this many seconds (default: until Ctrl-C, SIGTERM or every process exits).");
         var json = JsonOption();
         var output = OutputOption();
         var interval = IntervalOption();
@@ -178,6 +178,7 @@ internal static class CliApp
         var pidOption = new Option<int[]>("--pid", "-p")
         {
             Description = "A process to grab too (repeat it for more); the same as a PID argument.",
+            HelpName = "PID",
             CustomParser = result => [.. result.Tokens.Select(t => ParsePid(t.Value, result))],
         };
         var command = new Command("attach", "Grab running processes, count hits per SPEC over all of them, then release them running as before. " + AttachStreams)
