@@ -131,65 +131,76 @@ internal sealed class SpecCounter
             return null;
         }
 
+        var counted = CountedFunctions();
         if (by == Breakdown.Thread)
         {
-            return ThreadRows();
+            var perThread = new Dictionary<(int Pid, int Tid, string Object, string Function), long>();
+            foreach (var ((spec, pid, tid, address), count) in _threadHits)
+            {
+                if (counted.TryGetValue((spec, pid, address), out var f))
+                {
+                    perThread[(pid, tid, f.Object, f.Function)] = perThread.GetValueOrDefault((pid, tid, f.Object, f.Function)) + count;
+                }
+            }
+
+            return Ordered(perThread.Select(r => new BreakdownRow(r.Key.Pid, r.Key.Object, r.Key.Function, r.Value)
+            {
+                Tid = r.Key.Tid,
+                Comm = _threadNames.GetValueOrDefault((r.Key.Pid, r.Key.Tid)),
+            }));
         }
 
         var hits = new Dictionary<(int Pid, string Object, string Function), long>();
-        var claimed = new Dictionary<(int Pid, string Object, string Function), Entry>();
-        foreach (var entry in _entries)
+        for (var spec = 0; spec < _entries.Count; spec++)
         {
-            foreach (var breakpoint in entry.Breakpoints)
+            foreach (var breakpoint in _entries[spec].Breakpoints)
             {
                 foreach (var (site, count) in breakpoint.HitsBySite)
                 {
-                    var key = (breakpoint.Handle.Pid, site.ObjectName, _show(site.Symbol));
-                    if (claimed.TryAdd(key, entry) || claimed[key] == entry)
+                    if (counted.TryGetValue((spec, breakpoint.Handle.Pid, site.Address), out var f))
                     {
-                        hits[key] = hits.GetValueOrDefault(key) + count;
+                        hits[(breakpoint.Handle.Pid, f.Object, f.Function)] = hits.GetValueOrDefault((breakpoint.Handle.Pid, f.Object, f.Function)) + count;
                     }
                 }
             }
         }
 
-        IEnumerable<BreakdownRow> rows = by == Breakdown.Pid
+        return Ordered(by == Breakdown.Pid
             ? hits.Select(h => new BreakdownRow(h.Key.Pid, h.Key.Object, h.Key.Function, h.Value))
-            : hits.GroupBy(h => h.Key.Object, StringComparer.Ordinal).Select(g => new BreakdownRow(null, g.Key, null, g.Sum(h => h.Value)));
-        return [.. rows.OrderByDescending(r => r.Count).ThenBy(r => r.Pid).ThenBy(r => r.Object, StringComparer.Ordinal).ThenBy(r => r.Function, StringComparer.Ordinal)];
+            : hits.GroupBy(h => h.Key.Object, StringComparer.Ordinal).Select(g => new BreakdownRow(null, g.Key, null, g.Sum(h => h.Value))));
     }
 
-    /// <summary>--by thread's rows: each thread's hits per function, a function counted by its first SPEC only.</summary>
-    private List<BreakdownRow> ThreadRows()
+    /// <summary>
+    /// The function each SPEC (by index) counts at each address of each process, for the sites whose function (in that
+    /// process) no earlier SPEC counts: the breakdowns count a function once, by its first SPEC.
+    /// </summary>
+    private Dictionary<(int Spec, int Pid, ulong Address), (string Object, string Function)> CountedFunctions()
     {
-        var functions = new Dictionary<(int Pid, ulong Address), (string Object, string Function)>();
-        var claimed = new Dictionary<(int Pid, string Object, string Function), int>();
+        var first = new Dictionary<(int Pid, string Object, string Function), int>();
+        var counted = new Dictionary<(int Spec, int Pid, ulong Address), (string Object, string Function)>();
         for (var spec = 0; spec < _entries.Count; spec++)
         {
             foreach (var breakpoint in _entries[spec].Breakpoints)
             {
+                var pid = breakpoint.Handle.Pid;
                 foreach (var site in breakpoint.EverPlanted)
                 {
                     var function = (site.ObjectName, _show(site.Symbol));
-                    functions.TryAdd((breakpoint.Handle.Pid, site.Address), function);
-                    claimed.TryAdd((breakpoint.Handle.Pid, function.ObjectName, function.Item2), spec);
+                    if (first.TryAdd((pid, function.ObjectName, function.Item2), spec) || first[(pid, function.ObjectName, function.Item2)] == spec)
+                    {
+                        counted.TryAdd((spec, pid, site.Address), function);
+                    }
                 }
             }
         }
 
-        var rows = new Dictionary<(int Pid, int Tid, string Object, string Function), long>();
-        foreach (var ((spec, pid, tid, address), count) in _threadHits)
-        {
-            if (functions.TryGetValue((pid, address), out var f) && claimed[(pid, f.Object, f.Function)] == spec)
-            {
-                rows[(pid, tid, f.Object, f.Function)] = rows.GetValueOrDefault((pid, tid, f.Object, f.Function)) + count;
-            }
-        }
-
-        return [.. rows
-            .Select(r => new BreakdownRow(r.Key.Pid, r.Key.Object, r.Key.Function, r.Value) { Tid = r.Key.Tid, Comm = _threadNames.GetValueOrDefault((r.Key.Pid, r.Key.Tid)) })
-            .OrderByDescending(r => r.Count).ThenBy(r => r.Pid).ThenBy(r => r.Tid).ThenBy(r => r.Object, StringComparer.Ordinal).ThenBy(r => r.Function, StringComparer.Ordinal)];
+        return counted;
     }
+
+    /// <summary>Most hits first, then by pid, tid, object and function.</summary>
+    private static List<BreakdownRow> Ordered(IEnumerable<BreakdownRow> rows) =>
+        [.. rows.OrderByDescending(r => r.Count).ThenBy(r => r.Pid).ThenBy(r => r.Tid)
+            .ThenBy(r => r.Object, StringComparer.Ordinal).ThenBy(r => r.Function, StringComparer.Ordinal)];
 
     /// <summary>A hit of SPEC <paramref name="spec"/> with --by thread: counted for its thread, whose name is read at its first hit.</summary>
     private void OnThreadHit(int spec, BreakpointHit hit)
@@ -249,11 +260,12 @@ internal sealed class SpecCounter
             ReportChange(change);
         }
 
-        foreach (var entry in _entries)
+        for (var i = 0; i < _entries.Count; i++)
         {
-            var index = _entries.IndexOf(entry);
+            var spec = i;
+            var entry = _entries[spec];
             entry.Add(_byThread
-                ? await _session.SetPendingBreakpointAsync(handle, entry.Spec.Text, hit => OnThreadHit(index, hit))
+                ? await _session.SetPendingBreakpointAsync(handle, entry.Spec.Text, hit => OnThreadHit(spec, hit))
                 : await _session.SetPendingCounterAsync(handle, entry.Spec.Text, _mode));
         }
     }
